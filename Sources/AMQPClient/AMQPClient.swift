@@ -1,0 +1,1 @@
+// The async AMQP 0-9-1 client lives here.

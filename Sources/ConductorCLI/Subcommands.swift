@@ -1,0 +1,8 @@
+import ArgumentParser
+
+extension Conductor {
+    /// The subcommands, in the order `--help` lists them. Add new ones here.
+    static let allSubcommands: [any ParsableCommand.Type] = [
+        BrokerCommand.self,
+    ]
+}
