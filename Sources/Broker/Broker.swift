@@ -1,1 +1,0 @@
-// The embedded AMQP 0-9-1 broker lives here.

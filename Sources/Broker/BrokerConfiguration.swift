@@ -1,0 +1,155 @@
+import Crypto
+import Foundation
+
+/// A user the broker authenticates.
+public struct BrokerUser: Sendable, Hashable {
+    public var name: String
+    /// RabbitMQ's `rabbit_password_hashing_sha256` form: base64(salt(4) + SHA-256(salt + password)).
+    public var passwordHash: String
+    /// Like RabbitMQ's `loopback_users`: such a user may only connect from 127.0.0.0/8 or ::1.
+    public var loopbackOnly: Bool
+
+    public init(name: String, passwordHash: String, loopbackOnly: Bool = false) {
+        self.name = name
+        self.passwordHash = passwordHash
+        self.loopbackOnly = loopbackOnly
+    }
+
+    /// A user with a plain password, hashed here with a random salt.
+    public init(name: String, password: String, loopbackOnly: Bool = false) {
+        self.init(name: name, passwordHash: PasswordHashing.hash(password: password), loopbackOnly: loopbackOnly)
+    }
+
+    public func verify(password: String) -> Bool {
+        PasswordHashing.verify(password: password, against: self.passwordHash)
+    }
+}
+
+/// What a user may do in a vhost: three regular expressions matched (unanchored, as
+/// RabbitMQ does; an empty pattern means "^$") against exchange and queue names.
+public struct BrokerPermission: Sendable, Hashable {
+    public var user: String
+    public var vhost: String
+    public var configure: String
+    public var write: String
+    public var read: String
+
+    public init(user: String, vhost: String, configure: String = ".*", write: String = ".*", read: String = ".*") {
+        self.user = user
+        self.vhost = vhost
+        self.configure = configure
+        self.write = write
+        self.read = read
+    }
+}
+
+/// RabbitMQ's default password hashing (`rabbit_password_hashing_sha256`).
+public enum PasswordHashing {
+    public static func hash(password: String, salt: [UInt8]? = nil) -> String {
+        let salt = salt ?? (0..<4).map { _ in UInt8.random(in: .min ... .max) }
+        var hasher = SHA256()
+        hasher.update(data: salt)
+        hasher.update(data: Array(password.utf8))
+        return Data(salt + Array(hasher.finalize())).base64EncodedString()
+    }
+
+    public static func verify(password: String, against hash: String) -> Bool {
+        guard let decoded = Data(base64Encoded: hash), decoded.count == 4 + SHA256.byteCount else { return false }
+        let bytes = Array(decoded)
+        let expected = Self.hash(password: password, salt: Array(bytes[0..<4]))
+        // Constant-time comparison of the two encodings.
+        let a = Array(expected.utf8), b = Array(hash.utf8)
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for i in a.indices { difference |= a[i] ^ b[i] }
+        return difference == 0
+    }
+}
+
+public struct BrokerConfiguration: Sendable {
+    public var host: String
+    /// 0 picks a free port (see `BrokerServer.start()`).
+    public var port: Int
+    public var users: [BrokerUser]
+    public var vhosts: [String]
+    public var permissions: [BrokerPermission]
+    /// Heartbeat interval in seconds proposed in connection.tune; 0 disables.
+    public var heartbeat: UInt16
+    public var frameMax: UInt32
+    public var channelMax: UInt16
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 5672,
+        users: [BrokerUser] = [BrokerUser(name: "guest", password: "guest", loopbackOnly: true)],
+        vhosts: [String] = ["/"],
+        permissions: [BrokerPermission] = [BrokerPermission(user: "guest", vhost: "/")],
+        heartbeat: UInt16 = 60,
+        frameMax: UInt32 = 131_072,
+        channelMax: UInt16 = 2047
+    ) {
+        self.host = host
+        self.port = port
+        self.users = users
+        self.vhosts = vhosts
+        self.permissions = permissions
+        self.heartbeat = heartbeat
+        self.frameMax = frameMax
+        self.channelMax = channelMax
+    }
+
+    /// Reads the users, vhosts and permissions of a RabbitMQ definitions export
+    /// (`rabbitmqctl export_definitions`). A user may carry `password` (plain) instead of
+    /// `password_hash`; only the SHA-256 hashing algorithm is understood.
+    public static func load(definitionsFile path: String) throws -> BrokerConfiguration {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw BrokerConfigurationError("cannot read definitions file \(path): \(error.localizedDescription)")
+        }
+        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw BrokerConfigurationError("\(path) is not a JSON object")
+        }
+        var configuration = BrokerConfiguration(users: [], vhosts: [], permissions: [])
+        for (index, entry) in (root["users"] as? [[String: Any]] ?? []).enumerated() {
+            guard let name = entry["name"] as? String else {
+                throw BrokerConfigurationError("\(path): users[\(index)] has no name")
+            }
+            if let algorithm = entry["hashing_algorithm"] as? String, algorithm != "rabbit_password_hashing_sha256" {
+                throw BrokerConfigurationError("\(path): user \(name) uses \(algorithm); only rabbit_password_hashing_sha256 is supported")
+            }
+            if let hash = entry["password_hash"] as? String, !hash.isEmpty {
+                configuration.users.append(BrokerUser(name: name, passwordHash: hash))
+            } else if let password = entry["password"] as? String {
+                configuration.users.append(BrokerUser(name: name, password: password))
+            } else {
+                throw BrokerConfigurationError("\(path): user \(name) has neither password_hash nor password")
+            }
+        }
+        for (index, entry) in (root["vhosts"] as? [[String: Any]] ?? []).enumerated() {
+            guard let name = entry["name"] as? String else {
+                throw BrokerConfigurationError("\(path): vhosts[\(index)] has no name")
+            }
+            configuration.vhosts.append(name)
+        }
+        for (index, entry) in (root["permissions"] as? [[String: Any]] ?? []).enumerated() {
+            guard let user = entry["user"] as? String, let vhost = entry["vhost"] as? String else {
+                throw BrokerConfigurationError("\(path): permissions[\(index)] needs user and vhost")
+            }
+            configuration.permissions.append(BrokerPermission(
+                user: user, vhost: vhost,
+                configure: entry["configure"] as? String ?? "",
+                write: entry["write"] as? String ?? "",
+                read: entry["read"] as? String ?? ""
+            ))
+        }
+        if configuration.vhosts.isEmpty { configuration.vhosts = ["/"] }
+        return configuration
+    }
+}
+
+public struct BrokerConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,388 @@
+import AMQPProtocol
+import Logging
+import NIOCore
+
+/// The NIO handler of one client connection. It decodes frames straight from the
+/// accumulated input, feeds them to the connection state machine and the channels, and
+/// buffers every write in one outbound buffer flushed once per read burst.
+final class BrokerConnection: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let core: BrokerCore
+    private var machine: ServerConnectionStateMachine
+    private var logger: Logger
+    private var decoder: FrameDecoder
+    private var inbound: ByteBuffer?
+    private var outbound: ByteBuffer
+    private var context: ChannelHandlerContext?
+    private var channels: [UInt16: ServerChannel] = [:]
+    private(set) var vhost: VirtualHost?
+    private(set) var access: AccessControl?
+    var exclusiveQueues: [BrokerQueue] = []
+    private var tuning: ConnectionTuning
+    private var isReading = false
+    private var isDirty = false
+    private var isTornDown = false
+    private var channelsWithConfirms: [ServerChannel] = []
+    private var lastReadAt = NIODeadline.now()
+    private var lastWriteAt = NIODeadline.now()
+    private var heartbeatTask: Scheduled<Void>?
+
+    init(core: BrokerCore, peerIsLoopback: Bool, logger: Logger) {
+        self.core = core
+        let configuration = core.configuration
+        self.tuning = ConnectionTuning(channelMax: configuration.channelMax, frameMax: configuration.frameMax, heartbeat: configuration.heartbeat)
+        self.machine = ServerConnectionStateMachine(authenticator: core.authenticator, serverTuning: self.tuning, peerIsLoopback: peerIsLoopback)
+        self.decoder = FrameDecoder(maximumFrameSize: max(configuration.frameMax, AMQP.frameMinSize))
+        self.logger = logger
+        self.outbound = ByteBuffer()
+    }
+
+    var wantsCancelNotifications: Bool { self.machine.clientWantsCancelNotifications }
+
+    // MARK: - NIO events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.outbound = context.channel.allocator.buffer(capacity: 16 * 1024)
+        self.core.connections[ObjectIdentifier(self)] = self
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.tearDown()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.tearDown()
+        self.context = nil
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.logger.debug("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = self.unwrapInboundIn(data)
+        self.lastReadAt = .now()
+        self.isReading = true
+        if self.machine.isClosing, case .closed = self.machine.state { return }
+        if var buffer = self.inbound, buffer.readableBytes > 0 {
+            self.inbound = nil  // keep the storage unshared so the append does not copy
+            buffer.writeBuffer(&incoming)
+            self.inbound = buffer
+        } else {
+            self.inbound = incoming
+        }
+        if case .awaitingProtocolHeader = self.machine.state {
+            let check = self.inbound!.readAMQPProtocolHeader()
+            self.run(self.machine.protocolHeaderReceived(check))
+            guard case .accepted = check else { return }
+        }
+        while !self.isTornDown {
+            let frame: Frame?
+            do {
+                frame = try self.decoder.decodeFrame(buffer: &self.inbound!)
+            } catch {
+                self.run(self.machine.connectionError(replyCode: error.replyCode, text: "\(error.message)"))
+                self.inbound = nil
+                self.machineStoppedReading()
+                return
+            }
+            guard let frame else { break }
+            self.frameReceived(frame)
+            if case .closed = self.machine.state { break }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.isReading = false
+        if !self.channelsWithConfirms.isEmpty {
+            for channel in self.channelsWithConfirms { channel.flushConfirms() }
+            self.channelsWithConfirms.removeAll(keepingCapacity: true)
+        }
+        self.flush()
+        self.core.flushDirtyConnections()
+    }
+
+    private func machineStoppedReading() {
+        // After a connection error only close / close-ok are read; the decoder would
+        // fail again on the same bytes, so the input is dropped.
+    }
+
+    // MARK: - Frames
+
+    private func frameReceived(_ frame: Frame) {
+        switch frame {
+        case .heartbeat:
+            return
+        case .method(0, let method):
+            self.connectionMethodReceived(method)
+        case .method(let id, let method):
+            guard self.machine.isOpen else {
+                if !self.machine.isClosing {
+                    self.run(self.machine.connectionError(replyCode: ReplyCode.channelError, text: "CHANNEL_ERROR - expected 'connection.open'", classID: method.classID, methodID: method.methodID))
+                }
+                return
+            }
+            self.channelMethodReceived(id, method)
+        case .header(let id, let header):
+            self.contentFrame(id) { channel throws(BrokerError) in try channel.headerReceived(header) }
+        case .body(let id, let body):
+            self.contentFrame(id) { channel throws(BrokerError) in try channel.bodyReceived(body) }
+        }
+    }
+
+    private func connectionMethodReceived(_ method: AMQP.Method) {
+        switch method {
+        case .connectionStartOk(let startOk): self.run(self.machine.startOkReceived(startOk))
+        case .connectionSecureOk: self.run(self.machine.unexpected(method))
+        case .connectionTuneOk(let tuneOk): self.run(self.machine.tuneOkReceived(tuneOk))
+        case .connectionOpen(let open): self.run(self.machine.openReceived(open))
+        case .connectionClose(let close): self.run(self.machine.closeReceived(close))
+        case .connectionCloseOk: self.run(self.machine.closeOkReceived())
+        default: self.run(self.machine.unexpected(method))
+        }
+    }
+
+    private func contentFrame(_ id: UInt16, _ body: (ServerChannel) throws(BrokerError) -> Void) {
+        guard !self.machine.isClosing else { return }
+        guard id != 0, self.machine.isOpen else {
+            self.run(self.machine.connectionError(replyCode: ReplyCode.unexpectedFrame, text: "UNEXPECTED_FRAME - content frame on channel \(id)"))
+            return
+        }
+        guard let channel = self.channels[id] else {
+            self.run(self.machine.connectionError(replyCode: ReplyCode.channelError, text: "CHANNEL_ERROR - content on unopened channel \(id)"))
+            return
+        }
+        if channel.isClosing { return }
+        do {
+            try body(channel)
+        } catch {
+            self.channelFailed(channel, error, classID: AMQP.Basic.classID, methodID: AMQP.Basic.Publish.methodID)
+        }
+    }
+
+    private func channelMethodReceived(_ id: UInt16, _ method: AMQP.Method) {
+        if self.machine.isClosing { return }
+        guard let channel = self.channels[id] else {
+            guard case .channelOpen = method else {
+                self.run(self.machine.connectionError(replyCode: ReplyCode.channelError, text: "CHANNEL_ERROR - expected 'channel.open' on channel \(id)", classID: method.classID, methodID: method.methodID))
+                return
+            }
+            if self.tuning.channelMax != 0, id > self.tuning.channelMax {
+                self.run(self.machine.connectionError(replyCode: ReplyCode.notAllowed, text: "NOT_ALLOWED - channel number \(id) exceeds channel_max \(self.tuning.channelMax)", classID: method.classID, methodID: method.methodID))
+                return
+            }
+            self.channels[id] = ServerChannel(id: id, connection: self)
+            self.writeMethod(channel: id, .channelOpenOk(.init()))
+            return
+        }
+        if channel.isClosing {
+            // After our channel.close only close / close-ok count.
+            switch method {
+            case .channelCloseOk:
+                self.channels[id] = nil
+            case .channelClose:
+                self.channels[id] = nil
+                self.writeMethod(channel: id, .channelCloseOk(.init()))
+            default:
+                break
+            }
+            return
+        }
+        switch method {
+        case .channelClose:
+            channel.isClosing = true
+            channel.tearDown()
+            self.channels[id] = nil
+            self.writeMethod(channel: id, .channelCloseOk(.init()))
+        case .channelCloseOk:
+            self.run(self.machine.connectionError(replyCode: ReplyCode.channelError, text: "CHANNEL_ERROR - unexpected channel.close-ok", classID: method.classID, methodID: method.methodID))
+        default:
+            if channel.assembler.isAssembling {
+                self.run(self.machine.connectionError(replyCode: ReplyCode.unexpectedFrame, text: "UNEXPECTED_FRAME - expected content header for class 60, got \(method.name)", classID: method.classID, methodID: method.methodID))
+                return
+            }
+            do {
+                try channel.methodReceived(method)
+            } catch {
+                self.channelFailed(channel, error, classID: method.classID, methodID: method.methodID)
+            }
+        }
+    }
+
+    private func channelFailed(_ channel: ServerChannel, _ error: BrokerError, classID: UInt16, methodID: UInt16) {
+        switch error.scope {
+        case .connection:
+            self.run(self.machine.connectionError(replyCode: error.replyCode, text: error.text, classID: classID, methodID: methodID))
+        case .channel:
+            channel.isClosing = true
+            channel.tearDown()
+            self.writeMethod(channel: channel.id, .channelClose(.init(replyCode: error.replyCode, replyText: error.text, classId: classID, methodId: methodID)))
+        }
+    }
+
+    // MARK: - Actions
+
+    private func run(_ action: ServerConnectionStateMachine.Action) {
+        switch action {
+        case .wait:
+            break
+        case .sendProtocolHeaderAndClose:
+            self.outbound.writeBytes(AMQP.protocolHeader)
+            self.flushAndClose()
+        case .sendStart(let start):
+            self.writeMethod(channel: 0, start.asMethod)
+        case .sendTune(let tune):
+            self.writeMethod(channel: 0, tune.asMethod)
+        case .applyTuning(let tuning):
+            self.tuning = tuning
+            self.decoder.maximumFrameSize = tuning.frameMax
+            self.startHeartbeats(interval: tuning.heartbeat)
+        case .sendOpenOk(let user, let vhost):
+            self.vhost = self.core.vhosts[vhost]
+            self.access = AccessControl(user: user, vhost: vhost, permission: self.core.permission(user: user, vhost: vhost))
+            self.logger[metadataKey: "amqp_user"] = "\(user)"
+            self.writeMethod(channel: 0, .connectionOpenOk(.init()))
+        case .sendClose(let close):
+            self.logger.debug("closing connection", metadata: ["amqp_reply_code": "\(close.replyCode)", "amqp_reply_text": "\(close.replyText)"])
+            self.closeAllChannels()
+            self.writeMethod(channel: 0, close.asMethod)
+            // A peer that never answers the close is dropped after a while.
+            if let channel = self.context?.channel {
+                channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
+            }
+        case .sendCloseOkAndCloseSocket:
+            self.closeAllChannels()
+            self.writeMethod(channel: 0, .connectionCloseOk(.init()))
+            self.flushAndClose()
+        case .closeSocket:
+            self.flushAndClose()
+        }
+    }
+
+    // MARK: - Writing
+
+    func writeMethod(channel: UInt16, _ method: AMQP.Method) {
+        do {
+            try self.outbound.writeMethodFrame(channel: channel, method)
+        } catch {
+            self.logger.error("cannot encode \(method.name): \(error)")
+        }
+        self.markDirty()
+    }
+
+    func writeContent(channel: UInt16, method: AMQP.Method, properties: BasicProperties, body: ByteBuffer) {
+        do {
+            try self.outbound.writeContent(channel: channel, method: method, properties: properties, body: body, frameMax: self.tuning.frameMax)
+        } catch {
+            self.logger.error("cannot encode \(method.name): \(error)")
+        }
+        self.markDirty()
+    }
+
+    private func markDirty() {
+        guard !self.isDirty else { return }
+        self.isDirty = true
+        if !self.isReading { self.core.markDirty(self) }
+    }
+
+    func confirmsPending(on channel: ServerChannel) {
+        self.channelsWithConfirms.append(channel)
+    }
+
+    func flush() {
+        self.isDirty = false
+        guard self.outbound.readableBytes > 0, let context = self.context else { return }
+        let buffer = self.outbound
+        self.outbound = context.channel.allocator.buffer(capacity: Swift.max(16 * 1024, buffer.readableBytes))
+        self.lastWriteAt = .now()
+        context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func flushAndClose() {
+        guard let context = self.context else { return }
+        self.isDirty = false
+        let buffer = self.outbound
+        self.outbound = context.channel.allocator.buffer(capacity: 0)
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(self.wrapOutboundOut(buffer), promise: promise)
+        let channel = context.channel
+        promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    // MARK: - Heartbeats
+
+    private func startHeartbeats(interval: UInt16) {
+        guard interval > 0, let context = self.context else { return }
+        let interval = TimeAmount.seconds(Int64(interval))
+        self.scheduleHeartbeat(on: context.eventLoop, interval: interval)
+    }
+
+    private func scheduleHeartbeat(on eventLoop: any EventLoop, interval: TimeAmount) {
+        guard !self.isTornDown else { return }
+        let tick = Swift.max(TimeAmount.milliseconds(500), .nanoseconds(interval.nanoseconds / 2))
+        self.heartbeatTask = eventLoop.assumeIsolated().scheduleTask(in: tick) {
+            self.heartbeatTimerFired(interval: interval)
+            self.scheduleHeartbeat(on: eventLoop, interval: interval)
+        }
+    }
+
+    /// Sends a heartbeat when nothing else went out for half an interval, and drops a
+    /// peer silent for two intervals (dead peer detection).
+    private func heartbeatTimerFired(interval: TimeAmount) {
+        let now = NIODeadline.now()
+        if now - self.lastReadAt > interval * 2 {
+            self.logger.info("closing connection: no heartbeat from peer for two intervals")
+            self.context?.close(promise: nil)
+            return
+        }
+        if now - self.lastWriteAt >= .nanoseconds(interval.nanoseconds / 2) {
+            self.outbound.writeBytes([UInt8(FrameType.heartbeat.rawValue), 0, 0, 0, 0, 0, 0, UInt8(FrameConstants.end)])
+            self.flush()
+        }
+    }
+
+    // MARK: - Teardown
+
+    private func closeAllChannels() {
+        for channel in self.channels.values {
+            channel.isClosing = true
+            channel.tearDown()
+        }
+        self.channels.removeAll()
+        self.channelsWithConfirms.removeAll()
+    }
+
+    func deleteQueue(_ queue: BrokerQueue) {
+        for consumer in queue.removeAllConsumers() {
+            consumer.channel.consumerCancelledByServer(consumer)
+        }
+        queue.vhost.deleteQueue(queue)
+    }
+
+    /// Server shutdown: connection.close 320, then the socket closes.
+    func shutdown() {
+        self.run(self.machine.shutdownRequested())
+        self.flushAndClose()
+    }
+
+    private func tearDown() {
+        guard !self.isTornDown else { return }
+        self.isTornDown = true
+        self.heartbeatTask?.cancel()
+        self.heartbeatTask = nil
+        self.closeAllChannels()
+        for queue in self.exclusiveQueues where !queue.isDeleted {
+            self.deleteQueue(queue)
+        }
+        self.exclusiveQueues.removeAll()
+        self.core.connections[ObjectIdentifier(self)] = nil
+    }
+}
+
+@available(*, unavailable)
+extension BrokerConnection: Sendable {}

@@ -1,0 +1,136 @@
+import AMQPProtocol
+import Logging
+import NIOCore
+
+/// All broker state: vhosts, exchanges, queues, consumers and open connections. It is
+/// owned by the one event loop every connection lives on, so routing and delivery are
+/// plain function calls with no locks or hops (see docs/broker.md).
+final class BrokerCore {
+    let eventLoop: any EventLoop
+    let configuration: BrokerConfiguration
+    let authenticator: ServerConnectionStateMachine.Authenticator
+    let logger: Logger
+    private(set) var vhosts: [String: VirtualHost] = [:]
+    /// user -> vhost -> permission.
+    private var permissions: [String: [String: BrokerPermission]] = [:]
+    var connections: [ObjectIdentifier: BrokerConnection] = [:]
+    private var dirtyConnections: [BrokerConnection] = []
+    private var flushScheduled = false
+    private var routeEpoch: UInt64 = 0
+
+    init(configuration: BrokerConfiguration, eventLoop: any EventLoop, logger: Logger) {
+        self.eventLoop = eventLoop
+        self.configuration = configuration
+        self.authenticator = .init(configuration: configuration)
+        self.logger = logger
+        for name in configuration.vhosts { self.vhosts[name] = VirtualHost(name: name) }
+        for permission in configuration.permissions {
+            self.permissions[permission.user, default: [:]][permission.vhost] = permission
+        }
+    }
+
+    func permission(user: String, vhost: String) -> BrokerPermission? {
+        self.permissions[user]?[vhost]
+    }
+
+    /// A connection other than the one being read from has output; it is flushed once at
+    /// the end of the current read burst (or on the next loop tick).
+    func markDirty(_ connection: BrokerConnection) {
+        self.dirtyConnections.append(connection)
+        if !self.flushScheduled {
+            self.flushScheduled = true
+            self.eventLoop.assumeIsolated().execute { self.flushDirtyConnections() }
+        }
+    }
+
+    func flushDirtyConnections() {
+        self.flushScheduled = false
+        guard !self.dirtyConnections.isEmpty else { return }
+        let connections = self.dirtyConnections
+        self.dirtyConnections.removeAll(keepingCapacity: true)
+        for connection in connections { connection.flush() }
+    }
+
+    /// Every queue the message reaches through `exchange` and exchange-to-exchange
+    /// bindings, each once (an epoch stamp dedupes queues and cuts binding loops).
+    func route(exchange: Exchange, routingKey: String, headers: FieldTable?, into queues: inout [BrokerQueue]) {
+        self.routeEpoch &+= 1
+        let epoch = self.routeEpoch
+        exchange.routeEpoch = epoch
+        self.route(exchange, routingKey, headers, epoch, &queues)
+    }
+
+    private func route(_ exchange: Exchange, _ routingKey: String, _ headers: FieldTable?, _ epoch: UInt64, _ queues: inout [BrokerQueue]) {
+        exchange.forEachMatch(routingKey: routingKey, headers: headers) { destination in
+            switch destination {
+            case .queue(let queue):
+                if queue.routeEpoch != epoch {
+                    queue.routeEpoch = epoch
+                    queues.append(queue)
+                }
+            case .exchange(let next):
+                if next.routeEpoch != epoch {
+                    next.routeEpoch = epoch
+                    self.route(next, routingKey, headers, epoch, &queues)
+                }
+            }
+        }
+    }
+
+    static func randomName(prefix: String) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        return prefix + String((0..<22).map { _ in alphabet.randomElement()! })
+    }
+}
+
+/// One connection's permissions in its vhost, with each verdict cached per name so the
+/// regular expressions run once per exchange or queue, not once per message.
+final class AccessControl {
+    enum Kind { case configure, write, read }
+
+    let user: String
+    let vhost: String
+    private let patterns: [Kind: Regex<AnyRegexOutput>?]
+    private var cache: [Kind: [String: Bool]] = [:]
+
+    init(user: String, vhost: String, permission: BrokerPermission?) {
+        self.user = user
+        self.vhost = vhost
+        func compile(_ pattern: String?) -> Regex<AnyRegexOutput>? {
+            guard let pattern else { return nil }
+            // RabbitMQ reads an empty pattern as "^$"; otherwise the match is unanchored.
+            return try? Regex(pattern.isEmpty ? "^$" : pattern)
+        }
+        self.patterns = [
+            .configure: compile(permission?.configure),
+            .write: compile(permission?.write),
+            .read: compile(permission?.read),
+        ]
+    }
+
+    func isAllowed(_ kind: Kind, _ name: String) -> Bool {
+        if let verdict = self.cache[kind]?[name] { return verdict }
+        let verdict: Bool
+        if let regex = self.patterns[kind] ?? nil {
+            verdict = (try? regex.firstMatch(in: name)) != nil
+        } else {
+            verdict = false
+        }
+        if (self.cache[kind]?.count ?? 0) > 10_000 { self.cache[kind] = [:] }
+        self.cache[kind, default: [:]][name] = verdict
+        return verdict
+    }
+
+    func check(_ kind: Kind, exchange name: String) throws(BrokerError) {
+        let resource = name.isEmpty ? "amq.default" : name
+        guard self.isAllowed(kind, resource) else {
+            throw .accessRefused("\(kind) access to exchange '\(resource)' in vhost '\(self.vhost)' refused for user '\(self.user)'")
+        }
+    }
+
+    func check(_ kind: Kind, queue name: String) throws(BrokerError) {
+        guard self.isAllowed(kind, name) else {
+            throw .accessRefused("\(kind) access to queue '\(name)' in vhost '\(self.vhost)' refused for user '\(self.user)'")
+        }
+    }
+}
