@@ -1,1 +1,0 @@
-// The async AMQP 0-9-1 client lives here.

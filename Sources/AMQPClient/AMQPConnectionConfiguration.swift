@@ -1,0 +1,183 @@
+import NIOCore
+
+/// Where and how to connect, and how to recover when the connection is lost.
+public struct AMQPConnectionConfiguration: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+    public var virtualHost: String
+    public var username: String
+    public var password: String
+    /// Heartbeat interval the client asks for, in seconds; 0 asks for none. The smaller
+    /// non-zero value of the client's and the server's wins.
+    public var heartbeat: UInt16
+    /// Largest frame the client accepts; the smaller non-zero value of both sides wins.
+    public var frameMax: UInt32
+    /// Highest channel number the client asks for; the smaller non-zero value wins.
+    public var channelMax: UInt16
+    /// Shown by the broker (RabbitMQ's management UI, `rabbitmqctl list_connections`).
+    public var connectionName: String?
+    /// How long the TCP connect plus the AMQP handshake may take.
+    public var connectTimeout: TimeAmount
+    /// How long a call made while the connection is recovering waits before failing.
+    public var recoveryWaitTimeout: TimeAmount
+    public var recovery: RecoveryPolicy
+
+    /// Automatic reconnection with exponential backoff and topology recovery.
+    public struct RecoveryPolicy: Sendable, Hashable {
+        public var enabled: Bool
+        public var initialBackoff: TimeAmount
+        public var maximumBackoff: TimeAmount
+        /// Give up after this many failed attempts in a row (nil: never give up).
+        public var maximumAttempts: Int?
+
+        public init(enabled: Bool = true, initialBackoff: TimeAmount = .milliseconds(100), maximumBackoff: TimeAmount = .seconds(5), maximumAttempts: Int? = nil) {
+            self.enabled = enabled
+            self.initialBackoff = initialBackoff
+            self.maximumBackoff = maximumBackoff
+            self.maximumAttempts = maximumAttempts
+        }
+
+        public static let disabled = RecoveryPolicy(enabled: false)
+
+        /// The delay before attempt `attempt` (0-based): initial × 2^attempt, capped.
+        public func backoff(attempt: Int) -> TimeAmount {
+            let shift = Swift.min(attempt, 30)
+            let nanos = self.initialBackoff.nanoseconds.multipliedReportingOverflow(by: Int64(1) << shift)
+            if nanos.overflow { return self.maximumBackoff }
+            return .nanoseconds(Swift.min(nanos.partialValue, self.maximumBackoff.nanoseconds))
+        }
+    }
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 5672,
+        virtualHost: String = "/",
+        username: String = "guest",
+        password: String = "guest",
+        heartbeat: UInt16 = 60,
+        frameMax: UInt32 = 131_072,
+        channelMax: UInt16 = 2047,
+        connectionName: String? = nil,
+        connectTimeout: TimeAmount = .seconds(10),
+        recoveryWaitTimeout: TimeAmount = .seconds(30),
+        recovery: RecoveryPolicy = RecoveryPolicy()
+    ) {
+        self.host = host
+        self.port = port
+        self.virtualHost = virtualHost
+        self.username = username
+        self.password = password
+        self.heartbeat = heartbeat
+        self.frameMax = frameMax
+        self.channelMax = channelMax
+        self.connectionName = connectionName
+        self.connectTimeout = connectTimeout
+        self.recoveryWaitTimeout = recoveryWaitTimeout
+        self.recovery = recovery
+    }
+
+    /// Parses `amqp://user:pass@host:port/vhost`. Missing parts default to guest/guest,
+    /// port 5672 and vhost "/". Percent-escapes are decoded in user, password and vhost
+    /// (`/%2F` is the vhost "/"); an empty path also means "/", as most clients read it.
+    /// Query parameters `heartbeat`, `frame_max`, `channel_max` and
+    /// `connection_timeout` (milliseconds) are understood.
+    public init(url: String) throws(AMQPError) {
+        self.init()
+        guard url.hasPrefix("amqp://") else {
+            if url.hasPrefix("amqps://") {
+                throw AMQPError(.invalidURL, "TLS (amqps://) is not supported yet: \(url)")
+            }
+            throw AMQPError(.invalidURL, "expected a URL starting with amqp://, got \(url)")
+        }
+        var rest = Substring(url.dropFirst("amqp://".count))
+        var query: Substring = ""
+        if let q = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: q)...]
+            rest = rest[..<q]
+        }
+        var authority = rest
+        var path: Substring? = nil
+        if let slash = rest.firstIndex(of: "/") {
+            authority = rest[..<slash]
+            path = rest[rest.index(after: slash)...]
+        }
+        if let at = authority.lastIndex(of: "@") {
+            let userInfo = authority[..<at]
+            authority = authority[authority.index(after: at)...]
+            if let colon = userInfo.firstIndex(of: ":") {
+                self.username = try Self.percentDecode(userInfo[..<colon], url: url)
+                self.password = try Self.percentDecode(userInfo[userInfo.index(after: colon)...], url: url)
+            } else {
+                self.username = try Self.percentDecode(userInfo, url: url)
+            }
+        }
+        var hostPart = authority
+        if authority.hasPrefix("[") {
+            // IPv6 literal: [::1]:5672
+            guard let close = authority.firstIndex(of: "]") else {
+                throw AMQPError(.invalidURL, "unterminated IPv6 address in \(url)")
+            }
+            hostPart = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if after.hasPrefix(":") {
+                guard let port = Int(after.dropFirst()), (1...65535).contains(port) else {
+                    throw AMQPError(.invalidURL, "invalid port in \(url)")
+                }
+                self.port = port
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            hostPart = authority[..<colon]
+            guard let port = Int(authority[authority.index(after: colon)...]), (1...65535).contains(port) else {
+                throw AMQPError(.invalidURL, "invalid port in \(url)")
+            }
+            self.port = port
+        }
+        if !hostPart.isEmpty { self.host = String(hostPart) }
+        if let path, !path.isEmpty {
+            self.virtualHost = try Self.percentDecode(path, url: url)
+        }
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            switch parts[0] {
+            case "heartbeat": if let v = UInt16(parts[1]) { self.heartbeat = v }
+            case "frame_max": if let v = UInt32(parts[1]) { self.frameMax = v }
+            case "channel_max": if let v = UInt16(parts[1]) { self.channelMax = v }
+            case "connection_timeout": if let v = Int64(parts[1]) { self.connectTimeout = .milliseconds(v) }
+            default: break
+            }
+        }
+    }
+
+    static func percentDecode(_ text: Substring, url: String) throws(AMQPError) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) else {
+                    throw AMQPError(.invalidURL, "invalid percent-escape in \(url)")
+                }
+                bytes.append(high << 4 | low)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+
+    /// The URL for logs and errors, without the password.
+    public var redactedURL: String {
+        let vhost = self.virtualHost == "/" ? "%2F" : self.virtualHost
+        return "amqp://\(self.username)@\(self.host):\(self.port)/\(vhost)"
+    }
+}
