@@ -61,7 +61,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AMQPProtocolTests",
-            dependencies: ["AMQPProtocol", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")]
+            dependencies: ["AMQPProtocol", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")]
         ),
         .testTarget(
             name: "AMQPClientTests",
@@ -74,3 +74,16 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer target for the frame decoder, only when asked for: it must be built with
+// `-sanitize=fuzzer`, which a normal build cannot link. See scripts/fuzz.sh.
+if Context.environment["CONDUCTOR_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "FrameDecoderFuzzer",
+            dependencies: ["AMQPProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/FrameDecoderFuzzer"
+        )
+    )
+    package.products.append(.executable(name: "FrameDecoderFuzzer", targets: ["FrameDecoderFuzzer"]))
+}

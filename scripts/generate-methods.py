@@ -37,6 +37,17 @@ TYPES = {
     "bit": ("Bool", "false", None, None),
 }
 
+# Where the XML disagrees with what RabbitMQ and every client implement (RabbitMQ's own
+# amqp-rabbitmq-0.9.1.json, pika, rabbitmq-c), the wire behaviour wins:
+# - basic.recover is synchronous and answered by recover-ok; the XML drops both.
+# - connection.update-secret goes from client to broker and update-secret-ok back; the XML
+#   lists the chassis the other way round.
+ERRATA = {
+    "basic.recover": {"synchronous": True, "responses": ["recover-ok"]},
+    "connection.update-secret": {"to_server": True, "to_client": False},
+    "connection.update-secret-ok": {"to_server": False, "to_client": True},
+}
+
 # Swift keywords that can appear as field names.
 KEYWORDS = {"type", "internal", "return", "default", "class", "protocol", "self", "in", "is"}
 
@@ -124,6 +135,8 @@ class MethodSpec:
         self.fields = [Field(f, domains) for f in element.findall("field")]
         self.struct = camel(self.name, upper=True)
         self.case = camel(cls.name) + camel(self.name, upper=True)
+        for attribute, value in ERRATA.get(self.full_name, {}).items():
+            setattr(self, attribute, value)
 
     @property
     def full_name(self):

@@ -63,6 +63,56 @@ public indirect enum FieldValue: Sendable, Hashable {
     }
 }
 
+extension FieldValue {
+    // Floats compare by bit pattern, not by IEEE equality: a value read off the wire must
+    // equal itself (NaN included) and keep its sign of zero, or a message carrying a NaN
+    // header would never equal its own round trip.
+    public static func == (lhs: FieldValue, rhs: FieldValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.bool(let a), .bool(let b)): return a == b
+        case (.int8(let a), .int8(let b)): return a == b
+        case (.uint8(let a), .uint8(let b)): return a == b
+        case (.int16(let a), .int16(let b)): return a == b
+        case (.uint16(let a), .uint16(let b)): return a == b
+        case (.int32(let a), .int32(let b)): return a == b
+        case (.uint32(let a), .uint32(let b)): return a == b
+        case (.int64(let a), .int64(let b)): return a == b
+        case (.float(let a), .float(let b)): return a.bitPattern == b.bitPattern
+        case (.double(let a), .double(let b)): return a.bitPattern == b.bitPattern
+        case (.decimal(let a), .decimal(let b)): return a == b
+        case (.string(let a), .string(let b)): return a == b
+        case (.array(let a), .array(let b)): return a == b
+        case (.timestamp(let a), .timestamp(let b)): return a == b
+        case (.table(let a), .table(let b)): return a == b
+        case (.void, .void): return true
+        case (.bytes(let a), .bytes(let b)): return a == b
+        default: return false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .bool(let v): hasher.combine(0 as UInt8); hasher.combine(v)
+        case .int8(let v): hasher.combine(1 as UInt8); hasher.combine(v)
+        case .uint8(let v): hasher.combine(2 as UInt8); hasher.combine(v)
+        case .int16(let v): hasher.combine(3 as UInt8); hasher.combine(v)
+        case .uint16(let v): hasher.combine(4 as UInt8); hasher.combine(v)
+        case .int32(let v): hasher.combine(5 as UInt8); hasher.combine(v)
+        case .uint32(let v): hasher.combine(6 as UInt8); hasher.combine(v)
+        case .int64(let v): hasher.combine(7 as UInt8); hasher.combine(v)
+        case .float(let v): hasher.combine(8 as UInt8); hasher.combine(v.bitPattern)
+        case .double(let v): hasher.combine(9 as UInt8); hasher.combine(v.bitPattern)
+        case .decimal(let v): hasher.combine(10 as UInt8); hasher.combine(v)
+        case .string(let v): hasher.combine(11 as UInt8); hasher.combine(v)
+        case .array(let v): hasher.combine(12 as UInt8); hasher.combine(v)
+        case .timestamp(let v): hasher.combine(13 as UInt8); hasher.combine(v)
+        case .table(let v): hasher.combine(14 as UInt8); hasher.combine(v)
+        case .void: hasher.combine(15 as UInt8)
+        case .bytes(let v): hasher.combine(16 as UInt8); hasher.combine(v)
+        }
+    }
+}
+
 /// An AMQP field table: string keys (short strings) to typed values.
 public struct FieldTable: Sendable, Hashable, ExpressibleByDictionaryLiteral, Sequence {
     /// Tables and arrays nest at most this deep; deeper input is refused rather than

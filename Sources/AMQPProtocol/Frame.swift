@@ -151,9 +151,13 @@ extension ByteBuffer {
     }
 
     /// Splits a body into frames of at most `frameMax` bytes each (0 means no limit).
+    /// A `frameMax` below the spec's minimum counts as the minimum: every peer accepts
+    /// frames that small, and a value of 8 or less would otherwise leave no room for payload.
     @inlinable
     public mutating func writeBodyFrames(channel: UInt16, body: ByteBuffer, frameMax: UInt32) {
-        let chunk = frameMax == 0 ? Int(UInt32.max) : Int(frameMax) - AMQP.frameOverhead
+        let chunk = frameMax == 0
+            ? Int(UInt32.max)
+            : Int(Swift.max(frameMax, AMQP.frameMinSize)) - AMQP.frameOverhead
         var body = body
         while body.readableBytes > 0 {
             var piece = body.readSlice(length: Swift.min(chunk, body.readableBytes))!

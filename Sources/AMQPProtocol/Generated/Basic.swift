@@ -943,10 +943,10 @@ extension AMQP.Basic {
         public static let classID: UInt16 = 60
         public static let methodID: UInt16 = 110
         public static let name = "basic.recover"
-        public static let isSynchronous = false
+        public static let isSynchronous = true
         public static let hasContent = false
         /// Methods that answer this one, by name.
-        public static let responses: [String] = []
+        public static let responses: [String] = ["basic.recover-ok"]
         /// Whether a server must accept this method (the spec's server chassis).
         public static let sentToServer = true
         /// Whether a client must accept this method (the spec's client chassis).

@@ -682,9 +682,9 @@ extension AMQP.Connection {
         /// Methods that answer this one, by name.
         public static let responses: [String] = ["connection.update-secret-ok"]
         /// Whether a server must accept this method (the spec's server chassis).
-        public static let sentToServer = false
+        public static let sentToServer = true
         /// Whether a client must accept this method (the spec's client chassis).
-        public static let sentToClient = true
+        public static let sentToClient = false
 
         /// New secret.
         ///
@@ -729,9 +729,9 @@ extension AMQP.Connection {
         /// Methods that answer this one, by name.
         public static let responses: [String] = []
         /// Whether a server must accept this method (the spec's server chassis).
-        public static let sentToServer = true
+        public static let sentToServer = false
         /// Whether a client must accept this method (the spec's client chassis).
-        public static let sentToClient = false
+        public static let sentToClient = true
 
         @inlinable
         public init() {
