@@ -39,6 +39,8 @@ final class BrokerConnection: ChannelInboundHandler {
         self.outbound = ByteBuffer()
     }
 
+    var closeFuture: EventLoopFuture<Void>? { self.context?.channel.closeFuture }
+
     var wantsCancelNotifications: Bool { self.machine.clientWantsCancelNotifications }
 
     // MARK: - NIO events

@@ -10,6 +10,7 @@ public final class BrokerServer: Service, Sendable {
     private struct State {
         var serverChannel: (any Channel)?
         var started = false
+        var shutDown = false
     }
 
     public let configuration: BrokerConfiguration
@@ -28,10 +29,6 @@ public final class BrokerServer: Service, Sendable {
             BrokerCore(configuration: configuration, eventLoop: eventLoop, logger: logger),
             eventLoop: eventLoop
         )
-    }
-
-    deinit {
-        try? self.group.syncShutdownGracefully()
     }
 
     /// Binds the listener and returns the port it got (useful with port 0).
@@ -71,32 +68,45 @@ public final class BrokerServer: Service, Sendable {
         return port
     }
 
-    /// Serves until graceful shutdown or cancellation.
+    /// Serves until graceful shutdown (SIGTERM in a `ServiceGroup`) or cancellation.
     public func run() async throws {
         if !self.state.withLockedValue({ $0.started }) {
             try await self.start()
         }
         let channel = self.state.withLockedValue { $0.serverChannel }
-        try await withGracefulShutdownHandler {
-            try await channel?.closeFuture.get()
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                try? await channel?.closeFuture.get()
+            } onCancel: {
+                channel?.close(promise: nil)
+            }
         } onGracefulShutdown: {
-            Task { try? await self.shutdown() }
+            channel?.close(promise: nil)
         }
         try await self.shutdown()
     }
 
-    /// Closes the listener and every connection (connection.close 320 CONNECTION_FORCED).
+    /// Closes the listener and every connection (connection.close 320 CONNECTION_FORCED),
+    /// then stops the broker's event loop. The server cannot be started again.
     public func shutdown() async throws {
-        let channel = self.state.withLockedValue { state -> (any Channel)? in
+        let channel = self.state.withLockedValue { state -> (any Channel)?? in
+            guard !state.shutDown else { return nil }
+            state.shutDown = true
             let channel = state.serverChannel
             state.serverChannel = nil
-            return channel
+            return .some(channel)
         }
+        guard let channel else { return }
         try? await channel?.close()
         let core = self.core
-        try await core.eventLoop.submit {
-            for connection in core.value.connections.values { connection.shutdown() }
+        let closing = try await core.eventLoop.submit { () -> [EventLoopFuture<Void>] in
+            core.value.connections.values.compactMap { connection in
+                connection.shutdown()
+                return connection.closeFuture
+            }
         }.get()
+        try? await EventLoopFuture.andAllComplete(closing, on: core.eventLoop).get()
+        try await self.group.shutdownGracefully()
     }
 
     static func isLoopback(_ address: SocketAddress?) -> Bool {

@@ -1,13 +1,132 @@
 import ArgumentParser
+import Broker
+import Foundation
+import Logging
+import ServiceLifecycle
 
-// Placeholder until the broker lands; the broker work replaces this file.
+/// `conductor broker`: the embedded AMQP 0-9-1 broker, standalone.
 struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "broker",
-        abstract: "Run the embedded AMQP 0-9-1 broker."
+        abstract: "Run the embedded AMQP 0-9-1 broker.",
+        discussion: """
+            Prints "conductor broker listening on amqp://HOST:PORT" once it accepts connections. \
+            Without --definitions or --user, guest/guest is accepted from loopback only.
+            """
     )
 
+    @Option(name: .long, help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
+    var listen: String = "127.0.0.1:5672"
+
+    @Option(name: .long, help: "RabbitMQ definitions JSON with users, vhosts and permissions.")
+    var definitions: String?
+
+    @Option(name: .long, help: "A user NAME:PASSWORD (repeatable); gets full permissions on every vhost unless --permission is given.")
+    var user: [String] = []
+
+    @Option(name: .long, help: "A virtual host (repeatable).")
+    var vhost: [String] = []
+
+    @Option(name: .long, help: "USER:VHOST:CONFIGURE:WRITE:READ with regular expressions (repeatable).")
+    var permission: [String] = []
+
+    @Option(name: .long, help: "Heartbeat interval proposed to clients, in seconds (0 disables).")
+    var heartbeat: UInt16 = 60
+
+    @Option(name: .long, help: "Largest frame size proposed to clients, in bytes.")
+    var frameMax: UInt32 = 131_072
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Self.parseListen(self.listen) != nil else {
+            throw ValidationError("--listen must be HOST:PORT, got '\(self.listen)'")
+        }
+        guard Logger.Level(rawValue: self.logLevel) != nil else {
+            throw ValidationError("unknown --log-level '\(self.logLevel)'")
+        }
+        for entry in self.user where !entry.contains(":") {
+            throw ValidationError("--user must be NAME:PASSWORD, got '\(entry)'")
+        }
+        for entry in self.permission where entry.split(separator: ":", omittingEmptySubsequences: false).count != 5 {
+            throw ValidationError("--permission must be USER:VHOST:CONFIGURE:WRITE:READ, got '\(entry)'")
+        }
+        if self.frameMax != 0, self.frameMax < 4096 {
+            throw ValidationError("--frame-max must be 0 or at least 4096")
+        }
+    }
+
+    static func parseListen(_ value: String) -> (host: String, port: Int)? {
+        guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        var host = String(value[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+
+    func makeConfiguration() throws -> BrokerConfiguration {
+        var configuration = BrokerConfiguration()
+        if let definitions = self.definitions {
+            configuration = try BrokerConfiguration.load(definitionsFile: definitions)
+        }
+        let (host, port) = Self.parseListen(self.listen)!
+        configuration.host = host
+        configuration.port = port
+        configuration.heartbeat = self.heartbeat
+        configuration.frameMax = self.frameMax
+        for name in self.vhost where !configuration.vhosts.contains(name) {
+            configuration.vhosts.append(name)
+        }
+        if !self.user.isEmpty {
+            if self.definitions == nil {
+                // Explicit users replace the default guest.
+                configuration.users = []
+                configuration.permissions = []
+            }
+            for entry in self.user {
+                let colon = entry.firstIndex(of: ":")!
+                let name = String(entry[..<colon])
+                configuration.users.removeAll { $0.name == name }
+                configuration.users.append(BrokerUser(name: name, password: String(entry[entry.index(after: colon)...])))
+                if self.permission.isEmpty {
+                    for vhost in configuration.vhosts {
+                        configuration.permissions.append(BrokerPermission(user: name, vhost: vhost))
+                    }
+                }
+            }
+        }
+        for entry in self.permission {
+            let parts = entry.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            configuration.permissions.removeAll { $0.user == parts[0] && $0.vhost == parts[1] }
+            configuration.permissions.append(BrokerPermission(user: parts[0], vhost: parts[1], configure: parts[2], write: parts[3], read: parts[4]))
+        }
+        return configuration
+    }
+
     func run() async throws {
-        throw ValidationError("the broker is not built yet")
+        let configuration: BrokerConfiguration
+        do {
+            configuration = try self.makeConfiguration()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        var logger = Logger(label: "conductor.broker")
+        logger.logLevel = Logger.Level(rawValue: self.logLevel) ?? .info
+        let server = BrokerServer(configuration: configuration, logger: logger)
+        let port: Int
+        do {
+            port = try await server.start()
+        } catch {
+            FileHandle.standardError.write(Data("conductor broker: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        // Unbuffered, so a script reading a pipe sees it at once.
+        FileHandle.standardOutput.write(Data("conductor broker listening on amqp://\(configuration.host):\(port)\n".utf8))
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
     }
 }
