@@ -17,7 +17,8 @@ struct TopicPattern: Sendable, Hashable {
     let words: [Word]
 
     init(_ key: String) {
-        self.words = key.split(separator: ".", omittingEmptySubsequences: false).map { word in
+        // As RabbitMQ: an empty key has no words at all (not one empty word).
+        self.words = key.isEmpty ? [] : key.split(separator: ".", omittingEmptySubsequences: false).map { word in
             switch word {
             case "*": return .one
             case "#": return .any
@@ -27,7 +28,7 @@ struct TopicPattern: Sendable, Hashable {
     }
 
     func matches(_ routingKey: String) -> Bool {
-        let key = routingKey.split(separator: ".", omittingEmptySubsequences: false)
+        let key = routingKey.isEmpty ? [] : routingKey.split(separator: ".", omittingEmptySubsequences: false)
         return Self.match(self.words[...], key[...])
     }
 
