@@ -105,7 +105,11 @@ public final class BrokerServer: Service, Sendable {
                 return connection.closeFuture
             }
         }.get()
-        try? await EventLoopFuture.andAllComplete(closing, on: core.eventLoop).get()
+        // Peers get a moment to read the close; then the loop goes regardless.
+        let settled = core.eventLoop.makePromise(of: Void.self)
+        EventLoopFuture.andAllComplete(closing, on: core.eventLoop).cascade(to: settled)
+        core.eventLoop.scheduleTask(in: .seconds(2)) { settled.succeed() }
+        try? await settled.futureResult.get()
         try await self.group.shutdownGracefully()
     }
 
