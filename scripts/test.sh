@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# THE test command: installs what is missing, builds warning-free, and runs every test layer.
+#
+#   scripts/test.sh                    # everything (what .ci/run does)
+#   scripts/test.sh --skip-install     # do not apt-get / pip install anything
+#   scripts/test.sh --skip-build       # use the existing build (when iterating on tests)
+#   scripts/test.sh --only swift       # build + swift test (with RabbitMQ)
+#   scripts/test.sh --only interop     # build + interop suite against RabbitMQ and our broker
+#   scripts/test.sh --only fuzz        # scripts/fuzz.sh only
+#   (--only may repeat or take a comma list: --only swift,interop)
+#
+# Stages: install, build (fails on any compiler warning in Sources/ or Tests/), RabbitMQ
+# (scripts/rabbitmq.sh), swift test (CONDUCTOR_RABBITMQ_URL set), interop against RabbitMQ
+# (proves the suite) and against `conductor broker`, fuzz (scripts/fuzz.sh 30 if present).
+# Everything is bounded by `timeout`; what this script starts, it stops (trap on EXIT).
+# Logs go to .build/test-logs/ (or $CONDUCTOR_TEST_SCRATCH_PATH/test-logs/). See docs/testing.md.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+SKIP_INSTALL=0
+SKIP_BUILD=0
+ONLY=()
+while (( $# )); do
+    case "$1" in
+        --skip-install) SKIP_INSTALL=1 ;;
+        --skip-build) SKIP_BUILD=1 ;;
+        --only) shift; IFS=, read -r -a parts <<< "${1:-}"; ONLY+=("${parts[@]}") ;;
+        --only=*) IFS=, read -r -a parts <<< "${1#--only=}"; ONLY+=("${parts[@]}") ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "test.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+for part in "${ONLY[@]}"; do
+    case "$part" in swift|interop|fuzz) ;; *) echo "test.sh: --only takes swift, interop or fuzz, not '$part'" >&2; exit 2 ;; esac
+done
+wants() { (( ${#ONLY[@]} == 0 )) && return 0; local p; for p in "${ONLY[@]}"; do [[ "$p" == "$1" ]] && return 0; done; return 1; }
+
+# CONDUCTOR_TEST_SCRATCH_PATH lets a developer keep this run out of the default .build.
+SCRATCH="${CONDUCTOR_TEST_SCRATCH_PATH:-.build}"
+[[ "$SCRATCH" == /* ]] || SCRATCH="$ROOT/$SCRATCH"
+LOGS="$SCRATCH/test-logs"
+mkdir -p "$LOGS"
+BUILD_TIMEOUT="${CONDUCTOR_TEST_BUILD_TIMEOUT:-900}"
+SWIFT_TEST_TIMEOUT="${CONDUCTOR_TEST_SWIFT_TIMEOUT:-600}"
+INTEROP_TIMEOUT="${CONDUCTOR_TEST_INTEROP_TIMEOUT:-300}"
+FUZZ_SECONDS="${CONDUCTOR_TEST_FUZZ_SECONDS:-30}"
+BROKER_LISTEN="${CONDUCTOR_TEST_BROKER_LISTEN:-127.0.0.1:0}"
+
+STAGES=(); RESULTS=(); TIMES=(); NOTES=()
+FAILED=0
+record() { STAGES+=("$1"); RESULTS+=("$2"); TIMES+=("$3"); NOTES+=("${4:-}"); [[ "$2" == FAIL ]] && FAILED=1; return 0; }
+banner() { printf '\n==== %s ====\n' "$*"; }
+
+# run_stage NAME LOGFILE COMMAND... : runs, tees output to LOGFILE, records result and time.
+run_stage() {
+    local stage="$1" log="$2"; shift 2
+    banner "$stage"
+    local started=$SECONDS rc
+    # Process substitution, not a pipe: the command runs in this shell, so what it sets
+    # (the broker's PID, URLs) stays visible to the rest of the script and to cleanup.
+    "$@" > >(tee "$log") 2>&1
+    rc=$?
+    wait $! 2> /dev/null
+    if (( rc == 0 )); then
+        record "$stage" ok $((SECONDS - started))
+    else
+        local why="exit $rc"; (( rc == 124 )) && why="timed out"
+        record "$stage" FAIL $((SECONDS - started)) "$why; log: ${log#"$ROOT"/}"
+    fi
+    return $rc
+}
+
+# --- cleanup: stop exactly what we started -------------------------------------------
+BROKER_PID=""
+STARTED_RABBITMQ=0
+cleanup() {
+    local rc=$?
+    if [[ -n "$BROKER_PID" ]] && kill -0 "$BROKER_PID" 2> /dev/null; then
+        kill -TERM "$BROKER_PID" 2> /dev/null
+        local deadline=$((SECONDS + 10))
+        while kill -0 "$BROKER_PID" 2> /dev/null && (( SECONDS < deadline )); do sleep 0.2; done
+        kill -KILL "$BROKER_PID" 2> /dev/null
+        wait "$BROKER_PID" 2> /dev/null
+    fi
+    if (( STARTED_RABBITMQ )); then
+        timeout 60 scripts/rabbitmq.sh stop > "$LOGS/rabbitmq-stop.log" 2>&1 \
+            || echo "test.sh: stopping RabbitMQ failed, see $LOGS/rabbitmq-stop.log" >&2
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+summary() {
+    banner "summary (logs in ${LOGS#"$ROOT"/}/)"
+    local i
+    for i in "${!STAGES[@]}"; do
+        printf '%-28s %-5s %5ss  %s\n' "${STAGES[$i]}" "${RESULTS[$i]}" "${TIMES[$i]}" "${NOTES[$i]}"
+    done
+    printf '%-28s %-5s %5ss\n' "total" "$( ((FAILED)) && echo FAIL || echo ok )" "$SECONDS"
+    if (( FAILED )); then
+        echo "FAILED stages: $(for i in "${!STAGES[@]}"; do [[ "${RESULTS[$i]}" == FAIL ]] && printf '%s; ' "${STAGES[$i]}"; done)"
+    fi
+}
+
+# --- install ---------------------------------------------------------------------------
+install_missing() {
+    local need=()
+    ls /usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmq-server > /dev/null 2>&1 || need+=(rabbitmq-server)
+    command -v amqp-publish > /dev/null || need+=(amqp-tools)
+    command -v python3 > /dev/null || need+=(python3 python3-pip)
+    local sudo=""
+    (( EUID == 0 )) || sudo="sudo"
+    if (( ${#need[@]} )); then
+        echo "installing: ${need[*]}"
+        command -v apt-get > /dev/null || { echo "apt-get not found; install ${need[*]} yourself" >&2; return 1; }
+        timeout 600 $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
+        timeout 900 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" || return 1
+    fi
+    if ! python3 -c 'import pika' 2> /dev/null; then
+        echo "installing pika"
+        if ! python3 -m pip --version > /dev/null 2>&1; then
+            timeout 900 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-pip || return 1
+        fi
+        # Debian's own python refuses pip installs without --break-system-packages (PEP 668).
+        timeout 300 python3 -m pip install -q pika \
+            || timeout 300 python3 -m pip install -q --break-system-packages pika || return 1
+        python3 -c 'import pika' || return 1
+    fi
+    command -v swift > /dev/null || { echo "swift not found: install a Swift 6 toolchain (swift.org) first" >&2; return 1; }
+    echo "all present: RabbitMQ $(ls -d /usr/lib/rabbitmq/lib/rabbitmq_server-* | sed 's/.*-//' | sort -V | tail -n 1), amqp-tools, pika $(python3 -c 'import pika; print(pika.__version__)'), $(swift --version 2>&1 | head -n 1)"
+}
+
+# --- build -----------------------------------------------------------------------------
+build() {
+    timeout "$BUILD_TIMEOUT" swift build --scratch-path "$SCRATCH" --build-tests 2>&1 | tee "$LOGS/swift-build.log"
+    local rc=${PIPESTATUS[0]}
+    (( rc == 0 )) || return $rc
+    # Our own sources must be warning-free (dependencies under .build/checkouts are not ours).
+    local warnings
+    warnings=$(grep -E ': warning: ' "$LOGS/swift-build.log" \
+        | awk -v root="$ROOT/" 'index($0, root "Sources/") == 1 || index($0, root "Tests/") == 1 || index($0, "Sources/") == 1 || index($0, "Tests/") == 1' \
+        | sort -u)
+    if [[ -n "$warnings" ]]; then
+        echo
+        echo "build: compiler warnings in our sources (the build must be warning-free):"
+        echo "$warnings"
+        return 1
+    fi
+}
+
+# --- broker ----------------------------------------------------------------------------
+BROKER_URL=""
+start_broker() {
+    local binary="$SCRATCH/debug/conductor"
+    [[ -x "$binary" ]] || { echo "no $binary (build failed?)"; return 1; }
+    local line_buffer=()
+    command -v stdbuf > /dev/null && line_buffer=(stdbuf -oL -eL)
+    "${line_buffer[@]}" "$binary" broker --listen "$BROKER_LISTEN" > "$LOGS/broker.log" 2>&1 &
+    BROKER_PID=$!
+    local deadline=$((SECONDS + 30)) line=""
+    while (( SECONDS < deadline )); do
+        line=$(grep -m 1 -E 'conductor broker listening on amqp://' "$LOGS/broker.log" || true)
+        [[ -n "$line" ]] && break
+        kill -0 "$BROKER_PID" 2> /dev/null || { echo "conductor broker exited:"; tail -n 20 "$LOGS/broker.log"; return 1; }
+        sleep 0.2
+    done
+    [[ -n "$line" ]] || { echo "conductor broker printed no 'listening on' line in 30s:"; tail -n 20 "$LOGS/broker.log"; return 1; }
+    # Build the client URL from the announced host:port (the line may carry no credentials).
+    local hostport
+    hostport=$(sed -E 's#.*amqp://([^@/ ]*@)?([^/ ]+).*#\2#' <<< "$line")
+    BROKER_URL="amqp://guest:guest@${hostport}/%2F"
+    echo "$line"
+    echo "interop URL: $BROKER_URL"
+}
+
+interop() {  # interop URL: both suites, both always run
+    local rc=0
+    timeout --kill-after=10 "$INTEROP_TIMEOUT" python3 Tests/Interop/run_pika.py "$1" || rc=1
+    timeout --kill-after=10 "$INTEROP_TIMEOUT" bash Tests/Interop/amqp_tools.sh "$1" || rc=1
+    return $rc
+}
+
+# --- run -------------------------------------------------------------------------------
+need_rabbitmq=0; wants swift && need_rabbitmq=1; wants interop && need_rabbitmq=1
+need_build=$need_rabbitmq
+
+if (( SKIP_INSTALL )); then
+    record install skip 0 "--skip-install"
+elif ! run_stage install "$LOGS/install.log" install_missing; then
+    summary; exit 1
+fi
+
+if (( need_build && SKIP_BUILD )); then
+    record build skip 0 "--skip-build"
+elif (( need_build )); then
+    run_stage build "$LOGS/build.log" build || { summary; exit 1; }
+fi
+
+RABBITMQ_URL=""
+if (( need_rabbitmq )); then
+    if scripts/rabbitmq.sh status > /dev/null 2>&1; then
+        banner "rabbitmq"; echo "reusing the running test RabbitMQ"
+        RABBITMQ_URL=$(scripts/rabbitmq.sh url); record rabbitmq ok 0 "already running: $RABBITMQ_URL"
+    else
+        STARTED_RABBITMQ=1
+        if run_stage rabbitmq "$LOGS/rabbitmq.log" timeout 90 scripts/rabbitmq.sh start; then
+            RABBITMQ_URL=$(scripts/rabbitmq.sh url)
+        fi
+    fi
+fi
+
+if wants swift; then
+    if [[ -n "$RABBITMQ_URL" ]]; then
+        export CONDUCTOR_RABBITMQ_URL="$RABBITMQ_URL"
+        run_stage "swift test" "$LOGS/swift-test.log" \
+            timeout --kill-after=15 "$SWIFT_TEST_TIMEOUT" swift test --scratch-path "$SCRATCH" --skip-build
+    else
+        record "swift test" FAIL 0 "no RabbitMQ"
+    fi
+fi
+
+if wants interop; then
+    if [[ -n "$RABBITMQ_URL" ]]; then
+        run_stage "interop vs rabbitmq" "$LOGS/interop-rabbitmq.log" interop "$RABBITMQ_URL"
+    else
+        record "interop vs rabbitmq" FAIL 0 "no RabbitMQ"
+    fi
+    if run_stage "conductor broker start" "$LOGS/broker-start.log" start_broker; then
+        run_stage "interop vs conductor" "$LOGS/interop-conductor.log" interop "$BROKER_URL"
+    fi
+fi
+
+if wants fuzz; then
+    if [[ -x scripts/fuzz.sh || -f scripts/fuzz.sh ]]; then
+        run_stage fuzz "$LOGS/fuzz.log" timeout --kill-after=30 $((FUZZ_SECONDS * 4 + 600)) bash scripts/fuzz.sh "$FUZZ_SECONDS"
+    else
+        record fuzz skip 0 "scripts/fuzz.sh not there yet"
+    fi
+fi
+
+summary
+exit $FAILED
