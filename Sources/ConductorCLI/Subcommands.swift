@@ -4,5 +4,6 @@ extension Conductor {
     /// The subcommands, in the order `--help` lists them. Add new ones here.
     static let allSubcommands: [any ParsableCommand.Type] = [
         BrokerCommand.self,
+        PerfTestCommand.self,
     ]
 }
