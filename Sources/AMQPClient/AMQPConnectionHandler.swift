@@ -54,15 +54,17 @@ final class AMQPConnectionHandler: ChannelInboundHandler {
         self.logger = logger
     }
 
-    var handshakeFuture: EventLoopFuture<(NegotiatedParameters, FieldTable)> {
-        self.handshakePromise!.futureResult
-    }
+    /// Completes when the handshake does (kept apart from the promise, which is
+    /// cleared once completed).
+    private(set) var handshakeFuture: EventLoopFuture<(NegotiatedParameters, FieldTable)>?
 
     // MARK: pipeline events
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.handshakePromise = context.eventLoop.makePromise()
+        let handshakePromise = context.eventLoop.makePromise(of: (NegotiatedParameters, FieldTable).self)
+        self.handshakePromise = handshakePromise
+        self.handshakeFuture = handshakePromise.futureResult
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         self.handshakeTimeoutTask = context.eventLoop.scheduleTask(in: self.handshakeTimeout) {
             let handler = loopBound.value
@@ -406,6 +408,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler {
     private func finish(_ error: AMQPError?) {
         guard !self.finished else { return }
         self.finished = true
+        // Closing the socket re-enters through channelInactive; the first error recorded wins.
+        let error = error ?? self.outbox.withLockedValue { $0.closed }
         let failure = error ?? AMQPError(.connectionClosed, "the connection was closed by the application")
         self.markClosed(failure)
         self.heartbeatTask?.cancel()

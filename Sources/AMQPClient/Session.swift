@@ -66,6 +66,8 @@ final class Session: Sendable {
             channelMax: configuration.channelMax,
             clientProperties: Self.clientProperties(configuration)
         )
+        typealias Started = (NIOLoopBound<AMQPConnectionHandler>, EventLoopFuture<(NegotiatedParameters, FieldTable)>)
+        let started = NIOLockedValueBox<Started?>(nil)
         let bootstrap = ClientBootstrap(group: eventLoopGroup)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -77,6 +79,10 @@ final class Session: Sendable {
                         handshakeTimeout: configuration.connectTimeout, logger: logger
                     )
                     try channel.pipeline.syncOperations.addHandler(handler)
+                    let loopBound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+                    if let handshake = handler.handshakeFuture {
+                        started.withLockedValue { $0 = (loopBound, handshake) }
+                    }
                 }
             }
         let channel: any Channel
@@ -85,15 +91,10 @@ final class Session: Sendable {
         } catch {
             throw AMQPError(.connectionRefused, "cannot connect to \(configuration.redactedURL): \(error)")
         }
-        let (handler, negotiated, properties) = try await channel.eventLoop.flatSubmit {
-            do {
-                let handler = try channel.pipeline.syncOperations.handler(type: AMQPConnectionHandler.self)
-                let loopBound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
-                return handler.handshakeFuture.map { (loopBound, $0.0, $0.1) }
-            } catch {
-                return channel.eventLoop.makeFailedFuture(error)
-            }
-        }.get()
+        guard let (handler, handshake) = started.withLockedValue({ $0 }) else {
+            throw AMQPError(.connectionClosed, "the connection closed during setup")
+        }
+        let (negotiated, properties) = try await handshake.get()
         return Session(id: id, nioChannel: channel, negotiated: negotiated, serverProperties: properties, outbox: outbox, handler: handler)
     }
 
