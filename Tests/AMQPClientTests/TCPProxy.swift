@@ -12,13 +12,27 @@ final class TCPProxy: Sendable {
     /// Forwards bytes to the peer channel.
     private final class Glue: ChannelInboundHandler, Sendable {
         typealias InboundIn = ByteBuffer
-        let peer: NIOLockedValueBox<(any Channel)?> = NIOLockedValueBox(nil)
+        /// The other side, and bytes that arrived before it was connected.
+        let peer: NIOLockedValueBox<(channel: (any Channel)?, early: [ByteBuffer])> = NIOLockedValueBox((nil, []))
+        func connect(to channel: any Channel) {
+            let early = self.peer.withLockedValue { peer in
+                peer.channel = channel
+                defer { peer.early = [] }
+                return peer.early
+            }
+            early.forEach { channel.write($0, promise: nil) }
+            channel.flush()
+        }
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let bytes = self.unwrapInboundIn(data)
-            self.peer.withLockedValue { $0 }?.writeAndFlush(bytes, promise: nil)
+            let target: (any Channel)? = self.peer.withLockedValue { peer in
+                if peer.channel == nil { peer.early.append(bytes) }
+                return peer.channel
+            }
+            target?.writeAndFlush(bytes, promise: nil)
         }
         func channelInactive(context: ChannelHandlerContext) {
-            self.peer.withLockedValue { $0 }?.close(promise: nil)
+            self.peer.withLockedValue { $0.channel }?.close(promise: nil)
         }
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
             context.close(promise: nil)
@@ -31,21 +45,17 @@ final class TCPProxy: Sendable {
         let group = MultiThreadedEventLoopGroup.singleton
         self.server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.autoRead, value: false)
             .childChannelInitializer { inbound in
                 let inboundGlue = Glue()
                 let outboundGlue = Glue()
-                inboundGlue.peer.withLockedValue { _ in }
                 return inbound.pipeline.addHandler(inboundGlue).flatMap {
                     ClientBootstrap(group: inbound.eventLoop)
                         .channelInitializer { $0.pipeline.addHandler(outboundGlue) }
                         .connect(host: "127.0.0.1", port: targetPort)
                 }.map { outbound in
-                    inboundGlue.peer.withLockedValue { $0 = outbound }
-                    outboundGlue.peer.withLockedValue { $0 = inbound }
+                    inboundGlue.connect(to: outbound)
+                    outboundGlue.connect(to: inbound)
                     connections.withLockedValue { $0 += [inbound, outbound] }
-                    inbound.read()
-                    _ = inbound.setOption(.autoRead, value: true)
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
