@@ -71,6 +71,8 @@ let package = Package(
             name: "BrokerTests",
             dependencies: ["Broker", "AMQPClient", "AMQPProtocol", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
+        // Runs the built `conductor` binary: --help pinned, errors, perf-test end to end.
+        .testTarget(name: "ConductorCLITests"),
     ],
     swiftLanguageModes: [.v6]
 )

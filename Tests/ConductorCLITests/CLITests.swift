@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+
+@Suite("conductor command line")
+struct CLITests {
+    @Test("--help lists every subcommand")
+    func rootHelp() throws {
+        let result = try CLI.run(["--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("USAGE: conductor <subcommand>"))
+        #expect(result.stdout.contains("broker"))
+        #expect(result.stdout.contains("perf-test"))
+    }
+
+    @Test("perf-test --help explains its options")
+    func perfTestHelp() throws {
+        let result = try CLI.run(["perf-test", "--help"])
+        #expect(result.status == 0)
+        for option in ["--url", "--size", "--producers", "--consumers", "--time", "--prefetch", "--confirm", "--rate", "--json"] {
+            #expect(result.stdout.contains(option), "missing \(option)")
+        }
+    }
+
+    @Test("bad flags are refused with a message, not a crash")
+    func badFlags() throws {
+        let listen = try CLI.run(["broker", "--listen", "nowhere"])
+        #expect(listen.status != 0)
+        #expect(listen.stderr.contains("--listen must be HOST:PORT"))
+        let url = try CLI.run(["perf-test", "--url", "http://example"])
+        #expect(url.status != 0)
+        #expect(url.stderr.contains("not an amqp:// URL"))
+    }
+
+    @Test("perf-test against an unreachable broker fails with the address")
+    func unreachable() throws {
+        // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+        let result = try CLI.run(["perf-test", "--url", "amqp://guest:guest@127.0.0.1:1/%2F", "--time", "1"], timeout: 30)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("cannot connect to 127.0.0.1:1"))
+    }
+
+    @Test("perf-test moves messages through the embedded broker and reports latency")
+    func perfTestEndToEnd() throws {
+        let broker = try BrokerProcess()
+        defer { broker.stop() }
+        let result = try CLI.run(
+            ["perf-test", "--url", "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F", "--time", "2", "--size", "64", "--confirm", "100", "--rate", "2000", "--json"],
+            timeout: 60
+        )
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let published = report?["published"] as? Int ?? 0
+        let received = report?["received"] as? Int ?? 0
+        let confirmed = report?["confirmed"] as? Int ?? 0
+        // 2 s at 2000 msg/s: about 4000, all confirmed and, but for the last moment, all received.
+        #expect(published > 3000 && published <= 4100)
+        #expect(confirmed > published - 200 && confirmed <= published)
+        #expect(received > published - 200 && received <= published)
+        let latency = report?["latencyMicroseconds"] as? [String: Any]
+        #expect((latency?["p50"] as? Double ?? 0) > 0)
+    }
+}
