@@ -1,3 +1,4 @@
+import AMQPClient
 import ArgumentParser
 import Foundation
 
@@ -61,12 +62,12 @@ struct PerfTestCommand: AsyncParsableCommand {
         }
         guard (1...86_400).contains(self.time) else { throw ValidationError("--time must be between 1 and 86400 seconds") }
         guard self.confirm >= 0, self.rate >= 0 else { throw ValidationError("--confirm and --rate must be 0 or more") }
-        _ = try Self.credentials(from: self.url)
+        _ = try Self.connection(from: self.url)
     }
 
     func run() async throws {
         let options = PerfTestOptions(
-            credentials: try Self.credentials(from: self.url),
+            connection: try Self.connection(from: self.url),
             queue: self.queue ?? "perf-test-\(UInt32.random(in: 0...UInt32.max))",
             size: self.size,
             producers: self.producers,
@@ -112,19 +113,12 @@ struct PerfTestCommand: AsyncParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    /// Parses amqp://user:password@host:port/vhost the way RabbitMQ's URI spec reads it.
-    static func credentials(from url: String) throws -> PerfTestOptions.Credentials {
-        guard let components = URLComponents(string: url), components.scheme == "amqp" else {
-            throw ValidationError("not an amqp:// URL: \(url)")
+    /// Reads the URL with the client's parser, so both accept the same URLs.
+    static func connection(from url: String) throws -> AMQPConnectionConfiguration {
+        do {
+            return try AMQPConnectionConfiguration(url: url)
+        } catch {
+            throw ValidationError("not an amqp:// URL: \(url) (\(error.message))")
         }
-        let path = components.percentEncodedPath
-        let vhost = path.isEmpty ? "/" : (String(path.dropFirst()).removingPercentEncoding ?? "/")
-        return PerfTestOptions.Credentials(
-            host: components.host ?? "127.0.0.1",
-            port: components.port ?? 5672,
-            username: components.user ?? "guest",
-            password: components.password ?? "guest",
-            virtualHost: vhost
-        )
     }
 }

@@ -1,3 +1,4 @@
+import AMQPClient
 import AMQPProtocol
 import Foundation
 import NIOCore
@@ -5,15 +6,8 @@ import NIOPosix
 
 /// Everything a perf-test run needs, already validated.
 struct PerfTestOptions: Sendable {
-    struct Credentials: Sendable {
-        var host: String
-        var port: Int
-        var username: String
-        var password: String
-        var virtualHost: String
-    }
-
-    var credentials: Credentials
+    /// Where and as whom to connect (only address, credentials and vhost are used).
+    var connection: AMQPConnectionConfiguration
     var queue: String
     var size: Int
     var producers: Int
@@ -154,7 +148,7 @@ struct PerfTestRunner {
         }
 
         return PerfTestReport(
-            broker: "amqp://\(self.options.credentials.host):\(self.options.credentials.port)",
+            broker: "amqp://\(self.options.connection.host):\(self.options.connection.port)",
             queue: self.options.queue,
             size: self.options.size,
             producers: self.options.producers,
@@ -179,7 +173,7 @@ struct PerfTestRunner {
     }
 
     private func connect(role: PerfRole, group: MultiThreadedEventLoopGroup, clock: @escaping @Sendable () -> UInt64) async throws -> WorkerConnection {
-        let credentials = self.options.credentials
+        let connection = self.options.connection
         let loop = group.next()
         let ready = loop.makePromise(of: Void.self)
         let created = loop.makePromise(of: NIOLoopBound<PerfWorker>.self)
@@ -190,17 +184,17 @@ struct PerfTestRunner {
                 .connectTimeout(.seconds(5))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let worker = PerfWorker(role: role, credentials: credentials, ready: ready, clock: clock)
+                        let worker = PerfWorker(role: role, connection: connection, ready: ready, clock: clock)
                         try channel.pipeline.syncOperations.addHandler(worker)
                         created.succeed(NIOLoopBound(worker, eventLoop: channel.eventLoop))
                     }
                 }
-                .connect(host: credentials.host, port: credentials.port)
+                .connect(host: connection.host, port: connection.port)
                 .get()
         } catch {
             ready.fail(error)
             created.fail(error)
-            throw PerfTestError("cannot connect to \(credentials.host):\(credentials.port): \(error)")
+            throw PerfTestError("cannot connect to \(connection.host):\(connection.port): \(error)")
         }
         let timeout = loop.scheduleTask(in: .seconds(10)) {
             ready.fail(PerfTestError("the broker did not finish the handshake within 10 s"))

@@ -1,3 +1,4 @@
+import AMQPClient
 import AMQPProtocol
 import NIOCore
 
@@ -42,7 +43,7 @@ final class PerfWorker: ChannelInboundHandler, RemovableChannelHandler {
     private enum HandshakeStep { case start, tune, openOk, channelOpenOk }
 
     private let role: PerfRole
-    private let credentials: PerfTestOptions.Credentials
+    private let connection: AMQPConnectionConfiguration
     private let clock: @Sendable () -> UInt64
     private let ready: EventLoopPromise<Void>
     private var readyPending = true
@@ -67,9 +68,9 @@ final class PerfWorker: ChannelInboundHandler, RemovableChannelHandler {
     private static let channelID: UInt16 = 1
     private static let batch = 256
 
-    init(role: PerfRole, credentials: PerfTestOptions.Credentials, ready: EventLoopPromise<Void>, clock: @escaping @Sendable () -> UInt64) {
+    init(role: PerfRole, connection: AMQPConnectionConfiguration, ready: EventLoopPromise<Void>, clock: @escaping @Sendable () -> UInt64) {
         self.role = role
-        self.credentials = credentials
+        self.connection = connection
         self.ready = ready
         self.clock = clock
     }
@@ -205,7 +206,7 @@ final class PerfWorker: ChannelInboundHandler, RemovableChannelHandler {
             guard case .connectionStart(let start) = method else { throw PerfTestError("expected connection.start, got \(method.name)") }
             let mechanisms = String(decoding: start.mechanisms, as: UTF8.self).split(separator: " ")
             guard mechanisms.contains("PLAIN") else { throw PerfTestError("broker offers no PLAIN authentication") }
-            let response = Array("\0\(self.credentials.username)\0\(self.credentials.password)".utf8)
+            let response = Array("\0\(self.connection.username)\0\(self.connection.password)".utf8)
             let properties: FieldTable = [
                 "product": .string("conductor perf-test"),
                 "capabilities": .table(["publisher_confirms": .bool(true), "basic.nack": .bool(true), "authentication_failure_close": .bool(true)]),
@@ -219,7 +220,7 @@ final class PerfWorker: ChannelInboundHandler, RemovableChannelHandler {
             self.decoder.maximumFrameSize = self.frameMax
             let channelMax = tune.channelMax == 0 ? 2047 : tune.channelMax
             self.send(AMQP.Connection.TuneOk(channelMax: channelMax, frameMax: self.frameMax, heartbeat: 0).asMethod, context: context)
-            self.send(AMQP.Connection.Open(virtualHost: self.credentials.virtualHost).asMethod, context: context)
+            self.send(AMQP.Connection.Open(virtualHost: self.connection.virtualHost).asMethod, context: context)
             self.state = .handshaking(.openOk)
         case .handshaking(.openOk):
             guard case .connectionOpenOk = method else { throw PerfTestError("expected connection.open-ok, got \(method.name)") }
