@@ -103,15 +103,7 @@ final class Session: Sendable {
             "product": .string("Conductor AMQPClient"),
             "platform": .string("Swift"),
             "version": .string("0.1"),
-            "capabilities": .table([
-                "publisher_confirms": .bool(true),
-                "exchange_exchange_bindings": .bool(true),
-                "basic.nack": .bool(true),
-                "consumer_cancel_notify": .bool(true),
-                "connection.blocked": .bool(true),
-                "authentication_failure_close": .bool(true),
-                "per_consumer_qos": .bool(true),
-            ]),
+            "capabilities": .table(AMQP.capabilities),
         ]
         if let name = configuration.connectionName {
             properties.storage["connection_name"] = .string(name)

@@ -26,3 +26,17 @@ public protocol MethodPayload: Sendable, Hashable {
     func encodeArguments(into buffer: inout ByteBuffer) throws(ProtocolError)
     var asMethod: AMQP.Method { get }
 }
+
+extension AMQP {
+    /// The protocol extensions Conductor implements in both roles (RabbitMQ's names), as
+    /// announced in the `capabilities` table of server and client properties.
+    public static let capabilities: FieldTable = [
+        "publisher_confirms": .bool(true),
+        "exchange_exchange_bindings": .bool(true),
+        "basic.nack": .bool(true),
+        "consumer_cancel_notify": .bool(true),
+        "connection.blocked": .bool(true),
+        "authentication_failure_close": .bool(true),
+        "per_consumer_qos": .bool(true),
+    ]
+}

@@ -72,15 +72,7 @@ struct ServerConnectionStateMachine {
         "platform": .string("Swift"),
         "copyright": .string("Conductor contributors"),
         "information": .string("Embedded AMQP 0-9-1 broker of Conductor"),
-        "capabilities": .table([
-            "publisher_confirms": .bool(true),
-            "exchange_exchange_bindings": .bool(true),
-            "basic.nack": .bool(true),
-            "consumer_cancel_notify": .bool(true),
-            "connection.blocked": .bool(true),
-            "authentication_failure_close": .bool(true),
-            "per_consumer_qos": .bool(true),
-        ]),
+        "capabilities": .table(AMQP.capabilities),
     ]
 
     var isOpen: Bool {

@@ -209,7 +209,7 @@ final class PerfWorker: ChannelInboundHandler, RemovableChannelHandler {
             let response = Array("\0\(self.connection.username)\0\(self.connection.password)".utf8)
             let properties: FieldTable = [
                 "product": .string("conductor perf-test"),
-                "capabilities": .table(["publisher_confirms": .bool(true), "basic.nack": .bool(true), "authentication_failure_close": .bool(true)]),
+                "capabilities": .table(AMQP.capabilities),
             ]
             self.send(AMQP.Connection.StartOk(clientProperties: properties, mechanism: "PLAIN", response: response, locale: "en_US").asMethod, context: context)
             self.state = .handshaking(.tune)
