@@ -77,6 +77,34 @@ public struct BrokerConfiguration: Sendable {
     public var heartbeat: UInt16
     public var frameMax: UInt32
     public var channelMax: UInt16
+    /// Publisher flow control thresholds (see docs/broker.md, "Flow control").
+    public var flowLimits: FlowLimits
+
+    /// When the broker stops reading from publishing connections, and when it resumes.
+    /// Each pair is a high watermark (stop) and a low watermark (resume); a high value of
+    /// 0 disables that limit.
+    public struct FlowLimits: Sendable, Hashable {
+        /// A queue holding more ready messages than this stops reading from the
+        /// connections that publish to it ...
+        public var queueMaxReady: Int
+        /// ... until it is down to this many.
+        public var queueResumeReady: Int
+        /// Message body bytes held by the broker (ready and unacknowledged, summed over
+        /// queues) beyond which every publishing connection stops being read ...
+        public var maxBytes: Int
+        /// ... until the total is down to this.
+        public var resumeBytes: Int
+
+        public init(queueMaxReady: Int = 20_000, queueResumeReady: Int = 10_000, maxBytes: Int = 256 << 20, resumeBytes: Int = 192 << 20) {
+            self.queueMaxReady = queueMaxReady
+            self.queueResumeReady = Swift.min(queueResumeReady, queueMaxReady)
+            self.maxBytes = maxBytes
+            self.resumeBytes = Swift.min(resumeBytes, maxBytes)
+        }
+
+        /// No flow control: publishers are read as fast as they send.
+        public static let unlimited = FlowLimits(queueMaxReady: 0, queueResumeReady: 0, maxBytes: 0, resumeBytes: 0)
+    }
 
     public init(
         host: String = "127.0.0.1",
@@ -86,7 +114,8 @@ public struct BrokerConfiguration: Sendable {
         permissions: [BrokerPermission] = [BrokerPermission(user: "guest", vhost: "/")],
         heartbeat: UInt16 = 60,
         frameMax: UInt32 = 131_072,
-        channelMax: UInt16 = 2047
+        channelMax: UInt16 = 2047,
+        flowLimits: FlowLimits = FlowLimits()
     ) {
         self.host = host
         self.port = port
@@ -96,6 +125,7 @@ public struct BrokerConfiguration: Sendable {
         self.heartbeat = heartbeat
         self.frameMax = frameMax
         self.channelMax = channelMax
+        self.flowLimits = flowLimits
     }
 
     /// Reads the users, vhosts and permissions of a RabbitMQ definitions export

@@ -5,8 +5,9 @@ import NIOCore
 /// The NIO handler of one client connection. It decodes frames straight from the
 /// accumulated input, feeds them to the connection state machine and the channels, and
 /// buffers every write in one outbound buffer flushed once per read burst.
-final class BrokerConnection: ChannelInboundHandler {
+final class BrokerConnection: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     let core: BrokerCore
@@ -28,6 +29,10 @@ final class BrokerConnection: ChannelInboundHandler {
     private var lastReadAt = NIODeadline.now()
     private var lastWriteAt = NIODeadline.now()
     private var heartbeatTask: Scheduled<Void>?
+    /// Queues (and the flow controller) that currently stop us reading this connection.
+    private var flowBlockers: [ObjectIdentifier] = []
+    /// A `read` held back while blocked, passed on when the last blocker goes.
+    private var heldRead = false
 
     init(core: BrokerCore, peerIsLoopback: Bool, logger: Logger) {
         self.core = core
@@ -71,33 +76,133 @@ final class BrokerConnection: ChannelInboundHandler {
         self.lastReadAt = .now()
         self.isReading = true
         if self.machine.isClosing, case .closed = self.machine.state { return }
-        if var buffer = self.inbound, buffer.readableBytes > 0 {
-            self.inbound = nil  // keep the storage unshared so the append does not copy
-            buffer.writeBuffer(&incoming)
-            self.inbound = buffer
-        } else {
-            self.inbound = incoming
+        if var pending = self.inbound, pending.readableBytes > 0 {
+            self.inbound = nil
+            if case .awaitingProtocolHeader = self.machine.state {
+                pending.writeBuffer(&incoming)
+                incoming = pending
+            } else {
+                // A frame straddles two reads: complete it from the new bytes and decode
+                // it on its own; the rest is decoded straight from the read buffer.
+                guard self.completeStraddlingFrame(&pending, from: &incoming, context: context) else { return }
+            }
         }
         if case .awaitingProtocolHeader = self.machine.state {
-            let check = self.inbound!.readAMQPProtocolHeader()
+            let check = incoming.readAMQPProtocolHeader()
             self.run(self.machine.protocolHeaderReceived(check))
-            guard case .accepted = check else { return }
+            switch check {
+            case .accepted: break
+            case .needMoreData: self.keepPartial(incoming, context: context); return
+            case .rejected: return
+            }
         }
+        guard self.decodeFrames(&incoming) else { return }
+        if incoming.readableBytes > 0 { self.keepPartial(incoming, context: context) }
+    }
+
+    /// Decodes and handles every whole frame in `buffer`. False when the connection
+    /// stopped taking input (error, close); the rest of the input is then dropped.
+    private func decodeFrames(_ buffer: inout ByteBuffer) -> Bool {
         while !self.isTornDown {
             let frame: Frame?
             do {
-                frame = try self.decoder.decodeFrame(buffer: &self.inbound!)
+                frame = try self.decoder.decodeFrame(buffer: &buffer)
             } catch {
                 self.run(self.machine.connectionError(replyCode: error.replyCode, text: "\(error.message)"))
-                self.inbound = nil
-                self.machineStoppedReading()
-                return
+                // After a connection error only close / close-ok are read; the decoder
+                // would fail again on the same bytes, so the input is dropped.
+                return false
             }
-            guard let frame else { break }
+            guard let frame else { return true }
             self.frameReceived(frame)
-            if case .closed = self.machine.state { break }
+            if case .closed = self.machine.state { return false }
+        }
+        return false
+    }
+
+    /// The unfinished frame at the end of a read is copied into a buffer of its own: the
+    /// read buffer stays shared only with decoded message bodies and is never appended
+    /// to (which would copy all of it).
+    private func keepPartial(_ partial: ByteBuffer, context: ChannelHandlerContext) {
+        var partial = partial
+        let frameSize = Swift.min(Self.bytesToComplete(partial) + partial.readableBytes, Int(self.decoder.maximumFrameSize))
+        var own = context.channel.allocator.buffer(capacity: Swift.max(frameSize, partial.readableBytes, 64))
+        own.writeBuffer(&partial)
+        self.inbound = own
+    }
+
+    /// Bytes still missing from the frame `partial` begins (its 7-byte header first).
+    private static func bytesToComplete(_ partial: ByteBuffer) -> Int {
+        guard partial.readableBytes >= 7, let size = partial.getInteger(at: partial.readerIndex + 3, as: UInt32.self) else {
+            return Swift.max(0, 7 - partial.readableBytes)
+        }
+        return Swift.max(0, Int(size) + AMQP.frameOverhead - partial.readableBytes)
+    }
+
+    /// Moves just enough bytes from `incoming` into `pending` to finish its frame, and
+    /// handles that frame. Keeps `pending` for the next read if `incoming` runs out.
+    private func completeStraddlingFrame(_ pending: inout ByteBuffer, from incoming: inout ByteBuffer, context: ChannelHandlerContext) -> Bool {
+        while true {
+            if pending.readableBytes >= 7 {
+                // Validates the header (frame_max) before collecting a body for it.
+                let frame: Frame?
+                do {
+                    frame = try self.decoder.decodeFrame(buffer: &pending)
+                } catch {
+                    self.run(self.machine.connectionError(replyCode: error.replyCode, text: "\(error.message)"))
+                    return false
+                }
+                if let frame {
+                    self.frameReceived(frame)
+                    if self.isTornDown { return false }
+                    if case .closed = self.machine.state { return false }
+                    return true
+                }
+            }
+            let missing = Self.bytesToComplete(pending)
+            guard incoming.readableBytes >= missing else {
+                pending.writeBuffer(&incoming)
+                self.inbound = pending
+                return false
+            }
+            var piece = incoming.readSlice(length: missing)!
+            pending.writeBuffer(&piece)
         }
     }
+
+    /// With auto-read, NIO asks for the next read after each read burst; while flow
+    /// control blocks this connection the request is held, so the socket is not read
+    /// and TCP pushes back on the publisher.
+    func read(context: ChannelHandlerContext) {
+        if self.flowBlockers.isEmpty {
+            context.read()
+        } else {
+            self.heldRead = true
+        }
+    }
+
+    /// Stops reading this connection until `unblockReading(by:)` with the same blocker.
+    /// Returns false (and does nothing) if it is already blocked by it, or consumes:
+    /// its acks may be what the blocker waits for.
+    func blockReading(by blocker: ObjectIdentifier) -> Bool {
+        guard !self.isTornDown, !self.flowBlockers.contains(blocker) else { return false }
+        for channel in self.channels.values where channel.isConsuming { return false }
+        self.flowBlockers.append(blocker)
+        return true
+    }
+
+    func unblockReading(by blocker: ObjectIdentifier) {
+        guard let index = self.flowBlockers.firstIndex(of: blocker) else { return }
+        self.flowBlockers.remove(at: index)
+        if self.flowBlockers.isEmpty, self.heldRead, let context = self.context {
+            self.heldRead = false
+            // The silence while blocked was ours, not the peer's.
+            self.lastReadAt = .now()
+            context.read()
+        }
+    }
+
+    var isReadingBlocked: Bool { !self.flowBlockers.isEmpty }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         self.isReading = false
@@ -107,11 +212,6 @@ final class BrokerConnection: ChannelInboundHandler {
         }
         self.flush()
         self.core.flushDirtyConnections()
-    }
-
-    private func machineStoppedReading() {
-        // After a connection error only close / close-ok are read; the decoder would
-        // fail again on the same bytes, so the input is dropped.
     }
 
     // MARK: - Frames
@@ -337,6 +437,10 @@ final class BrokerConnection: ChannelInboundHandler {
     /// peer silent for two intervals (dead peer detection).
     private func heartbeatTimerFired(interval: TimeAmount) {
         let now = NIODeadline.now()
+        if !self.flowBlockers.isEmpty {
+            // We are not reading, so the peer's heartbeats cannot be seen.
+            self.lastReadAt = now
+        }
         if now - self.lastReadAt > interval * 2 {
             self.logger.info("closing connection: no heartbeat from peer for two intervals")
             self.context?.close(promise: nil)

@@ -17,13 +17,15 @@ final class BrokerCore {
     private var dirtyConnections: [BrokerConnection] = []
     private var flushScheduled = false
     private var routeEpoch: UInt64 = 0
+    let flow: FlowController
 
     init(configuration: BrokerConfiguration, eventLoop: any EventLoop, logger: Logger) {
         self.eventLoop = eventLoop
         self.configuration = configuration
         self.authenticator = .init(configuration: configuration)
         self.logger = logger
-        for name in configuration.vhosts { self.vhosts[name] = VirtualHost(name: name) }
+        self.flow = FlowController(limits: configuration.flowLimits)
+        for name in configuration.vhosts { self.vhosts[name] = VirtualHost(name: name, flow: self.flow) }
         for permission in configuration.permissions {
             self.permissions[permission.user, default: [:]][permission.vhost] = permission
         }

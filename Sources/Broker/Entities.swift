@@ -157,7 +157,12 @@ final class BrokerQueue {
     let autoDelete: Bool
     let arguments: FieldTable
     unowned let vhost: VirtualHost
-    var messages = MessageBuffer()
+    private unowned let flow: FlowController
+    /// Change only through `enqueue`, `popFirst`, `requeue` and `purge`, which keep the
+    /// byte counts and flow control in step.
+    private(set) var messages = MessageBuffer()
+    /// Body bytes of the ready messages.
+    private(set) var readyBytes = 0
     private(set) var consumers: [Consumer] = []
     private var nextConsumer = 0
     private var nextSequence: UInt64 = 0
@@ -166,6 +171,10 @@ final class BrokerQueue {
     /// Exchanges with bindings to this queue.
     var boundFrom: [Exchange] = []
     private var isDispatching = false
+    /// Connections no longer read because this queue's backlog passed the high watermark.
+    private var blockedPublishers: [BrokerConnection] = []
+    private let maxReady: Int
+    private let resumeReady: Int
 
     init(name: String, durable: Bool, exclusiveOwner: ObjectIdentifier?, autoDelete: Bool, arguments: FieldTable, vhost: VirtualHost) {
         self.name = name
@@ -174,19 +183,63 @@ final class BrokerQueue {
         self.autoDelete = autoDelete
         self.arguments = arguments
         self.vhost = vhost
+        self.flow = vhost.flow
+        self.maxReady = vhost.flow.limits.queueMaxReady
+        self.resumeReady = vhost.flow.limits.queueResumeReady
     }
 
     var hasExclusiveConsumer: Bool { self.consumers.first?.exclusive ?? false }
 
     func enqueue(_ message: Message) {
+        let size = message.body.readableBytes
+        self.readyBytes &+= size
+        self.flow.add(size)
         self.messages.append(QueuedMessage(message: message, sequence: self.nextSequence, redelivered: false))
         self.nextSequence &+= 1
         if !self.consumers.isEmpty { self.dispatch() }
     }
 
+    /// After a publish into this queue: a backlog past the high watermark stops reading
+    /// from the publishing connection until it drains (see `FlowController`).
+    @inline(__always)
+    func published(by connection: BrokerConnection) {
+        guard self.maxReady > 0, self.messages.count > self.maxReady else { return }
+        if connection.blockReading(by: ObjectIdentifier(self)) { self.blockedPublishers.append(connection) }
+    }
+
+    func popFirst() -> QueuedMessage? {
+        guard let queued = self.messages.popFirst() else { return nil }
+        let size = queued.message.body.readableBytes
+        self.readyBytes &-= size
+        self.flow.remove(size)
+        if !self.blockedPublishers.isEmpty, self.messages.count <= self.resumeReady { self.resumePublishers() }
+        return queued
+    }
+
     func requeue(_ messages: [QueuedMessage]) {
         guard !self.isDeleted else { return }
+        var size = 0
+        for queued in messages { size &+= queued.message.body.readableBytes }
+        self.readyBytes &+= size
+        self.flow.add(size)
         self.messages.requeue(messages)
+    }
+
+    /// Drops every ready message; returns how many there were.
+    @discardableResult
+    func purge() -> Int {
+        let count = self.messages.removeAll()
+        self.flow.remove(self.readyBytes)
+        self.readyBytes = 0
+        self.resumePublishers()
+        return count
+    }
+
+    private func resumePublishers() {
+        guard !self.blockedPublishers.isEmpty else { return }
+        let connections = self.blockedPublishers
+        self.blockedPublishers.removeAll()
+        for connection in connections { connection.unblockReading(by: ObjectIdentifier(self)) }
     }
 
     func addConsumer(_ consumer: Consumer) {
@@ -223,7 +276,7 @@ final class BrokerQueue {
                     break
                 }
             }
-            guard let consumer = chosen, let queued = self.messages.popFirst() else { return }
+            guard let consumer = chosen, let queued = self.popFirst() else { return }
             consumer.channel.deliver(queued, to: consumer)
         }
     }
@@ -234,9 +287,11 @@ final class VirtualHost {
     let name: String
     var exchanges: [String: Exchange] = [:]
     var queues: [String: BrokerQueue] = [:]
+    let flow: FlowController
 
-    init(name: String) {
+    init(name: String, flow: FlowController) {
         self.name = name
+        self.flow = flow
         for (name, type) in [("amq.direct", ExchangeType.direct), ("amq.fanout", .fanout), ("amq.topic", .topic),
                              ("amq.headers", .headers), ("amq.match", .headers)] {
             self.exchanges[name] = Exchange(name: name, type: type, durable: true, autoDelete: false, isInternal: false, arguments: [:])
@@ -251,7 +306,7 @@ final class VirtualHost {
             self.autoDeleteIfUnused(exchange)
         }
         queue.boundFrom.removeAll()
-        _ = queue.messages.removeAll()
+        queue.purge()
     }
 
     func deleteExchange(_ exchange: Exchange) {

@@ -47,6 +47,9 @@ final class ServerChannel {
 
     var isActive: Bool { !self.isClosing && self.isFlowActive }
 
+    /// Has consumers or unacknowledged deliveries (flow control never blocks such a connection).
+    var isConsuming: Bool { !self.consumers.isEmpty || self.unackedLive > 0 }
+
     var canTakeMessage: Bool {
         self.isActive && (self.channelPrefetch == 0 || self.unackedLive < Int(self.channelPrefetch))
     }
@@ -167,6 +170,8 @@ final class ServerChannel {
             // The default exchange: straight to the queue of that name.
             if let queue = self.vhost.queues[publish.routingKey] {
                 queue.enqueue(message)
+                queue.published(by: self.connection)
+                self.core.flow.published(by: self.connection)
             } else if publish.mandatory {
                 self.returnMessage(publish, message)
             }
@@ -178,8 +183,12 @@ final class ServerChannel {
             if publish.mandatory { self.returnMessage(publish, message) }
             return
         }
-        for queue in self.scratchQueues { queue.enqueue(message) }
+        for queue in self.scratchQueues {
+            queue.enqueue(message)
+            queue.published(by: self.connection)
+        }
         self.scratchQueues.removeAll(keepingCapacity: true)
+        self.core.flow.published(by: self.connection)
     }
 
     private func returnMessage(_ publish: AMQP.Basic.Publish, _ message: Message) {
@@ -220,6 +229,7 @@ final class ServerChannel {
             self.unacked.append(Unacked(tag: tag, queue: consumer.queue, consumer: consumer, message: queued))
             self.unackedLive += 1
             consumer.unackedCount += 1
+            self.core.flow.add(queued.message.body.readableBytes)
         }
         let message = queued.message
         self.connection.writeContent(
@@ -290,7 +300,11 @@ final class ServerChannel {
     private func release(_ entries: [Unacked], requeue: Bool) {
         guard !entries.isEmpty else { return }
         self.unackedLive -= entries.count
-        for entry in entries { entry.consumer?.unackedCount -= 1 }
+        var size = 0
+        for entry in entries {
+            entry.consumer?.unackedCount -= 1
+            size &+= entry.message.message.body.readableBytes
+        }
         while self.unackedHead < self.unacked.count, self.unacked[self.unackedHead].settled { self.unackedHead += 1 }
         if self.unackedHead == self.unacked.count {
             self.unacked.removeAll(keepingCapacity: true)
@@ -312,6 +326,8 @@ final class ServerChannel {
                 touched.append(queue)
             }
         }
+        // After any requeue has counted its bytes again, so a requeue never resumes publishers.
+        self.core.flow.remove(size)
         for queue in touched { queue.dispatch() }
         self.dispatchConsumerQueues()
     }
@@ -417,7 +433,7 @@ final class ServerChannel {
         let name = try self.queueName(get.queue)
         try self.access.check(.read, queue: name)
         let queue = try self.lookupQueue(name)
-        guard let queued = queue.messages.popFirst() else {
+        guard let queued = queue.popFirst() else {
             self.send(.basicGetEmpty(.init()))
             return
         }
@@ -426,6 +442,7 @@ final class ServerChannel {
         if !get.noAck {
             self.unacked.append(Unacked(tag: tag, queue: queue, consumer: nil, message: queued))
             self.unackedLive += 1
+            self.core.flow.add(queued.message.body.readableBytes)
         }
         self.connection.writeContent(
             channel: self.id,
@@ -602,7 +619,7 @@ final class ServerChannel {
         let name = try self.queueName(purge.queue)
         try self.access.check(.read, queue: name)
         let queue = try self.lookupQueue(name)
-        let count = queue.messages.removeAll()
+        let count = queue.purge()
         if !purge.noWait { self.send(.queuePurgeOk(.init(messageCount: UInt32(truncatingIfNeeded: count)))) }
     }
 

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of the embedded broker and RabbitMQ with `conductor perf-test`.
+#
+#   scripts/bench.sh            # build release, run everything, print a markdown table
+#
+# Builds `conductor` in release mode, starts a private RabbitMQ (scripts/rabbitmq.sh on
+# its own ports and state dir) and `conductor broker`, and runs against each, one after
+# the other so they never compete with each other:
+#   - throughput: 1 producer, 1 consumer, prefetch 1000, unlimited rate, 16 B and 1 KiB;
+#   - latency: the same at a fixed --rate (publish-to-delivery p50/p99).
+# Both brokers are stopped on exit. See docs/benchmarks.md for results and caveats.
+#
+# Environment:
+#   BENCH_SECONDS (10)          length of each run
+#   BENCH_RATE (10000)          messages/s of the latency run
+#   BENCH_SCRATCH (.build-bench) swift build scratch path
+#   BENCH_BROKER_PORT (5691)    our broker's port
+#   BENCH_RABBITMQ_PORT (5690), BENCH_RABBITMQ_DIST_PORT (25690), BENCH_RABBITMQ_EPMD_PORT (4390)
+#   BENCH_SKIP_BUILD=1          use the binary already built in BENCH_SCRATCH
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+RATE="${BENCH_RATE:-10000}"
+SCRATCH="${BENCH_SCRATCH:-.build-bench}"
+BROKER_PORT="${BENCH_BROKER_PORT:-5691}"
+export CONDUCTOR_RABBITMQ_PORT="${BENCH_RABBITMQ_PORT:-5690}"
+export CONDUCTOR_RABBITMQ_DIST_PORT="${BENCH_RABBITMQ_DIST_PORT:-25690}"
+export CONDUCTOR_RABBITMQ_EPMD_PORT="${BENCH_RABBITMQ_EPMD_PORT:-4390}"
+export CONDUCTOR_RABBITMQ_NODENAME="conductor-bench@localhost"
+export CONDUCTOR_RABBITMQ_DIR="${TMPDIR:-/tmp}/conductor-bench-rabbitmq"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/conductor-bench.XXXXXX")"
+
+if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
+    echo "bench: building release ($SCRATCH)" >&2
+    swift build -c release --scratch-path "$SCRATCH" --product conductor >&2
+fi
+CONDUCTOR="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/conductor"
+[[ -x "$CONDUCTOR" ]] || { echo "bench: no binary at $CONDUCTOR" >&2; exit 1; }
+
+BROKER_PID=""
+cleanup() {
+    if [[ -n "$BROKER_PID" ]] && kill -0 "$BROKER_PID" 2>/dev/null; then
+        kill -TERM "$BROKER_PID" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$BROKER_PID" 2>/dev/null || true
+    fi
+    scripts/rabbitmq.sh stop > /dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "bench: starting RabbitMQ on 127.0.0.1:$CONDUCTOR_RABBITMQ_PORT" >&2
+RABBITMQ_URL="$(scripts/rabbitmq.sh start)"
+
+echo "bench: starting conductor broker on 127.0.0.1:$BROKER_PORT" >&2
+"$CONDUCTOR" broker --listen "127.0.0.1:$BROKER_PORT" --log-level error > "$WORK/broker.out" 2> "$WORK/broker.err" &
+BROKER_PID=$!
+for _ in $(seq 1 100); do
+    grep -q "listening on" "$WORK/broker.out" 2>/dev/null && break
+    kill -0 "$BROKER_PID" 2>/dev/null || { cat "$WORK/broker.err" >&2; exit 1; }
+    sleep 0.1
+done
+grep -q "listening on" "$WORK/broker.out" || { echo "bench: broker did not start" >&2; exit 1; }
+BROKER_URL="amqp://guest:guest@127.0.0.1:$BROKER_PORT/%2F"
+
+# run NAME URL ARGS...: one perf-test run, its JSON report in $WORK/NAME.json.
+run() {
+    local name=$1 url=$2
+    shift 2
+    echo "bench: $name: perf-test $*" >&2
+    "$CONDUCTOR" perf-test --url "$url" --producers 1 --consumers 1 --prefetch 1000 \
+        --time "$SECONDS_PER_RUN" --queue "bench-$name" --json "$@" > "$WORK/$name.json"
+}
+
+for broker in rabbitmq conductor; do
+    if [[ $broker == rabbitmq ]]; then url=$RABBITMQ_URL; else url=$BROKER_URL; fi
+    run "$broker-16" "$url" --size 16
+    run "$broker-1024" "$url" --size 1024
+    run "$broker-latency" "$url" --size 16 --rate "$RATE"
+done
+
+CORES=$(nproc)
+python3 - "$WORK" "$RATE" "$SECONDS_PER_RUN" "$CORES" <<'EOF'
+import json, sys
+work, rate, seconds, cores = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+def load(name):
+    with open(f"{work}/{name}.json") as f:
+        return json.load(f)
+r = {b: {k: load(f"{b}-{k}") for k in ("16", "1024", "latency")} for b in ("rabbitmq", "conductor")}
+def ratio(a, b):
+    return f"{a / b:.2f}x" if b else "n/a"
+def rate_row(label, key):
+    rab, con = r["rabbitmq"][key], r["conductor"][key]
+    return (f"| {label} | {rab['receiveRate']:,.0f} ({rab['publishRate']:,.0f}) "
+            f"| {con['receiveRate']:,.0f} ({con['publishRate']:,.0f}) "
+            f"| {ratio(con['receiveRate'], rab['receiveRate'])} |")
+def lat(b, p):
+    l = r[b]["latency"].get("latencyMicroseconds")
+    return l[p] if l else float("nan")
+print(f"1 producer, 1 consumer, prefetch 1000, {seconds} s per run, {cores} cores shared by broker and perf-test.")
+print()
+print("| test | RabbitMQ | conductor broker | conductor / RabbitMQ |")
+print("| --- | --- | --- | --- |")
+print(rate_row("16 B, unlimited: received msg/s (sent)", "16"))
+print(rate_row("1 KiB, unlimited: received msg/s (sent)", "1024"))
+for p in ("p50", "p95", "p99"):
+    a, b = lat("rabbitmq", p), lat("conductor", p)
+    print(f"| 16 B at {int(rate):,} msg/s: {p} latency µs | {a:,.0f} | {b:,.0f} | {ratio(b, a)} |")
+print(f"| 16 B at {int(rate):,} msg/s: received msg/s | {r['rabbitmq']['latency']['receiveRate']:,.0f} "
+      f"| {r['conductor']['latency']['receiveRate']:,.0f} | |")
+EOF
