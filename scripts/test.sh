@@ -61,9 +61,16 @@ run_stage() {
     local started=$SECONDS rc
     # Process substitution, not a pipe: the command runs in this shell, so what it sets
     # (the broker's PID, URLs) stays visible to the rest of the script and to cleanup.
-    "$@" > >(tee "$log") 2>&1
+    # The command gets the tee pipe as stdout/stderr only, never as an extra descriptor,
+    # so servers it starts in the background cannot keep tee (and us) waiting.
+    local tee_fd tee_pid
+    exec {tee_fd}> >(tee "$log")
+    tee_pid=$!
+    "$@" >&"$tee_fd" 2>&1 {tee_fd}>&-
     rc=$?
-    wait $! 2> /dev/null
+    exec {tee_fd}>&-
+    local deadline=$((SECONDS + 5))
+    while kill -0 "$tee_pid" 2> /dev/null && (( SECONDS < deadline )); do sleep 0.05; done
     if (( rc == 0 )); then
         record "$stage" ok $((SECONDS - started))
     else
@@ -76,8 +83,14 @@ run_stage() {
 # --- cleanup: stop exactly what we started -------------------------------------------
 BROKER_PID=""
 STARTED_RABBITMQ=0
+SUMMARY_PRINTED=0
 cleanup() {
     local rc=$?
+    if (( ! SUMMARY_PRINTED )); then
+        record "(interrupted)" FAIL "$SECONDS" "exit $rc before the end"
+        summary
+        (( rc == 0 )) && rc=1
+    fi
     if [[ -n "$BROKER_PID" ]] && kill -0 "$BROKER_PID" 2> /dev/null; then
         kill -TERM "$BROKER_PID" 2> /dev/null
         local deadline=$((SECONDS + 10))
@@ -96,6 +109,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 summary() {
+    SUMMARY_PRINTED=1
     banner "summary (logs in ${LOGS#"$ROOT"/}/)"
     local i
     for i in "${!STAGES[@]}"; do
@@ -145,18 +159,62 @@ build() {
     warnings=$(grep -E ': warning: ' "$LOGS/swift-build.log" \
         | awk -v root="$ROOT/" 'index($0, root "Sources/") == 1 || index($0, root "Tests/") == 1 || index($0, "Sources/") == 1 || index($0, "Tests/") == 1' \
         | sort -u)
-    if [[ -n "$warnings" ]]; then
+    # An incremental build does not repeat the warnings of files it did not recompile, but
+    # their serialized diagnostics (.dia) stay next to the objects: read those too.
+    local bin_path recorded
+    bin_path=$(swift build --scratch-path "$SCRATCH" --show-bin-path 2> /dev/null)
+    recorded=$(dia_warnings "$bin_path")
+    if [[ -n "$warnings" || -n "$recorded" ]]; then
         echo
         echo "build: compiler warnings in our sources (the build must be warning-free):"
-        echo "$warnings"
+        [[ -n "$warnings" ]] && echo "$warnings"
+        [[ -n "$recorded" ]] && echo "$recorded"
         return 1
     fi
+    echo "build: no warnings in Sources/ or Tests/"
+}
+
+# Prints the diagnostics recorded in the .dia files of our own targets (after a successful
+# build these can only be warnings and their notes).
+dia_warnings() {
+    [[ -d "$1" ]] || return 0
+    python3 - "$1" "$ROOT" <<'PY'
+import os, re, sys
+bin_path, root = sys.argv[1], sys.argv[2]
+targets = []
+for top in ("Sources", "Tests"):
+    base = os.path.join(root, top)
+    if os.path.isdir(base):
+        targets += [d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d))]
+found = {}
+for target in targets:
+    build_dir = os.path.join(bin_path, target + ".build")
+    if not os.path.isdir(build_dir):
+        continue
+    for name in os.listdir(build_dir):
+        if not name.endswith(".dia"):
+            continue
+        with open(os.path.join(build_dir, name), "rb") as handle:
+            runs = [r.decode() for r in re.findall(rb"[\x20-\x7e]{6,}", handle.read())]
+        source = None
+        for run in runs:
+            match = re.search(re.escape(root) + r"/(Sources|Tests)/\S+\.swift", run)
+            if match and os.path.exists(match.group(0)):
+                source = match.group(0)
+            elif source and " " in run.strip():
+                text = run[1:] if not run[0].isalnum() and run[1:2].isalpha() else run
+                found.setdefault(source, set()).add(text.strip())
+for source, messages in sorted(found.items()):
+    for message in sorted(messages):
+        print(f"{source[len(root) + 1:]}: warning: {message} (recorded in an earlier compile)")
+PY
 }
 
 # --- broker ----------------------------------------------------------------------------
 BROKER_URL=""
 start_broker() {
-    local binary="$SCRATCH/debug/conductor"
+    local binary
+    binary="$(swift build --scratch-path "$SCRATCH" --show-bin-path 2> /dev/null)/conductor"
     [[ -x "$binary" ]] || { echo "no $binary (build failed?)"; return 1; }
     local line_buffer=()
     command -v stdbuf > /dev/null && line_buffer=(stdbuf -oL -eL)
@@ -164,7 +222,7 @@ start_broker() {
     BROKER_PID=$!
     local deadline=$((SECONDS + 30)) line=""
     while (( SECONDS < deadline )); do
-        line=$(grep -m 1 -E 'conductor broker listening on amqp://' "$LOGS/broker.log" || true)
+        line=$(grep -m 1 -E 'conductor broker listening on amqp://' "$LOGS/broker.log" 2> /dev/null || true)
         [[ -n "$line" ]] && break
         kill -0 "$BROKER_PID" 2> /dev/null || { echo "conductor broker exited:"; tail -n 20 "$LOGS/broker.log"; return 1; }
         sleep 0.2
