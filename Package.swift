@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "AMQPProtocol", targets: ["AMQPProtocol"]),
         .library(name: "AMQPClient", targets: ["AMQPClient"]),
         .library(name: "Broker", targets: ["Broker"]),
+        .library(name: "Mesh", targets: ["Mesh"]),
+        .library(name: "Agent", targets: ["Agent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -16,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // Wire format only: frames, generated methods, field tables. No I/O, no Foundation.
@@ -48,10 +51,31 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The bus protocol shared by agent and conductor: QMFv2-style envelopes, subjects,
+        // values, query predicates.
+        .target(
+            name: "Mesh",
+            dependencies: [
+                "AMQPProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // The node agent: fact collectors, object model, job runner.
+        .target(
+            name: "Agent",
+            dependencies: [
+                "Mesh", "AMQPClient", "AMQPProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .executableTarget(
             name: "ConductorCLI",
             dependencies: [
-                "AMQPProtocol", "AMQPClient", "Broker",
+                "AMQPProtocol", "AMQPClient", "Broker", "Mesh", "Agent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -70,6 +94,14 @@ let package = Package(
         .testTarget(
             name: "BrokerTests",
             dependencies: ["Broker", "AMQPClient", "AMQPProtocol", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "MeshTests",
+            dependencies: ["Mesh", "AMQPProtocol"]
+        ),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: ["Agent", "Mesh", "AMQPClient", "Broker", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
         // Runs the built `conductor` binary: --help pinned, errors, perf-test end to end.
         .testTarget(name: "ConductorCLITests"),
