@@ -94,6 +94,7 @@ final class AccessControl {
     let vhost: String
     private let patterns: [Kind: Regex<AnyRegexOutput>?]
     private var cache: [Kind: [String: Bool]] = [:]
+    private var lastWritableExchange: String?
 
     init(user: String, vhost: String, permission: BrokerPermission?) {
         self.user = user
@@ -124,10 +125,13 @@ final class AccessControl {
     }
 
     func check(_ kind: Kind, exchange name: String) throws(BrokerError) {
+        // Every publish checks write access; most go to the same exchange as the last.
+        if kind == .write, let last = self.lastWritableExchange, last == name { return }
         let resource = name.isEmpty ? "amq.default" : name
         guard self.isAllowed(kind, resource) else {
             throw .accessRefused("\(kind) access to exchange '\(resource)' in vhost '\(self.vhost)' refused for user '\(self.user)'")
         }
+        if kind == .write { self.lastWritableExchange = name }
     }
 
     func check(_ kind: Kind, queue name: String) throws(BrokerError) {

@@ -41,7 +41,9 @@ public final class BrokerServer: Service, Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
+            // Few reads per turn of the loop: a flooding publisher cannot hold the loop
+            // for long before consumers' acks are read (flow control does the rest).
+            .childChannelOption(.maxMessagesPerRead, value: 4)
             .childChannelInitializer { channel in
                 eventLoop.makeCompletedFuture {
                     let peerIsLoopback = Self.isLoopback(channel.remoteAddress)

@@ -191,7 +191,7 @@ final class BrokerQueue {
     var hasExclusiveConsumer: Bool { self.consumers.first?.exclusive ?? false }
 
     func enqueue(_ message: Message) {
-        let size = message.body.readableBytes
+        let size = message.size
         self.readyBytes &+= size
         self.flow.add(size)
         self.messages.append(QueuedMessage(message: message, sequence: self.nextSequence, redelivered: false))
@@ -209,7 +209,7 @@ final class BrokerQueue {
 
     func popFirst() -> QueuedMessage? {
         guard let queued = self.messages.popFirst() else { return nil }
-        let size = queued.message.body.readableBytes
+        let size = queued.message.size
         self.readyBytes &-= size
         self.flow.remove(size)
         if !self.blockedPublishers.isEmpty, self.messages.count <= self.resumeReady { self.resumePublishers() }
@@ -219,7 +219,7 @@ final class BrokerQueue {
     func requeue(_ messages: [QueuedMessage]) {
         guard !self.isDeleted else { return }
         var size = 0
-        for queued in messages { size &+= queued.message.body.readableBytes }
+        for queued in messages { size &+= queued.message.size }
         self.readyBytes &+= size
         self.flow.add(size)
         self.messages.requeue(messages)

@@ -3,11 +3,23 @@ import NIOCore
 
 /// A published message. The body is a slice of the buffer it arrived in when it fit one
 /// frame, so routing to queues and delivering copies no payload bytes until the write.
-struct Message {
-    var exchange: String
-    var routingKey: String
-    var properties: BasicProperties
-    var body: ByteBuffer
+/// A class: the one instance is shared by every queue and delivery it goes to, so moving
+/// it around is one reference count, not a copy of the (large) properties.
+final class Message {
+    let exchange: String
+    let routingKey: String
+    let properties: BasicProperties
+    let body: ByteBuffer
+    /// `body.readableBytes`, what flow control counts.
+    let size: Int
+
+    init(exchange: String, routingKey: String, properties: BasicProperties, body: ByteBuffer) {
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.properties = properties
+        self.body = body
+        self.size = body.readableBytes
+    }
 }
 
 /// A message in a queue: `sequence` is its position in arrival order, so a requeued

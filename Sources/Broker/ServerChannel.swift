@@ -39,6 +39,7 @@ final class ServerChannel {
     /// The queue last declared here, which an empty queue name in bind/consume/get means.
     private var lastQueueName: String?
     private var scratchQueues: [BrokerQueue] = []
+    private var lastDefaultRoute: BrokerQueue?
 
     init(id: UInt16, connection: BrokerConnection) {
         self.id = id
@@ -168,7 +169,7 @@ final class ServerChannel {
         let exchange = try self.lookupExchange(publish.exchange)
         guard let exchange else {
             // The default exchange: straight to the queue of that name.
-            if let queue = self.vhost.queues[publish.routingKey] {
+            if let queue = self.defaultExchangeQueue(publish.routingKey) {
                 queue.enqueue(message)
                 queue.published(by: self.connection)
                 self.core.flow.published(by: self.connection)
@@ -189,6 +190,15 @@ final class ServerChannel {
         }
         self.scratchQueues.removeAll(keepingCapacity: true)
         self.core.flow.published(by: self.connection)
+    }
+
+    /// The default exchange's route, with the last answer remembered: a publisher usually
+    /// sends to one queue, and comparing a short name is cheaper than hashing it.
+    private func defaultExchangeQueue(_ name: String) -> BrokerQueue? {
+        if let last = self.lastDefaultRoute, !last.isDeleted, last.name == name { return last }
+        let queue = self.vhost.queues[name]
+        self.lastDefaultRoute = queue
+        return queue
     }
 
     private func returnMessage(_ publish: AMQP.Basic.Publish, _ message: Message) {
@@ -229,7 +239,7 @@ final class ServerChannel {
             self.unacked.append(Unacked(tag: tag, queue: consumer.queue, consumer: consumer, message: queued))
             self.unackedLive += 1
             consumer.unackedCount += 1
-            self.core.flow.add(queued.message.body.readableBytes)
+            self.core.flow.add(queued.message.size)
         }
         let message = queued.message
         self.connection.writeContent(
@@ -303,7 +313,7 @@ final class ServerChannel {
         var size = 0
         for entry in entries {
             entry.consumer?.unackedCount -= 1
-            size &+= entry.message.message.body.readableBytes
+            size &+= entry.message.message.size
         }
         while self.unackedHead < self.unacked.count, self.unacked[self.unackedHead].settled { self.unackedHead += 1 }
         if self.unackedHead == self.unacked.count {
@@ -442,7 +452,7 @@ final class ServerChannel {
         if !get.noAck {
             self.unacked.append(Unacked(tag: tag, queue: queue, consumer: nil, message: queued))
             self.unackedLive += 1
-            self.core.flow.add(queued.message.body.readableBytes)
+            self.core.flow.add(queued.message.size)
         }
         self.connection.writeContent(
             channel: self.id,

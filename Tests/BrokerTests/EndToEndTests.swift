@@ -230,3 +230,135 @@ import Testing
         }
     }
 }
+
+/// Publisher flow control and frames split across reads, over real sockets.
+@Suite struct FlowControlTests {
+    static func declarePassive(_ client: TestFrameClient, _ queue: String) async throws -> UInt32? {
+        try await client.send(.queueDeclare(.init(queue: queue, passive: true)), channel: 1)
+        guard case .queueDeclareOk(let ok) = try await client.nextMethod() else { return nil }
+        return ok.messageCount
+    }
+
+    /// `count` publishes in one write (under 2 KiB, so one read for the broker: flow
+    /// control takes effect between reads).
+    static func publishBatch(_ client: TestFrameClient, count: Int, body: String, then method: AMQP.Method? = nil) async throws {
+        var buffer = ByteBuffer()
+        for _ in 0..<count {
+            try buffer.writeContent(
+                channel: 1, method: .basicPublish(.init(routingKey: "backlog")), properties: BasicProperties(),
+                body: ByteBuffer(string: body), frameMax: 131_072
+            )
+        }
+        if let method { try buffer.writeMethodFrame(channel: 1, method) }
+        #expect(buffer.readableBytes < 2048)
+        try await client.channel.writeAndFlush(buffer)
+    }
+
+    /// Publishes 20 messages, which pass the limit, then 10 more, which the broker must
+    /// not read until another connection drains the queue down to the low watermark.
+    static func checkPublisherPausesAndResumes(_ limits: BrokerConfiguration.FlowLimits, body: String, drainTo: UInt32) async throws {
+        try await EndToEndTests.withBroker(BrokerConfiguration(flowLimits: limits)) { port in
+            let publisher = try await EndToEndTests.client(port)
+            let observer = try await EndToEndTests.client(port)
+            try await publisher.send(.queueDeclare(.init(queue: "backlog")), channel: 1)
+            guard case .queueDeclareOk = try await publisher.nextMethod() else { Issue.record("no declare-ok"); return }
+            // The declare is in the same read as the publishes, so it is still answered.
+            try await Self.publishBatch(publisher, count: 20, body: body, then: .queueDeclare(.init(queue: "backlog", passive: true)))
+            #expect(try await publisher.nextMethod() == .queueDeclareOk(.init(queue: "backlog", messageCount: 20)))
+
+            try await Self.publishBatch(publisher, count: 10, body: body)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await Self.declarePassive(observer, "backlog") == 20, "a blocked publisher must not be read")
+
+            var remaining: UInt32 = 20
+            while remaining > drainTo {
+                try await observer.send(.basicGet(.init(queue: "backlog", noAck: true)), channel: 1)
+                guard case .basicGetOk = try await observer.nextContent().0 else { Issue.record("no get-ok"); return }
+                remaining -= 1
+            }
+            // Resumed: the 10 held publishes arrive (bounded wait).
+            var count: UInt32? = 0
+            for _ in 0..<100 {
+                count = try await Self.declarePassive(observer, "backlog")
+                if count == drainTo + 10 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(count == drainTo + 10)
+            // That passed the limit again; a purge resumes the publisher, whose own
+            // connection is then read again.
+            try await observer.send(.queuePurge(.init(queue: "backlog")), channel: 1)
+            #expect(try await observer.nextMethod() == .queuePurgeOk(.init(messageCount: drainTo + 10)))
+            #expect(try await Self.declarePassive(publisher, "backlog") == 0)
+            await publisher.close()
+            await observer.close()
+        }
+    }
+
+    @Test func queueBacklogPausesPublisherUntilDrained() async throws {
+        try await Self.checkPublisherPausesAndResumes(
+            .init(queueMaxReady: 10, queueResumeReady: 5, maxBytes: 0, resumeBytes: 0), body: "x", drainTo: 5
+        )
+    }
+
+    @Test func heldBytesPausePublisherUntilDrained() async throws {
+        // 20 bodies of 10 bytes hold 200 bytes > 100; resume at 50 bytes = 5 messages.
+        try await Self.checkPublisherPausesAndResumes(
+            .init(queueMaxReady: 0, queueResumeReady: 0, maxBytes: 100, resumeBytes: 50), body: "0123456789", drainTo: 5
+        )
+    }
+
+    @Test func consumingConnectionIsNeverPaused() async throws {
+        let limits = BrokerConfiguration.FlowLimits(queueMaxReady: 2, queueResumeReady: 1, maxBytes: 0, resumeBytes: 0)
+        try await EndToEndTests.withBroker(BrokerConfiguration(flowLimits: limits)) { port in
+            let client = try await EndToEndTests.client(port)
+            try await client.send(.queueDeclare(.init(queue: "own")), channel: 1)
+            guard case .queueDeclareOk = try await client.nextMethod() else { Issue.record("no declare-ok"); return }
+            try await client.send(.basicQos(.init(prefetchCount: 1)), channel: 1)
+            #expect(try await client.nextMethod() == .basicQosOk(.init()))
+            try await client.send(.basicConsume(.init(queue: "own", consumerTag: "c")), channel: 1)
+            #expect(try await client.nextMethod() == .basicConsumeOk(.init(consumerTag: "c")))
+            for index in 0..<10 { try await client.publish(channel: 1, routingKey: "own", body: "\(index)") }
+            let (deliver, body) = try await client.nextContent()
+            guard case .basicDeliver(let delivery) = deliver else { Issue.record("expected a delivery"); return }
+            #expect(body == "0")
+            // Its ack is what drains the queue, so its input keeps being read.
+            try await Task.sleep(for: .milliseconds(100))
+            try await client.send(.basicAck(.init(deliveryTag: delivery.deliveryTag)), channel: 1)
+            let (_, next) = try await client.nextContent()
+            #expect(next == "1")
+            await client.close()
+        }
+    }
+
+    @Test func framesSplitAcrossReadsAreReassembled() async throws {
+        try await EndToEndTests.withBroker { port in
+            let client = try await EndToEndTests.client(port)
+            try await client.send(.queueDeclare(.init(queue: "split")), channel: 1)
+            guard case .queueDeclareOk = try await client.nextMethod() else { Issue.record("no declare-ok"); return }
+            let bodies = [String(repeating: "a", count: 50), String((0..<3000).map { Character(UnicodeScalar(UInt8(65 + $0 % 26))) })]
+            var wire = ByteBuffer()
+            for body in bodies {
+                try wire.writeContent(
+                    channel: 1, method: .basicPublish(.init(routingKey: "split")), properties: BasicProperties(contentType: "text/plain"),
+                    body: ByteBuffer(string: body), frameMax: 131_072
+                )
+            }
+            // Pieces of every size around the 7-byte frame header, each its own write.
+            let sizes = [1, 2, 3, 6, 1, 7, 8, 13, 40, 999, 5]
+            var index = 0
+            while wire.readableBytes > 0 {
+                let piece = wire.readBytes(length: Swift.min(sizes[index % sizes.count], wire.readableBytes))!
+                try await client.write(piece)
+                index += 1
+                if index % 4 == 0 { try await Task.sleep(for: .milliseconds(2)) }
+            }
+            for body in bodies {
+                try await client.send(.basicGet(.init(queue: "split", noAck: true)), channel: 1)
+                let (method, received) = try await client.nextContent()
+                guard case .basicGetOk = method else { Issue.record("expected get-ok, got \(method)"); return }
+                #expect(received == body)
+            }
+            await client.close()
+        }
+    }
+}
