@@ -566,6 +566,136 @@ def heartbeat_keeps_idle_connection(ctx):
     check(get_bodies(channel, queue, 1) == [b"still here"], "the connection still works after idling")
 
 
+@scenario
+def publish_to_missing_exchange_404(ctx):
+    connection = ctx.connect()
+    channel = connection.channel()
+    channel.confirm_delivery()  # makes the publish synchronous, so the close is seen here
+    missing = name("nowhere")
+    try:
+        channel.basic_publish(missing, "k", b"lost")
+        connection.process_data_events(time_limit=0.5)
+    except pe.ChannelClosedByBroker as error:
+        check(error.reply_code == 404, f"publish to a missing exchange closes the channel with 404, got {error.reply_code}")
+    else:
+        check(channel.is_closed, "publish to a missing exchange must close the channel (404)")
+    check(connection.is_open, "only the channel is closed")
+
+
+@scenario
+def exchange_redeclare_mismatch_406(ctx):
+    connection = ctx.connect()
+    channel = connection.channel()
+    exchange = ctx.exchange(channel, "direct")
+    channel.exchange_declare(exchange, exchange_type="direct")  # same arguments: fine
+    expect_channel_close(406, lambda: connection.channel().exchange_declare(exchange, exchange_type="fanout"),
+                         "redeclare of a direct exchange as fanout")
+    queue = ctx.queue(connection.channel())
+    expect_channel_close(406, lambda: connection.channel().queue_declare(queue, durable=True),
+                         "redeclare of a transient queue as durable")
+
+
+@scenario
+def nack_multiple(ctx):
+    connection = ctx.connect()
+    channel = connection.channel()
+    queue = ctx.queue(channel)
+    for index in range(3):
+        channel.basic_publish("", queue, f"n{index}".encode())
+    _, deliveries = collect_deliveries(connection, channel, queue, auto_ack=False, expect=3, wait=5)
+    check(len(deliveries) == 3, f"three deliveries, got {len(deliveries)}")
+    channel.basic_nack(deliveries[1][0].delivery_tag, multiple=True, requeue=False)
+    channel.basic_ack(deliveries[2][0].delivery_tag)
+    channel.close()
+    check(message_count(connection, queue) == 0, "nack multiple (no requeue) dropped the first two; ack took the third")
+
+
+@scenario
+def basic_recover_requeue(ctx):
+    connection = ctx.connect()
+    channel = connection.channel()
+    queue = ctx.queue(channel)
+    channel.basic_publish("", queue, b"recover me")
+    _, deliveries = collect_deliveries(connection, channel, queue, auto_ack=False, expect=1, wait=5)
+    check(len(deliveries) == 1 and not deliveries[0][0].redelivered, "first delivery")
+    channel.basic_recover(requeue=True)
+    deadline = time.monotonic() + 5
+    while len(deliveries) < 2 and time.monotonic() < deadline:
+        connection.process_data_events(time_limit=0.05)
+    check(len(deliveries) == 2, f"basic.recover redelivers the unacked message, got {len(deliveries)} deliveries")
+    check(deliveries[1][0].redelivered and deliveries[1][2] == b"recover me", "recovered delivery is flagged redelivered")
+    channel.basic_ack(deliveries[1][0].delivery_tag)
+
+
+@scenario
+def consumer_cancelled_when_queue_deleted(ctx):
+    connection = ctx.connect()
+    channel = connection.channel()
+    queue = ctx.queue(channel)
+    cancelled = []
+    channel.add_on_cancel_callback(lambda method: cancelled.append(method))
+    channel.basic_consume(queue, lambda *a: None, auto_ack=True)
+    connection.channel().queue_delete(queue)
+    deadline = time.monotonic() + 3
+    while not cancelled and time.monotonic() < deadline:
+        connection.process_data_events(time_limit=0.05)
+    check(len(cancelled) == 1, "deleting the queue sends basic.cancel to its consumer (consumer_cancel_notify)")
+    check(channel.is_open, "the consumer's channel stays open")
+
+
+@scenario
+def exclusive_consumer(ctx):
+    connection = ctx.connect()
+    channel = connection.channel()
+    queue = ctx.queue(channel)
+    channel.basic_consume(queue, lambda *a: None, auto_ack=True, exclusive=True)
+    expect_channel_close(403, lambda: connection.channel().basic_consume(queue, lambda *a: None),
+                         "a second consumer on a queue with an exclusive consumer")
+
+
+@scenario
+def auto_delete_queue(ctx):
+    connection = ctx.connect()
+    channel = connection.channel()
+    queue = ctx.queue(channel, auto_delete=True)
+    tag = channel.basic_consume(queue, lambda *a: None, auto_ack=True)
+    check(channel.queue_declare(queue, passive=True).method.consumer_count == 1, "declare-ok counts the consumer")
+    channel.basic_cancel(tag)
+    deadline = time.monotonic() + 3
+    while True:
+        try:
+            connection.channel().queue_declare(queue, passive=True)
+        except pe.ChannelClosedByBroker as error:
+            check(error.reply_code == 404, f"auto-delete queue is gone after its last consumer left, got {error.reply_code}")
+            break
+        check(time.monotonic() < deadline, "auto-delete queue must go away when its last consumer cancels")
+        time.sleep(0.1)
+
+
+@scenario
+def fifo_order_many_messages(ctx):
+    connection = ctx.connect()
+    channel = connection.channel()
+    queue = ctx.queue(channel)
+    count = 2000
+    for index in range(count):
+        channel.basic_publish("", queue, str(index).encode())
+    channel.basic_qos(prefetch_count=100)
+    received = []
+
+    def on_message(ch, method, properties, body):
+        received.append(int(body))
+        if len(received) % 50 == 0:
+            ch.basic_ack(method.delivery_tag, multiple=True)
+
+    channel.basic_consume(queue, on_message)
+    deadline = time.monotonic() + 20
+    while len(received) < count and time.monotonic() < deadline:
+        connection.process_data_events(time_limit=0.05)
+    check(len(received) == count, f"all {count} messages arrive with prefetch 100 and batched acks, got {len(received)}")
+    check(received == list(range(count)), "one queue, one consumer: FIFO order")
+
+
 # --- runner --------------------------------------------------------------------------
 
 def on_alarm(signum, frame):
