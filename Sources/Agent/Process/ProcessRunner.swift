@@ -1,0 +1,335 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// What to run, where, and within which limits.
+public struct ProcessRequest: Sendable {
+    public enum Command: Sendable, Hashable {
+        /// An executable and its arguments; a name without `/` is searched in `PATH`.
+        case executable(String, arguments: [String] = [])
+        /// A string handed to `/bin/sh -c`.
+        case shell(String)
+    }
+
+    public var command: Command
+    /// The child's whole environment. `nil` inherits ours.
+    public var environment: [String: String]?
+    public var workingDirectory: String?
+    public var timeout: Duration
+    /// Time between SIGTERM and SIGKILL once the timeout has passed.
+    public var killGracePeriod: Duration
+    /// Bytes kept of stdout and of stderr, each; the rest is read and dropped.
+    public var outputLimit: Int
+
+    public init(
+        _ command: Command,
+        environment: [String: String]? = nil,
+        workingDirectory: String? = nil,
+        timeout: Duration = .seconds(60),
+        killGracePeriod: Duration = .seconds(5),
+        outputLimit: Int = 1 << 20
+    ) {
+        self.command = command
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.timeout = timeout
+        self.killGracePeriod = killGracePeriod
+        self.outputLimit = outputLimit
+    }
+
+    /// The current environment with `overrides` applied: the usual way to pass parameters.
+    public static func inheritedEnvironment(merging overrides: [String: String]) -> [String: String] {
+        ProcessInfo.processInfo.environment.merging(overrides) { _, new in new }
+    }
+}
+
+/// The first bytes of one output stream.
+public struct CapturedOutput: Sendable, Hashable {
+    public var bytes: [UInt8]
+    /// The stream produced more than the limit; `bytes` holds its beginning.
+    public var truncated: Bool
+    /// Every byte the stream produced, kept or not.
+    public var totalByteCount: Int
+
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+}
+
+public struct ProcessResult: Sendable, Hashable {
+    public enum Termination: Sendable, Hashable {
+        case exited(Int32)
+        case signaled(Int32)
+    }
+
+    public var termination: Termination
+    public var stdout: CapturedOutput
+    public var stderr: CapturedOutput
+    public var duration: Duration
+    /// The timeout passed and the process group was sent SIGTERM (and SIGKILL if needed).
+    public var timedOut: Bool
+
+    /// The exit status, or nil when a signal ended the process.
+    public var exitCode: Int32? {
+        if case .exited(let code) = termination { return code }
+        return nil
+    }
+
+    public var signal: Int32? {
+        if case .signaled(let signal) = termination { return signal }
+        return nil
+    }
+
+    public var succeeded: Bool { termination == .exited(0) && !timedOut }
+}
+
+public struct ProcessError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Code: Sendable, Hashable {
+        case spawnFailed
+        case pipeFailed
+    }
+
+    public var code: Code
+    public var errno: Int32
+    public var command: String
+
+    public var description: String {
+        let reason = String(cString: strerror(errno))
+        switch code {
+        case .spawnFailed: return "cannot start \(command): \(reason)"
+        case .pipeFailed: return "cannot create pipes for \(command): \(reason)"
+        }
+    }
+}
+
+/// Runs child processes in their own process group, capturing bounded output.
+///
+/// Each run uses one dedicated thread that polls both pipes and the child, so a child
+/// writing megabytes never blocks on a full pipe and is always reaped, timeout or not.
+public enum ProcessRunner {
+    public static func run(_ request: ProcessRequest) async throws(ProcessError) -> ProcessResult {
+        let child = try SpawnedChild.spawn(request)
+        let cancelled = CancellationFlag()
+        let result: ProcessResult = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<ProcessResult, Never>) in
+                let thread = Thread {
+                    continuation.resume(returning: child.superviseUntilExit(request, cancelled: cancelled))
+                }
+                thread.name = "conductor-process-\(child.pid)"
+                thread.start()
+            }
+        } onCancel: {
+            cancelled.set()
+        }
+        return result
+    }
+}
+
+/// Set from a cancellation handler, read by the supervising thread.
+final class CancellationFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}
+
+private struct SpawnedChild: Sendable {
+    let pid: pid_t
+    let stdoutFD: Int32
+    let stderrFD: Int32
+    let started: ContinuousClock.Instant
+
+    static func spawn(_ request: ProcessRequest) throws(ProcessError) -> SpawnedChild {
+        let (path, arguments, searchPath): (String, [String], Bool) = {
+            switch request.command {
+            case .executable(let path, let arguments): return (path, [path] + arguments, !path.contains("/"))
+            case .shell(let script): return ("/bin/sh", ["/bin/sh", "-c", script], false)
+            }
+        }()
+        let description = arguments.joined(separator: " ")
+
+        var stdoutPipe: [Int32] = [-1, -1]
+        var stderrPipe: [Int32] = [-1, -1]
+        guard LibC.pipe2(&stdoutPipe, O_CLOEXEC) == 0 else {
+            throw ProcessError(code: .pipeFailed, errno: errno, command: description)
+        }
+        guard LibC.pipe2(&stderrPipe, O_CLOEXEC) == 0 else {
+            let saved = errno
+            close(stdoutPipe[0]); close(stdoutPipe[1])
+            throw ProcessError(code: .pipeFailed, errno: saved, command: description)
+        }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
+        if let directory = request.workingDirectory {
+            guard let addChdir = LibC.addChdir else {
+                close(stdoutPipe[0]); close(stdoutPipe[1]); close(stderrPipe[0]); close(stderrPipe[1])
+                throw ProcessError(code: .spawnFailed, errno: ENOSYS, command: description)
+            }
+            _ = addChdir(&actions, directory)
+        }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Own process group so a timeout can signal everything the command started;
+        // default signal dispositions because we may ignore SIGPIPE and the child must not.
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        let environment = request.environment ?? ProcessInfo.processInfo.environment
+        let environmentStrings = environment.map { "\($0.key)=\($0.value)" }
+
+        var pid: pid_t = 0
+        let status = withCStringArray(arguments) { argv in
+            withCStringArray(environmentStrings) { envp in
+                searchPath
+                    ? posix_spawnp(&pid, path, &actions, &attributes, argv, envp)
+                    : posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+            }
+        }
+        close(stdoutPipe[1])
+        close(stderrPipe[1])
+        guard status == 0 else {
+            close(stdoutPipe[0])
+            close(stderrPipe[0])
+            throw ProcessError(code: .spawnFailed, errno: status, command: description)
+        }
+        return SpawnedChild(pid: pid, stdoutFD: stdoutPipe[0], stderrFD: stderrPipe[0], started: .now)
+    }
+
+    /// Blocks the calling thread: drains both pipes, enforces the timeout, reaps the child.
+    func superviseUntilExit(_ request: ProcessRequest, cancelled: CancellationFlag) -> ProcessResult {
+        var stdout = OutputBuffer(limit: request.outputLimit)
+        var stderr = OutputBuffer(limit: request.outputLimit)
+        var openFDs: [Int32: Bool] = [stdoutFD: true, stderrFD: true]
+        var termination: ProcessResult.Termination?
+        var timedOut = false
+        let deadline = started.advanced(by: request.timeout)
+        var killAt: ContinuousClock.Instant?
+        var killed = false
+        // After the child exits, descendants may still hold the pipes; allow them the
+        // timeout (and grace) before giving up on their output.
+        var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
+
+        while true {
+            let now = ContinuousClock.now
+            if !timedOut, now >= deadline || cancelled.isSet {
+                timedOut = true
+                kill(-pid, SIGTERM)
+                killAt = now.advanced(by: request.killGracePeriod)
+            }
+            if let killAt, !killed, now >= killAt {
+                killed = true
+                kill(-pid, SIGKILL)
+            }
+            if termination == nil {
+                termination = reap(blocking: false)
+            }
+            let stillOpen = openFDs.filter(\.value).map(\.key)
+            if termination != nil, stillOpen.isEmpty { break }
+            if termination != nil, killed, let killAt, now >= killAt.advanced(by: .milliseconds(500)) {
+                // Output held open by processes that left our group: stop waiting for it.
+                break
+            }
+
+            var pollFDs = stillOpen.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            // Short waits so the child's exit and the deadlines are noticed promptly
+            // without a SIGCHLD handler (which would be process-wide).
+            let waitMilliseconds: Int32 = termination == nil ? 20 : 50
+            let ready = pollFDs.isEmpty
+                ? { usleep(UInt32(waitMilliseconds) * 1000); return 0 }()
+                : poll(&pollFDs, nfds_t(pollFDs.count), waitMilliseconds)
+            guard ready > 0 else { continue }
+            for entry in pollFDs where entry.revents != 0 {
+                let count = readBuffer.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    let chunk = readBuffer[0..<count]
+                    if entry.fd == stdoutFD { stdout.append(chunk) } else { stderr.append(chunk) }
+                } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
+                    openFDs[entry.fd] = false
+                }
+            }
+        }
+        close(stdoutFD)
+        close(stderrFD)
+        let finalTermination = termination ?? reap(blocking: true) ?? .signaled(SIGKILL)
+        return ProcessResult(
+            termination: finalTermination,
+            stdout: stdout.captured,
+            stderr: stderr.captured,
+            duration: ContinuousClock.now - started,
+            timedOut: timedOut
+        )
+    }
+
+    private func reap(blocking: Bool) -> ProcessResult.Termination? {
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(pid, &status, blocking ? 0 : WNOHANG)
+            if result == pid { break }
+            if result == -1, errno == EINTR { continue }
+            return nil
+        }
+        // The wait-status macros are not imported into Swift; decode the bits as glibc does.
+        let signal = status & 0x7f
+        if signal == 0 { return .exited((status >> 8) & 0xff) }
+        return .signaled(signal)
+    }
+}
+
+private struct OutputBuffer {
+    let limit: Int
+    var bytes: [UInt8] = []
+    var total = 0
+
+    init(limit: Int) { self.limit = max(0, limit) }
+
+    mutating func append(_ chunk: ArraySlice<UInt8>) {
+        total += chunk.count
+        let room = limit - bytes.count
+        if room > 0 { bytes.append(contentsOf: chunk.prefix(room)) }
+    }
+
+    var captured: CapturedOutput { CapturedOutput(bytes: bytes, truncated: total > bytes.count, totalByteCount: total) }
+}
+
+private func withCStringArray<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    pointers.append(nil)
+    defer { for pointer in pointers { free(pointer) } }
+    return body(pointers)
+}
+
+/// glibc functions Swift does not import without `_GNU_SOURCE`, looked up once at run time.
+private enum LibC {
+    typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
+    typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+
+    private static let pipe2Function: Pipe2? = lookUp("pipe2")
+    static let addChdir: AddChdir? = lookUp("posix_spawn_file_actions_addchdir_np")
+
+    /// `pipe2`, so the pipe is close-on-exec from birth: a child spawned concurrently by
+    /// another thread must not inherit our write end and hold our EOF hostage.
+    static func pipe2(_ fds: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32 {
+        guard let pipe2Function else { errno = ENOSYS; return -1 }
+        return pipe2Function(fds, flags)
+    }
+
+    private static func lookUp<F>(_ name: String) -> F? {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else { return nil }
+        return unsafeBitCast(symbol, to: F.self)
+    }
+}
