@@ -122,23 +122,31 @@ summary() {
 }
 
 # --- install ---------------------------------------------------------------------------
+APT_UPDATED=0
+apt_install() {
+    local sudo=""
+    (( EUID == 0 )) || sudo="sudo"
+    echo "installing: $*"
+    command -v apt-get > /dev/null || { echo "apt-get not found; install $* yourself" >&2; return 1; }
+    if (( ! APT_UPDATED )); then
+        timeout 600 $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
+        APT_UPDATED=1
+    fi
+    timeout 900 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
+
 install_missing() {
     local need=()
     ls /usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmq-server > /dev/null 2>&1 || need+=(rabbitmq-server)
     command -v amqp-publish > /dev/null || need+=(amqp-tools)
     command -v python3 > /dev/null || need+=(python3 python3-pip)
-    local sudo=""
-    (( EUID == 0 )) || sudo="sudo"
     if (( ${#need[@]} )); then
-        echo "installing: ${need[*]}"
-        command -v apt-get > /dev/null || { echo "apt-get not found; install ${need[*]} yourself" >&2; return 1; }
-        timeout 600 $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
-        timeout 900 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" || return 1
+        apt_install "${need[@]}" || return 1
     fi
     if ! python3 -c 'import pika' 2> /dev/null; then
         echo "installing pika"
         if ! python3 -m pip --version > /dev/null 2>&1; then
-            timeout 900 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-pip || return 1
+            apt_install python3-pip || return 1
         fi
         # Debian's own python refuses pip installs without --break-system-packages (PEP 668).
         timeout 300 python3 -m pip install -q pika \
