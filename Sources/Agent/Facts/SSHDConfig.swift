@@ -89,6 +89,7 @@ public struct SSHDConfig: Sendable, Hashable {
             var current = ""
             var inQuotes = false
             var hasWord = false
+            var sawEquals = false
             for character in line {
                 if inQuotes {
                     if character == "\"" { inQuotes = false } else { current.append(character) }
@@ -97,7 +98,13 @@ public struct SSHDConfig: Sendable, Hashable {
                 if character == "\"" {
                     inQuotes = true
                     hasWord = true
-                } else if character.isWhitespace || (character == "=" && words.isEmpty) {
+                } else if character == "=", !sawEquals, words.count + (hasWord ? 1 : 0) == 1 {
+                    // The one `=` allowed between keyword and value, spaces around it or not.
+                    sawEquals = true
+                    if hasWord { words.append(current) }
+                    current = ""
+                    hasWord = false
+                } else if character.isWhitespace {
                     if hasWord { words.append(current) }
                     current = ""
                     hasWord = false

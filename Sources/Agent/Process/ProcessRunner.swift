@@ -61,6 +61,8 @@ public struct ProcessResult: Sendable, Hashable {
     public enum Termination: Sendable, Hashable {
         case exited(Int32)
         case signaled(Int32)
+        /// The child was reaped by someone else (a `waitpid(-1)` elsewhere in the process).
+        case unknown
     }
 
     public var termination: Termination
@@ -109,7 +111,19 @@ public struct ProcessError: Error, Sendable, Hashable, CustomStringConvertible {
 /// writing megabytes never blocks on a full pipe and is always reaped, timeout or not.
 public enum ProcessRunner {
     public static func run(_ request: ProcessRequest) async throws(ProcessError) -> ProcessResult {
-        let child = try SpawnedChild.spawn(request)
+        var attempt = 0
+        let child: SpawnedChild
+        while true {
+            do {
+                child = try SpawnedChild.spawn(request)
+                break
+            } catch let error where error.errno == ETXTBSY && attempt < 5 {
+                // A script written moments ago can still be open for writing in a child
+                // that some other thread forked meanwhile; that child execs or exits soon.
+                attempt += 1
+                try? await Task.sleep(for: .milliseconds(20 * attempt))
+            }
+        }
         let cancelled = CancellationFlag()
         let result: ProcessResult = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<ProcessResult, Never>) in
@@ -265,7 +279,7 @@ private struct SpawnedChild: Sendable {
         }
         close(stdoutFD)
         close(stderrFD)
-        let finalTermination = termination ?? reap(blocking: true) ?? .signaled(SIGKILL)
+        let finalTermination = termination ?? reap(blocking: true) ?? .unknown
         return ProcessResult(
             termination: finalTermination,
             stdout: stdout.captured,
@@ -281,6 +295,8 @@ private struct SpawnedChild: Sendable {
             let result = waitpid(pid, &status, blocking ? 0 : WNOHANG)
             if result == pid { break }
             if result == -1, errno == EINTR { continue }
+            // ECHILD: already reaped elsewhere; waiting longer would wait forever.
+            if result == -1, errno == ECHILD { return .unknown }
             return nil
         }
         // The wait-status macros are not imported into Swift; decode the bits as glibc does.
