@@ -82,7 +82,7 @@ struct HostFactTests {
 
         #expect(facts[path: "hostname"] == "node1")
         #expect(facts[path: "fqdn"] == "node1.example.org")
-        #expect(facts[path: "uuid"] == "0123456789abcdef0123456789abcdef")
+        #expect(facts[path: "uuid"] == "01234567-89ab-cdef-0123-456789abcdef")
         #expect(facts[path: "os"] == "linux")
         #expect(facts[path: "os_release.ID"] == "debian")
         #expect(facts[path: "os_release.VERSION_ID"] == "12")
@@ -141,6 +141,18 @@ struct HostFactTests {
         #expect(HostFactCollector.fullyQualified(hostname: "db1.example.org", canonical: "other") == "db1.example.org")
     }
 
+    @Test func machineIDIsShownAsAUUID() {
+        #expect(HostFactCollector.uuidForm("0123456789ABCDEF0123456789abcdef") == "01234567-89ab-cdef-0123-456789abcdef")
+        #expect(HostFactCollector.uuidForm("4c4c4544-0042-3510-8051-b4c04f4e4d32") == "4c4c4544-0042-3510-8051-b4c04f4e4d32")
+    }
+
+    @Test func schemaDescriptorsTranslateToBusPropertyTypes() {
+        let load = FactDescriptor("load_average_1", .double, .statistic, "load").propertyDescriptor
+        #expect(load.type == .float)
+        #expect(load.isStatistic)
+        #expect(FactDescriptor("custom.role", .string, .property, "custom fact").propertyDescriptor.isStatistic == false)
+    }
+
     @Test func osReleaseQuotingAndComments() {
         let values = HostFactCollector.parseOSRelease("ID='opensuse-leap'\nVERSION_ID=\"15.5\"\n#X=1\nNAME=\"A \\\"quoted\\\" name\"\n")
         #expect(values == ["ID": "opensuse-leap", "VERSION_ID": "15.5", "NAME": "A \"quoted\" name"])
@@ -169,6 +181,7 @@ struct HostFactTests {
         #expect(facts[path: "load_average_1"]?.doubleValue != nil)
         #expect(facts[path: "kernel"]?.stringValue?.isEmpty == false)
         #expect(facts[path: "os"] == "linux")
+        #expect(facts[path: "uuid"]?.stringValue.flatMap(UUID.init(uuidString:)) != nil)
         #expect(facts[path: "sshd.port"]?.intValue.map { (1...65535).contains($0) } == true)
         let address = try #require(facts[path: "ipaddress"]?.stringValue)
         var parsed = in_addr()

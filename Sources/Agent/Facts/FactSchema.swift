@@ -41,6 +41,20 @@ public struct FactDescriptor: Sendable, Hashable, Codable {
         self.summary = summary
     }
 
+    /// The same descriptor in the bus's schema vocabulary (QMF `_type`, `_kind`).
+    public var propertyDescriptor: PropertyDescriptor {
+        let wireType: PropertyType
+        switch type {
+        case .string: wireType = .string
+        case .int: wireType = .int
+        case .double: wireType = .float
+        case .bool: wireType = .bool
+        case .map: wireType = .map
+        case .list: wireType = .list
+        }
+        return PropertyDescriptor(name, wireType, statistic: kind == .statistic, summary)
+    }
+
     /// The descriptor as a bus value: `{name, type, kind, summary}`.
     public var meshValue: MeshValue {
         .map(["name": .string(name), "type": .string(type.rawValue), "kind": .string(kind.rawValue), "summary": .string(summary)])

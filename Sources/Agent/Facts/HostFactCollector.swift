@@ -90,10 +90,24 @@ public struct HostFactCollector: Sendable {
     func machineID() -> String? {
         for file in ["etc/machine-id", "var/lib/dbus/machine-id", "sys/class/dmi/id/product_uuid"] {
             if let text = sources.read(file)?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty {
-                return text
+                return Self.uuidForm(text)
             }
         }
         return nil
+    }
+
+    /// machine-id is 32 hex digits; shown in the 8-4-4-4-12 form so it reads as the UUID
+    /// the schema says it is (DMI product_uuid already has that form).
+    static func uuidForm(_ id: String) -> String {
+        let hex = id.lowercased()
+        guard hex.count == 32, hex.allSatisfy(\.isHexDigit) else { return hex }
+        var groups: [Substring] = []
+        var rest = hex[...]
+        for length in [8, 4, 4, 4, 12] {
+            groups.append(rest.prefix(length))
+            rest = rest.dropFirst(length)
+        }
+        return groups.joined(separator: "-")
     }
 
     /// `KEY=value` lines, values optionally quoted, as os-release(5) specifies.
