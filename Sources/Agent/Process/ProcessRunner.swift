@@ -117,11 +117,11 @@ public enum ProcessRunner {
             do {
                 child = try SpawnedChild.spawn(request)
                 break
-            } catch let error where error.errno == ETXTBSY && attempt < 5 {
+            } catch let error where error.errno == ETXTBSY && attempt < 8 {
                 // A script written moments ago can still be open for writing in a child
                 // that some other thread forked meanwhile; that child execs or exits soon.
                 attempt += 1
-                try? await Task.sleep(for: .milliseconds(20 * attempt))
+                try? await Task.sleep(for: .milliseconds(25 * attempt))
             }
         }
         let cancelled = CancellationFlag()
