@@ -12,6 +12,21 @@ public enum PropertyType: String, Hashable, Sendable, Codable, CaseIterable {
     case uuid = "TYPE_UUID"
 }
 
+extension PropertyType {
+    /// The type a value has on the wire; `nil` for null. (A UUID travels as a string.)
+    public init?(of value: MeshValue) {
+        switch value {
+        case .null: return nil
+        case .bool: self = .bool
+        case .int: self = .int
+        case .double: self = .float
+        case .string: self = .string
+        case .list: self = .list
+        case .map: self = .map
+        }
+    }
+}
+
 /// One property of a class. A dotted name (`sshd.port`) is a path into nested maps.
 public struct PropertyDescriptor: Hashable, Sendable {
     public var name: String
@@ -128,27 +143,29 @@ public enum MeshSchema {
         id: hostClassID,
         properties: [
             PropertyDescriptor("hostname", .string, "short host name (uname nodename up to the first dot)"),
-            PropertyDescriptor("fqdn", .string, "fully qualified domain name"),
+            PropertyDescriptor("fqdn", .string, "fully qualified domain name, else the host name"),
             PropertyDescriptor("uuid", .uuid, "machine id (/etc/machine-id as a UUID, else DMI product_uuid)"),
-            PropertyDescriptor("os", .string, "operating system id from /etc/os-release ID (linux when unknown)"),
-            PropertyDescriptor("os_release", .string, "operating system version from /etc/os-release VERSION_ID"),
+            PropertyDescriptor("os", .string, "operating system family, lower case: linux"),
+            PropertyDescriptor("os_release", .map, "ID, VERSION_ID, PRETTY_NAME, … from /etc/os-release"),
+            PropertyDescriptor("os_pretty_name", .string, "PRETTY_NAME (else NAME) from /etc/os-release"),
             PropertyDescriptor("kernel", .string, "kernel release (uname -r)"),
             PropertyDescriptor("arch", .string, "machine architecture (uname -m)"),
             PropertyDescriptor("cpu_count", .int, "online logical CPUs"),
             PropertyDescriptor("cpu_model", .string, "CPU model name from /proc/cpuinfo"),
             PropertyDescriptor("memory_total", .int, unit: "bytes", "MemTotal from /proc/meminfo"),
-            PropertyDescriptor("memory_free", .int, unit: "bytes", statistic: true, "MemAvailable from /proc/meminfo"),
+            PropertyDescriptor("memory_free", .int, unit: "bytes", statistic: true, "MemAvailable (else MemFree) from /proc/meminfo"),
             PropertyDescriptor("swap_total", .int, unit: "bytes", "SwapTotal from /proc/meminfo"),
             PropertyDescriptor("swap_free", .int, unit: "bytes", statistic: true, "SwapFree from /proc/meminfo"),
             PropertyDescriptor("load_average_1", .float, statistic: true, "1-minute load average"),
             PropertyDescriptor("load_average_5", .float, statistic: true, "5-minute load average"),
             PropertyDescriptor("load_average_15", .float, statistic: true, "15-minute load average"),
             PropertyDescriptor("uptime", .int, unit: "seconds", statistic: true, "seconds since boot"),
-            PropertyDescriptor("ipaddress", .string, "primary IPv4 address (the source address of the default route)"),
+            PropertyDescriptor("ipaddress", .string, "primary IPv4 address (of the interface with the default route)"),
             PropertyDescriptor(
                 "interfaces", .map,
-                "network interfaces by name: {\"eth0\": {\"addresses\": [\"10.0.0.5/24\"], \"mac\": \"..\", \"up\": true}}"),
+                "network interfaces by name: {\"eth0\": {\"addresses\": [\"10.0.0.5\"], \"mac\": \"..\", \"up\": true, \"mtu\": 1500}}"),
             PropertyDescriptor("sshd.port", .int, "first Port of sshd_config, following Include lines; 22 when absent"),
+            PropertyDescriptor("sshd.ports", .list, "every Port of sshd_config outside Match blocks"),
             PropertyDescriptor(
                 "custom", .map,
                 "custom facts from the facts directory (YAML/JSON files, executables); address one as custom.<name>"),

@@ -125,10 +125,10 @@ struct FactStoreTests {
         #expect(snapshot["custom.site"] == "lab")
         #expect(snapshot["custom_errors"] == ["bad.json": "expected a JSON object at the top level"])
         #expect(snapshot["hostname"]?.stringValue?.isEmpty == false)
-        let countSchema = try #require(snapshot.schema.first { $0.name == "custom.count" })
+        let countSchema = try #require(snapshot.schema.property(named: "custom.count"))
         #expect(countSchema.type == .int)
-        #expect(countSchema.kind == .property)
-        #expect(snapshot.schema.first { $0.name == "memory_free" }?.kind == .statistic)
+        #expect(countSchema.isStatistic == false)
+        #expect(snapshot.schema.property(named: "memory_free")?.isStatistic == true)
     }
 
     @Test func statisticsRefreshKeepsPropertiesAndMovesTheTimestamp() async throws {

@@ -146,13 +146,6 @@ struct HostFactTests {
         #expect(HostFactCollector.uuidForm("4c4c4544-0042-3510-8051-b4c04f4e4d32") == "4c4c4544-0042-3510-8051-b4c04f4e4d32")
     }
 
-    @Test func schemaDescriptorsTranslateToBusPropertyTypes() {
-        let load = FactDescriptor("load_average_1", .double, .statistic, "load").propertyDescriptor
-        #expect(load.type == .float)
-        #expect(load.isStatistic)
-        #expect(FactDescriptor("custom.role", .string, .property, "custom fact").propertyDescriptor.isStatistic == false)
-    }
-
     @Test func osReleaseQuotingAndComments() {
         let values = HostFactCollector.parseOSRelease("ID='opensuse-leap'\nVERSION_ID=\"15.5\"\n#X=1\nNAME=\"A \\\"quoted\\\" name\"\n")
         #expect(values == ["ID": "opensuse-leap", "VERSION_ID": "15.5", "NAME": "A \"quoted\" name"])
@@ -161,11 +154,14 @@ struct HostFactTests {
     @Test func everyBuiltInFactHasTheTypeTheSchemaSays() throws {
         let tree = try fixtureMachine()
         let facts = HostFactCollector(sources: FactSources(root: tree.root, system: fixtureSystem)).collectAll()
-        for descriptor in HostFactSchema.descriptors {
-            let value = try #require(facts[descriptor.name], "\(descriptor.name) missing")
-            #expect(FactType(of: value) == descriptor.type, "\(descriptor.name)")
+        let object = MeshValue.map(facts)
+        for descriptor in HostFactSchema.builtIn {
+            let value = try #require(object[path: descriptor.name], "\(descriptor.name) missing")
+            let expected: PropertyType = descriptor.type == .uuid ? .string : descriptor.type
+            #expect(PropertyType(of: value) == expected, "\(descriptor.name)")
         }
-        #expect(Set(facts.keys) == Set(HostFactSchema.descriptors.map(\.name)))
+        let topLevel = Set(HostFactSchema.builtIn.map { String($0.name.split(separator: ".")[0]) })
+        #expect(Set(facts.keys) == topLevel)
         let statistics = HostFactCollector(sources: FactSources(root: tree.root, system: fixtureSystem)).collectStatistics()
         #expect(Set(statistics.keys) == HostFactSchema.statisticNames)
     }
