@@ -88,8 +88,9 @@ public final class AgentService: Service, Sendable {
                 background.addTask { await self.heartbeatLoop(requests) }
                 background.addTask { await self.facts.run(clock: self.clock) }
                 let lost = await withTaskGroup(of: Bool.self) { work in
-                    work.addTask { await self.requestLoop(requestConsumer, channel: requests, shutdown); return true }
-                    work.addTask { await self.jobLoop(jobConsumer, channel: jobs, shutdown); return true }
+                    // A loop that ends by itself (not cancelled) means the bus stopped delivering.
+                    work.addTask { await self.requestLoop(requestConsumer, channel: requests, shutdown); return !Task.isCancelled }
+                    work.addTask { await self.jobLoop(jobConsumer, channel: jobs, shutdown); return !Task.isCancelled }
                     work.addTask { await shutdown.wait(); return false }
                     let lost = await work.next() ?? false
                     if lost { shutdown.trigger() }
@@ -115,7 +116,7 @@ public final class AgentService: Service, Sendable {
     /// before the broker). Wrong credentials are final. Nil when shutdown came first.
     private func connect(_ shutdown: ShutdownSignal) async throws -> AMQPConnection? {
         var attempt = 0
-        while !shutdown.isTriggered {
+        while !shutdown.isTriggered && !Task.isCancelled {
             do {
                 return try await AMQPConnection.connect(self.configuration.broker, eventLoopGroup: self.eventLoopGroup, logger: self.logger)
             } catch let error as AMQPError where error.code == .authenticationFailed || error.code == .invalidURL {

@@ -1,0 +1,243 @@
+import AMQPClient
+import AMQPProtocol
+import Foundation
+import Logging
+import Mesh
+import NIOCore
+import NIOPosix
+
+/// The console side of docs/protocol.md: asks agents questions and sends them work.
+/// Used by `conductor facts`, the tests and the benchmarks. Each request gets its own
+/// exclusive reply queue, so concurrent requests never see each other's answers.
+public final class MeshConsole: Sendable {
+    public let connection: AMQPConnection
+    private let channel: AMQPChannel
+    /// Put in `user_id` of `run` and `apply_job`: the broker checks it is our login.
+    public let userID: String
+
+    private init(connection: AMQPConnection, channel: AMQPChannel, userID: String) {
+        self.connection = connection
+        self.channel = channel
+        self.userID = userID
+    }
+
+    public static func connect(
+        _ configuration: AMQPConnectionConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "conductor.console", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) async throws -> MeshConsole {
+        let connection = try await AMQPConnection.connect(configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+        do {
+            let channel = try await connection.openChannel()
+            try await channel.exchangeDeclare(name: QMF.topicExchange, type: "topic", durable: true)
+            try await channel.exchangeDeclare(name: QMF.directExchange, type: "direct", durable: true)
+            return MeshConsole(connection: connection, channel: channel, userID: configuration.username)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    public func close() async throws {
+        try await self.connection.close()
+    }
+
+    // MARK: - Requests and replies
+
+    /// An exclusive, server-named queue for replies; it lives as long as this console.
+    public func declareReplyQueue() async throws -> String {
+        try await self.channel.queueDeclare(exclusive: true, autoDelete: true).name
+    }
+
+    /// Publishes a mesh message as it is (set `replyTo`/`correlationID` first).
+    public func publish(_ message: MeshMessage, exchange: String, routingKey: String) throws {
+        _ = try self.channel.publish(message.bodyBuffer(), exchange: exchange, routingKey: routingKey, properties: message.properties())
+    }
+
+    /// Replies on `replyQueue` with this correlation id, until `timeout` passes or `done`
+    /// says the collection is complete. Replies already waiting in the queue count.
+    public func collect(
+        replyQueue: String, correlationID: String, timeout: Duration,
+        until done: @escaping @Sendable ([MeshMessage]) -> Bool = { _ in false }
+    ) async throws -> [MeshMessage] {
+        let consumer = try await self.channel.consume(queue: replyQueue, noAck: true)
+        return await self.collect(consumer, correlationID: correlationID, timeout: timeout, until: done)
+    }
+
+    /// Sends one request and collects its replies: the reply queue exists and is consumed
+    /// before the request is published, so no answer can be missed.
+    public func request(
+        _ message: MeshMessage, exchange: String, routingKey: String, timeout: Duration,
+        until done: @escaping @Sendable ([MeshMessage]) -> Bool = { _ in false }
+    ) async throws -> [MeshMessage] {
+        let replyQueue = try await self.declareReplyQueue()
+        let consumer = try await self.channel.consume(queue: replyQueue, noAck: true)
+        var message = message
+        let correlationID = message.correlationID ?? UUID().uuidString
+        message.correlationID = correlationID
+        message.replyTo = replyQueue
+        do {
+            try self.publish(message, exchange: exchange, routingKey: routingKey)
+        } catch {
+            try? await consumer.cancel()
+            _ = try? await self.channel.queueDelete(name: replyQueue)
+            throw error
+        }
+        let replies = await self.collect(consumer, correlationID: correlationID, timeout: timeout, until: done)
+        _ = try? await self.channel.queueDelete(name: replyQueue)
+        return replies
+    }
+
+    private func collect(_ consumer: AMQPConsumer, correlationID: String, timeout: Duration, until done: @escaping @Sendable ([MeshMessage]) -> Bool) async -> [MeshMessage] {
+        let collected = Collected()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    for try await delivery in consumer {
+                        guard let message = try? MeshMessage(properties: delivery.properties, body: delivery.body),
+                            message.correlationID == correlationID
+                        else { continue }
+                        if collected.append(message, done: done) { return }
+                    }
+                } catch {}
+            }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            _ = await group.next()
+            group.cancelAll()
+        }
+        try? await consumer.cancel()
+        return collected.messages
+    }
+
+    // MARK: - Questions
+
+    /// A fact query. To one agent (direct) it ends at the agent's last (non-partial) answer;
+    /// broadcast it ends at `timeout`, or once `expectedAgents` distinct agents answered.
+    public func query(_ query: QueryRequest, agent: AgentName? = nil, timeout: Duration, expectedAgents: Int? = nil) async throws -> QueryAnswers {
+        let message = try MeshMessage(opcode: .queryRequest, encoding: query)
+        let target: (exchange: String, routingKey: String) = agent.map { (QMF.directExchange, $0.description) } ?? (QMF.topicExchange, QMF.Subject.query)
+        let expected = agent == nil ? expectedAgents : 1
+        let replies = try await self.request(message, exchange: target.exchange, routingKey: target.routingKey, timeout: timeout) { replies in
+            guard let expected else { return false }
+            return Set(replies.filter { !$0.partial }.compactMap(\.agent)).count >= expected
+        }
+        return QueryAnswers(replies)
+    }
+
+    /// Agents whose attributes match `predicate` (every agent when nil), as they answer
+    /// `_agent_locate_request` before `timeout` (or until `expectedAgents` answered).
+    public func locate(where predicate: Mesh.Predicate? = nil, timeout: Duration, expectedAgents: Int? = nil) async throws -> [AgentInfo] {
+        let message = try MeshMessage(opcode: .agentLocateRequest, encoding: AgentLocateRequest(where: predicate))
+        let replies = try await self.request(message, exchange: QMF.topicExchange, routingKey: QMF.Subject.agentLocate, timeout: timeout) { replies in
+            expectedAgents.map { replies.count >= $0 } ?? false
+        }
+        return replies.filter { $0.opcode == .agentLocateResponse }.compactMap { try? $0.decodeBody(AgentInfo.self) }
+    }
+
+    /// Calls a method on one agent (direct). Returns its `_method_response` or
+    /// `_exception`, or nil when nothing came back before `timeout`.
+    public func call(_ method: MethodRequest, on agent: AgentName, timeout: Duration) async throws -> MeshMessage? {
+        var message = try MeshMessage(opcode: .methodRequest, encoding: method)
+        message.userID = self.userID
+        message.expiration = timeout
+        let replies = try await self.request(message, exchange: QMF.directExchange, routingKey: agent.description, timeout: timeout) { !$0.isEmpty }
+        return replies.first
+    }
+
+    /// Publishes a configuration job to the agent's durable inbox (declared and bound here
+    /// first, so a job sent before the agent ever ran is kept). Collect the answer with
+    /// `collect(replyQueue:correlationID:...)`.
+    public func sendJob(_ job: ConfigurationJob, to agent: AgentName, replyQueue: String, correlationID: String = UUID().uuidString) async throws {
+        try await self.channel.queueDeclare(name: agent.jobInbox, durable: true)
+        try await self.channel.queueBind(queue: agent.jobInbox, exchange: QMF.directExchange, routingKey: agent.jobInbox)
+        let request = try MethodRequest(methodName: MeshMethod.applyJob, encoding: job)
+        var message = try MeshMessage(opcode: .methodRequest, encoding: request)
+        message.userID = self.userID
+        message.persistent = true
+        message.replyTo = replyQueue
+        message.correlationID = correlationID
+        try self.publish(message, exchange: QMF.directExchange, routingKey: agent.jobInbox)
+    }
+
+    /// Deletes an agent's job inbox (a decommissioned agent); returns the jobs dropped.
+    @discardableResult
+    public func deleteJobInbox(of agent: AgentName) async throws -> UInt32 {
+        try await self.channel.queueDelete(name: agent.jobInbox)
+    }
+
+    /// Starts watching heartbeats (every agent's). Heartbeats sent from now on are kept
+    /// until read with `HeartbeatWatch.next(timeout:matching:)`.
+    public func watchHeartbeats() async throws -> HeartbeatWatch {
+        let queue = try await self.declareReplyQueue()
+        try await self.channel.queueBind(queue: queue, exchange: QMF.topicExchange, routingKey: QMF.Subject.allHeartbeats)
+        return HeartbeatWatch(queue: queue, channel: self.channel)
+    }
+}
+
+/// The answers to a query, by agent.
+public struct QueryAnswers: Sendable {
+    /// Every object returned, in arrival order.
+    public var objects: [ObjectData] = []
+    /// Agents that answered with an `_exception`, and what they said.
+    public var exceptions: [(agent: String, exception: ExceptionBody)] = []
+    /// Every reply as received (other `_what` kinds: decode their bodies yourself).
+    public var replies: [MeshMessage]
+
+    init(_ replies: [MeshMessage]) {
+        self.replies = replies
+        for reply in replies {
+            switch reply.opcode {
+            case .queryResponse where reply.content == QMF.Content.data:
+                self.objects += (try? reply.decodeBody([ObjectData].self)) ?? []
+            case .exception:
+                if let exception = try? reply.decodeBody(ExceptionBody.self) { self.exceptions.append((reply.agent ?? "?", exception)) }
+            default:
+                break
+            }
+        }
+    }
+
+    /// Names of the agents that answered at all.
+    public var agents: Set<String> { Set(self.replies.compactMap(\.agent)) }
+}
+
+/// Heartbeats arriving on a console's queue.
+public struct HeartbeatWatch: Sendable {
+    public let queue: String
+    let channel: AMQPChannel
+
+    /// The first heartbeat that satisfies `matching` before `timeout`, or nil. Heartbeats
+    /// read and not matching are dropped.
+    public func next(timeout: Duration, matching: @escaping @Sendable (AgentInfo) -> Bool = { _ in true }) async throws -> AgentInfo? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let delivery = try await self.channel.get(queue: self.queue, noAck: true) {
+                if let message = try? MeshMessage(properties: delivery.properties, body: delivery.body),
+                    message.opcode == .agentHeartbeatIndication,
+                    let info = try? message.decodeBody(AgentInfo.self), matching(info)
+                {
+                    return info
+                }
+                continue
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+}
+
+/// Replies gathered by the collecting task, read after it ends.
+private final class Collected: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [MeshMessage] = []
+
+    /// Adds a reply; true when `done` says the collection is complete.
+    func append(_ message: MeshMessage, done: ([MeshMessage]) -> Bool) -> Bool {
+        self.lock.withLock {
+            self.storage.append(message)
+            return done(self.storage)
+        }
+    }
+
+    var messages: [MeshMessage] { self.lock.withLock { self.storage } }
+}
