@@ -5,5 +5,7 @@ extension Conductor {
     static let allSubcommands: [any ParsableCommand.Type] = [
         BrokerCommand.self,
         PerfTestCommand.self,
+        AgentCommand.self,
+        FactsCommand.self,
     ]
 }

@@ -1,0 +1,94 @@
+import AMQPClient
+import Agent
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `conductor agent`: the node agent (docs/agent.md).
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run the node agent: facts, queries and jobs on the bus.",
+        discussion: """
+            Connects to the bus (retrying until the broker answers), heartbeats, answers fact \
+            queries and agent locates, and runs `run` requests and configuration jobs sent by \
+            the trusted user. Jobs wait in the durable queue conductor.agent.<instance>.jobs while \
+            the agent is away; a job id that already finished is answered with its stored result. \
+            SIGTERM or SIGINT: stop taking work, let a running job finish for --grace-period \
+            seconds, else kill it and report it interrupted. See docs/agent.md and docs/protocol.md.
+            """
+    )
+
+    @OptionGroup var bus: BusOptions
+
+    @Option(name: .long, help: "Instance part of the agent name (default: $CONDUCTOR_INSTANCE_ID, else a UUID kept in the state directory).")
+    var instanceID: String?
+
+    @Option(name: .long, help: "Directory for the instance id, the epoch and finished jobs.")
+    var stateDir: String = AgentConfiguration.defaultStateDirectory
+
+    @Option(name: .long, help: "Custom facts: YAML/JSON/key=value files and executables.")
+    var factsDir: String = "/etc/conductor/facts.d"
+
+    @Option(name: .long, help: "Seconds between heartbeats.")
+    var heartbeatInterval: Double = 10
+
+    @Option(name: .long, help: "Seconds between refreshes of statistics (memory, load); properties every 20 of these.")
+    var refreshInterval: Double = 15
+
+    @Option(name: .long, help: "AMQP user whose user_id may send run requests and jobs ('guest' only for local development).")
+    var trustedUser: String = AgentConfiguration.defaultTrustedUser
+
+    @Option(name: .long, help: "Seconds a running job may go on after SIGTERM before it is killed and reported interrupted.")
+    var gracePeriod: Double = 30
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: self.logLevel) != nil else {
+            throw ValidationError("unknown --log-level '\(self.logLevel)'")
+        }
+        for (flag, value) in [("--heartbeat-interval", self.heartbeatInterval), ("--refresh-interval", self.refreshInterval)] where !(value >= 0.1 && value <= 86_400) {
+            throw ValidationError("\(flag) must be between 0.1 and 86400 seconds, got \(value)")
+        }
+        guard self.gracePeriod >= 0, self.gracePeriod <= 86_400 else {
+            throw ValidationError("--grace-period must be between 0 and 86400 seconds")
+        }
+        guard !self.trustedUser.isEmpty else { throw ValidationError("--trusted-user must not be empty") }
+    }
+
+    func run() async throws {
+        let (broker, source) = try self.bus.configuration()
+        var logger = Logger(label: "conductor.agent")
+        logger.logLevel = Logger.Level(rawValue: self.logLevel) ?? .info
+        let configuration = AgentConfiguration(
+            broker: broker, instanceID: self.instanceID, stateDirectory: self.stateDir, factsDirectory: self.factsDir,
+            heartbeatInterval: .milliseconds(Int64(self.heartbeatInterval * 1000)),
+            refreshInterval: .milliseconds(Int64(self.refreshInterval * 1000)),
+            trustedUser: self.trustedUser, shutdownGracePeriod: .milliseconds(Int64(self.gracePeriod * 1000)))
+        let agent: AgentService
+        do {
+            agent = try AgentService(configuration: configuration, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("conductor agent: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        logger.info(
+            "conductor agent starting",
+            metadata: [
+                "agent_name": "\(agent.name)", "agent_epoch": "\(agent.epoch)", "broker": "\(broker.redactedURL)", "broker_from": "\(source)",
+                "state_dir": "\(self.stateDir)", "facts_dir": "\(self.factsDir)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
+            ])
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        do {
+            try await group.run()
+        } catch {
+            FileHandle.standardError.write(Data("conductor agent: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
