@@ -7,5 +7,6 @@ extension Conductor {
         PerfTestCommand.self,
         AgentCommand.self,
         FactsCommand.self,
+        AgentBenchCommand.self,
     ]
 }

@@ -1,0 +1,79 @@
+import AMQPClient
+import Agent
+import ArgumentParser
+import Broker
+import Foundation
+import Logging
+import Mesh
+import ServiceLifecycle
+
+/// `conductor bench-agents` (hidden): N agents in this process against an embedded broker
+/// (or --broker), then fact queries timed from publish to the N-th answer. See
+/// docs/benchmarks.md; scripts/bench-agent.sh runs it together with the idle RSS check.
+struct AgentBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-agents",
+        abstract: "Benchmark: a fact query answered by many agents.",
+        shouldDisplay: false
+    )
+
+    @Option(name: .long, help: "Agents to run.")
+    var agents: Int = 100
+
+    @Option(name: .long, help: "Timed queries.")
+    var queries: Int = 20
+
+    @Option(name: .long, help: "Use this broker instead of an embedded one.")
+    var broker: String?
+
+    func run() async throws {
+        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        var server: BrokerServer?
+        let url: String
+        if let broker {
+            url = broker
+        } else {
+            let embedded = BrokerServer(configuration: BrokerConfiguration(port: 0), logger: logger)
+            url = "amqp://guest:guest@127.0.0.1:\(try await embedded.start())/%2F"
+            server = embedded
+        }
+        let root = NSTemporaryDirectory() + "conductor-bench-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let broker = try AMQPConnectionConfiguration(url: url)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        for index in 0..<self.agents {
+            let configuration = AgentConfiguration(
+                broker: broker, instanceID: "bench-\(index)", stateDirectory: "\(root)/\(index)", factsDirectory: "\(root)/facts.d",
+                heartbeatInterval: .seconds(5), refreshInterval: .seconds(60), trustedUser: "guest")
+            services.append(.init(service: try AgentService(configuration: configuration, logger: logger)))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
+        let console = try await MeshConsole.connect(broker)
+        let expected = self.agents
+        let queries = self.queries
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            // Ready when every agent answers a locate.
+            let readyBy = ContinuousClock.now + .seconds(60)
+            while try await console.locate(timeout: .seconds(2), expectedAgents: expected).count < expected {
+                guard ContinuousClock.now < readyBy else { throw ValidationError("agents did not all come up within 60 s") }
+            }
+            var times: [Double] = []
+            for _ in 0..<queries {
+                let started = ContinuousClock.now
+                let answers = try await console.query(QueryRequest(what: .object, schemaID: MeshSchema.hostClassID), timeout: .seconds(10), expectedAgents: expected)
+                let elapsed = started.duration(to: .now)
+                guard answers.objects.count == expected else { throw ValidationError("only \(answers.objects.count) of \(expected) agents answered") }
+                times.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+            }
+            times.sort()
+            let median = times[times.count / 2]
+            let p95 = times[min(times.count - 1, Int(Double(times.count) * 0.95))]
+            print(String(format: "%d agents, %d queries: median %.1f ms, p95 %.1f ms, max %.1f ms (publish to %d-th answer)", expected, queries, median, p95, times.last!, expected))
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        try? await console.close()
+        try? await server?.shutdown()
+    }
+}
