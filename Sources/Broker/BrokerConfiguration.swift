@@ -95,7 +95,7 @@ public struct BrokerConfiguration: Sendable {
         /// ... until the total is down to this.
         public var resumeBytes: Int
 
-        public init(queueMaxReady: Int = 4_000, queueResumeReady: Int = 2_000, maxBytes: Int = 256 << 20, resumeBytes: Int = 192 << 20) {
+        public init(queueMaxReady: Int = 50_000, queueResumeReady: Int = 25_000, maxBytes: Int = 256 << 20, resumeBytes: Int = 192 << 20) {
             self.queueMaxReady = queueMaxReady
             self.queueResumeReady = Swift.min(queueResumeReady, queueMaxReady)
             self.maxBytes = maxBytes
