@@ -36,6 +36,14 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Largest frame size proposed to clients, in bytes.")
     var frameMax: UInt32 = 131_072
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Pause publishers to a queue holding this many ready messages (0: no per-queue limit).",
+        discussion: "They resume when it is down to half. Connections that consume are never paused."))
+    var queueMaxReady: Int = BrokerConfiguration.FlowLimits().queueMaxReady
+
+    @Option(name: .long, help: "Pause all publishers while queued bodies take this many MiB (0: no limit); they resume at three quarters.")
+    var maxMemory: Int = BrokerConfiguration.FlowLimits().maxBytes >> 20
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -51,6 +59,9 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         for entry in self.permission where entry.split(separator: ":", omittingEmptySubsequences: false).count != 5 {
             throw ValidationError("--permission must be USER:VHOST:CONFIGURE:WRITE:READ, got '\(entry)'")
+        }
+        guard self.queueMaxReady >= 0, self.maxMemory >= 0 else {
+            throw ValidationError("--queue-max-ready and --max-memory must be 0 or more")
         }
         if self.frameMax != 0, self.frameMax < 4096 {
             throw ValidationError("--frame-max must be 0 or at least 4096")
@@ -76,6 +87,12 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.heartbeat = self.heartbeat
         configuration.frameMax = self.frameMax
+        configuration.flowLimits = BrokerConfiguration.FlowLimits(
+            queueMaxReady: self.queueMaxReady,
+            queueResumeReady: self.queueMaxReady / 2,
+            maxBytes: self.maxMemory << 20,
+            resumeBytes: (self.maxMemory << 20) / 4 * 3
+        )
         for name in self.vhost where !configuration.vhosts.contains(name) {
             configuration.vhosts.append(name)
         }

@@ -12,6 +12,15 @@ struct CLITests {
         #expect(result.stdout.contains("perf-test"))
     }
 
+    @Test("broker --help explains listening, users and flow control")
+    func brokerHelp() throws {
+        let result = try CLI.run(["broker", "--help"])
+        #expect(result.status == 0)
+        for option in ["--listen", "--definitions", "--user", "--vhost", "--permission", "--heartbeat", "--frame-max", "--queue-max-ready", "--max-memory"] {
+            #expect(result.stdout.contains(option), "missing \(option)")
+        }
+    }
+
     @Test("perf-test --help explains its options")
     func perfTestHelp() throws {
         let result = try CLI.run(["perf-test", "--help"])
@@ -26,6 +35,9 @@ struct CLITests {
         let listen = try CLI.run(["broker", "--listen", "nowhere"])
         #expect(listen.status != 0)
         #expect(listen.stderr.contains("--listen must be HOST:PORT"))
+        let flow = try CLI.run(["broker", "--queue-max-ready=-1"])
+        #expect(flow.status != 0)
+        #expect(flow.stderr.contains("--queue-max-ready and --max-memory must be 0 or more"))
         let url = try CLI.run(["perf-test", "--url", "http://example"])
         #expect(url.status != 0)
         #expect(url.stderr.contains("not an amqp:// URL"))
