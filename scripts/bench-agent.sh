@@ -20,7 +20,7 @@ trap cleanup EXIT
 
 "$BIN" broker --listen 127.0.0.1:0 >"$WORK/broker.out" 2>&1 &
 BROKER_PID=$!
-for _ in $(seq 50); do grep -q listening "$WORK/broker.out" && break; sleep 0.1; done
+for _ in $(seq 50); do grep -qs listening "$WORK/broker.out" && break; sleep 0.1; done
 PORT="$(grep -o '[0-9]*$' "$WORK/broker.out")"
 "$BIN" agent --broker "amqp://guest:guest@127.0.0.1:$PORT/%2F" --state-dir "$WORK/state" --facts-dir "$WORK/facts" \
     --trusted-user guest --log-level warning &
