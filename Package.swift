@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Broker", targets: ["Broker"]),
         .library(name: "Mesh", targets: ["Mesh"]),
         .library(name: "Agent", targets: ["Agent"]),
+        .library(name: "Conductor", targets: ["Conductor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -19,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // Wire format only: frames, generated methods, field tables. No I/O, no Foundation.
@@ -72,10 +74,22 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // The coordinator: deployable model and validation, resolver, providers, state store.
+        .target(
+            name: "Conductor",
+            dependencies: [
+                "Mesh", "AMQPClient", "AMQPProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         .executableTarget(
             name: "ConductorCLI",
             dependencies: [
-                "AMQPProtocol", "AMQPClient", "Broker", "Mesh", "Agent",
+                "AMQPProtocol", "AMQPClient", "Broker", "Mesh", "Agent", "Conductor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -102,6 +116,10 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: ["Agent", "Mesh", "AMQPClient", "Broker", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "ConductorTests",
+            dependencies: ["Conductor", "Mesh", "Agent", "AMQPClient", "Broker", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // Runs the built `conductor` binary: --help pinned, errors, perf-test end to end.
         .testTarget(name: "ConductorCLITests"),

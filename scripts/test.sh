@@ -140,6 +140,8 @@ install_missing() {
     ls /usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmq-server > /dev/null 2>&1 || need+=(rabbitmq-server)
     command -v amqp-publish > /dev/null || need+=(amqp-tools)
     command -v python3 > /dev/null || need+=(python3 python3-pip)
+    # GRDB (the coordinator's state store) links the system SQLite.
+    [[ -e /usr/include/sqlite3.h ]] || need+=(libsqlite3-dev)
     if (( ${#need[@]} )); then
         apt_install "${need[@]}" || return 1
     fi

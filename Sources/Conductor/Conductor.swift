@@ -1,0 +1,1 @@
+// The coordinator lives here: deployables, resolver, providers, state.
