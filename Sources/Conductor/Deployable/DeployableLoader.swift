@@ -1,0 +1,84 @@
+import Foundation
+
+/// The result of every static check: the merged deployable and its plan, or the errors.
+public struct ValidationReport: Sendable {
+    public var deployable: Deployable?
+    public var plan: ResolutionPlan?
+    /// Sorted by file, line and column.
+    public var errors: [DeployableError]
+
+    public var isValid: Bool { self.errors.isEmpty && self.plan != nil }
+}
+
+/// Reads a deployable (and its environment overlay), applies `--set` values and runs
+/// every static check. `conductor validate` prints the report; `launch` refuses to start
+/// anything unless it is valid.
+public enum DeployableLoader {
+    public typealias FileReader = @Sendable (String) -> String?
+
+    public static let readFromDisk: FileReader = { path in try? String(contentsOfFile: path, encoding: .utf8) }
+
+    /// `environment` names `environments/<name>.yml` next to the deployable.
+    public static func load(
+        file: String, environment: String? = nil, settings: [(name: String, value: String)] = [],
+        readFile: @escaping FileReader = DeployableLoader.readFromDisk
+    ) -> ValidationReport {
+        guard let text = readFile(file) else {
+            return ValidationReport(errors: [DeployableError(.fileNotReadable, "cannot read deployable '\(file)'", at: nil)])
+        }
+        var environmentInput: (name: String, file: String, text: String)?
+        var errors: [DeployableError] = []
+        if let environment {
+            let directory = (file as NSString).deletingLastPathComponent
+            let path = ((directory.isEmpty ? "." : directory) as NSString).appendingPathComponent("environments/\(environment).yml")
+            let display = directory.isEmpty ? "environments/\(environment).yml" : path
+            if let text = readFile(path) {
+                environmentInput = (environment, display, text)
+            } else {
+                errors.append(DeployableError(.fileNotReadable, "environment '\(environment)': cannot read \(display)", at: nil))
+            }
+        }
+        var report = Self.validate(
+            yaml: text, file: file, environment: environmentInput, settings: settings,
+            directory: (file as NSString).deletingLastPathComponent, readFile: readFile)
+        report.errors = errors + report.errors
+        return report
+    }
+
+    /// The same checks on text in memory (tests, `launch` with a stored deployable).
+    public static func validate(
+        yaml: String, file: String, environment: (name: String, file: String, text: String)? = nil,
+        settings: [(name: String, value: String)] = [], directory: String = ".",
+        readFile: @escaping FileReader = DeployableLoader.readFromDisk
+    ) -> ValidationReport {
+        var sink = DiagnosticSink()
+        let (root, syntaxErrors) = ConfigNode.parse(yaml: yaml, file: file)
+        sink.append(contentsOf: syntaxErrors)
+        guard let root else { return ValidationReport(errors: sink.sorted) }
+        let (document, documentErrors) = LayerParser.parse(root, file: file, role: .deployable)
+        sink.append(contentsOf: documentErrors)
+
+        var overlay: (name: String, document: LayerDocument)?
+        if let environment {
+            let (envRoot, envSyntaxErrors) = ConfigNode.parse(yaml: environment.text, file: environment.file)
+            sink.append(contentsOf: envSyntaxErrors)
+            if let envRoot {
+                let (envDocument, envErrors) = LayerParser.parse(envRoot, file: environment.file, role: .environment)
+                sink.append(contentsOf: envErrors)
+                overlay = (environment.name, envDocument)
+            }
+        }
+        // Structural errors make merging report nonsense (an instance missing because its
+        // map was malformed); stop here so every reported error is a real one.
+        guard sink.isEmpty else { return ValidationReport(errors: sink.sorted) }
+
+        let (deployable, mergeErrors) = LayerMerger.merge(
+            deployable: document, environment: overlay, settings: settings, directory: directory.isEmpty ? "." : directory)
+        sink.append(contentsOf: mergeErrors)
+        guard let deployable else { return ValidationReport(errors: sink.sorted) }
+
+        let (plan, planErrors) = PlanBuilder.build(deployable, readFile: readFile)
+        sink.append(contentsOf: planErrors)
+        return ValidationReport(deployable: deployable, plan: sink.isEmpty ? plan : nil, errors: sink.sorted)
+    }
+}
