@@ -8,5 +8,6 @@ extension Conductor {
         AgentCommand.self,
         FactsCommand.self,
         AgentBenchCommand.self,
+        ValidateCommand.self,
     ]
 }
