@@ -93,9 +93,12 @@ extension SQLiteStateStore {
             db, where: "deployment_id = ? AND status = 'pending' AND number > ? ORDER BY number DESC LIMIT 1",
             [owner.id, active?.number ?? 0]
         ).first
+        let newest = try Self.fetchGenerations(db, where: "deployment_id = ? ORDER BY number DESC LIMIT 1", [owner.id])
+            .first
+        let shown = pending ?? active ?? newest
         var instances: [InstanceStatus] = []
         var failures: [String] = []
-        if let shown = pending ?? active {
+        if let shown {
             for instance in try Self.fetchInstances(db, where: "generation_id = ? ORDER BY member", [shown.id]) {
                 let jobs = try Self.fetchJobs(
                     db, where: "instance_id = ? ORDER BY created_at, name", [instance.id.uuidString])
@@ -117,7 +120,8 @@ extension SQLiteStateStore {
             arguments: [owner.name, owner.environment]
         ).flatMap(Self.lease)
         return DeploymentStatusReport(
-            deployment: owner, activeGeneration: active, pendingGeneration: pending, instances: instances,
+            deployment: owner, activeGeneration: active, pendingGeneration: pending, shownGeneration: shown,
+            instances: instances,
             failures: failures, recentFailures: try Self.recentFailures(db, owner), lock: lock)
     }
 }

@@ -74,6 +74,7 @@ public final class SQLiteStateStore: StateStore {
         try await read { db in try Self.fetchDeployment(db, name, environment) }
     }
 
+    @discardableResult
     public func setDeploymentStatus(
         _ name: String, environment: String, to status: DeploymentStatus, reason: String?, actor: AuditActor
     ) async throws -> DeploymentRecord {
@@ -126,6 +127,7 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
+    @discardableResult
     public func activateGeneration(_ generationID: Int64, actor: AuditActor) async throws -> GenerationRecord {
         try await write { db in
             let (generation, owner) = try self.fetchGenerationAndOwner(db, generationID)
@@ -160,6 +162,7 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
+    @discardableResult
     public func failGeneration(_ generationID: Int64, reason: String, actor: AuditActor) async throws -> GenerationRecord {
         try await write { db in
             let (generation, owner) = try self.fetchGenerationAndOwner(db, generationID)
@@ -235,6 +238,7 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
+    @discardableResult
     public func transitionInstance(
         _ id: UUID, to state: InstanceState, providerHandle: String?, address: String?, reason: String?,
         actor: AuditActor
@@ -326,6 +330,7 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
+    @discardableResult
     public func transitionJob(_ id: String, to state: JobState, result: MeshValue?, actor: AuditActor) async throws -> JobRecord {
         try await write { db in
             guard let current = try Self.fetchJobs(db, where: "id = ?", [id]).first else {

@@ -242,7 +242,9 @@ public struct DeploymentStatusReport: Codable, Sendable, Hashable {
     public var activeGeneration: GenerationRecord?
     /// A newer generation still being rolled out, if any.
     public var pendingGeneration: GenerationRecord?
-    /// Instances of the pending generation if there is one, else of the active one.
+    /// The generation whose instances are listed: the pending one if any, else the
+    /// active one, else the newest (a first launch that failed).
+    public var shownGeneration: GenerationRecord?
     public var instances: [InstanceStatus]
     /// Failed instances and jobs of those instances, with their reasons.
     public var failures: [String]

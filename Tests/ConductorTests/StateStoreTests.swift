@@ -1,0 +1,197 @@
+import Foundation
+import GRDB
+import Mesh
+import Testing
+
+@testable import Conductor
+
+@Suite("State store: schema, intents, transitions, audit")
+struct StateStoreTests {
+    @Test func migratesFromScratchAndReopensWithItsData() async throws {
+        let dir = try StateTestDirectory()
+        let clock = ManualClock()
+        do {
+            let store = try SQLiteStateStore(path: dir.databasePath, options: makeOptions(clock: clock))
+            #expect(try store.appliedMigrations() == ["v1-state"])
+            _ = try await store.ensureDeployment("shop", environment: "prod", actor: testActor)
+            try store.close()
+        }
+        let journal = try await DatabaseQueue(path: dir.databasePath).read { db in
+            try String.fetchOne(db, sql: "PRAGMA journal_mode")
+        }
+        #expect(journal == "wal")
+
+        let reopened = try SQLiteStateStore(path: dir.databasePath, options: makeOptions(clock: clock))
+        #expect(try reopened.appliedMigrations() == ["v1-state"])
+        let deployment = try await reopened.deployment("shop", environment: "prod")
+        #expect(deployment?.status == .recorded)
+        #expect(try await reopened.deployment("shop", environment: "staging") == nil)
+        try reopened.close()
+    }
+
+    @Test func refusesAFileWrittenByANewerConductor() async throws {
+        let dir = try StateTestDirectory()
+        try SQLiteStateStore(path: dir.databasePath).close()
+        let queue = try DatabaseQueue(path: dir.databasePath)
+        try await queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-future')") }
+        try queue.close()
+        #expect {
+            try SQLiteStateStore(path: dir.databasePath)
+        } throws: { error in
+            (error as? StateStoreError)?.code == .schema
+        }
+    }
+
+    @Test func instanceAndJobIntentsAreIdempotent() async throws {
+        let dir = try StateTestDirectory()
+        let store = try SQLiteStateStore(path: dir.databasePath, options: makeOptions(clock: ManualClock()))
+        let generation = try await store.recordGeneration(
+            deployment: "shop", environment: "prod", document: "instances: {}", documentHash: "h1", actor: testActor)
+
+        let first = try await store.recordInstanceIntent(
+            generationID: generation.id, member: "web[0]", provider: "local", actor: testActor)
+        let again = try await store.recordInstanceIntent(
+            generationID: generation.id, member: "web[0]", provider: "local", actor: testActor)
+        #expect(again.id == first.id)
+        #expect(again.state == .recorded)
+
+        try await store.transitionInstance(first.id, to: .starting, providerHandle: "4242", address: nil, reason: nil, actor: testActor)
+        let afterStart = try await store.recordInstanceIntent(
+            generationID: generation.id, member: "web[0]", provider: "local", actor: testActor)
+        #expect(afterStart.id == first.id)
+        #expect(afterStart.state == .starting)
+        #expect(afterStart.providerHandle == "4242")
+
+        await _ = expectStateError(.conflict) {
+            _ = try await store.recordInstanceIntent(
+                generationID: generation.id, member: "web[0]", provider: "ec2", actor: testActor)
+        }
+
+        let job = try await store.recordJobIntent(
+            instanceID: first.id, name: "nginx", payload: .map(["port": .int(80)]), actor: testActor)
+        let jobAgain = try await store.recordJobIntent(
+            instanceID: first.id, name: "nginx", payload: .map(["port": .int(8080)]), actor: testActor)
+        #expect(jobAgain.id == job.id)
+        #expect(jobAgain.payload == .map(["port": .int(80)]))
+
+        #expect(try countRows(dir.databasePath, "SELECT COUNT(*) FROM instance") == 1)
+        #expect(try countRows(dir.databasePath, "SELECT COUNT(*) FROM job") == 1)
+        #expect(try countRows(dir.databasePath, "SELECT COUNT(*) FROM audit WHERE action = 'instance.record'") == 1)
+        #expect(try countRows(dir.databasePath, "SELECT COUNT(*) FROM audit WHERE action = 'job.record'") == 1)
+        try store.close()
+    }
+
+    @Test func invalidTransitionsAreRefusedAndLeaveNoTrace() async throws {
+        let dir = try StateTestDirectory()
+        let store = try SQLiteStateStore(path: dir.databasePath, options: makeOptions(clock: ManualClock()))
+        let generation = try await store.recordGeneration(
+            deployment: "shop", environment: "prod", document: "d", documentHash: "h", actor: testActor)
+        let instance = try await store.recordInstanceIntent(
+            generationID: generation.id, member: "db[0]", provider: "local", actor: testActor)
+
+        await _ = expectStateError(.invalidTransition) {
+            try await store.transitionInstance(instance.id, to: .configured, providerHandle: nil, address: nil, reason: nil, actor: testActor)
+        }
+        for state in [InstanceState.starting, .started, .configuring, .configured] {
+            try await store.transitionInstance(instance.id, to: state, providerHandle: nil, address: "127.0.0.2", reason: nil, actor: testActor)
+        }
+        let error = await expectStateError(.invalidTransition) {
+            try await store.transitionInstance(instance.id, to: .starting, providerHandle: nil, address: nil, reason: nil, actor: testActor)
+        }
+        #expect(error?.message.contains("configured to starting") == true)
+        #expect(try await store.instance(instance.id)?.state == .configured)
+        #expect(try countRows(dir.databasePath, "SELECT COUNT(*) FROM audit WHERE action = 'instance.transition'") == 4)
+
+        try await store.transitionInstance(instance.id, to: .terminated, providerHandle: nil, address: nil, reason: nil, actor: testActor)
+        await _ = expectStateError(.invalidTransition) {
+            try await store.transitionInstance(instance.id, to: .failed, providerHandle: nil, address: nil, reason: "late", actor: testActor)
+        }
+
+        let other = try await store.recordInstanceIntent(
+            generationID: generation.id, member: "db[1]", provider: "local", actor: testActor)
+        let job = try await store.recordJobIntent(instanceID: other.id, name: "mysql", payload: .null, actor: testActor)
+        await _ = expectStateError(.invalidTransition) {
+            try await store.transitionJob(job.id, to: .succeeded, result: nil, actor: testActor)
+        }
+        try await store.transitionJob(job.id, to: .sent, result: nil, actor: testActor)
+        try await store.transitionJob(job.id, to: .sent, result: nil, actor: testActor)
+        let done = try await store.transitionJob(job.id, to: .succeeded, result: .map(["exit": .int(0)]), actor: testActor)
+        #expect(done.result == .map(["exit": .int(0)]))
+        await _ = expectStateError(.invalidTransition) {
+            try await store.transitionJob(job.id, to: .sent, result: nil, actor: testActor)
+        }
+        #expect(try await store.jobs(instanceID: other.id).first?.state == .succeeded)
+        try store.close()
+    }
+
+    @Test func auditTrailIsAppendOnly() async throws {
+        let dir = try StateTestDirectory()
+        let store = try SQLiteStateStore(path: dir.databasePath, options: makeOptions(clock: ManualClock()))
+        try await store.appendAudit(
+            actor: .amqpUser("alice"), action: "launch.refused", subject: "deployment:shop@prod", outcome: .refused,
+            deployment: "shop", environment: "prod", detail: .map(["why": .string("no permission")]))
+        let trail = try await store.auditTrail(deployment: "shop", environment: "prod", limit: 10)
+        #expect(trail.count == 1)
+        #expect(trail.first?.actor == .amqpUser("alice"))
+        #expect(trail.first?.detail == .map(["why": .string("no permission")]))
+
+        let queue = try DatabaseQueue(path: dir.databasePath)
+        #expect(throws: DatabaseError.self) {
+            try queue.write { db in try db.execute(sql: "UPDATE audit SET outcome = 'succeeded'") }
+        }
+        #expect(throws: DatabaseError.self) {
+            try queue.write { db in try db.execute(sql: "DELETE FROM audit") }
+        }
+        try queue.close()
+        #expect(try countRows(dir.databasePath, "SELECT COUNT(*) FROM audit WHERE outcome = 'refused'") == 1)
+        try store.close()
+    }
+
+    @Test func secretsAreGeneratedOnceAndNeverShown() async throws {
+        let dir = try StateTestDirectory()
+        let generated = Counter()
+        let generate: @Sendable () -> String = {
+            generated.increment()
+            return "s3cr3t-\(generated.value)"
+        }
+        do {
+            let store = try SQLiteStateStore(path: dir.databasePath, options: makeOptions(clock: ManualClock()))
+            let first = try await store.secret(deployment: "shop", environment: "prod", name: "db_password", actor: testActor, generate: generate)
+            let second = try await store.secret(deployment: "shop", environment: "prod", name: "db_password", actor: testActor, generate: generate)
+            #expect(first.value == "s3cr3t-1")
+            #expect(second.value == first.value)
+            let staging = try await store.secret(deployment: "shop", environment: "staging", name: "db_password", actor: testActor, generate: generate)
+            #expect(staging.value == "s3cr3t-2")
+
+            #expect(!"\(first)".contains("s3cr3t"))
+            #expect(!String(reflecting: first).contains("s3cr3t"))
+            let json = String(decoding: try JSONEncoder().encode(first), as: UTF8.self)
+            #expect(!json.contains("s3cr3t"))
+            #expect(json.contains(SecretRecord.mask))
+            let trail = try await store.auditTrail(deployment: nil, environment: nil, limit: 100)
+            #expect(trail.filter { $0.action == "secret.generate" }.count == 2)
+            #expect(!trail.contains { (try? JSONText.encode($0.detail ?? .null))?.contains("s3cr3t") ?? false })
+            try store.close()
+        }
+        let reopened = try SQLiteStateStore(path: dir.databasePath, options: makeOptions(clock: ManualClock()))
+        let afterRestart = try await reopened.secret(deployment: "shop", environment: "prod", name: "db_password", actor: testActor, generate: generate)
+        #expect(afterRestart.value == "s3cr3t-1")
+        #expect(generated.value == 2)
+        try reopened.close()
+    }
+
+    @Test func factsAreUpsertedPerInstance() async throws {
+        let dir = try StateTestDirectory()
+        let store = try SQLiteStateStore(path: dir.databasePath, options: makeOptions(clock: ManualClock()))
+        let generation = try await store.recordGeneration(
+            deployment: "shop", environment: "prod", document: "d", documentHash: "h", actor: testActor)
+        let db = try await store.recordInstanceIntent(generationID: generation.id, member: "db[0]", provider: "local", actor: testActor)
+        try await store.recordFact(instanceID: db.id, name: "ipaddress", value: .string("127.0.0.2"))
+        try await store.recordFact(instanceID: db.id, name: "ipaddress", value: .string("127.0.0.3"))
+        try await store.recordFact(instanceID: db.id, name: "mysql.port", value: .int(3306))
+        let facts = try await store.facts(instanceID: db.id)
+        #expect(facts.map(\.name) == ["ipaddress", "mysql.port"])
+        #expect(facts.first?.value == .string("127.0.0.3"))
+        try store.close()
+    }
+}
