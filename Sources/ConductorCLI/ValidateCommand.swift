@@ -91,7 +91,7 @@ private struct ValidationOutput: Encodable {
         var file: String
         var line: Int
         var column: Int
-        init?(_ location: SourceLocation?) {
+        init?(_ location: FileLocation?) {
             guard let location else { return nil }
             (self.file, self.line, self.column) = (location.file, location.line, location.column)
         }

@@ -18,7 +18,7 @@ struct ConfigNode: Sendable {
 
     struct Entry: Sendable {
         var key: String
-        var keyLocation: SourceLocation
+        var keyLocation: FileLocation
         var value: ConfigNode
     }
 
@@ -29,7 +29,7 @@ struct ConfigNode: Sendable {
     }
 
     var content: Content
-    var location: SourceLocation
+    var location: FileLocation
 
     var kindName: String {
         switch self.content {
@@ -58,7 +58,7 @@ struct ConfigNode: Sendable {
 
     /// The location of column `offset` (0-based, in characters) inside this scalar's text,
     /// when the text is written on one line; else the scalar's start.
-    func location(ofOffset offset: Int) -> SourceLocation {
+    func location(ofOffset offset: Int) -> FileLocation {
         guard let scalar, scalar.columnsMatchFile else { return self.location }
         return self.location.advanced(by: scalar.quoteOffset + offset)
     }
@@ -92,10 +92,10 @@ extension ConfigNode {
         } catch let error as YamlError {
             return (nil, [Self.syntaxError(error, file: file)])
         } catch {
-            return (nil, [DeployableError(.syntax, "cannot parse YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))])
+            return (nil, [DeployableError(.syntax, "cannot parse YAML: \(error)", at: FileLocation(file: file, line: 1, column: 1))])
         }
         guard let root else {
-            return (ConfigNode(content: .map([]), location: SourceLocation(file: file, line: 1, column: 1)), [])
+            return (ConfigNode(content: .map([]), location: FileLocation(file: file, line: 1, column: 1)), [])
         }
         var errors: [DeployableError] = []
         let node = Self.convert(root, file: file, errors: &errors)
@@ -103,22 +103,22 @@ extension ConfigNode {
     }
 
     private static func syntaxError(_ error: YamlError, file: String) -> DeployableError {
-        func at(_ mark: Mark) -> SourceLocation { SourceLocation(file: file, line: mark.line, column: mark.column) }
+        func at(_ mark: Mark) -> FileLocation { FileLocation(file: file, line: mark.line, column: mark.column) }
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
             let prefix = context.map { "\($0.text) " } ?? ""
             return DeployableError(.syntax, "invalid YAML: \(prefix)\(problem)", at: at(mark))
         case .reader(let problem, _, _, _):
-            return DeployableError(.syntax, "cannot read YAML: \(problem)", at: SourceLocation(file: file, line: 1, column: 1))
+            return DeployableError(.syntax, "cannot read YAML: \(problem)", at: FileLocation(file: file, line: 1, column: 1))
         default:
-            return DeployableError(.syntax, "invalid YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))
+            return DeployableError(.syntax, "invalid YAML: \(error)", at: FileLocation(file: file, line: 1, column: 1))
         }
     }
 
     private static func convert(_ node: Node, file: String, errors: inout [DeployableError]) -> ConfigNode {
-        let location = node.mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) }
-            ?? SourceLocation(file: file, line: 1, column: 1)
+        let location = node.mark.map { FileLocation(file: file, line: $0.line, column: $0.column) }
+            ?? FileLocation(file: file, line: 1, column: 1)
         switch node {
         case .scalar(let scalar):
             return ConfigNode(content: .scalar(Self.scalar(scalar, node: node)), location: location)
@@ -126,9 +126,9 @@ extension ConfigNode {
             return ConfigNode(content: .list(sequence.map { Self.convert($0, file: file, errors: &errors) }), location: location)
         case .mapping(let mapping):
             var entries: [Entry] = []
-            var firstSeen: [String: SourceLocation] = [:]
+            var firstSeen: [String: FileLocation] = [:]
             for (keyNode, valueNode) in mapping {
-                let keyLocation = keyNode.mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) } ?? location
+                let keyLocation = keyNode.mark.map { FileLocation(file: file, line: $0.line, column: $0.column) } ?? location
                 guard case .scalar(let keyScalar) = keyNode else {
                     errors.append(DeployableError(.typeMismatch, "a key must be a plain name, not a map or list", at: keyLocation))
                     continue

@@ -26,7 +26,12 @@ public enum Layer: String, Hashable, Sendable, Codable, CaseIterable, Comparable
 /// Where a final value came from.
 public struct Origin: Hashable, Sendable, CustomStringConvertible {
     public var layer: Layer
-    public var location: SourceLocation?
+    public var location: FileLocation?
+
+    public init(layer: Layer, location: FileLocation?) {
+        self.layer = layer
+        self.location = location
+    }
 
     public var description: String {
         if let location { return "\(location) (\(self.layer.rawValue))" }
@@ -59,10 +64,10 @@ public struct Service: Hashable, Sendable {
     public var name: String
     public var kind: ScriptKind
     public var source: Source
-    public var sourceLocation: SourceLocation?
+    public var sourceLocation: FileLocation?
     public var after: [Located<String>]
     public var parameters: [Parameter]
-    public var location: SourceLocation
+    public var location: FileLocation
 
     public func parameter(_ name: String) -> Parameter? { self.parameters.first { $0.name == name } }
 }
@@ -75,7 +80,7 @@ public struct Instance: Hashable, Sendable {
     public var zone: String?
     public var services: [Service]
     public var publishes: [PublishedFact]
-    public var location: SourceLocation
+    public var location: FileLocation
 
     public func service(_ name: String) -> Service? { self.services.first { $0.name == name } }
 

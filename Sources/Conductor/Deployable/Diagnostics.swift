@@ -1,5 +1,5 @@
 /// Where something was written: a file, a 1-based line and a 1-based column.
-public struct SourceLocation: Hashable, Sendable, Comparable, CustomStringConvertible {
+public struct FileLocation: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var file: String
     public var line: Int
     public var column: Int
@@ -12,13 +12,13 @@ public struct SourceLocation: Hashable, Sendable, Comparable, CustomStringConver
 
     public var description: String { "\(self.file):\(self.line):\(self.column)" }
 
-    public static func < (lhs: SourceLocation, rhs: SourceLocation) -> Bool {
+    public static func < (lhs: FileLocation, rhs: FileLocation) -> Bool {
         (lhs.file, lhs.line, lhs.column) < (rhs.file, rhs.line, rhs.column)
     }
 
     /// The same line, `offset` columns further (a reference inside a scalar).
-    func advanced(by offset: Int) -> SourceLocation {
-        SourceLocation(file: self.file, line: self.line, column: self.column + offset)
+    func advanced(by offset: Int) -> FileLocation {
+        FileLocation(file: self.file, line: self.line, column: self.column + offset)
     }
 }
 
@@ -48,8 +48,8 @@ public struct DeployableError: Error, Hashable, Sendable, CustomStringConvertibl
     /// A secondary location that explains the error (the edges of a cycle, the first definition).
     public struct Note: Hashable, Sendable {
         public var message: String
-        public var location: SourceLocation?
-        public init(_ message: String, at location: SourceLocation?) {
+        public var location: FileLocation?
+        public init(_ message: String, at location: FileLocation?) {
             self.message = message
             self.location = location
         }
@@ -57,10 +57,10 @@ public struct DeployableError: Error, Hashable, Sendable, CustomStringConvertibl
 
     public var code: Code
     public var message: String
-    public var location: SourceLocation?
+    public var location: FileLocation?
     public var notes: [Note]
 
-    public init(_ code: Code, _ message: String, at location: SourceLocation?, notes: [Note] = []) {
+    public init(_ code: Code, _ message: String, at location: FileLocation?, notes: [Note] = []) {
         self.code = code
         self.message = message
         self.location = location
@@ -74,7 +74,7 @@ public struct DeployableError: Error, Hashable, Sendable, CustomStringConvertibl
         return lines.joined(separator: "\n")
     }
 
-    private static func line(_ location: SourceLocation?, _ severity: String, _ message: String) -> String {
+    private static func line(_ location: FileLocation?, _ severity: String, _ message: String) -> String {
         if let location { return "\(location): \(severity): \(message)" }
         return "conductor: \(severity): \(message)"
     }
@@ -91,7 +91,7 @@ public struct DeployableErrors: Error, Sendable, CustomStringConvertible {
 struct DiagnosticSink {
     private(set) var errors: [DeployableError] = []
 
-    mutating func error(_ code: DeployableError.Code, _ message: String, at location: SourceLocation?, notes: [DeployableError.Note] = []) {
+    mutating func error(_ code: DeployableError.Code, _ message: String, at location: FileLocation?, notes: [DeployableError.Note] = []) {
         self.errors.append(DeployableError(code, message, at: location, notes: notes))
     }
 

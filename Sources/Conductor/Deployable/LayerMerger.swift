@@ -10,13 +10,13 @@ import Mesh
 struct LayerMerger {
     private struct Candidate<Value: Hashable & Sendable> {
         var value: Value
-        var location: SourceLocation?
+        var location: FileLocation?
         var layer: Layer
         var secretPath: String?
     }
 
     private var sink = DiagnosticSink()
-    private var missingRequired: [(name: String, path: String, location: SourceLocation)] = []
+    private var missingRequired: [(name: String, path: String, location: FileLocation)] = []
 
     static func merge(
         deployable: LayerDocument, environment: (name: String, document: LayerDocument)?,
@@ -118,7 +118,7 @@ struct LayerMerger {
                 let file = envService?.file ?? (envService?.inline == nil ? depService?.file : nil)
                 let kind = envService?.kind?.value ?? depService?.kind?.value ?? .shell
                 let source: Service.Source
-                let sourceLocation: SourceLocation?
+                let sourceLocation: FileLocation?
                 if let inline {
                     source = .inline(inline.value)
                     sourceLocation = inline.location

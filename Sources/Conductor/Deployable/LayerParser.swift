@@ -4,7 +4,7 @@ import Mesh
 /// A value with the place it was written.
 public struct Located<Value: Sendable>: Sendable {
     public var value: Value
-    public var location: SourceLocation
+    public var location: FileLocation
 }
 
 extension Located: Equatable where Value: Equatable {}
@@ -13,9 +13,9 @@ extension Located: Hashable where Value: Hashable {}
 /// One parameter as one file writes it.
 struct ParameterEntry: Sendable {
     var name: String
-    var nameLocation: SourceLocation
+    var nameLocation: FileLocation
     var value: ValueTemplate
-    var valueLocation: SourceLocation
+    var valueLocation: FileLocation
 }
 
 /// A fact an instance promises to publish (a custom fact, `custom.<name>` on the bus),
@@ -23,13 +23,13 @@ struct ParameterEntry: Sendable {
 public struct PublishedFact: Hashable, Sendable {
     public var name: String
     public var service: String?
-    public var location: SourceLocation
+    public var location: FileLocation
 }
 
 /// A service as one file writes it; every field optional so an environment can override one.
 struct ServiceLayer: Sendable {
     var name: String
-    var location: SourceLocation
+    var location: FileLocation
     var kind: Located<ScriptKind>?
     /// Inline text: `script:` (shell) or `manifest:` (puppet, chef).
     var inline: Located<String>?
@@ -43,7 +43,7 @@ struct ServiceLayer: Sendable {
 /// The instance-shaped part of a file: an instance, a type or a zone.
 struct InstanceLayer: Sendable {
     var name: String
-    var location: SourceLocation
+    var location: FileLocation
     var count: Located<Int>?
     var provider: Located<String>?
     var type: Located<String>?
@@ -61,7 +61,7 @@ struct LayerDocument: Sendable {
 
     var file: String
     var role: Role
-    var location: SourceLocation
+    var location: FileLocation
     var name: Located<String>?
     var parameters: [ParameterEntry] = []
     var types: [InstanceLayer] = []
@@ -312,7 +312,7 @@ struct LayerParser {
         return items.compactMap { item in self.string(item, "an entry of \(what)").map { Located(value: $0, location: item.location) } }
     }
 
-    private mutating func checkName(_ name: String, at location: SourceLocation, what: String) {
+    private mutating func checkName(_ name: String, at location: FileLocation, what: String) {
         if !Names.isValid(name) {
             self.sink.error(.invalidName, "invalid \(what) '\(name)': use \(Names.rule)", at: location)
         }

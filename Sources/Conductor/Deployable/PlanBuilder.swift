@@ -277,7 +277,7 @@ struct PlanBuilder {
         return nil
     }
 
-    private mutating func member(_ target: Instance, index: Int, text: String, at location: SourceLocation) -> MemberID? {
+    private mutating func member(_ target: Instance, index: Int, text: String, at location: FileLocation) -> MemberID? {
         guard index < target.count.value else {
             self.sink.error(
                 .unknownReference,
@@ -288,7 +288,7 @@ struct PlanBuilder {
         return target.members[index]
     }
 
-    private mutating func unknownInstance(_ name: String, in text: String, at location: SourceLocation) {
+    private mutating func unknownInstance(_ name: String, in text: String, at location: FileLocation) {
         let names = self.deployable.instances.map(\.name)
         self.sink.error(
             .unknownReference,

@@ -107,7 +107,7 @@ public struct DependencyEdge: Hashable, Sendable {
     public var kind: Kind
     /// `web.app.db_host`, or `web.app` for `after`.
     public var via: String
-    public var location: SourceLocation?
+    public var location: FileLocation?
 
     /// Whether the source must finish configuring first (facts from boot do not order anything).
     public var ordersConfiguration: Bool {

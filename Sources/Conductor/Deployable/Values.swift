@@ -17,7 +17,7 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible {
     public var instance: String
     public var selector: Selector
     public var path: [String]
-    public var location: SourceLocation
+    public var location: FileLocation
 
     public static let selfInstance = "self"
 
@@ -32,7 +32,7 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Parses the text between `${` and `}`; nil when it is not a reference's shape.
-    static func parse(_ body: String, at location: SourceLocation) -> Reference? {
+    static func parse(_ body: String, at location: FileLocation) -> Reference? {
         var parts = body.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard parts.count >= 2, parts.allSatisfy({ !$0.isEmpty }) else { return nil }
         var head = parts.removeFirst()
