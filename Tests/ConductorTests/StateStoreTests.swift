@@ -9,11 +9,11 @@ import Testing
 struct StateStoreTests {
     @Test func migratesFromScratchAndReopensWithItsData() async throws {
         let dir = try StateTestDirectory()
-        let clock = ManualClock()
+        let clock = StateTestClock()
         do {
-            let store = try SQLiteStateStore(path: dir.databasePath, options: makeOptions(clock: clock))
+            let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: clock))
             #expect(try store.appliedMigrations() == ["v1-state"])
-            _ = try await store.ensureDeployment("shop", environment: "prod", actor: testActor)
+            _ = try await store.ensureDeployment("shop", environment: "prod", actor: stateTestActor)
             try store.close()
         }
         let journal = try await DatabaseQueue(path: dir.databasePath).read { db in
@@ -21,7 +21,7 @@ struct StateStoreTests {
         }
         #expect(journal == "wal")
 
-        let reopened = try SQLiteStateStore(path: dir.databasePath, options: makeOptions(clock: clock))
+        let reopened = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: clock))
         #expect(try reopened.appliedMigrations() == ["v1-state"])
         let deployment = try await reopened.deployment("shop", environment: "prod")
         #expect(deployment?.status == .recorded)
@@ -44,81 +44,81 @@ struct StateStoreTests {
 
     @Test func instanceAndJobIntentsAreIdempotent() async throws {
         let dir = try StateTestDirectory()
-        let store = try SQLiteStateStore(path: dir.databasePath, options: makeOptions(clock: ManualClock()))
+        let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: StateTestClock()))
         let generation = try await store.recordGeneration(
-            deployment: "shop", environment: "prod", document: "instances: {}", documentHash: "h1", actor: testActor)
+            deployment: "shop", environment: "prod", document: "instances: {}", documentHash: "h1", actor: stateTestActor)
 
         let first = try await store.recordInstanceIntent(
-            generationID: generation.id, member: "web[0]", provider: "local", actor: testActor)
+            generationID: generation.id, member: "web[0]", provider: "local", actor: stateTestActor)
         let again = try await store.recordInstanceIntent(
-            generationID: generation.id, member: "web[0]", provider: "local", actor: testActor)
+            generationID: generation.id, member: "web[0]", provider: "local", actor: stateTestActor)
         #expect(again.id == first.id)
         #expect(again.state == .recorded)
 
-        try await store.transitionInstance(first.id, to: .starting, providerHandle: "4242", address: nil, reason: nil, actor: testActor)
+        try await store.transitionInstance(first.id, to: .starting, providerHandle: "4242", address: nil, reason: nil, actor: stateTestActor)
         let afterStart = try await store.recordInstanceIntent(
-            generationID: generation.id, member: "web[0]", provider: "local", actor: testActor)
+            generationID: generation.id, member: "web[0]", provider: "local", actor: stateTestActor)
         #expect(afterStart.id == first.id)
         #expect(afterStart.state == .starting)
         #expect(afterStart.providerHandle == "4242")
 
         await _ = expectStateError(.conflict) {
             _ = try await store.recordInstanceIntent(
-                generationID: generation.id, member: "web[0]", provider: "ec2", actor: testActor)
+                generationID: generation.id, member: "web[0]", provider: "ec2", actor: stateTestActor)
         }
 
         let job = try await store.recordJobIntent(
-            instanceID: first.id, name: "nginx", payload: .map(["port": .int(80)]), actor: testActor)
+            instanceID: first.id, name: "nginx", payload: .map(["port": .int(80)]), actor: stateTestActor)
         let jobAgain = try await store.recordJobIntent(
-            instanceID: first.id, name: "nginx", payload: .map(["port": .int(8080)]), actor: testActor)
+            instanceID: first.id, name: "nginx", payload: .map(["port": .int(8080)]), actor: stateTestActor)
         #expect(jobAgain.id == job.id)
         #expect(jobAgain.payload == .map(["port": .int(80)]))
 
-        #expect(try countRows(dir.databasePath, "SELECT COUNT(*) FROM instance") == 1)
-        #expect(try countRows(dir.databasePath, "SELECT COUNT(*) FROM job") == 1)
-        #expect(try countRows(dir.databasePath, "SELECT COUNT(*) FROM audit WHERE action = 'instance.record'") == 1)
-        #expect(try countRows(dir.databasePath, "SELECT COUNT(*) FROM audit WHERE action = 'job.record'") == 1)
+        #expect(try countStateRows(dir.databasePath, "SELECT COUNT(*) FROM instance") == 1)
+        #expect(try countStateRows(dir.databasePath, "SELECT COUNT(*) FROM job") == 1)
+        #expect(try countStateRows(dir.databasePath, "SELECT COUNT(*) FROM audit WHERE action = 'instance.record'") == 1)
+        #expect(try countStateRows(dir.databasePath, "SELECT COUNT(*) FROM audit WHERE action = 'job.record'") == 1)
         try store.close()
     }
 
     @Test func invalidTransitionsAreRefusedAndLeaveNoTrace() async throws {
         let dir = try StateTestDirectory()
-        let store = try SQLiteStateStore(path: dir.databasePath, options: makeOptions(clock: ManualClock()))
+        let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: StateTestClock()))
         let generation = try await store.recordGeneration(
-            deployment: "shop", environment: "prod", document: "d", documentHash: "h", actor: testActor)
+            deployment: "shop", environment: "prod", document: "d", documentHash: "h", actor: stateTestActor)
         let instance = try await store.recordInstanceIntent(
-            generationID: generation.id, member: "db[0]", provider: "local", actor: testActor)
+            generationID: generation.id, member: "db[0]", provider: "local", actor: stateTestActor)
 
         await _ = expectStateError(.invalidTransition) {
-            try await store.transitionInstance(instance.id, to: .configured, providerHandle: nil, address: nil, reason: nil, actor: testActor)
+            try await store.transitionInstance(instance.id, to: .configured, providerHandle: nil, address: nil, reason: nil, actor: stateTestActor)
         }
         for state in [InstanceState.starting, .started, .configuring, .configured] {
-            try await store.transitionInstance(instance.id, to: state, providerHandle: nil, address: "127.0.0.2", reason: nil, actor: testActor)
+            try await store.transitionInstance(instance.id, to: state, providerHandle: nil, address: "127.0.0.2", reason: nil, actor: stateTestActor)
         }
         let error = await expectStateError(.invalidTransition) {
-            try await store.transitionInstance(instance.id, to: .starting, providerHandle: nil, address: nil, reason: nil, actor: testActor)
+            try await store.transitionInstance(instance.id, to: .starting, providerHandle: nil, address: nil, reason: nil, actor: stateTestActor)
         }
         #expect(error?.message.contains("configured to starting") == true)
         #expect(try await store.instance(instance.id)?.state == .configured)
-        #expect(try countRows(dir.databasePath, "SELECT COUNT(*) FROM audit WHERE action = 'instance.transition'") == 4)
+        #expect(try countStateRows(dir.databasePath, "SELECT COUNT(*) FROM audit WHERE action = 'instance.transition'") == 4)
 
-        try await store.transitionInstance(instance.id, to: .terminated, providerHandle: nil, address: nil, reason: nil, actor: testActor)
+        try await store.transitionInstance(instance.id, to: .terminated, providerHandle: nil, address: nil, reason: nil, actor: stateTestActor)
         await _ = expectStateError(.invalidTransition) {
-            try await store.transitionInstance(instance.id, to: .failed, providerHandle: nil, address: nil, reason: "late", actor: testActor)
+            try await store.transitionInstance(instance.id, to: .failed, providerHandle: nil, address: nil, reason: "late", actor: stateTestActor)
         }
 
         let other = try await store.recordInstanceIntent(
-            generationID: generation.id, member: "db[1]", provider: "local", actor: testActor)
-        let job = try await store.recordJobIntent(instanceID: other.id, name: "mysql", payload: .null, actor: testActor)
+            generationID: generation.id, member: "db[1]", provider: "local", actor: stateTestActor)
+        let job = try await store.recordJobIntent(instanceID: other.id, name: "mysql", payload: .null, actor: stateTestActor)
         await _ = expectStateError(.invalidTransition) {
-            try await store.transitionJob(job.id, to: .succeeded, result: nil, actor: testActor)
+            try await store.transitionJob(job.id, to: .succeeded, result: nil, actor: stateTestActor)
         }
-        try await store.transitionJob(job.id, to: .sent, result: nil, actor: testActor)
-        try await store.transitionJob(job.id, to: .sent, result: nil, actor: testActor)
-        let done = try await store.transitionJob(job.id, to: .succeeded, result: .map(["exit": .int(0)]), actor: testActor)
+        try await store.transitionJob(job.id, to: .sent, result: nil, actor: stateTestActor)
+        try await store.transitionJob(job.id, to: .sent, result: nil, actor: stateTestActor)
+        let done = try await store.transitionJob(job.id, to: .succeeded, result: .map(["exit": .int(0)]), actor: stateTestActor)
         #expect(done.result == .map(["exit": .int(0)]))
         await _ = expectStateError(.invalidTransition) {
-            try await store.transitionJob(job.id, to: .sent, result: nil, actor: testActor)
+            try await store.transitionJob(job.id, to: .sent, result: nil, actor: stateTestActor)
         }
         #expect(try await store.jobs(instanceID: other.id).first?.state == .succeeded)
         try store.close()
@@ -126,7 +126,7 @@ struct StateStoreTests {
 
     @Test func auditTrailIsAppendOnly() async throws {
         let dir = try StateTestDirectory()
-        let store = try SQLiteStateStore(path: dir.databasePath, options: makeOptions(clock: ManualClock()))
+        let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: StateTestClock()))
         try await store.appendAudit(
             actor: .amqpUser("alice"), action: "launch.refused", subject: "deployment:shop@prod", outcome: .refused,
             deployment: "shop", environment: "prod", detail: .map(["why": .string("no permission")]))
@@ -143,24 +143,24 @@ struct StateStoreTests {
             try queue.write { db in try db.execute(sql: "DELETE FROM audit") }
         }
         try queue.close()
-        #expect(try countRows(dir.databasePath, "SELECT COUNT(*) FROM audit WHERE outcome = 'refused'") == 1)
+        #expect(try countStateRows(dir.databasePath, "SELECT COUNT(*) FROM audit WHERE outcome = 'refused'") == 1)
         try store.close()
     }
 
     @Test func secretsAreGeneratedOnceAndNeverShown() async throws {
         let dir = try StateTestDirectory()
-        let generated = Counter()
+        let generated = StateTestCounter()
         let generate: @Sendable () -> String = {
             generated.increment()
             return "s3cr3t-\(generated.value)"
         }
         do {
-            let store = try SQLiteStateStore(path: dir.databasePath, options: makeOptions(clock: ManualClock()))
-            let first = try await store.secret(deployment: "shop", environment: "prod", name: "db_password", actor: testActor, generate: generate)
-            let second = try await store.secret(deployment: "shop", environment: "prod", name: "db_password", actor: testActor, generate: generate)
+            let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: StateTestClock()))
+            let first = try await store.secret(deployment: "shop", environment: "prod", name: "db_password", actor: stateTestActor, generate: generate)
+            let second = try await store.secret(deployment: "shop", environment: "prod", name: "db_password", actor: stateTestActor, generate: generate)
             #expect(first.value == "s3cr3t-1")
             #expect(second.value == first.value)
-            let staging = try await store.secret(deployment: "shop", environment: "staging", name: "db_password", actor: testActor, generate: generate)
+            let staging = try await store.secret(deployment: "shop", environment: "staging", name: "db_password", actor: stateTestActor, generate: generate)
             #expect(staging.value == "s3cr3t-2")
 
             #expect(!"\(first)".contains("s3cr3t"))
@@ -173,8 +173,8 @@ struct StateStoreTests {
             #expect(!trail.contains { (try? JSONText.encode($0.detail ?? .null))?.contains("s3cr3t") ?? false })
             try store.close()
         }
-        let reopened = try SQLiteStateStore(path: dir.databasePath, options: makeOptions(clock: ManualClock()))
-        let afterRestart = try await reopened.secret(deployment: "shop", environment: "prod", name: "db_password", actor: testActor, generate: generate)
+        let reopened = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: StateTestClock()))
+        let afterRestart = try await reopened.secret(deployment: "shop", environment: "prod", name: "db_password", actor: stateTestActor, generate: generate)
         #expect(afterRestart.value == "s3cr3t-1")
         #expect(generated.value == 2)
         try reopened.close()
@@ -182,10 +182,10 @@ struct StateStoreTests {
 
     @Test func factsAreUpsertedPerInstance() async throws {
         let dir = try StateTestDirectory()
-        let store = try SQLiteStateStore(path: dir.databasePath, options: makeOptions(clock: ManualClock()))
+        let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: StateTestClock()))
         let generation = try await store.recordGeneration(
-            deployment: "shop", environment: "prod", document: "d", documentHash: "h", actor: testActor)
-        let db = try await store.recordInstanceIntent(generationID: generation.id, member: "db[0]", provider: "local", actor: testActor)
+            deployment: "shop", environment: "prod", document: "d", documentHash: "h", actor: stateTestActor)
+        let db = try await store.recordInstanceIntent(generationID: generation.id, member: "db[0]", provider: "local", actor: stateTestActor)
         try await store.recordFact(instanceID: db.id, name: "ipaddress", value: .string("127.0.0.2"))
         try await store.recordFact(instanceID: db.id, name: "ipaddress", value: .string("127.0.0.3"))
         try await store.recordFact(instanceID: db.id, name: "mysql.port", value: .int(3306))

@@ -19,7 +19,7 @@ final class StateTestDirectory {
 }
 
 /// A clock the test moves by hand (millisecond steps: the store keeps milliseconds).
-final class ManualClock: @unchecked Sendable {
+final class StateTestClock: @unchecked Sendable {
     private let lock = NSLock()
     private var current = Date(timeIntervalSince1970: 1_750_000_000)
 
@@ -28,16 +28,16 @@ final class ManualClock: @unchecked Sendable {
 }
 
 /// A counter shared with @Sendable closures.
-final class Counter: @unchecked Sendable {
+final class StateTestCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
     var value: Int { lock.withLock { count } }
     func increment() { lock.withLock { count += 1 } }
 }
 
-let testActor = AuditActor(kind: .os, name: "tester")
+let stateTestActor = AuditActor(kind: .os, name: "tester")
 
-func makeOptions(clock: ManualClock, alive: @escaping @Sendable (Int32) -> Bool = { _ in true }, failedHistoryLimit: Int = 10)
+func stateTestOptions(clock: StateTestClock, alive: @escaping @Sendable (Int32) -> Bool = { _ in true }, failedHistoryLimit: Int = 10)
     -> StateStoreOptions
 {
     var options = StateStoreOptions()
@@ -49,7 +49,7 @@ func makeOptions(clock: ManualClock, alive: @escaping @Sendable (Int32) -> Bool 
 }
 
 /// Counts rows with plain SQL on a separate connection, as an outside observer would.
-func countRows(_ path: String, _ sql: String) throws -> Int {
+func countStateRows(_ path: String, _ sql: String) throws -> Int {
     let queue = try DatabaseQueue(path: path)
     defer { try? queue.close() }
     return try queue.read { db in try Int.fetchOne(db, sql: sql) ?? -1 }

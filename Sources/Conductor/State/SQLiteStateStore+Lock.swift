@@ -119,7 +119,8 @@ extension SQLiteStateStore {
 }
 
 extension Duration {
-    var seconds: TimeInterval {
+    // fileprivate: other parts of the target may want their own conversion.
+    fileprivate var seconds: TimeInterval {
         let (seconds, attoseconds) = components
         return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
     }
