@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "Conductor",
             dependencies: [
-                "Mesh", "AMQPClient", "AMQPProtocol",
+                "Mesh", "AMQPClient", "AMQPProtocol", "Agent",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

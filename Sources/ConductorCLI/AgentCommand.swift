@@ -43,6 +43,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds a running job may go on after SIGTERM before it is killed and reported interrupted.")
     var gracePeriod: Double = 30
 
+    @Option(name: .long, help: "Report this address as the ipaddress fact (default: $CONDUCTOR_IPADDRESS, else the primary interface's).")
+    var ipaddress: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -59,6 +62,11 @@ struct AgentCommand: AsyncParsableCommand {
         guard !self.trustedUser.isEmpty else { throw ValidationError("--trusted-user must not be empty") }
     }
 
+    /// `conductor launch`'s local provider gives each agent its loopback address this way.
+    static var environmentIPAddress: String? {
+        ProcessInfo.processInfo.environment["CONDUCTOR_IPADDRESS"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     func run() async throws {
         let (broker, source) = try self.bus.configuration()
         var logger = Logger(label: "conductor.agent")
@@ -67,7 +75,8 @@ struct AgentCommand: AsyncParsableCommand {
             broker: broker, instanceID: self.instanceID, stateDirectory: self.stateDir, factsDirectory: self.factsDir,
             heartbeatInterval: .milliseconds(Int64(self.heartbeatInterval * 1000)),
             refreshInterval: .milliseconds(Int64(self.refreshInterval * 1000)),
-            trustedUser: self.trustedUser, shutdownGracePeriod: .milliseconds(Int64(self.gracePeriod * 1000)))
+            trustedUser: self.trustedUser, shutdownGracePeriod: .milliseconds(Int64(self.gracePeriod * 1000)),
+            factSources: FactSources(ipaddressOverride: self.ipaddress ?? Self.environmentIPAddress))
         let agent: AgentService
         do {
             agent = try AgentService(configuration: configuration, logger: logger)

@@ -9,5 +9,9 @@ extension Conductor {
         FactsCommand.self,
         AgentBenchCommand.self,
         ValidateCommand.self,
+        LaunchCommand.self,
+        StatusCommand.self,
+        FwdCommand.self,
+        TerminateCommand.self,
     ]
 }

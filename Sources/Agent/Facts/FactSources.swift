@@ -17,6 +17,9 @@ public struct FactSources: Sendable {
     public var customFactTimeout: Duration
     public var customFactOutputLimit: Int
     public var system: SystemInfo
+    /// Reported as the `ipaddress` fact instead of the primary interface's address: a
+    /// local instance of `conductor launch` is told its own loopback address (127.0.0.N).
+    public var ipaddressOverride: String?
 
     public init(
         root: String = "/",
@@ -24,7 +27,8 @@ public struct FactSources: Sendable {
         sshdConfigPath: String = "etc/ssh/sshd_config",
         customFactTimeout: Duration = .seconds(10),
         customFactOutputLimit: Int = 256 * 1024,
-        system: SystemInfo = .live
+        system: SystemInfo = .live,
+        ipaddressOverride: String? = nil
     ) {
         self.root = root
         self.customFactsDirectory = customFactsDirectory
@@ -32,6 +36,7 @@ public struct FactSources: Sendable {
         self.customFactTimeout = customFactTimeout
         self.customFactOutputLimit = customFactOutputLimit
         self.system = system
+        self.ipaddressOverride = ipaddressOverride
     }
 
     /// `relative` (with or without a leading `/`) below the root.

@@ -49,6 +49,7 @@ public struct HostFactCollector: Sendable {
         if let primary = Self.primaryAddress(interfaces: interfaces, defaultRouteInterface: routeInterface) {
             facts["ipaddress"] = .string(primary)
         }
+        if let address = sources.ipaddressOverride { facts["ipaddress"] = .string(address) }
 
         facts["sshd"] = SSHDConfig.load(sources.sshdConfigPath, sources: sources).meshValue
         return facts

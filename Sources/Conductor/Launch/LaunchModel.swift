@@ -1,0 +1,145 @@
+import AMQPClient
+import Foundation
+import Mesh
+
+/// What to launch: a deployable file, its environment and `--set` values.
+public struct LaunchRequest: Sendable, Codable, Hashable {
+    public struct Setting: Sendable, Codable, Hashable {
+        public var name: String
+        public var value: String
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    /// Absolute, so `conductor fwd` can read it again from anywhere.
+    public var file: String
+    public var environment: String?
+    public var settings: [Setting]
+
+    public init(file: String, environment: String? = nil, settings: [Setting] = []) {
+        self.file = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
+        self.environment = environment
+        self.settings = settings
+    }
+}
+
+/// How the coordinator reaches the bus and how long it waits.
+public struct LaunchOptions: Sendable {
+    /// Holds `state.sqlite` and `deployments/<name>@<environment>/<member>/`.
+    public var stateDirectory: String
+    /// The coordinator's own connection (its user is the agents' trusted user).
+    public var console: AMQPConnectionConfiguration
+    /// What agents connect with.
+    public var agentBrokerURL: String
+    /// How long a member may wait for its agent or its references before it is reported
+    /// blocked, counted from the start of the roll-out.
+    public var waitBudget: Duration
+    /// How long one configuration job may run.
+    public var jobTimeout: Duration
+    public var actor: AuditActor
+    /// Tests: return right after this many jobs were sent, recording nothing more, as a
+    /// coordinator killed at that point would.
+    public var haltAfterSendingJobs: Int?
+
+    public init(
+        stateDirectory: String, console: AMQPConnectionConfiguration, agentBrokerURL: String,
+        waitBudget: Duration = .seconds(30), jobTimeout: Duration = .seconds(300),
+        actor: AuditActor = .currentOSUser(), haltAfterSendingJobs: Int? = nil
+    ) {
+        self.stateDirectory = stateDirectory
+        self.console = console
+        self.agentBrokerURL = agentBrokerURL
+        self.waitBudget = waitBudget
+        self.jobTimeout = jobTimeout
+        self.actor = actor
+        self.haltAfterSendingJobs = haltAfterSendingJobs
+    }
+
+    public var stateFile: String { self.stateDirectory + "/state.sqlite" }
+}
+
+/// One line of live progress.
+public enum LaunchEvent: Sendable, Hashable, CustomStringConvertible {
+    case recorded(deployment: String, environment: String, generation: Int, members: Int)
+    case starting(member: String, instanceID: String)
+    case started(member: String, address: String?, reused: Bool)
+    case agentUp(member: String, address: String?)
+    case waiting(member: String, on: [String])
+    case configuring(member: String, jobID: String)
+    case configured(member: String)
+    case failed(member: String, reason: String)
+    case finished(configured: Bool)
+
+    public var description: String {
+        switch self {
+        case .recorded(let deployment, let environment, let generation, let members):
+            "recorded \(deployment)@\(environment) generation \(generation): \(members) member(s)"
+        case .starting(let member, let id): "launching \(member) (instance \(id))"
+        case .started(let member, let address, let reused):
+            "\(reused ? "found running" : "started") \(member)\(address.map { " at \($0)" } ?? "")"
+        case .agentUp(let member, let address): "\(member) is up\(address.map { ", ipaddress \($0)" } ?? "")"
+        case .waiting(let member, let on): "\(member) waiting on \(on.joined(separator: ", "))"
+        case .configuring(let member, let job): "configuring \(member) (job \(job))"
+        case .configured(let member): "\(member) configured"
+        case .failed(let member, let reason): "\(member) FAILED: \(reason)"
+        case .finished(let configured): configured ? "done: every member configured" : "failed: see the table"
+        }
+    }
+}
+
+/// One member after a launch, for the final table and `--json`.
+public struct MemberOutcome: Sendable, Codable, Hashable {
+    public struct Service: Sendable, Codable, Hashable {
+        public var name: String
+        /// Secrets masked.
+        public var parameters: [String: String]
+        public var exitCode: Int?
+        /// The last line of the script's output (stdout, else stderr).
+        public var output: String?
+    }
+
+    public var member: String
+    public var instanceID: String
+    public var address: String?
+    /// `configured`, `failed`, `blocked`, or `pending` (a halted launch).
+    public var state: String
+    public var services: [Service]
+    public var reason: String?
+    /// What it still waited for, naming the source member.
+    public var waitingFor: [String]
+}
+
+public struct LaunchResult: Sendable, Codable, Hashable {
+    public var deployment: String
+    public var environment: String
+    public var generation: Int
+    public var configured: Bool
+    public var members: [MemberOutcome]
+}
+
+public struct LaunchError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(_ rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+        /// The deployable did not pass `validate`; nothing was started or recorded.
+        public static let invalid = Code("invalid")
+        public static let unknownProvider = Code("unknown-provider")
+        public static let nothingPending = Code("nothing-pending")
+        public static let notFound = Code("not-found")
+    }
+
+    public var code: Code
+    public var message: String
+    public var errors: [DeployableError]
+
+    public init(_ code: Code, _ message: String, errors: [DeployableError] = []) {
+        self.code = code
+        self.message = message
+        self.errors = errors
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,169 @@
+import AMQPClient
+import Agent
+import Foundation
+import Logging
+import Mesh
+
+/// The coordinator's launch loop (ARCHITECTURE.md, "The data path of a launch"):
+/// validate, record, start instances, watch their facts, resolve, send each member's job
+/// once its parameters are complete, collect results, activate the generation.
+///
+/// Every step is recorded in the state store before it is carried out; `rollForward`
+/// replays the same loop from the store, and the store's idempotent intents (one
+/// instance per generation and member, one job per instance and name, with its id)
+/// plus the provider's `locate` and the agent's job-id memory make a replay start
+/// nothing twice and run nothing twice.
+public struct Launcher: Sendable {
+    public static let jobName = "configure"
+    /// A fact the launcher records per instance: what it still waits for (status reads it).
+    public static let waitingFact = "_waiting_for"
+
+    public let store: any StateStore
+    public let providers: [String: any InstanceProvider]
+    public let options: LaunchOptions
+    let logger: Logger
+    let progress: @Sendable (LaunchEvent) -> Void
+
+    public init(
+        store: any StateStore, providers: [any InstanceProvider], options: LaunchOptions,
+        logger: Logger = Logger(label: "conductor.launch", factory: { _ in SwiftLogNoOpLogHandler() }),
+        progress: @escaping @Sendable (LaunchEvent) -> Void = { _ in }
+    ) {
+        self.store = store
+        self.providers = Dictionary(providers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.options = options
+        self.logger = logger
+        self.progress = progress
+    }
+
+    // MARK: - Entry points
+
+    /// Validates (refusing before anything is recorded or started), records the
+    /// deployment and its generation, then rolls it out.
+    public func launch(_ request: LaunchRequest) async throws -> LaunchResult {
+        let plan = try self.validatedPlan(request)
+        let environment = plan.environment ?? "default"
+        let actor = self.options.actor
+        let lease = try await self.store.acquireLaunchLock(
+            deployment: plan.deployment, environment: environment, holder: .thisProcess(), lease: .seconds(3600), actor: actor)
+        do {
+            let before = try await self.store.deployment(plan.deployment, environment: environment)
+            _ = try await self.store.ensureDeployment(plan.deployment, environment: environment, actor: actor)
+            try await self.store.setDeploymentStatus(plan.deployment, environment: environment, to: .launching, reason: nil, actor: actor)
+            // The deployable's own text and every script: an edited file makes a new generation.
+            var hashInput = try Self.document(request) + "\n" + ((try? String(contentsOfFile: request.file, encoding: .utf8)) ?? "")
+            for member in plan.members { for service in member.services { hashInput += "\n" + service.script } }
+            // A terminated deployment's active generation cannot be started again: a new one.
+            if let before, before.status == .terminated || before.status == .terminating { hashInput += "\nrelaunch \(Date().timeIntervalSince1970)" }
+            let generation = try await self.store.recordGeneration(
+                deployment: plan.deployment, environment: environment, document: try Self.document(request),
+                documentHash: Self.fnv1a(hashInput), actor: actor)
+            let result = try await self.rollOut(plan, generation: generation)
+            try? await self.store.releaseLaunchLock(lease, actor: actor)
+            return result
+        } catch {
+            try? await self.store.releaseLaunchLock(lease, actor: actor)
+            throw error
+        }
+    }
+
+    /// `conductor fwd`: finishes the newest pending (or unfinished active) generation
+    /// from what the store recorded.
+    public func rollForward(deployment: String, environment: String) async throws -> LaunchResult {
+        guard let pending = try await self.store.pendingWork(deployment: deployment, environment: environment),
+            let generation = pending.generation
+        else {
+            throw LaunchError(.nothingPending, "nothing to roll forward for \(deployment)@\(environment)")
+        }
+        let request = try JSONDecoder().decode(LaunchRequest.self, from: Data(generation.document.utf8))
+        let plan = try self.validatedPlan(request)
+        let actor = self.options.actor
+        let lease = try await self.store.acquireLaunchLock(
+            deployment: deployment, environment: environment, holder: .thisProcess(), lease: .seconds(3600), actor: actor)
+        do {
+            try await self.store.appendAudit(
+                actor: actor, action: "deployment.roll_forward", subject: "deployment:\(deployment)@\(environment)", outcome: .succeeded,
+                deployment: deployment, environment: environment, detail: .map(["generation": .int(Int64(generation.number))]))
+            try await self.store.setDeploymentStatus(deployment, environment: environment, to: .launching, reason: nil, actor: actor)
+            let result = try await self.rollOut(plan, generation: generation)
+            try? await self.store.releaseLaunchLock(lease, actor: actor)
+            return result
+        } catch {
+            try? await self.store.releaseLaunchLock(lease, actor: actor)
+            throw error
+        }
+    }
+
+    /// Stops every instance of the deployment (all generations) and keeps the record.
+    /// Returns the members stopped.
+    @discardableResult
+    public func terminate(deployment: String, environment: String) async throws -> [String] {
+        guard try await self.store.deployment(deployment, environment: environment) != nil else {
+            throw LaunchError(.notFound, "no deployment \(deployment)@\(environment) in \(self.options.stateFile)")
+        }
+        let actor = self.options.actor
+        try await self.store.setDeploymentStatus(deployment, environment: environment, to: .terminating, reason: nil, actor: actor)
+        var stopped: [String] = []
+        for generation in try await self.store.generations(deployment: deployment, environment: environment) {
+            for instance in try await self.store.instances(generationID: generation.id) where instance.state != .terminated {
+                if let provider = self.providers[instance.provider], let handle = Self.handle(instance) {
+                    try await provider.stop(handle)
+                } else if let provider = self.providers[instance.provider], let found = await provider.locate(instanceID: Self.instanceID(instance)) {
+                    try await provider.stop(found)
+                }
+                try await self.store.transitionInstance(instance.id, to: .terminated, providerHandle: nil, address: nil, reason: nil, actor: actor)
+                stopped.append(instance.member)
+            }
+        }
+        try await self.store.setDeploymentStatus(deployment, environment: environment, to: .terminated, reason: nil, actor: actor)
+        return stopped
+    }
+
+    // MARK: - Validation and records
+
+    func validatedPlan(_ request: LaunchRequest) throws -> ResolutionPlan {
+        let report = DeployableLoader.load(
+            file: request.file, environment: request.environment, settings: request.settings.map { ($0.name, $0.value) })
+        guard report.isValid, let plan = report.plan else {
+            let count = report.errors.count
+            throw LaunchError(.invalid, "\(request.file) is not valid (\(count) error\(count == 1 ? "" : "s")); nothing was started", errors: report.errors)
+        }
+        for member in plan.members where self.providers[member.provider] == nil {
+            throw LaunchError(
+                .unknownProvider,
+                "\(member.member) uses provider '\(member.provider)', which this conductor does not have (known: \(self.providers.keys.sorted().joined(separator: ", "))); nothing was started")
+        }
+        return plan
+    }
+
+    static func document(_ request: LaunchRequest) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(request), as: UTF8.self)
+    }
+
+    static func fnv1a(_ text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+
+    static func instanceID(_ record: InstanceRecord) -> String { record.id.uuidString.lowercased() }
+
+    static func handle(_ record: InstanceRecord) -> InstanceHandle? {
+        guard let text = record.providerHandle else { return nil }
+        return try? JSONDecoder().decode(InstanceHandle.self, from: Data(text.utf8))
+    }
+
+    static func encode(_ handle: InstanceHandle) -> String {
+        String(decoding: (try? JSONEncoder().encode(handle)) ?? Data(), as: UTF8.self)
+    }
+
+    func workDirectory(_ plan: ResolutionPlan, environment: String, member: MemberID) -> String {
+        let name = member.index.map { "\(member.instance)-\($0)" } ?? member.instance
+        return "\(self.options.stateDirectory)/deployments/\(plan.deployment)@\(environment)/\(name)"
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+
+/// What a provider is told when it starts one member of a deployment. Everything the
+/// agent needs to join the bus is here; the provider decides how it gets there (a child
+/// process, a network namespace, cloud-init user data, a container's environment).
+public struct InstanceStartRequest: Sendable, Hashable {
+    public var deployment: String
+    public var environment: String
+    /// The member, e.g. `web[1]`.
+    public var member: String
+    /// The member's position in the plan (0, 1, 2…): stable across re-runs, so a
+    /// provider may derive an address from it.
+    public var ordinal: Int
+    /// The agent's instance id (`conductor:agent:<instanceID>`), recorded before the start.
+    public var instanceID: String
+    /// The AMQP URL the agent connects with, credentials included.
+    public var brokerURL: String
+    /// The AMQP user whose jobs the agent accepts (the coordinator's).
+    public var trustedUser: String
+    /// A directory of this instance's own, on the coordinator's machine.
+    public var workDirectory: String
+
+    public init(
+        deployment: String, environment: String, member: String, ordinal: Int, instanceID: String,
+        brokerURL: String, trustedUser: String, workDirectory: String
+    ) {
+        self.deployment = deployment
+        self.environment = environment
+        self.member = member
+        self.ordinal = ordinal
+        self.instanceID = instanceID
+        self.brokerURL = brokerURL
+        self.trustedUser = trustedUser
+        self.workDirectory = workDirectory
+    }
+}
+
+/// How to find a started instance again, also from another process (`conductor
+/// terminate`, `conductor fwd`): it is stored in the instance's `provider_handle`.
+public struct InstanceHandle: Sendable, Hashable, Codable {
+    public var instanceID: String
+    /// Provider-specific: a pid, a VM id, a container id.
+    public var value: String
+    /// The address the instance reports as its `ipaddress` fact, when the provider knows it.
+    public var address: String?
+
+    public init(instanceID: String, value: String, address: String? = nil) {
+        self.instanceID = instanceID
+        self.value = value
+        self.address = address
+    }
+}
+
+/// Starts and stops the machines (or processes) that run agents. The launcher records
+/// every intent before calling a provider, and looks instances up again before starting
+/// anything twice; providers only have to do what they are asked. docs/launch.md.
+public protocol InstanceProvider: Sendable {
+    /// The name a deployable's `provider:` uses.
+    var name: String { get }
+    /// Starts one instance whose agent will join the bus as `request.instanceID`.
+    func start(_ request: InstanceStartRequest) async throws -> InstanceHandle
+    /// Stops it and everything it started; stopping an instance already gone is not an error.
+    func stop(_ handle: InstanceHandle) async throws
+    func isAlive(_ handle: InstanceHandle) async -> Bool
+    /// The instance running with this id, if any: a coordinator that died between asking
+    /// for an instance and recording its handle finds it here instead of starting another.
+    func locate(instanceID: String) async -> InstanceHandle?
+}
+
+public struct ProviderError: Error, Sendable, CustomStringConvertible {
+    public var provider: String
+    public var message: String
+
+    public init(provider: String, _ message: String) {
+        self.provider = provider
+        self.message = message
+    }
+
+    public var description: String { "provider \(provider): \(message)" }
+}

@@ -1,0 +1,251 @@
+import AMQPClient
+import ArgumentParser
+import Broker
+import Conductor
+import Dispatch
+import Foundation
+import Logging
+
+/// `--state-dir` for launch, status, fwd and terminate.
+struct StateOptions: ParsableArguments {
+    @Option(name: .long, help: "Directory of the coordinator state (state.sqlite, instance directories). Default: $CONDUCTOR_STATE_DIR, else ~/.local/state/conductor.")
+    var stateDir: String?
+
+    var directory: String {
+        if let stateDir { return stateDir.hasPrefix("/") ? stateDir : FileManager.default.currentDirectoryPath + "/" + stateDir }
+        let environment = ProcessInfo.processInfo.environment
+        if let fromEnvironment = environment["CONDUCTOR_STATE_DIR"], !fromEnvironment.isEmpty { return fromEnvironment }
+        return (environment["HOME"] ?? NSTemporaryDirectory()) + "/.local/state/conductor"
+    }
+
+    func openStore() throws -> SQLiteStateStore {
+        try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
+        return try SQLiteStateStore(path: self.directory + "/state.sqlite")
+    }
+}
+
+/// The bus a launch (or fwd, or terminate) runs on: the `--broker` given, or an embedded
+/// broker on a free loopback port with two fresh users (`conductor`, trusted by the
+/// agents, and `agent`), random passwords, loopback only.
+struct LaunchBus {
+    var console: AMQPConnectionConfiguration
+    var agentURL: String
+    var broker: BrokerServer?
+
+    static func start(broker url: String?) async throws -> LaunchBus {
+        if let url {
+            let configuration: AMQPConnectionConfiguration
+            do {
+                configuration = try AMQPConnectionConfiguration(url: url)
+            } catch {
+                throw ValidationError("--broker \(url) is not usable: \(error.message)")
+            }
+            return LaunchBus(console: configuration, agentURL: url, broker: nil)
+        }
+        let conductorPassword = Self.password()
+        let agentPassword = Self.password()
+        let users = [
+            BrokerUser(name: "conductor", password: conductorPassword, loopbackOnly: true),
+            BrokerUser(name: "agent", password: agentPassword, loopbackOnly: true),
+        ]
+        let server = BrokerServer(
+            configuration: BrokerConfiguration(host: "127.0.0.1", port: 0, users: users, permissions: users.map { BrokerPermission(user: $0.name, vhost: "/") }),
+            logger: Logger(label: "conductor.broker", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let port = try await server.start()
+        let console = try AMQPConnectionConfiguration(url: "amqp://conductor:\(conductorPassword)@127.0.0.1:\(port)/%2F")
+        return LaunchBus(console: console, agentURL: "amqp://agent:\(agentPassword)@127.0.0.1:\(port)/%2F", broker: server)
+    }
+
+    static func password() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<32).map { _ in alphabet.randomElement(using: &generator)! })
+    }
+
+    func stop() async {
+        try? await self.broker?.shutdown()
+    }
+}
+
+/// Written at once (not buffered), so it interleaves with the progress lines in order.
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+/// `conductor launch FILE`: from a deployable to running, configured instances.
+struct LaunchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "launch",
+        abstract: "Launch a deployable: start its instances and configure them as their references resolve.",
+        discussion: """
+            Validates FILE (nothing starts unless it is valid), records the deployment, starts \
+            each member as a local agent with its own loopback address, sends each member its \
+            configuration job once every parameter resolves, and prints a table of the results. \
+            With no --broker it runs an embedded broker in this process. It then keeps serving \
+            until Ctrl-C (or exits at once with --exit-when-configured) and stops the instances. \
+            See docs/launch.md.
+
+            Exit status: 0 when every member is configured, 1 when any failed or is blocked, 2 when FILE is invalid.
+            """
+    )
+
+    @Argument(help: "The deployable YAML file.")
+    var file: String
+
+    @Option(name: .long, help: "Overlay environments/NAME.yml from the deployable's directory.")
+    var env: String?
+
+    @Option(name: .customLong("set"), help: "Supply a top-level parameter: NAME=VALUE (repeatable).")
+    var settings: [String] = []
+
+    @OptionGroup var state: StateOptions
+
+    @Option(name: .long, help: "AMQP URL of an existing bus (its user is the agents' trusted user); default: an embedded broker.")
+    var broker: String?
+
+    @Option(name: .long, help: "Seconds a member may wait for its agent or its references before it is reported blocked.")
+    var waitBudget: Double = 30
+
+    @Option(name: .long, help: "Seconds one configuration job may run.")
+    var jobTimeout: Double = 300
+
+    @Flag(name: .long, help: "Stop the instances and exit once every member is configured or failed (for scripts and CI).")
+    var exitWhenConfigured = false
+
+    @Flag(name: .long, help: "Print the result as JSON (progress goes to stderr).")
+    var json = false
+
+    func validate() throws {
+        for setting in self.settings where ValidateCommand.split(setting) == nil {
+            throw ValidationError("--set takes NAME=VALUE, got '\(setting)'")
+        }
+        guard self.waitBudget > 0, self.jobTimeout >= 1 else { throw ValidationError("--wait-budget and --job-timeout must be positive") }
+    }
+
+    func run() async throws {
+        let request = LaunchRequest(
+            file: self.file, environment: self.env,
+            settings: self.settings.compactMap(ValidateCommand.split).map { LaunchRequest.Setting(name: $0.name, value: $0.value) })
+        let started = ContinuousClock.now
+        let store = try self.state.openStore()
+        let bus = try await LaunchBus.start(broker: self.broker)
+        let json = self.json
+        let options = LaunchOptions(
+            stateDirectory: self.state.directory, console: bus.console, agentBrokerURL: bus.agentURL,
+            waitBudget: .milliseconds(Int64(self.waitBudget * 1000)), jobTimeout: .milliseconds(Int64(self.jobTimeout * 1000)))
+        let launcher = Launcher(store: store, providers: [LocalProvider()], options: options) { event in
+            let line = String(format: "[%6.2fs] ", Self.seconds(started.duration(to: .now))) + event.description + "\n"
+            if json { FileHandle.standardError.write(Data(line.utf8)) } else { FileHandle.standardOutput.write(Data(line.utf8)) }
+        }
+        if bus.broker != nil, !json {
+            say("embedded broker on \(bus.console.host):\(bus.console.port) (users conductor and agent, random passwords, loopback only)")
+        }
+        let result: LaunchResult
+        do {
+            result = try await launcher.launch(request)
+        } catch let error as LaunchError {
+            await bus.stop()
+            for problem in error.errors { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
+            FileHandle.standardError.write(Data("conductor launch: \(error.message)\n".utf8))
+            throw ExitCode(error.code == .invalid ? 2 : 1)
+        } catch {
+            await bus.stop()
+            FileHandle.standardError.write(Data("conductor launch: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if json {
+            say(try Self.json(result))
+        } else {
+            say(LaunchTable.render(result))
+            say(String(format: "%@ in %.2fs", result.configured ? "configured" : "FAILED", Self.seconds(started.duration(to: .now))))
+        }
+        if !self.exitWhenConfigured {
+            if !json { say("serving; Ctrl-C stops the instances and the broker") }
+            await Self.waitForSignal()
+        }
+        let stopped = (try? await launcher.terminate(deployment: result.deployment, environment: result.environment)) ?? []
+        if !json { say("stopped \(stopped.count) instance(s)") }
+        await bus.stop()
+        if !result.configured { throw ExitCode(1) }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// Until SIGINT or SIGTERM.
+    static func waitForSignal() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let once = SignalOnce(continuation)
+            for number in [SIGINT, SIGTERM] {
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .main)
+                source.setEventHandler { once.fire() }
+                source.resume()
+                once.keep(source)
+            }
+        }
+    }
+}
+
+private final class SignalOnce: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<Void, Never>?
+    private var sources: [any DispatchSourceSignal] = []
+
+    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = continuation }
+
+    func keep(_ source: any DispatchSourceSignal) { self.lock.withLock { self.sources.append(source) } }
+
+    func fire() {
+        let continuation = self.lock.withLock {
+            defer { self.continuation = nil }
+            return self.continuation
+        }
+        continuation?.resume()
+    }
+}
+
+/// The final table: member, address, state, each service's parameters (secrets masked)
+/// and result.
+enum LaunchTable {
+    static func render(_ result: LaunchResult) -> String {
+        var lines = ["\(result.deployment)@\(result.environment) generation \(result.generation)"]
+        let header = ["MEMBER", "ADDRESS", "STATE", "SERVICE", "EXIT", "PARAMETERS / OUTPUT"]
+        var rows: [[String]] = [header]
+        for member in result.members {
+            if member.services.isEmpty {
+                rows.append([member.member, member.address ?? "-", member.state, "-", "-", member.reason ?? ""])
+            }
+            for (index, service) in member.services.enumerated() {
+                let parameters = service.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                rows.append([
+                    index == 0 ? member.member : "", index == 0 ? (member.address ?? "-") : "", index == 0 ? member.state : "",
+                    service.name, service.exitCode.map(String.init) ?? "-", parameters.isEmpty ? "-" : parameters,
+                ])
+                if let output = service.output, !output.isEmpty { rows.append(["", "", "", "", "", "> " + output]) }
+            }
+            if member.state != "configured" {
+                if let reason = member.reason { rows.append(["", "", "", "", "", "reason: " + reason]) }
+                if !member.waitingFor.isEmpty { rows.append(["", "", "", "", "", "waiting for: " + member.waitingFor.joined(separator: ", ")]) }
+            }
+        }
+        let widths = (0..<header.count - 1).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            var line = ""
+            for (column, cell) in row.enumerated() {
+                line += column < widths.count ? cell.padding(toLength: widths[column] + 2, withPad: " ", startingAt: 0) : cell
+            }
+            while line.last == " " { line.removeLast() }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
