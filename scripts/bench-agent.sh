@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Agent speed and memory (issue 3): idle RSS of one `conductor agent`, and a fact query
-# answered by 100 agents. Release build; results go into docs/benchmarks.md by hand.
+# answered by 100 agents. The release build users install (scripts/build-release.sh);
+# results go into docs/benchmarks.md by hand.
 #
 #   scripts/bench-agent.sh [AGENTS] [QUERIES]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 SCRATCH="${CONDUCTOR_BENCH_SCRATCH_PATH:-.build-bench}"
-swift build -c release --scratch-path "$SCRATCH" --product conductor >/dev/null
+scripts/build-release.sh --scratch-path "$SCRATCH" >/dev/null
 BIN="$SCRATCH/release/conductor"
 WORK="$(mktemp -d)"
 BROKER_PID=""; AGENT_PID=""
