@@ -109,6 +109,9 @@ struct LaunchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds one configuration job may run.")
     var jobTimeout: Double = 300
 
+    @Option(name: .long, help: "First three octets of the local instances' loopback addresses (members get .2, .3, …).")
+    var localAddresses: String = "127.0.0"
+
     @Flag(name: .long, help: "Stop the instances and exit once every member is configured or failed (for scripts and CI).")
     var exitWhenConfigured = false
 
@@ -118,6 +121,9 @@ struct LaunchCommand: AsyncParsableCommand {
     func validate() throws {
         for setting in self.settings where ValidateCommand.split(setting) == nil {
             throw ValidationError("--set takes NAME=VALUE, got '\(setting)'")
+        }
+        guard Self.prefix(self.localAddresses) != nil else {
+            throw ValidationError("--local-addresses takes three octets of 127.0.0.0/8, like 127.0.0, got '\(self.localAddresses)'")
         }
         guard self.waitBudget > 0, self.jobTimeout >= 1 else { throw ValidationError("--wait-budget and --job-timeout must be positive") }
     }
@@ -133,7 +139,7 @@ struct LaunchCommand: AsyncParsableCommand {
         let options = LaunchOptions(
             stateDirectory: self.state.directory, console: bus.console, agentBrokerURL: bus.agentURL,
             waitBudget: .milliseconds(Int64(self.waitBudget * 1000)), jobTimeout: .milliseconds(Int64(self.jobTimeout * 1000)))
-        let launcher = Launcher(store: store, providers: [LocalProvider()], options: options) { event in
+        let launcher = Launcher(store: store, providers: [LocalProvider(addressPrefix: Self.prefix(self.localAddresses)!)], options: options) { event in
             let line = String(format: "[%6.2fs] ", Self.seconds(started.duration(to: .now))) + event.description + "\n"
             if json { FileHandle.standardError.write(Data(line.utf8)) } else { FileHandle.standardOutput.write(Data(line.utf8)) }
         }
@@ -167,6 +173,12 @@ struct LaunchCommand: AsyncParsableCommand {
         if !json { say("stopped \(stopped.count) instance(s)") }
         await bus.stop()
         if !result.configured { throw ExitCode(1) }
+    }
+
+    static func prefix(_ text: String) -> (UInt8, UInt8, UInt8)? {
+        let octets = text.split(separator: ".").compactMap { UInt8($0) }
+        guard octets.count == 3, text.split(separator: ".").count == 3, octets[0] == 127 else { return nil }
+        return (octets[0], octets[1], octets[2])
     }
 
     static func seconds(_ duration: Duration) -> Double {
