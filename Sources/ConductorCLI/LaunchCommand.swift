@@ -133,6 +133,13 @@ struct LaunchCommand: AsyncParsableCommand {
             file: self.file, environment: self.env,
             settings: self.settings.compactMap(ValidateCommand.split).map { LaunchRequest.Setting(name: $0.name, value: $0.value) })
         let started = ContinuousClock.now
+        // The same checks the launcher makes, before a broker or a state file exists.
+        let report = DeployableLoader.load(file: request.file, environment: request.environment, settings: request.settings.map { ($0.name, $0.value) })
+        guard report.isValid else {
+            for problem in report.errors { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
+            FileHandle.standardError.write(Data("conductor launch: \(self.file) is not valid; nothing was started\n".utf8))
+            throw ExitCode(2)
+        }
         let store = try self.state.openStore()
         let bus = try await LaunchBus.start(broker: self.broker)
         let json = self.json
