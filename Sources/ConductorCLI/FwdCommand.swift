@@ -11,7 +11,7 @@ struct FwdCommand: AsyncParsableCommand {
             Reads the newest pending generation from the state store, finds the instances it \
             recorded (by handle or instance id) instead of starting new ones, and resends \
             unanswered jobs under their recorded ids (agents answer a job id they ran with \
-            the stored result). Give --broker the bus the instances use; without it an \
+            the stored result). Give --broker (and --agent-broker) the bus the instances use; without it an \
             embedded broker is started, which instances of a crashed embedded launch cannot \
             reach (they are then reported blocked). See docs/launch.md.
             """
@@ -25,8 +25,7 @@ struct FwdCommand: AsyncParsableCommand {
 
     @OptionGroup var state: StateOptions
 
-    @Option(name: .long, help: "AMQP URL of the bus the instances use; default: an embedded broker.")
-    var broker: String?
+    @OptionGroup var bus: LaunchBusOptions
 
     @Option(name: .long, help: "Seconds a member may wait before it is reported blocked.")
     var waitBudget: Double = 30
@@ -36,12 +35,16 @@ struct FwdCommand: AsyncParsableCommand {
 
     func run() async throws {
         let store = try self.state.openStore()
-        let bus = try await LaunchBus.start(broker: self.broker)
+        // Instances the crash left unstarted go on the launch's own addresses.
+        let recorded = try await store.pendingWork(deployment: self.deployment, environment: self.env)?.generation
+            .flatMap { try? JSONDecoder().decode(LaunchRequest.self, from: Data($0.document.utf8)) }
+        let prefix = recorded?.localAddresses.flatMap(LaunchCommand.prefix) ?? (127, 0, 0)
+        let bus = try await self.bus.start()
         let json = self.json
         let options = LaunchOptions(
             stateDirectory: self.state.directory, console: bus.console, agentBrokerURL: bus.agentURL,
-            waitBudget: .milliseconds(Int64(self.waitBudget * 1000)))
-        let launcher = Launcher(store: store, providers: [LocalProvider()], options: options) { event in
+            waitBudget: .milliseconds(Int64(self.waitBudget * 1000)), trustedUser: bus.trustedUser)
+        let launcher = Launcher(store: store, providers: [LocalProvider(addressPrefix: prefix)], options: options) { event in
             let line = event.description + "\n"
             if json { FileHandle.standardError.write(Data(line.utf8)) } else { FileHandle.standardOutput.write(Data(line.utf8)) }
         }

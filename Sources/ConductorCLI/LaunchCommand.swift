@@ -24,23 +24,47 @@ struct StateOptions: ParsableArguments {
     }
 }
 
-/// The bus a launch (or fwd, or terminate) runs on: the `--broker` given, or an embedded
-/// broker on a free loopback port with two fresh users (`conductor`, trusted by the
-/// agents, and `agent`), random passwords, loopback only.
+/// `--broker`, `--agent-broker` and `--trusted-user` for launch and fwd.
+struct LaunchBusOptions: ParsableArguments {
+    @Option(name: .long, help: "AMQP URL of an existing bus for the coordinator (its user is the agents' trusted user); default: an embedded broker.")
+    var broker: String?
+
+    @Option(name: .long, help: "AMQP URL the agents connect with (with --broker; default: the --broker URL).")
+    var agentBroker: String?
+
+    @Option(name: .long, help: "The user whose jobs the agents accept (with --broker; default: the --broker URL's user, which must be the login that sends them).")
+    var trustedUser: String?
+
+    func validate() throws {
+        if self.broker == nil, self.agentBroker != nil || self.trustedUser != nil {
+            throw ValidationError("--agent-broker and --trusted-user need --broker (the embedded broker makes its own users)")
+        }
+    }
+
+    func start() async throws -> LaunchBus {
+        try await LaunchBus.start(broker: self.broker, agentBroker: self.agentBroker, trustedUser: self.trustedUser)
+    }
+}
+
+/// The bus a launch (or fwd) runs on: the `--broker` given, or an embedded broker on a
+/// free loopback port with two fresh users (`conductor`, trusted by the agents, and
+/// `agent`), random passwords, loopback only.
 struct LaunchBus {
     var console: AMQPConnectionConfiguration
     var agentURL: String
+    var trustedUser: String
     var broker: BrokerServer?
 
-    static func start(broker url: String?) async throws -> LaunchBus {
+    static func start(broker url: String?, agentBroker: String? = nil, trustedUser: String? = nil) async throws -> LaunchBus {
         if let url {
             let configuration: AMQPConnectionConfiguration
             do {
                 configuration = try AMQPConnectionConfiguration(url: url)
+                if let agentBroker { _ = try AMQPConnectionConfiguration(url: agentBroker) }
             } catch {
-                throw ValidationError("--broker \(url) is not usable: \(error.message)")
+                throw ValidationError("--broker/--agent-broker is not usable: \(error.message)")
             }
-            return LaunchBus(console: configuration, agentURL: url, broker: nil)
+            return LaunchBus(console: configuration, agentURL: agentBroker ?? url, trustedUser: trustedUser ?? configuration.username, broker: nil)
         }
         let conductorPassword = Self.password()
         let agentPassword = Self.password()
@@ -53,7 +77,7 @@ struct LaunchBus {
             logger: Logger(label: "conductor.broker", factory: { _ in SwiftLogNoOpLogHandler() }))
         let port = try await server.start()
         let console = try AMQPConnectionConfiguration(url: "amqp://conductor:\(conductorPassword)@127.0.0.1:\(port)/%2F")
-        return LaunchBus(console: console, agentURL: "amqp://agent:\(agentPassword)@127.0.0.1:\(port)/%2F", broker: server)
+        return LaunchBus(console: console, agentURL: "amqp://agent:\(agentPassword)@127.0.0.1:\(port)/%2F", trustedUser: "conductor", broker: server)
     }
 
     static func password() -> String {
@@ -100,8 +124,7 @@ struct LaunchCommand: AsyncParsableCommand {
 
     @OptionGroup var state: StateOptions
 
-    @Option(name: .long, help: "AMQP URL of an existing bus (its user is the agents' trusted user); default: an embedded broker.")
-    var broker: String?
+    @OptionGroup var bus: LaunchBusOptions
 
     @Option(name: .long, help: "Seconds a member may wait for its agent or its references before it is reported blocked.")
     var waitBudget: Double = 30
@@ -131,7 +154,8 @@ struct LaunchCommand: AsyncParsableCommand {
     func run() async throws {
         let request = LaunchRequest(
             file: self.file, environment: self.env,
-            settings: self.settings.compactMap(ValidateCommand.split).map { LaunchRequest.Setting(name: $0.name, value: $0.value) })
+            settings: self.settings.compactMap(ValidateCommand.split).map { LaunchRequest.Setting(name: $0.name, value: $0.value) },
+            localAddresses: self.localAddresses == "127.0.0" ? nil : self.localAddresses)
         let started = ContinuousClock.now
         // The same checks the launcher makes, before a broker or a state file exists.
         let report = DeployableLoader.load(file: request.file, environment: request.environment, settings: request.settings.map { ($0.name, $0.value) })
@@ -141,11 +165,13 @@ struct LaunchCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let store = try self.state.openStore()
-        let bus = try await LaunchBus.start(broker: self.broker)
+        let bus = try await self.bus.start()
         let json = self.json
+        let halt = TestHooks.haltAfterSendingJobs
         let options = LaunchOptions(
             stateDirectory: self.state.directory, console: bus.console, agentBrokerURL: bus.agentURL,
-            waitBudget: .milliseconds(Int64(self.waitBudget * 1000)), jobTimeout: .milliseconds(Int64(self.jobTimeout * 1000)))
+            waitBudget: .milliseconds(Int64(self.waitBudget * 1000)), jobTimeout: .milliseconds(Int64(self.jobTimeout * 1000)),
+            haltAfterSendingJobs: halt, trustedUser: bus.trustedUser)
         let launcher = Launcher(store: store, providers: [LocalProvider(addressPrefix: Self.prefix(self.localAddresses)!)], options: options) { event in
             let line = String(format: "[%6.2fs] ", Self.seconds(started.duration(to: .now))) + event.description + "\n"
             if json { FileHandle.standardError.write(Data(line.utf8)) } else { FileHandle.standardOutput.write(Data(line.utf8)) }
@@ -166,6 +192,7 @@ struct LaunchCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("conductor launch: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        if halt != nil, result.members.contains(where: { $0.state == "pending" }) { TestHooks.waitToBeKilled() }
         if json {
             say(try Self.json(result))
         } else {
@@ -211,6 +238,22 @@ struct LaunchCommand: AsyncParsableCommand {
                 once.keep(source)
             }
         }
+    }
+}
+
+/// Test-only: `CONDUCTOR_TEST_HALT_AFTER_JOBS=N` makes `launch` stop right after its
+/// N-th job is recorded as sent, record nothing more, and wait (up to 5 minutes) to be
+/// killed, leaving its instances running: the state a coordinator killed at that point
+/// leaves, for the roll-forward tests (LaunchKillTests). Not for anything else.
+enum TestHooks {
+    static var haltAfterSendingJobs: Int? {
+        ProcessInfo.processInfo.environment["CONDUCTOR_TEST_HALT_AFTER_JOBS"].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    static func waitToBeKilled() -> Never {
+        FileHandle.standardError.write(Data("conductor launch: test hook: halted after sending a job; waiting to be killed\n".utf8))
+        sleep(300)
+        exit(3)
     }
 }
 

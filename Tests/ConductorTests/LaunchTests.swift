@@ -13,13 +13,14 @@ import Testing
 struct LaunchTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
-    @Test func webappLaunchesAndEveryReferenceResolves() async throws {
-        try await LaunchHarness.with(prefix: (127, 61, 1)) { harness in
+    @Test(arguments: LaunchBusKind.all) func webappLaunchesAndEveryReferenceResolves(bus: LaunchBusKind) async throws {
+        let third: UInt8 = bus == .embedded ? 1 : 11
+        try await LaunchHarness.with(prefix: (127, 61, third), bus: bus) { harness in
             let launcher = harness.launcher()
             let result = try await launcher.launch(LaunchRequest(file: Self.repository + "/examples/webapp/deployable.yml"))
             #expect(result.configured, "\(result.members.map { "\($0.member): \($0.state) \($0.reason ?? "")" })")
             let byMember = Dictionary(uniqueKeysWithValues: result.members.map { ($0.member, $0) })
-            #expect(byMember["db"]?.address == "127.61.1.2")
+            #expect(byMember["db"]?.address == "127.61.\(third).2")
             let dbAddress = try #require(byMember["db"]?.address)
             for web in ["web[0]", "web[1]"] {
                 let app = try #require(byMember[web]?.services.first)
@@ -31,7 +32,7 @@ struct LaunchTests {
                 #expect(app.output?.contains("database \(dbAddress):15432 accepted the password") == true)
             }
             let balancer = try #require(byMember["lb"]?.services.first)
-            #expect(balancer.parameters["backends"] == "[\"127.61.1.3\",\"127.61.1.4\"]")
+            #expect(balancer.parameters["backends"] == "[\"127.61.\(third).3\",\"127.61.\(third).4\"]")
             #expect(balancer.output == "load balancer: 2 backends healthy")
 
             // Recorded: one job per member, succeeded; the generation active; an audit trail.
@@ -161,41 +162,69 @@ struct LaunchTests {
     }
 }
 
-/// A broker, a store and a counting local provider, torn down whatever happens.
+/// The bus a launch test runs on: a broker the test owns (users `conductor` and `agent`),
+/// or the RabbitMQ of `CONDUCTOR_RABBITMQ_URL` (only `guest` there, so the coordinator,
+/// the agents and the trusted user are all `guest`).
+enum LaunchBusKind: String, Sendable, CustomStringConvertible {
+    case embedded
+    case rabbitMQ
+
+    static let rabbitMQURL = ProcessInfo.processInfo.environment["CONDUCTOR_RABBITMQ_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    /// The embedded broker always, RabbitMQ when CONDUCTOR_RABBITMQ_URL is set.
+    static var all: [LaunchBusKind] { rabbitMQURL == nil ? [.embedded] : [.embedded, .rabbitMQ] }
+    var description: String { rawValue }
+}
+
+/// A bus (see LaunchBusKind), a store and a counting local provider, torn down whatever happens.
 struct LaunchHarness {
-    let broker: BrokerServer
-    let port: Int
+    let broker: BrokerServer?
+    let consoleURL: String
+    let agentURL: String
     let store: SQLiteStateStore
     let stateDirectory: String
     let provider: CountingProvider
     let waitBudget: Duration
 
-    static func with(prefix: (UInt8, UInt8, UInt8), waitBudget: Duration = .seconds(20), _ body: (LaunchHarness) async throws -> Void) async throws {
-        let users = [BrokerUser(name: "conductor", password: "c-secret"), BrokerUser(name: "agent", password: "a-secret")]
-        let broker = BrokerServer(
-            configuration: BrokerConfiguration(port: 0, users: users, permissions: users.map { BrokerPermission(user: $0.name, vhost: "/") }),
-            logger: Logger(label: "test.broker", factory: { _ in SwiftLogNoOpLogHandler() }))
-        let port = try await broker.start()
+    static func with(
+        prefix: (UInt8, UInt8, UInt8), bus: LaunchBusKind = .embedded, waitBudget: Duration = .seconds(20), _ body: (LaunchHarness) async throws -> Void
+    ) async throws {
+        var broker: BrokerServer?
+        let consoleURL: String
+        let agentURL: String
+        switch bus {
+        case .embedded:
+            let users = [BrokerUser(name: "conductor", password: "c-secret"), BrokerUser(name: "agent", password: "a-secret")]
+            let server = BrokerServer(
+                configuration: BrokerConfiguration(port: 0, users: users, permissions: users.map { BrokerPermission(user: $0.name, vhost: "/") }),
+                logger: Logger(label: "test.broker", factory: { _ in SwiftLogNoOpLogHandler() }))
+            let port = try await server.start()
+            broker = server
+            consoleURL = "amqp://conductor:c-secret@127.0.0.1:\(port)/%2F"
+            agentURL = "amqp://agent:a-secret@127.0.0.1:\(port)/%2F"
+        case .rabbitMQ:
+            let url = try #require(LaunchBusKind.rabbitMQURL)
+            consoleURL = url
+            agentURL = url
+        }
         let directory = try temporaryDirectory()
         let harness = LaunchHarness(
-            broker: broker, port: port, store: try SQLiteStateStore(path: directory + "/state.sqlite"), stateDirectory: directory,
-            provider: CountingProvider(LocalProvider(executable: conductorBinary, addressPrefix: prefix)), waitBudget: waitBudget)
+            broker: broker, consoleURL: consoleURL, agentURL: agentURL, store: try SQLiteStateStore(path: directory + "/state.sqlite"),
+            stateDirectory: directory, provider: CountingProvider(LocalProvider(executable: conductorBinary, addressPrefix: prefix)), waitBudget: waitBudget)
         do {
             try await body(harness)
         } catch {
             await harness.stopEverything()
-            try? await broker.shutdown()
+            try? await broker?.shutdown()
             throw error
         }
         await harness.stopEverything()
-        try? await broker.shutdown()
+        try? await broker?.shutdown()
     }
 
     func launcher(haltAfterSendingJobs: Int? = nil) -> Launcher {
         let options = LaunchOptions(
-            stateDirectory: self.stateDirectory,
-            console: try! AMQPConnectionConfiguration(url: "amqp://conductor:c-secret@127.0.0.1:\(self.port)/%2F"),
-            agentBrokerURL: "amqp://agent:a-secret@127.0.0.1:\(self.port)/%2F", waitBudget: self.waitBudget, jobTimeout: .seconds(30),
+            stateDirectory: self.stateDirectory, console: try! AMQPConnectionConfiguration(url: self.consoleURL),
+            agentBrokerURL: self.agentURL, waitBudget: self.waitBudget, jobTimeout: .seconds(30),
             actor: .system, haltAfterSendingJobs: haltAfterSendingJobs)
         return Launcher(store: self.store, providers: [self.provider], options: options)
     }

@@ -17,11 +17,15 @@ public struct LaunchRequest: Sendable, Codable, Hashable {
     public var file: String
     public var environment: String?
     public var settings: [Setting]
+    /// The local provider's address prefix (`--local-addresses`), when not the default, so
+    /// `conductor fwd` starts any instance the crash left unstarted on the same /24.
+    public var localAddresses: String?
 
-    public init(file: String, environment: String? = nil, settings: [Setting] = []) {
+    public init(file: String, environment: String? = nil, settings: [Setting] = [], localAddresses: String? = nil) {
         self.file = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
         self.environment = environment
         self.settings = settings
+        self.localAddresses = localAddresses
     }
 }
 
@@ -33,6 +37,10 @@ public struct LaunchOptions: Sendable {
     public var console: AMQPConnectionConfiguration
     /// What agents connect with.
     public var agentBrokerURL: String
+    /// The AMQP user whose jobs the agents accept: the user the coordinator logs in as
+    /// (`console.username`) unless set. Brokers stamp and check `user_id`, so this must be
+    /// the login that sends the jobs.
+    public var trustedUser: String
     /// How long a member may wait for its agent or its references before it is reported
     /// blocked, counted from the start of the roll-out.
     public var waitBudget: Duration
@@ -46,11 +54,12 @@ public struct LaunchOptions: Sendable {
     public init(
         stateDirectory: String, console: AMQPConnectionConfiguration, agentBrokerURL: String,
         waitBudget: Duration = .seconds(30), jobTimeout: Duration = .seconds(300),
-        actor: AuditActor = .currentOSUser(), haltAfterSendingJobs: Int? = nil
+        actor: AuditActor = .currentOSUser(), haltAfterSendingJobs: Int? = nil, trustedUser: String? = nil
     ) {
         self.stateDirectory = stateDirectory
         self.console = console
         self.agentBrokerURL = agentBrokerURL
+        self.trustedUser = trustedUser ?? console.username
         self.waitBudget = waitBudget
         self.jobTimeout = jobTimeout
         self.actor = actor

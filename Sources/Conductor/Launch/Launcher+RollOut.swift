@@ -250,7 +250,7 @@ extension Launcher {
         runtime.record = try await self.store.transitionInstance(runtime.record.id, to: .starting, providerHandle: nil, address: nil, reason: nil, actor: actor)
         let request = InstanceStartRequest(
             deployment: plan.deployment, environment: environment, member: member, ordinal: runtime.ordinal,
-            instanceID: runtime.instanceID, brokerURL: self.options.agentBrokerURL, trustedUser: self.options.console.username,
+            instanceID: runtime.instanceID, brokerURL: self.options.agentBrokerURL, trustedUser: self.options.trustedUser,
             workDirectory: self.workDirectory(plan, environment: environment, member: runtime.plan.member))
         do {
             let handle = try await provider.start(request)

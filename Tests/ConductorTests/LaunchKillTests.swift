@@ -1,0 +1,164 @@
+import Broker
+import Conductor
+import Foundation
+import Logging
+import Mesh
+import Testing
+
+/// The issue's end-to-end requirement, through the command line: `conductor launch
+/// --broker URL` is killed with SIGKILL mid-launch, then `conductor fwd --broker URL`
+/// finishes it. The agents the dead launcher started are adopted (same pids, one agent
+/// per instance), every job runs once at its agent, and `conductor terminate` stops them.
+/// On a broker the test owns and on RabbitMQ when CONDUCTOR_RABBITMQ_URL is set.
+@Suite(.timeLimit(.minutes(2)))
+struct LaunchKillTests {
+    @Test(arguments: LaunchBusKind.all) func aKilledLaunchIsFinishedByFwd(bus: LaunchBusKind) async throws {
+        let prefix = bus == .embedded ? "127.61.7" : "127.61.8"
+        var broker: BrokerServer?
+        let busArguments: [String]
+        switch bus {
+        case .embedded:
+            let users = [BrokerUser(name: "conductor", password: "c-secret"), BrokerUser(name: "agent", password: "a-secret")]
+            let server = BrokerServer(
+                configuration: BrokerConfiguration(port: 0, users: users, permissions: users.map { BrokerPermission(user: $0.name, vhost: "/") }),
+                logger: Logger(label: "test.broker", factory: { _ in SwiftLogNoOpLogHandler() }))
+            let port = try await server.start()
+            broker = server
+            busArguments = [
+                "--broker", "amqp://conductor:c-secret@127.0.0.1:\(port)/%2F", "--agent-broker", "amqp://agent:a-secret@127.0.0.1:\(port)/%2F",
+            ]
+        case .rabbitMQ:
+            // Only guest there: the coordinator, the agents and the trusted user are all guest.
+            busArguments = ["--broker", try #require(LaunchBusKind.rabbitMQURL)]
+        }
+        let state = try LaunchHarness.temporaryDirectory()
+        defer {
+            // Whatever a failing run left behind.
+            _ = try? CLIProcess.run(["terminate", "webapp", "--state-dir", state], timeout: 30)
+        }
+
+        // 1. The launch, halted by the test hook right after its first job was sent, then killed.
+        let launch = try CLIProcess.start(
+            ["launch", LaunchTests.repository + "/examples/webapp/deployable.yml", "--state-dir", state, "--local-addresses", prefix,
+             "--exit-when-configured", "--json", "--wait-budget", "20"] + busArguments,
+            environment: ["CONDUCTOR_TEST_HALT_AFTER_JOBS": "1"], stderrFile: state + "/launch.err")
+        let halted = await CLIProcess.waitFor(seconds: 40) {
+            ((try? String(contentsOfFile: state + "/launch.err", encoding: .utf8)) ?? "").contains("test hook: halted")
+        }
+        #expect(halted, "the launch never reached its first job: \((try? String(contentsOfFile: state + "/launch.err", encoding: .utf8)) ?? "")")
+        kill(launch.processIdentifier, SIGKILL)
+        launch.waitUntilExit()
+        #expect(launch.terminationReason == .uncaughtSignal)
+        try #require(halted)
+
+        let store = try SQLiteStateStore(path: state + "/state.sqlite")
+        let before = try #require(try await store.status(deployment: "webapp", environment: "default"))
+        #expect(before.instances.count == 4)
+        #expect(before.instances.flatMap(\.jobs).map(\.state) == [.sent], "one job sent when killed")
+        let handlesBefore = Dictionary(uniqueKeysWithValues: before.instances.map { ($0.instance.id, $0.instance.providerHandle) })
+        // The dead launcher's agents outlive it.
+        for item in before.instances {
+            #expect(Self.agents(carrying: item.instance.id.uuidString.lowercased()).count == 1, "\(item.instance.member)")
+        }
+
+        // 2. fwd finishes it on the same bus.
+        let fwd = try CLIProcess.run(["fwd", "webapp", "--state-dir", state, "--json", "--wait-budget", "20"] + busArguments, timeout: 60)
+        #expect(fwd.status == 0, "fwd: \(fwd.stderr)")
+        let result = try JSONDecoder().decode(LaunchResult.self, from: Data(fwd.stdout.utf8))
+        #expect(result.configured)
+        #expect(result.members.map(\.address) == ["2", "3", "4", "5"].map { "\(prefix).\($0)" })
+        #expect(Set(result.members.map(\.instanceID)) == Set(before.instances.map { $0.instance.id.uuidString.lowercased() }))
+
+        // No instance started twice: the same handles (pids), one agent process each.
+        let after = try #require(try await store.status(deployment: "webapp", environment: "default"))
+        #expect(after.deployment.status == .configured)
+        #expect(after.instances.count == 4)
+        for item in after.instances {
+            let id = item.instance.id.uuidString.lowercased()
+            #expect(item.instance.state == .configured)
+            #expect(item.instance.providerHandle == handlesBefore[item.instance.id] ?? nil, "\(item.instance.member) has a new handle")
+            #expect(Self.agents(carrying: id).count == 1, "\(item.instance.member): \(Self.agents(carrying: id))")
+            // No job run twice: one job recorded, succeeded, and one finished job at the agent.
+            #expect(item.jobs.count == 1 && item.jobs.first?.state == .succeeded, "\(item.instance.member): \(item.jobs)")
+            let name = item.instance.member.replacingOccurrences(of: "[", with: "-").replacingOccurrences(of: "]", with: "")
+            let finished = try FileManager.default.contentsOfDirectory(atPath: "\(state)/deployments/webapp@default/\(name)/state/jobs")
+            #expect(finished.count == 1, "\(item.instance.member) ran \(finished.count) jobs")
+        }
+        let starts = try await store.auditTrail(deployment: "webapp", environment: "default", limit: 1000)
+            .filter { $0.action == "instance.transition" && $0.detail?[path: "to"] == .string("starting") }
+        #expect(starts.count == 4, "instances asked to start: \(starts.count)")
+        let db = try #require(after.instances.first { $0.instance.member == "db" }?.jobs.first)
+        #expect(db.result?[path: "replayed"] == .bool(true), "the db's job was answered from the agent's record, not run again")
+
+        // 3. terminate stops the adopted agents and what their scripts left running.
+        let terminate = try CLIProcess.run(["terminate", "webapp", "--state-dir", state], timeout: 60)
+        #expect(terminate.status == 0, "\(terminate.stderr)")
+        for item in after.instances {
+            #expect(LaunchHarness.processes(carrying: item.instance.id.uuidString.lowercased()).isEmpty)
+        }
+        try? await broker?.shutdown()
+    }
+
+    /// Live `conductor agent` processes that carry this instance id.
+    static func agents(carrying instanceID: String) -> [Int32] {
+        LaunchHarness.processes(carrying: instanceID).filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")"),
+                !stat[close...].hasPrefix(") Z")
+            else { return false }
+            return data.split(separator: 0).dropFirst().first.map { String(decoding: $0, as: UTF8.self) } == "agent"
+        }
+    }
+}
+
+/// The `conductor` binary as a child process, every wait bounded.
+enum CLIProcess {
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func start(_ arguments: [String], environment: [String: String] = [:], stderrFile: String? = nil, stdout: Pipe? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: LaunchHarness.conductorBinary)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = stdout ?? FileHandle.nullDevice
+        if let stderrFile {
+            _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: stderrFile)
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
+        try process.run()
+        return process
+    }
+
+    /// Runs to the end (killed after `timeout` seconds); stderr goes through a file, so a
+    /// chatty command cannot fill a pipe nobody reads.
+    static func run(_ arguments: [String], timeout: Double) throws -> Output {
+        let errorFile = NSTemporaryDirectory() + "conductor-cli-\(UUID().uuidString.prefix(8)).err"
+        defer { try? FileManager.default.removeItem(atPath: errorFile) }
+        let process = try start(arguments, stderrFile: errorFile, stdout: Pipe())
+        let out = process.standardOutput as! Pipe
+        let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        killer.cancel()
+        let errors = (try? String(contentsOfFile: errorFile, encoding: .utf8)) ?? ""
+        return Output(status: process.terminationStatus, stdout: String(decoding: data, as: UTF8.self), stderr: errors)
+    }
+
+    /// Polls `condition` every 100 ms for at most `seconds`.
+    static func waitFor(seconds: Double, _ condition: () -> Bool) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return condition()
+    }
+}
