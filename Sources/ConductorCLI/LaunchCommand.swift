@@ -51,6 +51,8 @@ struct LaunchBusOptions: ParsableArguments {
 /// `agent`), random passwords, loopback only.
 struct LaunchBus {
     var console: AMQPConnectionConfiguration
+    /// `console` as a URL, password included.
+    var consoleURL: String
     var agentURL: String
     var trustedUser: String
     var broker: BrokerServer?
@@ -64,7 +66,7 @@ struct LaunchBus {
             } catch {
                 throw ValidationError("--broker/--agent-broker is not usable: \(error.message)")
             }
-            return LaunchBus(console: configuration, agentURL: agentBroker ?? url, trustedUser: trustedUser ?? configuration.username, broker: nil)
+            return LaunchBus(console: configuration, consoleURL: url, agentURL: agentBroker ?? url, trustedUser: trustedUser ?? configuration.username, broker: nil)
         }
         let conductorPassword = Self.password()
         let agentPassword = Self.password()
@@ -76,8 +78,8 @@ struct LaunchBus {
             configuration: BrokerConfiguration(host: "127.0.0.1", port: 0, users: users, permissions: users.map { BrokerPermission(user: $0.name, vhost: "/") }),
             logger: Logger(label: "conductor.broker", factory: { _ in SwiftLogNoOpLogHandler() }))
         let port = try await server.start()
-        let console = try AMQPConnectionConfiguration(url: "amqp://conductor:\(conductorPassword)@127.0.0.1:\(port)/%2F")
-        return LaunchBus(console: console, agentURL: "amqp://agent:\(agentPassword)@127.0.0.1:\(port)/%2F", trustedUser: "conductor", broker: server)
+        let consoleURL = "amqp://conductor:\(conductorPassword)@127.0.0.1:\(port)/%2F"
+        return LaunchBus(console: try AMQPConnectionConfiguration(url: consoleURL), consoleURL: consoleURL, agentURL: "amqp://agent:\(agentPassword)@127.0.0.1:\(port)/%2F", trustedUser: "conductor", broker: server)
     }
 
     static func password() -> String {
@@ -96,23 +98,8 @@ func say(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
 
-/// `conductor launch FILE`: from a deployable to running, configured instances.
-struct LaunchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "launch",
-        abstract: "Launch a deployable: start its instances and configure them as their references resolve.",
-        discussion: """
-            Validates FILE (nothing starts unless it is valid), records the deployment, starts \
-            each member as a local agent with its own loopback address, sends each member its \
-            configuration job once every parameter resolves, and prints a table of the results. \
-            With no --broker it runs an embedded broker in this process. It then keeps serving \
-            until Ctrl-C (or exits at once with --exit-when-configured) and stops the instances. \
-            See docs/launch.md.
-
-            Exit status: 0 when every member is configured, 1 when any failed or is blocked, 2 when FILE is invalid.
-            """
-    )
-
+/// What a launch is given, shared by `launch` and the background `serve` it re-executes.
+struct LaunchArguments: ParsableArguments {
     @Argument(help: "The deployable YAML file.")
     var file: String
 
@@ -135,64 +122,126 @@ struct LaunchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "First three octets of the local instances' loopback addresses (members get .2, .3, …).")
     var localAddresses: String = "127.0.0"
 
-    @Flag(name: .long, help: "Stop the instances and exit once every member is configured or failed (for scripts and CI).")
-    var exitWhenConfigured = false
-
-    @Flag(name: .long, help: "Print the result as JSON (progress goes to stderr).")
-    var json = false
-
     func validate() throws {
         for setting in self.settings where ValidateCommand.split(setting) == nil {
             throw ValidationError("--set takes NAME=VALUE, got '\(setting)'")
         }
-        guard Self.prefix(self.localAddresses) != nil else {
+        guard LaunchCommand.prefix(self.localAddresses) != nil else {
             throw ValidationError("--local-addresses takes three octets of 127.0.0.0/8, like 127.0.0, got '\(self.localAddresses)'")
         }
         guard self.waitBudget > 0, self.jobTimeout >= 1 else { throw ValidationError("--wait-budget and --job-timeout must be positive") }
     }
 
-    func run() async throws {
-        let request = LaunchRequest(
+    var request: LaunchRequest {
+        LaunchRequest(
             file: self.file, environment: self.env,
             settings: self.settings.compactMap(ValidateCommand.split).map { LaunchRequest.Setting(name: $0.name, value: $0.value) },
             localAddresses: self.localAddresses == "127.0.0" ? nil : self.localAddresses)
-        let started = ContinuousClock.now
-        // The same checks the launcher makes, before a broker or a state file exists.
+    }
+
+    /// The same checks the launcher makes, before a broker or a state file exists; exit 2
+    /// with the errors when FILE is not valid. Returns the deployment and environment.
+    func checkedDeployable(command: String) throws -> (deployment: String, environment: String) {
+        let request = self.request
         let report = DeployableLoader.load(file: request.file, environment: request.environment, settings: request.settings.map { ($0.name, $0.value) })
-        guard report.isValid else {
+        guard report.isValid, let plan = report.plan else {
             for problem in report.errors { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
-            FileHandle.standardError.write(Data("conductor launch: \(self.file) is not valid; nothing was started\n".utf8))
+            FileHandle.standardError.write(Data("conductor \(command): \(self.file) is not valid; nothing was started\n".utf8))
             throw ExitCode(2)
         }
+        return (plan.deployment, plan.environment ?? "default")
+    }
+
+    /// The arguments that give `serve` this same launch.
+    var forwarded: [String] {
+        var arguments = [self.request.file, "--state-dir", self.state.directory]
+        if let env { arguments += ["--env", env] }
+        for setting in self.settings { arguments += ["--set", setting] }
+        if let broker = self.bus.broker { arguments += ["--broker", broker] }
+        if let agentBroker = self.bus.agentBroker { arguments += ["--agent-broker", agentBroker] }
+        if let trustedUser = self.bus.trustedUser { arguments += ["--trusted-user", trustedUser] }
+        arguments += ["--wait-budget", "\(self.waitBudget)", "--job-timeout", "\(self.jobTimeout)", "--local-addresses", self.localAddresses]
+        return arguments
+    }
+
+    /// Starts the bus, then launches; `ready` sees the bus before the launch begins.
+    /// Errors are printed; the bus is stopped when the launch throws.
+    func launch(
+        command: String, json: Bool, started: ContinuousClock.Instant, ready: (LaunchBus) throws -> Void = { _ in }
+    ) async throws -> (launcher: Launcher, bus: LaunchBus, result: LaunchResult) {
         let store = try self.state.openStore()
         let bus = try await self.bus.start()
-        let json = self.json
-        let halt = TestHooks.haltAfterSendingJobs
         let options = LaunchOptions(
             stateDirectory: self.state.directory, console: bus.console, agentBrokerURL: bus.agentURL,
             waitBudget: .milliseconds(Int64(self.waitBudget * 1000)), jobTimeout: .milliseconds(Int64(self.jobTimeout * 1000)),
-            haltAfterSendingJobs: halt, trustedUser: bus.trustedUser)
-        let launcher = Launcher(store: store, providers: [LocalProvider(addressPrefix: Self.prefix(self.localAddresses)!)], options: options) { event in
-            let line = String(format: "[%6.2fs] ", Self.seconds(started.duration(to: .now))) + event.description + "\n"
+            haltAfterSendingJobs: TestHooks.haltAfterSendingJobs, trustedUser: bus.trustedUser)
+        let launcher = Launcher(store: store, providers: [LocalProvider(addressPrefix: LaunchCommand.prefix(self.localAddresses)!)], options: options) { event in
+            let line = String(format: "[%6.2fs] ", LaunchCommand.seconds(started.duration(to: .now))) + event.description + "\n"
             if json { FileHandle.standardError.write(Data(line.utf8)) } else { FileHandle.standardOutput.write(Data(line.utf8)) }
         }
-        if bus.broker != nil, !json {
-            say("embedded broker on \(bus.console.host):\(bus.console.port) (users conductor and agent, random passwords, loopback only)")
-        }
-        let result: LaunchResult
         do {
-            result = try await launcher.launch(request)
+            try ready(bus)
+            return (launcher, bus, try await launcher.launch(self.request))
         } catch let error as LaunchError {
             await bus.stop()
             for problem in error.errors { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
-            FileHandle.standardError.write(Data("conductor launch: \(error.message)\n".utf8))
+            FileHandle.standardError.write(Data("conductor \(command): \(error.message)\n".utf8))
             throw ExitCode(error.code == .invalid ? 2 : 1)
         } catch {
             await bus.stop()
-            FileHandle.standardError.write(Data("conductor launch: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("conductor \(command): \(error)\n".utf8))
             throw ExitCode(1)
         }
-        if halt != nil, result.members.contains(where: { $0.state == "pending" }) { TestHooks.waitToBeKilled() }
+    }
+}
+
+/// `conductor launch FILE`: from a deployable to running, configured instances.
+struct LaunchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "launch",
+        abstract: "Launch a deployable: start its instances and configure them as their references resolve.",
+        discussion: """
+            Validates FILE (nothing starts unless it is valid), records the deployment, starts \
+            each member as a local agent with its own loopback address, sends each member its \
+            configuration job once every parameter resolves, and prints a table of the results. \
+            With no --broker it runs an embedded broker in this process. It then keeps serving \
+            until Ctrl-C (or exits at once with --exit-when-configured) and stops the instances; \
+            with --detach a background coordinator keeps serving until `conductor terminate`. \
+            See docs/launch.md.
+
+            Exit status: 0 when every member is configured, 1 when any failed or is blocked, 2 when FILE is invalid.
+            """
+    )
+
+    @OptionGroup var arguments: LaunchArguments
+
+    @Flag(name: .long, help: "Stop the instances and exit once every member is configured or failed (for scripts and CI).")
+    var exitWhenConfigured = false
+
+    @Flag(name: .long, help: "Return once every member is configured or failed, leaving a background coordinator (broker and instances) that `conductor terminate` stops.")
+    var detach = false
+
+    @Flag(name: .long, help: "Print the result as JSON (progress goes to stderr).")
+    var json = false
+
+    func validate() throws {
+        if self.detach, self.exitWhenConfigured { throw ValidationError("--detach and --exit-when-configured exclude each other") }
+    }
+
+    func run() async throws {
+        let started = ContinuousClock.now
+        if self.detach {
+            try await self.runDetached(started: started)
+            return
+        }
+        _ = try self.arguments.checkedDeployable(command: "launch")
+        let json = self.json
+        let (launcher, bus, result) = try await self.arguments.launch(command: "launch", json: json, started: started) { bus in
+            if bus.broker != nil, !json {
+                say("embedded broker on \(bus.console.host):\(bus.console.port) (users conductor and agent, random passwords, loopback only)")
+            }
+        }
+        if TestHooks.haltAfterSendingJobs != nil, result.members.contains(where: { $0.state == "pending" }) { TestHooks.waitToBeKilled() }
         if json {
             say(try Self.json(result))
         } else {

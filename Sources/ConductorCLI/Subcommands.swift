@@ -13,5 +13,6 @@ extension Conductor {
         StatusCommand.self,
         FwdCommand.self,
         TerminateCommand.self,
+        ServeCommand.self,
     ]
 }

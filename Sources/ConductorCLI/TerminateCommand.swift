@@ -7,7 +7,7 @@ struct TerminateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "terminate",
         abstract: "Stop every instance of a deployment; the record and its history stay.",
-        discussion: "Needs no bus: local instances are found by their recorded handle. See docs/launch.md."
+        discussion: "Needs no bus: local instances are found by their recorded handle. Also stops the background coordinator of `launch --detach`. See docs/launch.md."
     )
 
     @Argument(help: "The deployment's name.")
@@ -29,6 +29,18 @@ struct TerminateCommand: AsyncParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("conductor terminate: \(error)\n".utf8))
             throw ExitCode(1)
+        }
+        // Then the background coordinator of `launch --detach`, with its broker.
+        let path = CoordinatorRecord.path(stateDirectory: self.state.directory, deployment: self.deployment, environment: self.env)
+        if let record = CoordinatorRecord.read(path) {
+            if CoordinatorRecord.isServing(record.pid) {
+                guard await CoordinatorRecord.stop(record.pid) else {
+                    FileHandle.standardError.write(Data("conductor terminate: the background coordinator (pid \(record.pid)) did not stop\n".utf8))
+                    throw ExitCode(1)
+                }
+                print("stopped the background coordinator (pid \(record.pid))")
+            }
+            try? FileManager.default.removeItem(atPath: path)
         }
     }
 }

@@ -34,7 +34,8 @@ struct LaunchKillTests {
         let state = try LaunchHarness.temporaryDirectory()
         defer {
             // Whatever a failing run left behind.
-            _ = try? CLIProcess.run(["terminate", "webapp", "--state-dir", state], timeout: 30)
+            let cleanup = try? CLIProcess.start(["terminate", "webapp", "--state-dir", state])
+            cleanup?.waitUntilExit()
         }
 
         // 1. The launch, halted by the test hook right after its first job was sent, then killed.
@@ -47,7 +48,7 @@ struct LaunchKillTests {
         }
         #expect(halted, "the launch never reached its first job: \((try? String(contentsOfFile: state + "/launch.err", encoding: .utf8)) ?? "")")
         kill(launch.processIdentifier, SIGKILL)
-        launch.waitUntilExit()
+        #expect(await CLIProcess.exits(launch, within: 10))
         #expect(launch.terminationReason == .uncaughtSignal)
         try #require(halted)
 
@@ -62,7 +63,7 @@ struct LaunchKillTests {
         }
 
         // 2. fwd finishes it on the same bus.
-        let fwd = try CLIProcess.run(["fwd", "webapp", "--state-dir", state, "--json", "--wait-budget", "20"] + busArguments, timeout: 60)
+        let fwd = try await CLIProcess.run(["fwd", "webapp", "--state-dir", state, "--json", "--wait-budget", "20"] + busArguments, timeout: 60)
         #expect(fwd.status == 0, "fwd: \(fwd.stderr)")
         let result = try JSONDecoder().decode(LaunchResult.self, from: Data(fwd.stdout.utf8))
         #expect(result.configured)
@@ -91,7 +92,7 @@ struct LaunchKillTests {
         #expect(db.result?[path: "replayed"] == .bool(true), "the db's job was answered from the agent's record, not run again")
 
         // 3. terminate stops the adopted agents and what their scripts left running.
-        let terminate = try CLIProcess.run(["terminate", "webapp", "--state-dir", state], timeout: 60)
+        let terminate = try await CLIProcess.run(["terminate", "webapp", "--state-dir", state], timeout: 60)
         #expect(terminate.status == 0, "\(terminate.stderr)")
         for item in after.instances {
             #expect(LaunchHarness.processes(carrying: item.instance.id.uuidString.lowercased()).isEmpty)
@@ -111,7 +112,10 @@ struct LaunchKillTests {
     }
 }
 
-/// The `conductor` binary as a child process, every wait bounded.
+/// The `conductor` binary as a child process, every wait bounded. Output goes through
+/// files, not pipes: an agent a command leaves running may inherit a pipe's write end
+/// (children are spawned concurrently), and a reader waiting for its end would hang. Waits
+/// poll with `Task.sleep`, so they never block the (two-thread) cooperative pool.
 enum CLIProcess {
     struct Output {
         var status: Int32
@@ -119,45 +123,50 @@ enum CLIProcess {
         var stderr: String
     }
 
-    static func start(_ arguments: [String], environment: [String: String] = [:], stderrFile: String? = nil, stdout: Pipe? = nil) throws -> Process {
+    static func start(_ arguments: [String], environment: [String: String] = [:], stdoutFile: String? = nil, stderrFile: String? = nil) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: LaunchHarness.conductorBinary)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         process.standardInput = FileHandle.nullDevice
-        process.standardOutput = stdout ?? FileHandle.nullDevice
-        if let stderrFile {
-            _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
-            process.standardError = FileHandle(forWritingAtPath: stderrFile)
-        } else {
-            process.standardError = FileHandle.nullDevice
-        }
+        process.standardOutput = try stdoutFile.map(handle) ?? FileHandle.nullDevice
+        process.standardError = try stderrFile.map(handle) ?? FileHandle.nullDevice
         try process.run()
         return process
     }
 
-    /// Runs to the end (killed after `timeout` seconds); stderr goes through a file, so a
-    /// chatty command cannot fill a pipe nobody reads.
-    static func run(_ arguments: [String], timeout: Double) throws -> Output {
-        let errorFile = NSTemporaryDirectory() + "conductor-cli-\(UUID().uuidString.prefix(8)).err"
-        defer { try? FileManager.default.removeItem(atPath: errorFile) }
-        let process = try start(arguments, stderrFile: errorFile, stdout: Pipe())
-        let out = process.standardOutput as! Pipe
-        let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        killer.cancel()
-        let errors = (try? String(contentsOfFile: errorFile, encoding: .utf8)) ?? ""
-        return Output(status: process.terminationStatus, stdout: String(decoding: data, as: UTF8.self), stderr: errors)
+    private static func handle(_ path: String) throws -> FileHandle {
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw CocoaError(.fileWriteUnknown) }
+        return handle
     }
 
-    /// Polls `condition` every 100 ms for at most `seconds`.
+    /// Runs to the end (SIGTERM after `timeout` seconds, SIGKILL 5 s later).
+    static func run(_ arguments: [String], timeout: Double) async throws -> Output {
+        let base = NSTemporaryDirectory() + "conductor-cli-\(UUID().uuidString.prefix(8))"
+        defer { for suffix in [".out", ".err"] { try? FileManager.default.removeItem(atPath: base + suffix) } }
+        let process = try start(arguments, stdoutFile: base + ".out", stderrFile: base + ".err")
+        if !(await exits(process, within: timeout)) {
+            process.terminate()
+            if !(await exits(process, within: 5)) { kill(process.processIdentifier, SIGKILL) }
+            _ = await exits(process, within: 5)
+        }
+        return Output(
+            status: process.isRunning ? -1 : process.terminationStatus,
+            stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+    }
+
+    static func exits(_ process: Process, within seconds: Double) async -> Bool {
+        await waitFor(seconds: seconds) { !process.isRunning }
+    }
+
+    /// Polls `condition` every 50 ms for at most `seconds`.
     static func waitFor(seconds: Double, _ condition: () -> Bool) async -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(100))
+            try? await Task.sleep(for: .milliseconds(50))
         }
         return condition()
     }

@@ -306,25 +306,15 @@ import Agent
 }
 
 /// The command a README reader runs: embedded broker, local agents, JSON result, exit 0.
-@Test(.timeLimit(.minutes(1))) func launchCommandRunsTheExampleOnItsEmbeddedBroker() throws {
+@Test(.timeLimit(.minutes(1))) func launchCommandRunsTheExampleOnItsEmbeddedBroker() async throws {
     let state = try LaunchHarness.temporaryDirectory()
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: LaunchHarness.conductorBinary)
-    process.arguments = [
-        "launch", LaunchTests.repository + "/examples/webapp/deployable.yml", "--state-dir", state,
-        "--local-addresses", "127.61.6", "--exit-when-configured", "--json", "--wait-budget", "20",
-    ]
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-    DispatchQueue.global().asyncAfter(deadline: .now() + 45, execute: killer)
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    killer.cancel()
-    #expect(process.terminationStatus == 0)
-    let result = try JSONDecoder().decode(LaunchResult.self, from: data)
+    let run = try await CLIProcess.run(
+        [
+            "launch", LaunchTests.repository + "/examples/webapp/deployable.yml", "--state-dir", state,
+            "--local-addresses", "127.61.6", "--exit-when-configured", "--json", "--wait-budget", "20",
+        ], timeout: 45)
+    #expect(run.status == 0, "\(run.stderr)")
+    let result = try JSONDecoder().decode(LaunchResult.self, from: Data(run.stdout.utf8))
     #expect(result.configured)
     #expect(result.members.map(\.address) == ["127.61.6.2", "127.61.6.3", "127.61.6.4", "127.61.6.5"])
     #expect(result.members.allSatisfy { $0.state == "configured" })
