@@ -100,14 +100,7 @@ func say(_ text: String) {
 
 /// What a launch is given, shared by `launch` and the background `serve` it re-executes.
 struct LaunchArguments: ParsableArguments {
-    @Argument(help: "The deployable YAML file.")
-    var file: String
-
-    @Option(name: .long, help: "Overlay environments/NAME.yml from the deployable's directory.")
-    var env: String?
-
-    @Option(name: .customLong("set"), help: "Supply a top-level parameter: NAME=VALUE (repeatable).")
-    var settings: [String] = []
+    @OptionGroup var deployable: DeployableArguments
 
     @OptionGroup var state: StateOptions
 
@@ -123,9 +116,6 @@ struct LaunchArguments: ParsableArguments {
     var localAddresses: String = "127.0.0"
 
     func validate() throws {
-        for setting in self.settings where ValidateCommand.split(setting) == nil {
-            throw ValidationError("--set takes NAME=VALUE, got '\(setting)'")
-        }
         guard LaunchCommand.prefix(self.localAddresses) != nil else {
             throw ValidationError("--local-addresses takes three octets of 127.0.0.0/8, like 127.0.0, got '\(self.localAddresses)'")
         }
@@ -134,8 +124,8 @@ struct LaunchArguments: ParsableArguments {
 
     var request: LaunchRequest {
         LaunchRequest(
-            file: self.file, environment: self.env,
-            settings: self.settings.compactMap(ValidateCommand.split).map { LaunchRequest.Setting(name: $0.name, value: $0.value) },
+            file: self.deployable.file, environment: self.deployable.env,
+            settings: self.deployable.parsedSettings.map { LaunchRequest.Setting(name: $0.name, value: $0.value) },
             localAddresses: self.localAddresses == "127.0.0" ? nil : self.localAddresses)
     }
 
@@ -146,7 +136,7 @@ struct LaunchArguments: ParsableArguments {
         let report = DeployableLoader.load(file: request.file, environment: request.environment, settings: request.settings.map { ($0.name, $0.value) })
         guard report.isValid, let plan = report.plan else {
             for problem in report.errors { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
-            FileHandle.standardError.write(Data("conductor \(command): \(self.file) is not valid; nothing was started\n".utf8))
+            FileHandle.standardError.write(Data("conductor \(command): \(self.deployable.file) is not valid; nothing was started\n".utf8))
             throw ExitCode(2)
         }
         return (plan.deployment, plan.environment ?? "default")
@@ -155,8 +145,8 @@ struct LaunchArguments: ParsableArguments {
     /// The arguments that give `serve` this same launch.
     var forwarded: [String] {
         var arguments = [self.request.file, "--state-dir", self.state.directory]
-        if let env { arguments += ["--env", env] }
-        for setting in self.settings { arguments += ["--set", setting] }
+        if let env = self.deployable.env { arguments += ["--env", env] }
+        for setting in self.deployable.settings { arguments += ["--set", setting] }
         if let broker = self.bus.broker { arguments += ["--broker", broker] }
         if let agentBroker = self.bus.agentBroker { arguments += ["--agent-broker", agentBroker] }
         if let trustedUser = self.bus.trustedUser { arguments += ["--trusted-user", trustedUser] }

@@ -17,14 +17,7 @@ struct ValidateCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "The deployable YAML file.")
-    var file: String
-
-    @Option(name: .long, help: "Overlay environments/NAME.yml from the deployable's directory.")
-    var env: String?
-
-    @Option(name: .customLong("set"), help: "Supply a top-level parameter: NAME=VALUE (repeatable).")
-    var settings: [String] = []
+    @OptionGroup var deployable: DeployableArguments
 
     @Flag(name: .long, help: "Print each final value with the file, line and layer it came from.")
     var explain = false
@@ -32,19 +25,8 @@ struct ValidateCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the result as JSON.")
     var json = false
 
-    func validate() throws {
-        for setting in self.settings where Self.split(setting) == nil {
-            throw ValidationError("--set takes NAME=VALUE, got '\(setting)'")
-        }
-    }
-
-    static func split(_ setting: String) -> (name: String, value: String)? {
-        guard let equals = setting.firstIndex(of: "="), equals != setting.startIndex else { return nil }
-        return (String(setting[..<equals]), String(setting[setting.index(after: equals)...]))
-    }
-
     func run() throws {
-        let report = DeployableLoader.load(file: self.file, environment: self.env, settings: self.settings.compactMap(Self.split))
+        let report = DeployableLoader.load(file: self.deployable.file, environment: self.deployable.env, settings: self.deployable.parsedSettings)
         if self.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -63,7 +45,7 @@ struct ValidateCommand: ParsableCommand {
             return
         }
         let environment = deployable.environment.map { ", environment \($0)" } ?? ""
-        print("\(self.file): deployable '\(deployable.name)'\(environment) is valid")
+        print("\(self.deployable.file): deployable '\(deployable.name)'\(environment) is valid")
         for name in plan.order {
             let instance = deployable.instance(name)!
             let members = instance.members.map(\.description).joined(separator: ", ")
@@ -160,5 +142,32 @@ private struct ValidationOutput: Encodable {
                     location: Location(entry.origin.location), overrides: entry.overridden.map(\.description))
             }
         }
+    }
+}
+
+/// The deployable a command reads: FILE, --env and --set, shared by `validate`, `launch`
+/// and the background `serve`.
+struct DeployableArguments: ParsableArguments {
+    @Argument(help: "The deployable YAML file.")
+    var file: String
+
+    @Option(name: .long, help: "Overlay environments/NAME.yml from the deployable's directory.")
+    var env: String?
+
+    @Option(name: .customLong("set"), help: "Supply a top-level parameter: NAME=VALUE (repeatable).")
+    var settings: [String] = []
+
+    func validate() throws {
+        for setting in self.settings where Self.split(setting) == nil {
+            throw ValidationError("--set takes NAME=VALUE, got '\(setting)'")
+        }
+    }
+
+    /// The --set values as (name, value), in the order given.
+    var parsedSettings: [(name: String, value: String)] { self.settings.compactMap(Self.split) }
+
+    static func split(_ setting: String) -> (name: String, value: String)? {
+        guard let equals = setting.firstIndex(of: "="), equals != setting.startIndex else { return nil }
+        return (String(setting[..<equals]), String(setting[setting.index(after: equals)...]))
     }
 }
