@@ -103,17 +103,30 @@ public struct Launcher: Sendable {
         }
         let actor = self.options.actor
         try await self.store.setDeploymentStatus(deployment, environment: environment, to: .terminating, reason: nil, actor: actor)
-        var stopped: [String] = []
+        var running: [InstanceRecord] = []
         for generation in try await self.store.generations(deployment: deployment, environment: environment) {
-            for instance in try await self.store.instances(generationID: generation.id) where instance.state != .terminated {
-                if let provider = self.providers[instance.provider], let handle = Self.handle(instance) {
-                    try await provider.stop(handle)
-                } else if let provider = self.providers[instance.provider], let found = await provider.locate(instanceID: Self.instanceID(instance)) {
-                    try await provider.stop(found)
+            running += try await self.store.instances(generationID: generation.id).filter { $0.state != .terminated }
+        }
+        // Stopped all at once: each agent takes its grace period to finish, and one after
+        // another that added up to seconds per ten instances.
+        let providers = self.providers
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for instance in running {
+                guard let provider = providers[instance.provider] else { continue }
+                group.addTask {
+                    if let handle = Self.handle(instance) {
+                        try await provider.stop(handle)
+                    } else if let found = await provider.locate(instanceID: Self.instanceID(instance)) {
+                        try await provider.stop(found)
+                    }
                 }
-                try await self.store.transitionInstance(instance.id, to: .terminated, providerHandle: nil, address: nil, reason: nil, actor: actor)
-                stopped.append(instance.member)
             }
+            try await group.waitForAll()
+        }
+        var stopped: [String] = []
+        for instance in running {
+            try await self.store.transitionInstance(instance.id, to: .terminated, providerHandle: nil, address: nil, reason: nil, actor: actor)
+            stopped.append(instance.member)
         }
         try await self.store.setDeploymentStatus(deployment, environment: environment, to: .terminated, reason: nil, actor: actor)
         return stopped
