@@ -64,11 +64,12 @@ struct CLITests {
         let published = report?["published"] as? Int ?? 0
         let received = report?["received"] as? Int ?? 0
         let confirmed = report?["confirmed"] as? Int ?? 0
-        // 2 s at 2000 msg/s: at most about 4000 (fewer on a loaded machine), all confirmed
-        // and, but for the last moment, all received.
+        // 2 s at 2000 msg/s: at most about 4000 (fewer on a loaded machine). The counts are
+        // taken at the end of the window, so what is still in flight then (on 2 busy cores,
+        // hundreds of milliseconds' worth) is published but not yet confirmed or received.
         #expect(published > 500 && published <= 4100)
-        #expect(confirmed > published - 200 && confirmed <= published)
-        #expect(received > published - 200 && received <= published)
+        #expect(confirmed >= published / 2 && confirmed <= published)
+        #expect(received >= published / 2 && received <= published)
         let latency = report?["latencyMicroseconds"] as? [String: Any]
         #expect((latency?["p50"] as? Double ?? 0) > 0)
     }
