@@ -24,8 +24,14 @@ struct CLI {
         return runner.deletingLastPathComponent().appendingPathComponent("conductor")
     }
 
-    /// Runs to completion, killing the process after `timeout` seconds.
-    static func run(_ arguments: [String], timeout: TimeInterval = 60) throws -> Result {
+    /// Runs to completion, killing the process after `timeout` seconds. The waiting happens
+    /// on a Dispatch thread: blocking one of the two threads of Swift's cooperative pool for
+    /// seconds would stall every other suite's timers running in parallel.
+    static func run(_ arguments: [String], timeout: TimeInterval = 60) async throws -> Result {
+        try await offloaded { try runBlocking(arguments, timeout: timeout) }
+    }
+
+    private static func runBlocking(_ arguments: [String], timeout: TimeInterval) throws -> Result {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
@@ -48,12 +54,26 @@ struct CLI {
     }
 }
 
+/// Runs blocking work on a Dispatch thread and awaits it.
+func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try work() })
+        }
+    }
+}
+
 /// A `conductor broker` process on a free loopback port, stopped with SIGTERM.
-final class BrokerProcess {
+final class BrokerProcess: @unchecked Sendable {
     let process = Process()
     let port: Int
 
-    init() throws {
+    /// Starts a broker and waits (off the cooperative pool) for its listening line.
+    static func start() async throws -> BrokerProcess {
+        try await offloaded { try BrokerProcess() }
+    }
+
+    private init() throws {
         self.process.executableURL = CLI.binary
         self.process.arguments = ["broker", "--listen", "127.0.0.1:0", "--log-level", "warning"]
         let out = Pipe()
@@ -80,8 +100,8 @@ final class BrokerProcess {
 
     struct BrokerStartError: Error { var line: String }
 
-    func stop() {
+    func stop() async {
         self.process.terminate()
-        self.process.waitUntilExit()
+        _ = try? await offloaded { self.process.waitUntilExit() }
     }
 }

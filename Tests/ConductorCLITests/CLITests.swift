@@ -4,8 +4,8 @@ import Testing
 @Suite("conductor command line")
 struct CLITests {
     @Test("--help lists every subcommand")
-    func rootHelp() throws {
-        let result = try CLI.run(["--help"])
+    func rootHelp() async throws {
+        let result = try await CLI.run(["--help"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("USAGE: conductor <subcommand>"))
         #expect(result.stdout.contains("broker"))
@@ -13,8 +13,8 @@ struct CLITests {
     }
 
     @Test("broker --help explains listening, users and flow control")
-    func brokerHelp() throws {
-        let result = try CLI.run(["broker", "--help"])
+    func brokerHelp() async throws {
+        let result = try await CLI.run(["broker", "--help"])
         #expect(result.status == 0)
         for option in ["--listen", "--definitions", "--user", "--vhost", "--permission", "--heartbeat", "--frame-max", "--queue-max-ready", "--max-memory"] {
             #expect(result.stdout.contains(option), "missing \(option)")
@@ -22,8 +22,8 @@ struct CLITests {
     }
 
     @Test("perf-test --help explains its options")
-    func perfTestHelp() throws {
-        let result = try CLI.run(["perf-test", "--help"])
+    func perfTestHelp() async throws {
+        let result = try await CLI.run(["perf-test", "--help"])
         #expect(result.status == 0)
         for option in ["--url", "--size", "--producers", "--consumers", "--time", "--prefetch", "--confirm", "--rate", "--json"] {
             #expect(result.stdout.contains(option), "missing \(option)")
@@ -31,34 +31,40 @@ struct CLITests {
     }
 
     @Test("bad flags are refused with a message, not a crash")
-    func badFlags() throws {
-        let listen = try CLI.run(["broker", "--listen", "nowhere"])
+    func badFlags() async throws {
+        let listen = try await CLI.run(["broker", "--listen", "nowhere"])
         #expect(listen.status != 0)
         #expect(listen.stderr.contains("--listen must be HOST:PORT"))
-        let flow = try CLI.run(["broker", "--queue-max-ready=-1"])
+        let flow = try await CLI.run(["broker", "--queue-max-ready=-1"])
         #expect(flow.status != 0)
         #expect(flow.stderr.contains("--queue-max-ready and --max-memory must be 0 or more"))
-        let url = try CLI.run(["perf-test", "--url", "http://example"])
+        let url = try await CLI.run(["perf-test", "--url", "http://example"])
         #expect(url.status != 0)
         #expect(url.stderr.contains("not an amqp:// URL"))
     }
 
     @Test("perf-test against an unreachable broker fails with the address")
-    func unreachable() throws {
+    func unreachable() async throws {
         // Port 1 on loopback: nothing listens there, so the connection is refused at once.
-        let result = try CLI.run(["perf-test", "--url", "amqp://guest:guest@127.0.0.1:1/%2F", "--time", "1"], timeout: 30)
+        let result = try await CLI.run(["perf-test", "--url", "amqp://guest:guest@127.0.0.1:1/%2F", "--time", "1"], timeout: 30)
         #expect(result.status == 1)
         #expect(result.stderr.contains("cannot connect to 127.0.0.1:1"))
     }
 
     @Test("perf-test moves messages through the embedded broker and reports latency")
-    func perfTestEndToEnd() throws {
-        let broker = try BrokerProcess()
-        defer { broker.stop() }
-        let result = try CLI.run(
-            ["perf-test", "--url", "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F", "--time", "2", "--size", "64", "--confirm", "100", "--rate", "2000", "--json"],
-            timeout: 60
-        )
+    func perfTestEndToEnd() async throws {
+        let broker = try await BrokerProcess.start()
+        let result: CLI.Result
+        do {
+            result = try await CLI.run(
+                ["perf-test", "--url", "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F", "--time", "2", "--size", "64", "--confirm", "100", "--rate", "2000", "--json"],
+                timeout: 60
+            )
+        } catch {
+            await broker.stop()
+            throw error
+        }
+        await broker.stop()
         #expect(result.status == 0, "\(result.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         let published = report?["published"] as? Int ?? 0
