@@ -78,6 +78,8 @@ public enum LaunchEvent: Sendable, Hashable, CustomStringConvertible {
     case waiting(member: String, on: [String])
     case configuring(member: String, jobID: String)
     case configured(member: String)
+    /// A fact its parameters referenced changed after it was configured: a new job.
+    case reconfiguring(member: String, jobID: String, changed: [String])
     case failed(member: String, reason: String)
     case finished(configured: Bool)
 
@@ -92,6 +94,8 @@ public enum LaunchEvent: Sendable, Hashable, CustomStringConvertible {
         case .waiting(let member, let on): "\(member) waiting on \(on.joined(separator: ", "))"
         case .configuring(let member, let job): "configuring \(member) (job \(job))"
         case .configured(let member): "\(member) configured"
+        case .reconfiguring(let member, let job, let changed):
+            "re-configuring \(member) (job \(job)): \(changed.joined(separator: ", ")) changed"
         case .failed(let member, let reason): "\(member) FAILED: \(reason)"
         case .finished(let configured): configured ? "done: every member configured" : "failed: see the table"
         }

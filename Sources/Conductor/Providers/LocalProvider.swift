@@ -37,6 +37,14 @@ public struct LocalProvider: InstanceProvider {
         return URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
     }
 
+    /// Parses `--local-addresses` (three octets of 127.0.0.0/8, like `127.0.0`); nil otherwise.
+    public static func addressPrefix(_ text: String) -> (UInt8, UInt8, UInt8)? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        let octets = parts.compactMap { UInt8($0) }
+        guard parts.count == 3, octets.count == 3, octets[0] == 127 else { return nil }
+        return (octets[0], octets[1], octets[2])
+    }
+
     /// 127.0.0.2 for ordinal 0; 250 members per /24, never .0, .1 or .255.
     public func address(ordinal: Int) -> String {
         let third = Int(self.addressPrefix.2) + ordinal / 250
