@@ -11,6 +11,7 @@ enum SQLiteSchema {
         migrator.registerMigration("v1-state") { db in
             for statement in v1 { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v2-coordination") { db in try CoordinationSchema.migrate(db) }
         return migrator
     }
 

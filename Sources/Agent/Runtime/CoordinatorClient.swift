@@ -1,0 +1,269 @@
+import AMQPClient
+import AMQPProtocol
+import Foundation
+import Logging
+import Mesh
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Why a coordinator call failed.
+public struct CoordinatorCallError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+        /// Nothing consumes `conductor:coordinator:<scope>` (the broker returned the request).
+        public static let noCoordinator = Code("no-coordinator")
+        /// No answer before the timeout.
+        public static let timeout = Code("timeout")
+        /// The coordinator answered with an `_exception` (see `exception`).
+        public static let refused = Code("refused")
+        /// The bus failed (connection lost, publish refused).
+        public static let bus = Code("bus")
+        /// The answer could not be read.
+        public static let invalidReply = Code("invalid-reply")
+    }
+
+    public var code: Code
+    public var message: String
+    public var exception: ExceptionBody?
+
+    public init(_ code: Code, _ message: String, exception: ExceptionBody? = nil) {
+        self.code = code
+        self.message = message
+        self.exception = exception
+    }
+
+    public var description: String { self.message }
+}
+
+/// Calls the coordinator (`conductor:coordinator:<scope>`) over one bus connection, with
+/// one exclusive reply queue for all calls, so a call costs one publish and one delivery.
+///
+/// The reply queue doubles as the caller's liveness: locks acquired with `owned: true`
+/// are released by the coordinator as soon as this queue is gone (the connection closed
+/// or dropped). Many calls may run at once; each waits for its own correlation id.
+public final class CoordinatorClient: Sendable {
+    public let coordinator: AgentName
+    /// This client's exclusive reply queue (a lock's owner).
+    public let replyQueue: String
+    public let userID: String
+    private let connection: AMQPConnection
+    private let ownsConnection: Bool
+    private let channel: AMQPChannel
+    private let pending = Mutex<[String: CheckedContinuation<MeshMessage, any Error>]>([:])
+    private let readers = Mutex<[Task<Void, Never>]>([])
+
+    private init(connection: AMQPConnection, ownsConnection: Bool, channel: AMQPChannel, coordinator: AgentName, replyQueue: String, userID: String) {
+        self.connection = connection
+        self.ownsConnection = ownsConnection
+        self.channel = channel
+        self.coordinator = coordinator
+        self.replyQueue = replyQueue
+        self.userID = userID
+    }
+
+    /// Connects to the bus and readies the reply queue.
+    public static func connect(
+        _ configuration: AMQPConnectionConfiguration, scope: String = Coordinator.defaultScope,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "conductor.coordinator-client", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) async throws -> CoordinatorClient {
+        let connection = try await AMQPConnection.connect(configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+        do {
+            return try await Self.make(connection: connection, ownsConnection: true, scope: scope)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    /// Shares an existing connection (the agent's); `close()` leaves the connection open.
+    public static func using(_ connection: AMQPConnection, scope: String = Coordinator.defaultScope) async throws -> CoordinatorClient {
+        try await Self.make(connection: connection, ownsConnection: false, scope: scope)
+    }
+
+    private static func make(connection: AMQPConnection, ownsConnection: Bool, scope: String) async throws -> CoordinatorClient {
+        let coordinator = try Coordinator.name(scope: scope)
+        let channel = try await connection.openChannel()
+        try await channel.exchangeDeclare(name: QMF.directExchange, type: "direct", durable: true)
+        // Named by the client so a recovered connection declares the same owner queue again.
+        let queue = "conductor.reply.\(UUID().uuidString.lowercased())"
+        _ = try await channel.queueDeclare(name: queue, exclusive: true, autoDelete: true)
+        let consumer = try await channel.consume(queue: queue, noAck: true)
+        let client = CoordinatorClient(
+            connection: connection, ownsConnection: ownsConnection, channel: channel, coordinator: coordinator, replyQueue: queue,
+            userID: connection.configuration.username)
+        let replies = Task { await client.readReplies(consumer) }
+        let returns = Task { await client.readReturns() }
+        client.readers.withLock { $0 = [replies, returns] }
+        return client
+    }
+
+    public func close() async {
+        let readers = self.readers.withLock { readers in
+            defer { readers = [] }
+            return readers
+        }
+        for reader in readers { reader.cancel() }
+        self.failAll(CoordinatorCallError(.bus, "the coordinator client was closed"))
+        if self.ownsConnection {
+            try? await self.connection.close()
+        } else {
+            _ = try? await self.channel.queueDelete(name: self.replyQueue)
+            try? await self.channel.close()
+        }
+    }
+
+    // MARK: - Calls
+
+    /// Calls `method` with `arguments`; the `_method_response`, or an error saying whether
+    /// the coordinator refused (with its exception), is missing, or did not answer in time.
+    public func call(_ method: String, arguments: [String: MeshValue], timeout: Duration) async throws(CoordinatorCallError) -> MethodResponse {
+        var message: MeshMessage
+        do {
+            message = try MeshMessage(opcode: .methodRequest, encoding: MethodRequest(methodName: method, arguments: arguments))
+        } catch {
+            throw CoordinatorCallError(.invalidReply, "cannot encode the request: \(error.message)")
+        }
+        let correlationID = UUID().uuidString
+        message.correlationID = correlationID
+        message.replyTo = self.replyQueue
+        message.userID = self.userID
+        let reply: MeshMessage
+        do {
+            reply = try await self.exchange(message, correlationID: correlationID, timeout: timeout)
+        } catch let error as CoordinatorCallError {
+            throw error
+        } catch {
+            throw CoordinatorCallError(.bus, "\(method): \(error)")
+        }
+        switch reply.opcode {
+        case .methodResponse:
+            do {
+                return try reply.decodeBody(MethodResponse.self)
+            } catch {
+                throw CoordinatorCallError(.invalidReply, "\(method): unreadable answer: \(error.message)")
+            }
+        case .exception:
+            let exception = (try? reply.decodeBody(ExceptionBody.self)) ?? ExceptionBody(code: .internalError, text: "unreadable exception")
+            throw CoordinatorCallError(.refused, "\(method): \(exception.text)", exception: exception)
+        default:
+            throw CoordinatorCallError(.invalidReply, "\(method): unexpected answer \(reply.opcode.rawValue)")
+        }
+    }
+
+    /// `call` with typed arguments and result.
+    public func call<Result: Decodable>(
+        _ method: String, _ arguments: some Encodable, timeout: Duration, as: Result.Type = Result.self
+    ) async throws(CoordinatorCallError) -> Result {
+        let request: MethodRequest
+        do {
+            request = try MethodRequest(methodName: method, encoding: arguments)
+        } catch {
+            throw CoordinatorCallError(.invalidReply, "cannot encode the request: \(error.message)")
+        }
+        let response = try await self.call(method, arguments: request.arguments, timeout: timeout)
+        do {
+            return try response.decodeArguments(Result.self)
+        } catch {
+            throw CoordinatorCallError(.invalidReply, "\(method): unreadable answer: \(error.message)")
+        }
+    }
+
+    private func exchange(_ message: MeshMessage, correlationID: String, timeout: Duration) async throws -> MeshMessage {
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            self.fail(correlationID, CoordinatorCallError(.timeout, "\(self.coordinator) did not answer within \(timeout)"))
+        }
+        defer { timer.cancel() }
+        return try await withCheckedThrowingContinuation { continuation in
+            self.pending.withLock { $0[correlationID] = continuation }
+            do {
+                var properties = message.properties()
+                properties.expiration = String(max(1, Self.milliseconds(timeout)))
+                _ = try self.channel.publish(
+                    message.bodyBuffer(), exchange: QMF.directExchange, routingKey: self.coordinator.description, mandatory: true,
+                    properties: properties)
+            } catch {
+                self.fail(correlationID, CoordinatorCallError(.bus, "request not sent: \(error)"))
+            }
+        }
+    }
+
+    private func readReplies(_ consumer: AMQPConsumer) async {
+        do {
+            for try await delivery in consumer {
+                guard let correlation = delivery.properties.correlationId,
+                    let continuation = self.pending.withLock({ $0.removeValue(forKey: correlation) })
+                else { continue }
+                do {
+                    continuation.resume(returning: try MeshMessage(properties: delivery.properties, body: delivery.body))
+                } catch {
+                    continuation.resume(throwing: CoordinatorCallError(.invalidReply, "unreadable answer: \(error.message)"))
+                }
+            }
+        } catch {}
+        self.failAll(CoordinatorCallError(.bus, "the reply queue stopped delivering (connection lost?)"))
+    }
+
+    private func readReturns() async {
+        for await returned in self.channel.returns {
+            guard let correlation = returned.properties.correlationId else { continue }
+            self.fail(correlation, CoordinatorCallError(.noCoordinator, "no coordinator serves \(self.coordinator) on this bus (is `conductor serve` running?)"))
+        }
+    }
+
+    private func fail(_ correlationID: String, _ error: CoordinatorCallError) {
+        self.pending.withLock { $0.removeValue(forKey: correlationID) }?.resume(throwing: error)
+    }
+
+    private func failAll(_ error: CoordinatorCallError) {
+        let all = self.pending.withLock { pending in
+            defer { pending = [:] }
+            return Array(pending.values)
+        }
+        for continuation in all { continuation.resume(throwing: error) }
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}
+
+// MARK: - Locks and events
+
+extension CoordinatorClient {
+    /// Acquires `lock`, waiting up to `wait`. `owned`: the lock ends with this client's
+    /// connection too (not only its lease). The call itself waits `wait` plus `slack`.
+    public func acquire(
+        lock: String, limit: Int = 1, ttl: Duration, wait: Duration, holder: String, owned: Bool = true, slack: Duration = .seconds(5)
+    ) async throws(CoordinatorCallError) -> LockGrant {
+        let request = LockAcquireRequest(
+            lock: lock, limit: limit, ttlMilliseconds: Self.milliseconds(ttl), waitMilliseconds: Self.milliseconds(wait),
+            owner: owned ? self.replyQueue : nil, holder: holder)
+        return try await self.call(Coordinator.Method.lockAcquire, request, timeout: wait + slack, as: LockGrant.self)
+    }
+
+    public func renew(lock: String, token: Int64, ttl: Duration? = nil, timeout: Duration = .seconds(5)) async throws(CoordinatorCallError) -> LockTokenResult {
+        try await self.call(Coordinator.Method.lockRenew, LockTokenRequest(lock: lock, token: token, ttlMilliseconds: ttl.map(Self.milliseconds)), timeout: timeout, as: LockTokenResult.self)
+    }
+
+    public func release(lock: String, token: Int64, timeout: Duration = .seconds(5)) async throws(CoordinatorCallError) -> LockTokenResult {
+        try await self.call(Coordinator.Method.lockRelease, LockTokenRequest(lock: lock, token: token), timeout: timeout, as: LockTokenResult.self)
+    }
+
+    public func status(lock: String, timeout: Duration = .seconds(5)) async throws(CoordinatorCallError) -> LockStatus {
+        try await self.call(Coordinator.Method.lockStatus, ["lock": lock], timeout: timeout, as: LockStatus.self)
+    }
+
+    public func signal(_ request: SignalRequest, timeout: Duration = .seconds(5)) async throws(CoordinatorCallError) -> EventState {
+        try await self.call(Coordinator.Method.signal, request, timeout: timeout, as: EventState.self)
+    }
+
+    /// Waits for the event; a timeout is an answer with `satisfied: false`, not an error.
+    public func wait(_ request: WaitRequest, slack: Duration = .seconds(5)) async throws(CoordinatorCallError) -> EventState {
+        try await self.call(Coordinator.Method.wait, request, timeout: .milliseconds(request.timeoutMilliseconds) + slack, as: EventState.self)
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Mesh
+import Synchronization
+
+/// What can go wrong running the coordinator, with a stable code.
+public struct CoordinationError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+        public static let invalidScope = Code("invalid-scope")
+        public static let alreadyRunning = Code("already-running")
+        public static let store = Code("store")
+        public static let stopped = Code("stopped")
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { self.message }
+}
+
+/// Wall-clock milliseconds since 1970. Leases are wall-clock deadlines so they keep their
+/// meaning across a coordinator restart; tests inject a manual clock.
+public struct CoordinationClock: Sendable {
+    public var now: @Sendable () -> Int64
+
+    public init(now: @escaping @Sendable () -> Int64) { self.now = now }
+
+    public static let system = CoordinationClock { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+}
+
+/// One lock holder as stored.
+public struct LockHolderRecord: Hashable, Sendable {
+    public var lock: String
+    public var token: Int64
+    public var limit: Int
+    /// The owner's queue (its connection's liveness), nil for a lease-only holder.
+    public var owner: String?
+    public var holder: String
+    public var ttlMilliseconds: Int64
+    public var expiresAt: Int64
+
+    public init(lock: String, token: Int64, limit: Int, owner: String?, holder: String, ttlMilliseconds: Int64, expiresAt: Int64) {
+        self.lock = lock
+        self.token = token
+        self.limit = limit
+        self.owner = owner
+        self.holder = holder
+        self.ttlMilliseconds = ttlMilliseconds
+        self.expiresAt = expiresAt
+    }
+}
+
+/// Everything the coordinator reloads on start.
+public struct CoordinationSnapshot: Sendable {
+    /// Every token up to this one may have been issued: the next token is larger.
+    public var reservedThrough: Int64
+    public var holders: [LockHolderRecord]
+    /// Signals by scope, event, in the order they came.
+    public var signals: [EventKey: [EventSignal]]
+
+    public init(reservedThrough: Int64 = 0, holders: [LockHolderRecord] = [], signals: [EventKey: [EventSignal]] = [:]) {
+        self.reservedThrough = reservedThrough
+        self.holders = holders
+        self.signals = signals
+    }
+}
+
+public struct EventKey: Hashable, Sendable {
+    public var scope: String
+    public var event: String
+    public init(scope: String, event: String) {
+        self.scope = scope
+        self.event = event
+    }
+}
+
+/// Where the coordinator keeps locks, fencing tokens and events. `SQLiteStateStore`
+/// implements it (docs/primitives.md says why it is safe); a PostgreSQL store can too.
+///
+/// The calls are synchronous on purpose: they run inside the lock service's actor so the
+/// order of writes is the order of decisions, and a grant is answered only after it is
+/// stored. Each is one short transaction.
+public protocol CoordinationStore: Sendable {
+    func loadCoordination() throws -> CoordinationSnapshot
+    /// Durably records that tokens up to `through` may be issued (must survive power loss).
+    func reserveTokens(through: Int64) throws
+    /// Inserts or updates (renewed lease) a holder.
+    func saveLockHolder(_ holder: LockHolderRecord) throws
+    func removeLockHolder(lock: String, token: Int64) throws
+    func saveSignal(_ key: EventKey, _ signal: EventSignal) throws
+    /// The nodes expected to signal in a scope (a deployment's instances), nil when unknown.
+    func expectedNodes(scope: String) throws -> [String]?
+}
+
+/// Keeps everything in memory: for tests and coordinators without a state file.
+public final class InMemoryCoordinationStore: CoordinationStore {
+    private let state = Mutex(CoordinationSnapshot())
+    private let expected: [String: [String]]
+
+    public init(expectedNodes: [String: [String]] = [:]) {
+        self.expected = expectedNodes
+    }
+
+    public func loadCoordination() throws -> CoordinationSnapshot { self.state.withLock { $0 } }
+
+    public func reserveTokens(through: Int64) throws {
+        self.state.withLock { $0.reservedThrough = max($0.reservedThrough, through) }
+    }
+
+    public func saveLockHolder(_ holder: LockHolderRecord) throws {
+        self.state.withLock { state in
+            state.holders.removeAll { $0.lock == holder.lock && $0.token == holder.token }
+            state.holders.append(holder)
+        }
+    }
+
+    public func removeLockHolder(lock: String, token: Int64) throws {
+        self.state.withLock { $0.holders.removeAll { $0.lock == lock && $0.token == token } }
+    }
+
+    public func saveSignal(_ key: EventKey, _ signal: EventSignal) throws {
+        self.state.withLock { state in
+            var signals = state.signals[key] ?? []
+            if let index = signals.firstIndex(where: { $0.node == signal.node }) {
+                signals[index] = signal
+            } else {
+                signals.append(signal)
+            }
+            state.signals[key] = signals
+        }
+    }
+
+    public func expectedNodes(scope: String) throws -> [String]? { self.expected[scope] }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import GRDB
+import Mesh
+
+// The coordinator's tables (migration "v2-coordination") and `CoordinationStore` on SQLite.
+//
+// Durability, and why tokens never repeat: a token range is reserved with
+// `synchronous = FULL` (the WAL is fsynced before the reservation returns), and tokens are
+// only issued from a reserved range; a restart starts after the whole range, so even a
+// power cut cannot bring back a token that was handed out. Holders, renewals and signals
+// are written with `synchronous = NORMAL` (in WAL mode: durable across a process crash,
+// possibly not across a power cut), which keeps a grant well under a millisecond. After a
+// power cut a lock may thus come back free; its old holder's token is still smaller than
+// every token issued afterwards, so fenced resources stay safe.
+
+enum CoordinationSchema {
+    static let v2: [String] = [
+        "CREATE TABLE coordination_token (id INTEGER PRIMARY KEY CHECK (id = 1), reserved_through INTEGER NOT NULL)",
+        """
+        CREATE TABLE lock_holder (
+            lock_name TEXT NOT NULL,
+            token INTEGER NOT NULL,
+            lock_limit INTEGER NOT NULL,
+            owner TEXT,
+            holder TEXT NOT NULL,
+            ttl_ms INTEGER NOT NULL,
+            expires_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (lock_name, token)
+        )
+        """,
+        """
+        CREATE TABLE event_signal (
+            scope TEXT NOT NULL,
+            event TEXT NOT NULL,
+            node TEXT NOT NULL,
+            data TEXT,
+            signalled_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (scope, event, node)
+        )
+        """,
+    ]
+
+    static func migrate(_ db: Database) throws {
+        for statement in v2 { try db.execute(sql: statement) }
+    }
+}
+
+extension SQLiteStateStore: CoordinationStore {
+    public func loadCoordination() throws -> CoordinationSnapshot {
+        try self.pool.read { db in
+            let reserved = try Int64.fetchOne(db, sql: "SELECT reserved_through FROM coordination_token WHERE id = 1") ?? 0
+            let holders = try Row.fetchAll(db, sql: "SELECT * FROM lock_holder ORDER BY token").map { row in
+                LockHolderRecord(
+                    lock: row["lock_name"], token: row["token"], limit: row["lock_limit"], owner: row["owner"], holder: row["holder"],
+                    ttlMilliseconds: row["ttl_ms"], expiresAt: row["expires_at_ms"])
+            }
+            var signals: [EventKey: [EventSignal]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM event_signal ORDER BY signalled_at_ms, rowid") {
+                let data: String? = row["data"]
+                let value = data.flatMap { try? MeshValue(json: Array($0.utf8)) }
+                signals[EventKey(scope: row["scope"], event: row["event"]), default: []].append(EventSignal(node: row["node"], data: value, at: row["signalled_at_ms"]))
+            }
+            return CoordinationSnapshot(reservedThrough: reserved, holders: holders, signals: signals)
+        }
+    }
+
+    public func reserveTokens(through: Int64) throws {
+        try self.coordinationWrite(synchronous: "FULL") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO coordination_token (id, reserved_through) VALUES (1, ?)
+                    ON CONFLICT (id) DO UPDATE SET reserved_through = MAX(reserved_through, excluded.reserved_through)
+                    """, arguments: [through])
+        }
+    }
+
+    public func saveLockHolder(_ holder: LockHolderRecord) throws {
+        try self.coordinationWrite(synchronous: "NORMAL") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO lock_holder (lock_name, token, lock_limit, owner, holder, ttl_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (lock_name, token) DO UPDATE SET ttl_ms = excluded.ttl_ms, expires_at_ms = excluded.expires_at_ms
+                    """,
+                arguments: [holder.lock, holder.token, holder.limit, holder.owner, holder.holder, holder.ttlMilliseconds, holder.expiresAt])
+        }
+    }
+
+    public func removeLockHolder(lock: String, token: Int64) throws {
+        try self.coordinationWrite(synchronous: "NORMAL") { db in
+            try db.execute(sql: "DELETE FROM lock_holder WHERE lock_name = ? AND token = ?", arguments: [lock, token])
+        }
+    }
+
+    public func saveSignal(_ key: EventKey, _ signal: EventSignal) throws {
+        let data = signal.data.map { String(decoding: $0.jsonBytes, as: UTF8.self) }
+        try self.coordinationWrite(synchronous: "NORMAL") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO event_signal (scope, event, node, data, signalled_at_ms) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (scope, event, node) DO UPDATE SET data = excluded.data, signalled_at_ms = excluded.signalled_at_ms
+                    """, arguments: [key.scope, key.event, signal.node, data, signal.at])
+        }
+    }
+
+    /// The instance ids of the deployment named `scope` (its active generation, any
+    /// environment): what `conductor wait` names when they have not signalled.
+    public func expectedNodes(scope: String) throws -> [String]? {
+        let ids = try self.pool.read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT instance.id FROM instance
+                    JOIN generation ON generation.id = instance.generation_id
+                    JOIN deployment ON deployment.id = generation.deployment_id
+                    WHERE deployment.name = ? AND generation.status = 'active' ORDER BY instance.member
+                    """, arguments: [scope])
+        }
+        return ids.isEmpty ? nil : ids.map { $0.lowercased() }
+    }
+
+    /// One immediate transaction at the given `synchronous` level, restoring the
+    /// connection's level afterwards (the rest of the store keeps its own).
+    private func coordinationWrite(synchronous: String, _ body: (Database) throws -> Void) throws {
+        try self.pool.writeWithoutTransaction { db in
+            let previous = try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? 2
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            defer { try? db.execute(sql: "PRAGMA synchronous = \(previous)") }
+            try db.inTransaction(.immediate) {
+                try body(db)
+                return .commit
+            }
+        }
+    }
+}
