@@ -11,9 +11,14 @@ struct FwdCommand: AsyncParsableCommand {
             Reads the newest pending generation from the state store, finds the instances it \
             recorded (by handle or instance id) instead of starting new ones, and resends \
             unanswered jobs under their recorded ids (agents answer a job id they ran with \
-            the stored result). Give --broker (and --agent-broker) the bus the instances use; without it an \
-            embedded broker is started, which instances of a crashed embedded launch cannot \
-            reach (they are then reported blocked). See docs/launch.md.
+            the stored result). Give --broker (and --agent-broker) the bus the instances use. \
+            Without --broker, fwd brings back the crashed launch's embedded broker: same \
+            loopback port, same users (kept in <state-dir>/buses/), so its instances reconnect \
+            by themselves; like launch, it then serves until Ctrl-C and stops the instances, \
+            or exits at once with --exit-when-configured. See docs/launch.md.
+
+            Exit status: 0 when every member is configured, 1 otherwise.
+
             """
     )
 
@@ -30,6 +35,9 @@ struct FwdCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds a member may wait before it is reported blocked.")
     var waitBudget: Double = 30
 
+    @Flag(name: .long, help: "With the embedded broker: stop the instances and exit once every member is configured or failed.")
+    var exitWhenConfigured = false
+
     @Flag(name: .long, help: "Print the result as JSON.")
     var json = false
 
@@ -39,8 +47,14 @@ struct FwdCommand: AsyncParsableCommand {
         let recorded = try await store.pendingWork(deployment: self.deployment, environment: self.env)?.generation
             .flatMap { try? JSONDecoder().decode(LaunchRequest.self, from: Data($0.document.utf8)) }
         let prefix = recorded?.localAddresses.flatMap(LaunchCommand.prefix) ?? (127, 0, 0)
-        let bus = try await self.bus.start()
+        let bus = try await self.bus.start(
+            record: EmbeddedBusRecord.path(stateDirectory: self.state.directory, deployment: self.deployment, environment: self.env))
         let json = self.json
+        if bus.broker != nil, !json {
+            say(bus.restored
+                ? "restarted the launch's embedded broker on \(bus.console.host):\(bus.console.port); its instances reconnect to it"
+                : "embedded broker on \(bus.console.host):\(bus.console.port) (no broker of this deployment was recorded, or its port is taken: instances started before the crash cannot reach it)")
+        }
         let options = LaunchOptions(
             stateDirectory: self.state.directory, console: bus.console, agentBrokerURL: bus.agentURL,
             waitBudget: .milliseconds(Int64(self.waitBudget * 1000)), trustedUser: bus.trustedUser)
@@ -56,8 +70,18 @@ struct FwdCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("conductor fwd: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        await bus.stop()
         say(json ? try LaunchCommand.json(result) : LaunchTable.render(result))
+        // An embedded broker is the instances' only bus: serve on, as the launch would
+        // have, and stop them at the end; with --broker they keep running on that bus.
+        if bus.broker != nil {
+            if !self.exitWhenConfigured {
+                if !json { say("serving; Ctrl-C stops the instances and the broker") }
+                await LaunchCommand.waitForSignal()
+            }
+            let stopped = (try? await launcher.terminate(deployment: self.deployment, environment: self.env)) ?? []
+            if !json { say("stopped \(stopped.count) instance(s)") }
+        }
+        await bus.stop()
         if !result.configured { throw ExitCode(1) }
     }
 }

@@ -40,8 +40,11 @@ struct LaunchBusOptions: ParsableArguments {
         }
     }
 
-    func start() async throws -> LaunchBus {
-        try await LaunchBus.start(broker: self.broker, agentBroker: self.agentBroker, trustedUser: self.trustedUser)
+    /// `record`: where an embedded broker's port and passwords are kept (see
+    /// `EmbeddedBusRecord`), so that `fwd` can bring back the bus a crashed launch's
+    /// instances still reconnect to.
+    func start(record: String? = nil) async throws -> LaunchBus {
+        try await LaunchBus.start(broker: self.broker, agentBroker: self.agentBroker, trustedUser: self.trustedUser, record: record)
     }
 }
 
@@ -55,8 +58,10 @@ struct LaunchBus {
     var agentURL: String
     var trustedUser: String
     var broker: BrokerServer?
+    /// An embedded broker brought back on the port and users of an `EmbeddedBusRecord`.
+    var restored = false
 
-    static func start(broker url: String?, agentBroker: String? = nil, trustedUser: String? = nil) async throws -> LaunchBus {
+    static func start(broker url: String?, agentBroker: String? = nil, trustedUser: String? = nil, record: String? = nil) async throws -> LaunchBus {
         if let url {
             let configuration: AMQPConnectionConfiguration
             do {
@@ -67,18 +72,46 @@ struct LaunchBus {
             }
             return LaunchBus(console: configuration, consoleURL: url, agentURL: agentBroker ?? url, trustedUser: trustedUser ?? configuration.username, broker: nil)
         }
-        let conductorPassword = Self.password()
-        let agentPassword = Self.password()
+        // Bound again on the recorded port, with the recorded users, the instances of a
+        // crashed launch reconnect by themselves; when the port is taken, a fresh bus.
+        if let record, let saved = EmbeddedBusRecord.read(record), let bus = try? await Self.embedded(saved, restored: true) {
+            return bus
+        }
+        var fresh = EmbeddedBusRecord(port: 0, conductorPassword: Self.password(), agentPassword: Self.password())
+        let bus = try await Self.embedded(fresh, restored: false)
+        if let record {
+            fresh.port = bus.console.port
+            do {
+                try fresh.write(record)
+            } catch {
+                await bus.stop()
+                throw error
+            }
+        }
+        return bus
+    }
+
+    private static func embedded(_ record: EmbeddedBusRecord, restored: Bool) async throws -> LaunchBus {
         let users = [
-            BrokerUser(name: "conductor", password: conductorPassword, loopbackOnly: true),
-            BrokerUser(name: "agent", password: agentPassword, loopbackOnly: true),
+            BrokerUser(name: "conductor", password: record.conductorPassword, loopbackOnly: true),
+            BrokerUser(name: "agent", password: record.agentPassword, loopbackOnly: true),
         ]
         let server = BrokerServer(
-            configuration: BrokerConfiguration(host: "127.0.0.1", port: 0, users: users, permissions: users.map { BrokerPermission(user: $0.name, vhost: "/") }),
+            configuration: BrokerConfiguration(
+                host: "127.0.0.1", port: record.port, users: users, permissions: users.map { BrokerPermission(user: $0.name, vhost: "/") }),
             logger: Logger(label: "conductor.broker", factory: { _ in SwiftLogNoOpLogHandler() }))
-        let port = try await server.start()
-        let consoleURL = "amqp://conductor:\(conductorPassword)@127.0.0.1:\(port)/%2F"
-        return LaunchBus(console: try AMQPConnectionConfiguration(url: consoleURL), consoleURL: consoleURL, agentURL: "amqp://agent:\(agentPassword)@127.0.0.1:\(port)/%2F", trustedUser: "conductor", broker: server)
+        let port: Int
+        do {
+            port = try await server.start()
+        } catch {
+            try? await server.shutdown()
+            throw error
+        }
+        let consoleURL = "amqp://conductor:\(record.conductorPassword)@127.0.0.1:\(port)/%2F"
+        return LaunchBus(
+            console: try AMQPConnectionConfiguration(url: consoleURL), consoleURL: consoleURL,
+            agentURL: "amqp://agent:\(record.agentPassword)@127.0.0.1:\(port)/%2F", trustedUser: "conductor", broker: server,
+            restored: restored)
     }
 
     static func password() -> String {
@@ -89,5 +122,33 @@ struct LaunchBus {
 
     func stop() async {
         try? await self.broker?.shutdown()
+    }
+}
+
+/// An embedded launch bus as `<state-dir>/buses/<deployment>@<environment>.json` (mode
+/// 0600 in a 0700 directory, like the secrets in state.sqlite): its loopback port and
+/// the passwords of its `conductor` and `agent` users. Written before any instance is
+/// told the bus's URL (record first), read by `conductor fwd` to bring the same bus back
+/// after a crash took the launch and its broker down.
+struct EmbeddedBusRecord: Codable, Equatable {
+    var port: Int
+    var conductorPassword: String
+    var agentPassword: String
+
+    static func path(stateDirectory: String, deployment: String, environment: String) -> String {
+        "\(stateDirectory)/buses/\(deployment)@\(environment).json"
+    }
+
+    static func read(_ path: String) -> EmbeddedBusRecord? {
+        FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(EmbeddedBusRecord.self, from: $0) }
+    }
+
+    func write(_ path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let temporary = path + ".tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: try JSONEncoder().encode(self), attributes: [.posixPermissions: 0o600]),
+            rename(temporary, path) == 0
+        else { throw ValidationError("cannot write \(path)") }
     }
 }

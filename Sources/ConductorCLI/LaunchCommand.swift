@@ -73,7 +73,9 @@ struct LaunchArguments: ParsableArguments {
         command: String, json: Bool, started: ContinuousClock.Instant, ready: (LaunchBus) throws -> Void = { _ in }
     ) async throws -> (launcher: Launcher, bus: LaunchBus, result: LaunchResult) {
         let store = try self.state.openStore()
-        let bus = try await self.bus.start()
+        let target = try self.checkedDeployable(command: command)
+        let bus = try await self.bus.start(
+            record: EmbeddedBusRecord.path(stateDirectory: self.state.directory, deployment: target.deployment, environment: target.environment))
         let options = LaunchOptions(
             stateDirectory: self.state.directory, console: bus.console, agentBrokerURL: bus.agentURL,
             waitBudget: .milliseconds(Int64(self.waitBudget * 1000)), jobTimeout: .milliseconds(Int64(self.jobTimeout * 1000)),

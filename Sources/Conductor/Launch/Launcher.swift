@@ -44,9 +44,7 @@ public struct Launcher: Sendable {
         let plan = try self.validatedPlan(request)
         let environment = plan.environment ?? "default"
         let actor = self.options.actor
-        let lease = try await self.store.acquireLaunchLock(
-            deployment: plan.deployment, environment: environment, holder: .thisProcess(), lease: .seconds(3600), actor: actor)
-        do {
+        return try await self.withLaunchLock(deployment: plan.deployment, environment: environment) {
             let before = try await self.store.deployment(plan.deployment, environment: environment)
             _ = try await self.store.ensureDeployment(plan.deployment, environment: environment, actor: actor)
             try await self.store.setDeploymentStatus(plan.deployment, environment: environment, to: .launching, reason: nil, actor: actor)
@@ -58,12 +56,7 @@ public struct Launcher: Sendable {
             let generation = try await self.store.recordGeneration(
                 deployment: plan.deployment, environment: environment, document: try Self.document(request),
                 documentHash: Self.fnv1a(hashInput), actor: actor)
-            let result = try await self.rollOut(plan, generation: generation)
-            try? await self.store.releaseLaunchLock(lease, actor: actor)
-            return result
-        } catch {
-            try? await self.store.releaseLaunchLock(lease, actor: actor)
-            throw error
+            return try await self.rollOut(plan, generation: generation)
         }
     }
 
@@ -78,19 +71,12 @@ public struct Launcher: Sendable {
         let request = try JSONDecoder().decode(LaunchRequest.self, from: Data(generation.document.utf8))
         let plan = try self.validatedPlan(request)
         let actor = self.options.actor
-        let lease = try await self.store.acquireLaunchLock(
-            deployment: deployment, environment: environment, holder: .thisProcess(), lease: .seconds(3600), actor: actor)
-        do {
+        return try await self.withLaunchLock(deployment: deployment, environment: environment) {
             try await self.store.appendAudit(
                 actor: actor, action: "deployment.roll_forward", subject: "deployment:\(deployment)@\(environment)", outcome: .succeeded,
                 deployment: deployment, environment: environment, detail: .map(["generation": .int(Int64(generation.number))]))
             try await self.store.setDeploymentStatus(deployment, environment: environment, to: .launching, reason: nil, actor: actor)
-            let result = try await self.rollOut(plan, generation: generation)
-            try? await self.store.releaseLaunchLock(lease, actor: actor)
-            return result
-        } catch {
-            try? await self.store.releaseLaunchLock(lease, actor: actor)
-            throw error
+            return try await self.rollOut(plan, generation: generation)
         }
     }
 
