@@ -55,48 +55,8 @@ struct LaunchArguments: ParsableArguments {
         return (plan.deployment, plan.environment ?? "default")
     }
 
-    /// The arguments that give `serve` this same launch.
-    var forwarded: [String] {
-        var arguments = [self.request.file, "--state-dir", self.state.directory]
-        if let env = self.deployable.env { arguments += ["--env", env] }
-        for setting in self.deployable.settings { arguments += ["--set", setting] }
-        if let broker = self.bus.broker { arguments += ["--broker", broker] }
-        if let agentBroker = self.bus.agentBroker { arguments += ["--agent-broker", agentBroker] }
-        if let trustedUser = self.bus.trustedUser { arguments += ["--trusted-user", trustedUser] }
-        arguments += ["--wait-budget", "\(self.waitBudget)", "--job-timeout", "\(self.jobTimeout)", "--local-addresses", self.localAddresses]
-        return arguments
-    }
-
-    /// Starts the bus, then launches; `ready` sees the bus before the launch begins.
-    /// Errors are printed; the bus is stopped when the launch throws.
-    func launch(
-        command: String, json: Bool, started: ContinuousClock.Instant, ready: (LaunchBus) throws -> Void = { _ in }
-    ) async throws -> (launcher: Launcher, bus: LaunchBus, result: LaunchResult) {
-        let store = try self.state.openStore()
-        let target = try self.checkedDeployable(command: command)
-        let bus = try await self.bus.start(
-            record: EmbeddedBusRecord.path(stateDirectory: self.state.directory, deployment: target.deployment, environment: target.environment))
-        let options = LaunchOptions(
-            stateDirectory: self.state.directory, console: bus.console, agentBrokerURL: bus.agentURL,
-            waitBudget: .milliseconds(Int64(self.waitBudget * 1000)), jobTimeout: .milliseconds(Int64(self.jobTimeout * 1000)),
-            haltAfterSendingJobs: TestHooks.haltAfterSendingJobs, trustedUser: bus.trustedUser)
-        let launcher = Launcher(store: store, providers: [LocalProvider(addressPrefix: LaunchCommand.prefix(self.localAddresses)!)], options: options) { event in
-            let line = String(format: "[%6.2fs] ", LaunchCommand.seconds(started.duration(to: .now))) + event.description + "\n"
-            if json { FileHandle.standardError.write(Data(line.utf8)) } else { FileHandle.standardOutput.write(Data(line.utf8)) }
-        }
-        do {
-            try ready(bus)
-            return (launcher, bus, try await launcher.launch(self.request))
-        } catch let error as LaunchError {
-            await bus.stop()
-            for problem in error.errors { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
-            FileHandle.standardError.write(Data("conductor \(command): \(error.message)\n".utf8))
-            throw ExitCode(error.code == .invalid ? 2 : 1)
-        } catch {
-            await bus.stop()
-            FileHandle.standardError.write(Data("conductor \(command): \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+    var submission: LaunchSubmission {
+        LaunchSubmission(request: self.request, waitBudgetSeconds: self.waitBudget, jobTimeoutSeconds: self.jobTimeout)
     }
 }
 
@@ -120,6 +80,11 @@ struct LaunchCommand: AsyncParsableCommand {
 
     @OptionGroup var arguments: LaunchArguments
 
+    @OptionGroup var coordinator: CoordinatorOptions
+
+    @Option(name: .long, help: "Seconds between checks for changed source facts while a foreground launch serves (re-configuration).")
+    var watchInterval: Double = 5
+
     @Flag(name: .long, help: "Stop the instances and exit once every member is configured or failed (for scripts and CI).")
     var exitWhenConfigured = false
 
@@ -129,38 +94,131 @@ struct LaunchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the result as JSON (progress goes to stderr).")
     var json = false
 
+    var scope: String { self.coordinator.scope }
+
     func validate() throws {
+        guard self.watchInterval > 0 else { throw ValidationError("--watch-interval must be positive") }
         if self.detach, self.exitWhenConfigured { throw ValidationError("--detach and --exit-when-configured exclude each other") }
     }
 
     func run() async throws {
         let started = ContinuousClock.now
-        if self.detach {
-            try await self.runDetached(started: started)
+        let target = try self.arguments.checkedDeployable(command: "launch")
+        if let coordinator = try await self.reachableCoordinator() {
+            try await self.launch(through: coordinator, started: started)
             return
         }
-        _ = try self.arguments.checkedDeployable(command: "launch")
+        if self.detach {
+            let coordinator = try await self.startBackgroundCoordinator()
+            try await self.launch(through: coordinator, started: started)
+            return
+        }
+        try await self.launchInForeground(target: target, started: started)
+    }
+
+    /// No coordinator reachable: one in this process (embedded broker unless --broker, the
+    /// coordinator endpoint for recipes' locks and events), for this launch, until Ctrl-C.
+    func launchInForeground(target: (deployment: String, environment: String), started: ContinuousClock.Instant) async throws {
         let json = self.json
-        let (launcher, bus, result) = try await self.arguments.launch(command: "launch", json: json, started: started) { bus in
-            if bus.broker != nil, !json {
-                say("embedded broker on \(bus.console.host):\(bus.console.port) (users conductor and agent, random passwords, loopback only)")
-            }
+        let host: CoordinatorHost
+        do {
+            host = try await CoordinatorHost.start(
+                state: self.arguments.state, bus: self.arguments.bus,
+                busRecord: EmbeddedBusRecord.path(stateDirectory: self.arguments.state.directory, deployment: target.deployment, environment: target.environment),
+                scope: self.scope, watchInterval: .milliseconds(Int64(self.watchInterval * 1000)), serveLaunches: false, log: { _ in })
+        } catch {
+            FileHandle.standardError.write(Data("conductor launch: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if host.bus.broker != nil, !json {
+            say("embedded broker on \(host.bus.console.host):\(host.bus.console.port) (users conductor and agent, random passwords, loopback only)")
+        }
+        let result: LaunchResult
+        do {
+            let ticket = try await host.launches.submit(self.arguments.submission)
+            result = try await Self.follow(json: json) { since in try await host.launches.progress(ticket.launchID, since: since) }
+        } catch {
+            _ = await host.stop(keepInstances: TestHooks.haltAfterSendingJobs != nil)
+            throw Self.exit(error)
         }
         if TestHooks.haltAfterSendingJobs != nil, result.members.contains(where: { $0.state == "pending" }) { TestHooks.waitToBeKilled() }
-        if json {
-            say(try Self.json(result))
-        } else {
-            say(LaunchTable.render(result))
-            say(String(format: "%@ in %.2fs", result.configured ? "configured" : "FAILED", Self.seconds(started.duration(to: .now))))
-        }
+        self.show(result, started: started)
         if !self.exitWhenConfigured {
             if !json { say("serving; Ctrl-C stops the instances and the broker") }
             await Self.waitForSignal()
         }
-        let stopped = (try? await launcher.terminate(deployment: result.deployment, environment: result.environment)) ?? []
-        if !json { say("stopped \(stopped.count) instance(s)") }
-        await bus.stop()
+        let stopped = await host.stop()
+        if !json { say("stopped \(stopped.isEmpty ? "0" : "the") instance(s) of \(stopped.isEmpty ? "-" : stopped.joined(separator: ", "))") }
         if !result.configured { throw ExitCode(1) }
+    }
+
+    /// Submits to a running coordinator and follows the launch; then, unless --detach,
+    /// serves until Ctrl-C (or --exit-when-configured) and terminates through it.
+    func launch(through coordinator: RemoteCoordinator, started: ContinuousClock.Instant) async throws {
+        defer { Task { await coordinator.close() } }
+        let client = coordinator.client
+        let result: LaunchResult
+        do {
+            let ticket = try await client.submit(self.arguments.submission)
+            if !self.json { say("submitted to \(client.coordinator)\(coordinator.pid.map { " (pid \($0))" } ?? "") as launch \(ticket.launchID)") }
+            result = try await Self.follow(json: self.json) { since in try await client.progress(ticket.launchID, since: since) }
+        } catch {
+            throw Self.exit(error)
+        }
+        self.show(result, started: started)
+        if self.detach {
+            if !self.json {
+                say("detached: the coordinator\(coordinator.pid.map { " (pid \($0))" } ?? "") keeps the instances; conductor terminate \(result.deployment) stops them")
+            }
+        } else {
+            if !self.exitWhenConfigured {
+                if !self.json { say("serving; Ctrl-C stops the instances (the coordinator keeps serving)") }
+                await Self.waitForSignal()
+            }
+            do {
+                let stopped = try await client.terminate(deployment: result.deployment, environment: result.environment)
+                if !self.json { say("stopped \(stopped.stopped.count) instance(s)") }
+            } catch {
+                FileHandle.standardError.write(Data("conductor launch: terminate: \(error)\n".utf8))
+            }
+        }
+        if !result.configured { throw ExitCode(1) }
+    }
+
+    func show(_ result: LaunchResult, started: ContinuousClock.Instant) {
+        if self.json {
+            say((try? Self.json(result)) ?? "{}")
+        } else {
+            say(LaunchTable.render(result))
+            say(String(format: "%@ in %.2fs", result.configured ? "configured" : "FAILED", Self.seconds(started.duration(to: .now))))
+        }
+    }
+
+    /// Prints the launch's progress as it comes (stderr with --json) until it has a result.
+    static func follow(json: Bool, _ fetch: (Int) async throws -> LaunchProgress) async throws -> LaunchResult {
+        var seen = 0
+        while true {
+            let progress = try await fetch(seen)
+            for event in progress.events {
+                let line = String(format: "[%6.2fs] ", event.seconds) + event.text + "\n"
+                if json { FileHandle.standardError.write(Data(line.utf8)) } else { FileHandle.standardOutput.write(Data(line.utf8)) }
+            }
+            seen = progress.next
+            if let result = progress.result { return result }
+            if let error = progress.error { throw LaunchError(.refused, error) }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// What a failed launch exits with: 2 for an invalid deployable, else 1; the error printed.
+    static func exit(_ error: any Error) -> ExitCode {
+        if let error = error as? LaunchError {
+            for problem in error.errors { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
+            FileHandle.standardError.write(Data("conductor launch: \(error.message)\n".utf8))
+            return ExitCode(error.code == .invalid ? 2 : 1)
+        }
+        FileHandle.standardError.write(Data("conductor launch: \(error)\n".utf8))
+        return ExitCode(1)
     }
 
     static func prefix(_ text: String) -> (UInt8, UInt8, UInt8)? {

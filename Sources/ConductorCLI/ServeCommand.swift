@@ -1,23 +1,22 @@
+import AMQPClient
+import Agent
 import ArgumentParser
 import Conductor
 import Foundation
+import Logging
+import Mesh
+import ServiceLifecycle
 
-/// The background coordinator of `conductor launch --detach`, as recorded in
-/// `<state-dir>/coordinators/<deployment>@<environment>.json` (mode 0600: the broker URL
-/// carries the coordinator's password, like the secrets in state.sqlite).
+/// A running `conductor serve`, as recorded in `<state-dir>/coordinator.json` (mode 0600:
+/// the bus URL carries the coordinator's password, like the secrets in state.sqlite), so
+/// that `launch`, `terminate` and recipes on this machine find it.
 struct CoordinatorRecord: Codable {
     var pid: Int32
-    /// The coordinator's bus, credentials included (`conductor facts --broker` reaches it).
+    /// The coordinator's bus, credentials included.
     var broker: String
-    var deployment: String
-    var environment: String
-    var log: String
-    /// Set once the launch finished.
-    var result: LaunchResult?
+    var scope: String
 
-    static func path(stateDirectory: String, deployment: String, environment: String) -> String {
-        "\(stateDirectory)/coordinators/\(deployment)@\(environment).json"
-    }
+    static func path(stateDirectory: String) -> String { stateDirectory + "/coordinator.json" }
 
     static func read(_ path: String) -> CoordinatorRecord? {
         FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(CoordinatorRecord.self, from: $0) }
@@ -33,6 +32,12 @@ struct CoordinatorRecord: Codable {
         guard rename(temporary, path) == 0 else { throw ValidationError("cannot write \(path)") }
     }
 
+    /// The record of a live `conductor serve` in this state directory, if any.
+    static func live(stateDirectory: String) -> CoordinatorRecord? {
+        guard let record = read(path(stateDirectory: stateDirectory)), isServing(record.pid) else { return nil }
+        return record
+    }
+
     /// A live `conductor serve` process (not a zombie, not a reused pid).
     static func isServing(_ pid: Int32) -> Bool {
         guard pid > 0, kill(pid, 0) == 0,
@@ -43,9 +48,9 @@ struct CoordinatorRecord: Codable {
         return cmdline.split(separator: 0).dropFirst().first.map { String(decoding: $0, as: UTF8.self) } == "serve"
     }
 
-    /// SIGTERM (the coordinator stops what is still running and its broker), SIGKILL
-    /// after `seconds`. True when it is gone.
-    static func stop(_ pid: Int32, seconds: Double = 30) async -> Bool {
+    /// SIGTERM (the coordinator stops what it launched and its broker), SIGKILL after
+    /// `seconds`. True when it is gone.
+    static func stop(_ pid: Int32, seconds: Double = 60) async -> Bool {
         guard isServing(pid) else { return true }
         kill(pid, SIGTERM)
         for _ in 0..<Int(seconds * 10) {
@@ -58,97 +63,175 @@ struct CoordinatorRecord: Codable {
     }
 }
 
-/// `conductor serve`: the background coordinator `launch --detach` re-executes (hidden).
-/// Its own session (setsid), so the terminal's Ctrl-C and hang-up do not reach it or its
-/// agents; it records itself, launches, records the result, and serves until SIGTERM.
-struct ServeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "serve",
-        abstract: "The background coordinator of `launch --detach` (not for direct use).",
-        shouldDisplay: false
-    )
+/// A coordinator in this process: the bus (embedded unless --broker), the state store,
+/// the coordinator endpoint (locks, events) and the launches. `serve` runs one until
+/// SIGTERM with the launch methods on its endpoint; a foreground `launch` with no
+/// coordinator reachable runs one for its own launch (`serveLaunches: false`: other
+/// `launch` commands do not find it, and an endpoint it cannot start, e.g. because a
+/// coordinator of that scope already serves on a shared bus, only costs the recipes'
+/// locks and events, with a warning).
+struct CoordinatorHost {
+    let bus: LaunchBus
+    let store: SQLiteStateStore
+    let endpoint: CoordinatorService
+    let launches: LaunchCoordinator
+    private let endpointGroup: ServiceGroup
+    private let launchesGroup: ServiceGroup
+    private let running: [Task<Void, any Error>]
 
-    @OptionGroup var arguments: LaunchArguments
+    /// `busRecord`: where an embedded broker's port and users are kept, so a restart
+    /// brings back the bus its instances reconnect to.
+    static func start(
+        state: StateOptions, bus options: LaunchBusOptions, busRecord: String?, scope: String, watchInterval: Duration?,
+        serveLaunches: Bool = true, log: @escaping @Sendable (String) -> Void
+    ) async throws -> CoordinatorHost {
+        let store = try state.openStore()
+        let bus = try await options.start(record: busRecord)
+        let logger = Logger(label: "conductor.serve", factory: { _ in SwiftLogNoOpLogHandler() })
+        let endpoint: CoordinatorService
+        do {
+            endpoint = try CoordinatorService(broker: bus.console, scope: scope, store: store, logger: logger)
+        } catch {
+            await bus.stop()
+            throw error
+        }
+        let stateDirectory = state.directory
+        var configuration = LaunchCoordinator.Configuration(
+            stateDirectory: stateDirectory, console: bus.console, agentBrokerURL: bus.agentURL, trustedUser: bus.trustedUser,
+            watchInterval: watchInterval, log: log)
+        configuration.haltAfterSendingJobs = TestHooks.haltAfterSendingJobs
+        // `conductor fwd DEPLOYMENT` finds the bus of a deployment by its name: record it
+        // for every deployment launched here before any instance learns its URL.
+        configuration.accepted = { ticket in
+            guard let busRecord, let saved = FileManager.default.contents(atPath: busRecord) else { return }
+            let path = EmbeddedBusRecord.path(stateDirectory: stateDirectory, deployment: ticket.deployment, environment: ticket.environment)
+            if path != busRecord, FileManager.default.createFile(atPath: path + ".tmp", contents: saved, attributes: [.posixPermissions: 0o600]) {
+                _ = rename(path + ".tmp", path)
+            }
+        }
+        let launches = LaunchCoordinator(store: store, configuration: configuration)
+        if serveLaunches { launches.register(on: endpoint) }
+        let endpointGroup = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: endpoint)], logger: logger))
+        let launchesGroup = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: launches)], logger: logger))
+        let running = [Task { try await endpointGroup.run() }, Task { try await launchesGroup.run() }]
+        let host = CoordinatorHost(
+            bus: bus, store: store, endpoint: endpoint, launches: launches, endpointGroup: endpointGroup, launchesGroup: launchesGroup, running: running)
+        do {
+            try await endpoint.waitUntilReady()
+        } catch {
+            if serveLaunches {
+                _ = await host.stop()
+                throw error
+            }
+            FileHandle.standardError.write(Data("conductor: warning: no coordinator endpoint for locks and events: \(error)\n".utf8))
+        }
+        return host
+    }
 
-    func run() async throws {
-        _ = setsid()  // launch --detach already spawned it leading a session; this covers other ways
-        signal(SIGHUP, SIG_IGN)
-        signal(SIGPIPE, SIG_IGN)
-        let started = ContinuousClock.now
-        let target = try self.arguments.checkedDeployable(command: "serve")
-        let path = CoordinatorRecord.path(stateDirectory: self.arguments.state.directory, deployment: target.deployment, environment: target.environment)
-        var record = CoordinatorRecord(
-            pid: getpid(), broker: "", deployment: target.deployment, environment: target.environment,
-            log: (path as NSString).deletingPathExtension + ".log", result: nil)
-        let (launcher, bus, result) = try await self.arguments.launch(command: "serve", json: false, started: started) { bus in
-            record.broker = bus.consoleURL
-            try record.write(path)
+    /// Terminates what it launched (unless `keepInstances`), stops the endpoint, then the bus.
+    func stop(keepInstances: Bool = false) async -> [String] {
+        self.launches.stopAccepting()
+        let stopped = keepInstances ? [] : await self.launches.stopAll()
+        await self.launchesGroup.triggerGracefulShutdown()
+        await self.endpointGroup.triggerGracefulShutdown()
+        for task in self.running { _ = await task.result }
+        await self.bus.stop()
+        return stopped
+    }
+}
+
+/// `--coordinator` and `--scope` for launch and terminate.
+struct CoordinatorOptions: ParsableArguments {
+    @Option(name: .long, help: "AMQP URL of a bus where a `conductor serve` runs: submit to it (an error if none answers). Default: the coordinator recorded in the state directory, else one on --broker, else none.")
+    var coordinator: String?
+
+    @Option(name: .long, help: "The coordinator's scope (conductor:coordinator:<scope>).")
+    var scope: String = Coordinator.defaultScope
+
+    func validate() throws {
+        do {
+            _ = try Coordinator.name(scope: self.scope)
+        } catch {
+            throw ValidationError("--scope: \(error.message)")
         }
-        record.result = result
-        try record.write(path)
-        say("serving until SIGTERM (conductor terminate \(target.deployment))")
-        await LaunchCommand.waitForSignal()
-        // `conductor terminate` stops the instances first; a plain SIGTERM leaves it to us.
-        if let deployment = try? await launcher.store.deployment(target.deployment, environment: target.environment), deployment.status != .terminated {
-            _ = try? await launcher.terminate(deployment: target.deployment, environment: target.environment)
+    }
+}
+
+/// A `conductor serve` reached over its bus.
+struct RemoteCoordinator {
+    var client: LaunchCoordinatorClient
+    var pid: Int32?
+
+    func close() async { try? await self.client.console.close() }
+
+    /// Connects and asks `launches`; nil when nothing that serves launches answers.
+    static func probe(_ url: String, scope: String, timeout: Duration) async -> RemoteCoordinator? {
+        guard let configuration = try? AMQPConnectionConfiguration(url: url),
+            let console = try? await MeshConsole.connect(configuration)
+        else { return nil }
+        if let client = try? LaunchCoordinatorClient(console: console, scope: scope), let list = try? await client.list(timeout: timeout) {
+            return RemoteCoordinator(client: client, pid: list.pid)
         }
-        await bus.stop()
-        if CoordinatorRecord.read(path)?.pid == getpid() { try? FileManager.default.removeItem(atPath: path) }
-        say("stopped")
+        try? await console.close()
+        return nil
     }
 }
 
 extension LaunchCommand {
-    /// `--detach`: re-executes this binary as `conductor serve` in its own session, waits
-    /// until its launch finished (or it died), prints the result and returns.
-    func runDetached(started: ContinuousClock.Instant) async throws {
-        let target = try self.arguments.checkedDeployable(command: "launch")
-        let state = self.arguments.state.directory
-        let path = CoordinatorRecord.path(stateDirectory: state, deployment: target.deployment, environment: target.environment)
-        if let existing = CoordinatorRecord.read(path), CoordinatorRecord.isServing(existing.pid) {
-            FileHandle.standardError.write(
-                Data("conductor launch: \(target.deployment)@\(target.environment) already has a background coordinator (pid \(existing.pid)); conductor terminate \(target.deployment) first\n".utf8))
-            throw ExitCode(1)
-        }
-        try? FileManager.default.removeItem(atPath: path)
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let logPath = (path as NSString).deletingPathExtension + ".log"
-        let pid = try Self.spawnInNewSession(LocalProvider.currentExecutable(), ["serve"] + self.arguments.forwarded, log: logPath)
-        let child = ExitWatch(pid)
-        if !self.json { say("background coordinator pid \(pid), log \(logPath)") }
-
-        // Its own budgets end the launch; this bound only guards against a stuck child.
-        let deadline = ContinuousClock.now + .seconds(self.arguments.waitBudget + self.arguments.jobTimeout + 30)
-        var finished: LaunchResult?
-        while ContinuousClock.now < deadline {
-            if let record = CoordinatorRecord.read(path), record.pid == pid, let result = record.result {
-                finished = result
-                break
-            }
-            if child.exited { break }
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        guard let result = finished else {
-            let tail = ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").suffix(10).joined(separator: "\n")
-            if !child.exited {
-                FileHandle.standardError.write(Data("conductor launch: still launching in the background (pid \(pid)); see conductor status\n".utf8))
+    /// --coordinator (must answer), the live coordinator recorded in the state directory
+    /// (must answer), else a coordinator on --broker if one answers quickly; nil: none.
+    func reachableCoordinator() async throws -> RemoteCoordinator? {
+        let scope = self.coordinator.scope
+        if let url = self.coordinator.coordinator {
+            guard let found = await RemoteCoordinator.probe(url, scope: scope, timeout: .seconds(3)) else {
+                FileHandle.standardError.write(Data("conductor launch: no coordinator \(scope) answered on \(redacted(url))\n".utf8))
                 throw ExitCode(1)
             }
-            FileHandle.standardError.write(Data("\(tail)\nconductor launch: the background coordinator exited (\(child.status))\n".utf8))
-            throw ExitCode(child.status == 2 ? 2 : 1)
+            return found
         }
-        if self.json {
-            say(try Self.json(result))
-        } else {
-            say(LaunchTable.render(result))
-            say(String(format: "%@ in %.2fs", result.configured ? "configured" : "FAILED", Self.seconds(started.duration(to: .now))))
-            say("detached: the background coordinator (pid \(pid)) keeps the broker and instances; conductor terminate \(result.deployment) stops them")
+        if let record = CoordinatorRecord.live(stateDirectory: self.arguments.state.directory) {
+            guard let found = await RemoteCoordinator.probe(record.broker, scope: record.scope, timeout: .seconds(5)) else {
+                FileHandle.standardError.write(
+                    Data("conductor launch: the coordinator recorded in \(self.arguments.state.directory) (pid \(record.pid)) does not answer\n".utf8))
+                throw ExitCode(1)
+            }
+            return found
         }
-        if !result.configured { throw ExitCode(1) }
+        if let broker = self.arguments.bus.broker {
+            return await RemoteCoordinator.probe(broker, scope: scope, timeout: .seconds(1))
+        }
+        return nil
     }
-}
 
-extension LaunchCommand {
+    /// `--detach` with no coordinator: starts `conductor serve` in its own session (log in
+    /// `<state-dir>/coordinator.log`) and waits until it answers.
+    func startBackgroundCoordinator() async throws -> RemoteCoordinator {
+        let state = self.arguments.state.directory
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let logPath = state + "/coordinator.log"
+        var arguments = ["serve", "--state-dir", state, "--scope", self.coordinator.scope]
+        if let broker = self.arguments.bus.broker { arguments += ["--broker", broker] }
+        if let agentBroker = self.arguments.bus.agentBroker { arguments += ["--agent-broker", agentBroker] }
+        if let trustedUser = self.arguments.bus.trustedUser { arguments += ["--trusted-user", trustedUser] }
+        let pid = try Self.spawnInNewSession(LocalProvider.currentExecutable(), arguments, log: logPath)
+        let child = ExitWatch(pid)
+        if !self.json { say("started a background coordinator (conductor serve, pid \(pid), log \(logPath))") }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline, !child.exited {
+            if let record = CoordinatorRecord.live(stateDirectory: state), record.pid == pid,
+                let found = await RemoteCoordinator.probe(record.broker, scope: record.scope, timeout: .seconds(3))
+            {
+                return found
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        let tail = ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").suffix(10).joined(separator: "\n")
+        FileHandle.standardError.write(
+            Data("\(tail)\nconductor launch: the background coordinator \(child.exited ? "exited (\(child.status))" : "did not answer within 30 s")\n".utf8))
+        if !child.exited { kill(pid, SIGTERM) }
+        throw ExitCode(1)
+    }
+
     /// posix_spawn with POSIX_SPAWN_SETSID: the child leads a new session (Foundation's
     /// Process makes it a group leader, which then cannot call setsid itself), stdin from
     /// /dev/null, stdout and stderr appended to `log` (mode 0600), no other descriptor.
@@ -198,4 +281,88 @@ final class ExitWatch {
         self.status = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
         return true
     }
+}
+
+/// `conductor serve`: the long-running coordinator.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the coordinator: launches submitted by `conductor launch`, locks and events, the state store.",
+        discussion: """
+            Starts an embedded broker on 127.0.0.1 (unless --broker), opens the state store \
+            (--state-dir) and serves the coordinator conductor:coordinator:<scope> on the bus: \
+            the launch methods that `conductor launch` and `terminate` use, and the lock and \
+            signal/wait services recipes use. It records itself in <state-dir>/coordinator.json \
+            (mode 0600: pid, bus URL with credentials) so local commands find it, re-configures \
+            members whose referenced facts changed (every --watch-interval), and on SIGTERM or \
+            Ctrl-C stops every instance it launched (records stay), then its broker. \
+            `conductor launch --detach` starts one in the background when none is running. \
+            See docs/launch.md.
+
+            Exit status: 0 after a clean stop, 1 when it cannot start (e.g. another coordinator \
+            serves this state directory).
+            """
+    )
+
+    @OptionGroup var state: StateOptions
+
+    @OptionGroup var bus: LaunchBusOptions
+
+    @Option(name: .long, help: "The coordinator's scope: it answers as conductor:coordinator:<scope>.")
+    var scope: String = Coordinator.defaultScope
+
+    @Option(name: .long, help: "Seconds between checks of configured deployments for changed source facts (0: never).")
+    var watchInterval: Double = 5
+
+    func validate() throws {
+        guard self.watchInterval >= 0 else { throw ValidationError("--watch-interval must be 0 or more seconds") }
+        do {
+            _ = try Coordinator.name(scope: self.scope)
+        } catch {
+            throw ValidationError("--scope: \(error.message)")
+        }
+    }
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        signal(SIGHUP, SIG_IGN)
+        let directory = self.state.directory
+        let recordPath = CoordinatorRecord.path(stateDirectory: directory)
+        if let existing = CoordinatorRecord.live(stateDirectory: directory), existing.pid != getpid() {
+            FileHandle.standardError.write(Data("conductor serve: a coordinator already serves \(directory) (pid \(existing.pid))\n".utf8))
+            throw ExitCode(1)
+        }
+        let started = ContinuousClock.now
+        let host: CoordinatorHost
+        do {
+            host = try await CoordinatorHost.start(
+                state: self.state, bus: self.bus, busRecord: EmbeddedBusRecord.path(stateDirectory: directory, deployment: "coordinator", environment: self.scope),
+                scope: self.scope, watchInterval: self.watchInterval > 0 ? .milliseconds(Int64(self.watchInterval * 1000)) : nil
+            ) { line in
+                say(String(format: "[%8.2fs] ", LaunchCommand.seconds(started.duration(to: .now))) + line)
+            }
+        } catch {
+            FileHandle.standardError.write(Data("conductor serve: cannot start: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let record = CoordinatorRecord(pid: getpid(), broker: host.bus.consoleURL, scope: self.scope)
+        do {
+            try record.write(recordPath)
+        } catch {
+            _ = await host.stop()
+            FileHandle.standardError.write(Data("conductor serve: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        say("coordinator \(host.endpoint.name) serving on \(redacted(host.bus.consoleURL)) (state \(directory), pid \(getpid())); SIGTERM or Ctrl-C stops it and what it launched")
+        await LaunchCommand.waitForSignal()
+        say("stopping")
+        let stopped = await host.stop()
+        if CoordinatorRecord.read(recordPath)?.pid == getpid() { try? FileManager.default.removeItem(atPath: recordPath) }
+        say("stopped\(stopped.isEmpty ? "" : " (terminated " + stopped.joined(separator: ", ") + ")")")
+    }
+}
+
+/// A bus URL without its password, for output.
+func redacted(_ url: String) -> String {
+    (try? AMQPConnectionConfiguration(url: url).redactedURL) ?? "amqp://…"
 }

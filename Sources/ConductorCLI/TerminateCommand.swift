@@ -7,7 +7,15 @@ struct TerminateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "terminate",
         abstract: "Stop every instance of a deployment; the record and its history stay.",
-        discussion: "Needs no bus: local instances are found by their recorded handle. Also stops the background coordinator of `launch --detach`. See docs/launch.md."
+        discussion: """
+            With a coordinator reachable (`conductor serve` recorded in the state directory, or \
+            --coordinator), asks it: it stops the instances and stops re-configuring the \
+            deployment, and keeps serving. Otherwise needs no bus: local instances are found by \
+            their recorded handle. See docs/launch.md.
+
+            Exit status: 0 when the instances are stopped, 1 otherwise (unknown deployment, \
+            a coordinator that does not answer).
+            """
     )
 
     @Argument(help: "The deployment's name.")
@@ -18,29 +26,57 @@ struct TerminateCommand: AsyncParsableCommand {
 
     @OptionGroup var state: StateOptions
 
+    @OptionGroup var coordinator: CoordinatorOptions
+
+    @Flag(name: .long, help: "Print the members stopped as JSON.")
+    var json = false
+
     func run() async throws {
-        let store = try self.state.openStore()
-        // No bus is used: terminate talks to providers only.
-        let options = LaunchOptions(stateDirectory: self.state.directory, console: .init(), agentBrokerURL: "")
-        let launcher = Launcher(store: store, providers: [LocalProvider()], options: options)
+        let stopped: [String]
+        var through: String?
         do {
-            let stopped = try await launcher.terminate(deployment: self.deployment, environment: self.env)
-            print("terminated \(self.deployment)@\(self.env): \(stopped.count) instance(s) stopped\(stopped.isEmpty ? "" : " (" + stopped.joined(separator: ", ") + ")")")
+            if let remote = try await self.reachableCoordinator() {
+                defer { Task { await remote.close() } }
+                stopped = try await remote.client.terminate(deployment: self.deployment, environment: self.env).stopped
+                through = "\(remote.client.coordinator)" + (remote.pid.map { " (pid \($0))" } ?? "")
+            } else {
+                let store = try self.state.openStore()
+                // No bus is used: terminate talks to providers only.
+                let options = LaunchOptions(stateDirectory: self.state.directory, console: .init(), agentBrokerURL: "")
+                let launcher = Launcher(store: store, providers: [LocalProvider()], options: options)
+                stopped = try await launcher.terminate(deployment: self.deployment, environment: self.env)
+            }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             FileHandle.standardError.write(Data("conductor terminate: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        // Then the background coordinator of `launch --detach`, with its broker.
-        let path = CoordinatorRecord.path(stateDirectory: self.state.directory, deployment: self.deployment, environment: self.env)
-        if let record = CoordinatorRecord.read(path) {
-            if CoordinatorRecord.isServing(record.pid) {
-                guard await CoordinatorRecord.stop(record.pid) else {
-                    FileHandle.standardError.write(Data("conductor terminate: the background coordinator (pid \(record.pid)) did not stop\n".utf8))
-                    throw ExitCode(1)
-                }
-                print("stopped the background coordinator (pid \(record.pid))")
-            }
-            try? FileManager.default.removeItem(atPath: path)
+        if self.json {
+            print(try LaunchCommand.json(["deployment": self.deployment, "environment": self.env, "stopped": stopped.joined(separator: ",")]))
+            return
         }
+        print(
+            "terminated \(self.deployment)@\(self.env): \(stopped.count) instance(s) stopped"
+                + (stopped.isEmpty ? "" : " (" + stopped.joined(separator: ", ") + ")") + (through.map { " by the coordinator \($0)" } ?? ""))
+    }
+
+    /// --coordinator (must answer), else the live coordinator recorded in the state directory.
+    func reachableCoordinator() async throws -> RemoteCoordinator? {
+        if let url = self.coordinator.coordinator {
+            guard let found = await RemoteCoordinator.probe(url, scope: self.coordinator.scope, timeout: .seconds(3)) else {
+                FileHandle.standardError.write(Data("conductor terminate: no coordinator \(self.coordinator.scope) answered on \(redacted(url))\n".utf8))
+                throw ExitCode(1)
+            }
+            return found
+        }
+        if let record = CoordinatorRecord.live(stateDirectory: self.state.directory) {
+            guard let found = await RemoteCoordinator.probe(record.broker, scope: record.scope, timeout: .seconds(5)) else {
+                FileHandle.standardError.write(Data("conductor terminate: the coordinator recorded in \(self.state.directory) (pid \(record.pid)) does not answer\n".utf8))
+                throw ExitCode(1)
+            }
+            return found
+        }
+        return nil
     }
 }

@@ -93,8 +93,8 @@ extension Launcher {
         return done
     }
 
-    /// Parameter names (service.parameter) whose value differs, or whose service was added or removed.
-    static func changedParameters(from old: [ServiceSpec], to new: [ServiceSpec]) -> [String] {
+    /// Parameter names (`service.parameter`) whose value differs, or whose service was added or removed.
+    public static func changedParameters(from old: [ServiceSpec], to new: [ServiceSpec]) -> [String] {
         let before = Dictionary(old.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var changed: [String] = []
         for service in new {

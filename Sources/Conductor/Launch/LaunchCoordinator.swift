@@ -1,0 +1,301 @@
+import AMQPClient
+import Foundation
+import Mesh
+import ServiceLifecycle
+
+/// Launches deployables on behalf of callers, one coordinator for many deployments: the
+/// body of `conductor serve` and of a foreground `conductor launch`. Its methods
+/// (`LaunchMethod`) are registered on the coordinator's bus endpoint; the same calls serve
+/// an in-process caller.
+///
+/// `run()` owns every launch it accepted (a child task each) and, every `watchInterval`,
+/// a re-configuration pass over the deployments it configured (`Launcher.reconfigure`).
+/// On graceful shutdown it stops taking launches and ends; `stopAll()` terminates what
+/// it launched.
+public actor LaunchCoordinator: ServiceLifecycle.Service {
+    public struct Configuration: Sendable {
+        public var stateDirectory: String
+        /// The coordinator's own bus login; its user is the agents' trusted user.
+        public var console: AMQPConnectionConfiguration
+        /// What the instances connect with.
+        public var agentBrokerURL: String
+        public var trustedUser: String
+        /// How often configured deployments are checked for changed source facts; nil: never.
+        public var watchInterval: Duration?
+        /// The providers a launch may use (the local one gets the request's address prefix).
+        public var providers: @Sendable (LaunchRequest) -> [any InstanceProvider]
+        /// Every progress line of every launch, for the coordinator's own output.
+        public var log: @Sendable (String) -> Void
+        /// Called once a launch is accepted, before any instance is started.
+        public var accepted: @Sendable (LaunchTicket) -> Void = { _ in }
+        /// Tests only (see `LaunchOptions.haltAfterSendingJobs`).
+        public var haltAfterSendingJobs: Int?
+
+        public init(
+            stateDirectory: String, console: AMQPConnectionConfiguration, agentBrokerURL: String, trustedUser: String? = nil,
+            watchInterval: Duration? = .seconds(5),
+            providers: @escaping @Sendable (LaunchRequest) -> [any InstanceProvider] = LaunchCoordinator.localProviders,
+            log: @escaping @Sendable (String) -> Void = { _ in }
+        ) {
+            self.stateDirectory = stateDirectory
+            self.console = console
+            self.agentBrokerURL = agentBrokerURL
+            self.trustedUser = trustedUser ?? console.username
+            self.watchInterval = watchInterval
+            self.providers = providers
+            self.log = log
+        }
+    }
+
+    /// The local provider on the request's `--local-addresses` (default 127.0.0).
+    public static func localProviders(_ request: LaunchRequest) -> [any InstanceProvider] {
+        [LocalProvider(addressPrefix: LocalProvider.addressPrefix(request.localAddresses ?? "127.0.0") ?? (127, 0, 0))]
+    }
+
+    public let store: any StateStore
+    public let configuration: Configuration
+    private var submissions: [String: Submission] = [:]
+    /// `deployment@environment` -> the submission launching it now.
+    private var launching: [String: String] = [:]
+    /// `deployment@environment` -> the launcher that configured it (watched, stopped by stopAll).
+    private var launched: [String: Launcher] = [:]
+    private let work: AsyncStream<Job>
+    private nonisolated let workInput: AsyncStream<Job>.Continuation
+
+    private enum Job: Sendable {
+        case launch(id: String, launcher: Launcher, request: LaunchRequest, key: String)
+    }
+
+    private final class Submission: Sendable {
+        let ticket: LaunchTicket
+        let log: ProgressLog
+        init(ticket: LaunchTicket, log: ProgressLog) {
+            self.ticket = ticket
+            self.log = log
+        }
+    }
+
+    public init(store: any StateStore, configuration: Configuration) {
+        self.store = store
+        self.configuration = configuration
+        (self.work, self.workInput) = AsyncStream.makeStream(of: Job.self)
+    }
+
+    // MARK: - Service
+
+    public func run() async throws {
+        let interval = self.configuration.watchInterval
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                if let interval {
+                    group.addTask { await self.watch(every: interval) }
+                }
+                for await job in self.work {
+                    switch job {
+                    case .launch(let id, let launcher, let request, let key):
+                        group.addTask { await self.execute(id: id, launcher: launcher, request: request, key: key) }
+                    }
+                }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.stopAccepting()
+        }
+    }
+
+    /// No more launches; `run()` then cancels what still runs and returns.
+    public nonisolated func stopAccepting() {
+        self.workInput.finish()
+    }
+
+    // MARK: - Calls
+
+    /// Validates (an invalid deployable throws `LaunchError(.invalid)` and starts nothing)
+    /// and queues the launch; progress and result through `progress(_:since:)`.
+    public func submit(_ submission: LaunchSubmission, actor: AuditActor = .currentOSUser()) throws -> LaunchTicket {
+        let options = LaunchOptions(
+            stateDirectory: self.configuration.stateDirectory, console: self.configuration.console,
+            agentBrokerURL: self.configuration.agentBrokerURL,
+            waitBudget: .milliseconds(Int64(max(0.1, submission.waitBudgetSeconds) * 1000)),
+            jobTimeout: .milliseconds(Int64(max(1, submission.jobTimeoutSeconds) * 1000)), actor: actor,
+            haltAfterSendingJobs: self.configuration.haltAfterSendingJobs, trustedUser: self.configuration.trustedUser)
+        let log = ProgressLog(echo: self.configuration.log)
+        let launcher = Launcher(
+            store: self.store, providers: self.configuration.providers(submission.request), options: options,
+            progress: { log.append($0.description) })
+        let plan = try launcher.validatedPlan(submission.request)
+        let environment = plan.environment ?? "default"
+        let key = "\(plan.deployment)@\(environment)"
+        if let running = self.launching[key] {
+            throw LaunchError(.alreadyLaunching, "\(key) is being launched by this coordinator already (launch \(running))")
+        }
+        let ticket = LaunchTicket(launchID: UUID().uuidString.lowercased(), deployment: plan.deployment, environment: environment)
+        guard case .enqueued = self.workInput.yield(.launch(id: ticket.launchID, launcher: launcher, request: submission.request, key: key)) else {
+            throw LaunchError(.shuttingDown, "the coordinator is shutting down; nothing was started")
+        }
+        self.submissions[ticket.launchID] = Submission(ticket: ticket, log: log)
+        self.launching[key] = ticket.launchID
+        self.configuration.accepted(ticket)
+        return ticket
+    }
+
+    public func progress(_ launchID: String, since: Int) throws -> LaunchProgress {
+        guard let submission = self.submissions[launchID] else {
+            throw LaunchError(.unknownLaunch, "no launch \(launchID) on this coordinator")
+        }
+        return submission.log.progress(since: since)
+    }
+
+    public func list() -> LaunchList {
+        LaunchList(
+            launches: self.submissions.values.map { submission in
+                let progress = submission.log.progress(since: Int.max)
+                return LaunchList.Entry(
+                    launchID: submission.ticket.launchID, deployment: submission.ticket.deployment,
+                    environment: submission.ticket.environment, finished: progress.finished, configured: progress.result?.configured ?? false)
+            }.sorted { ($0.deployment, $0.environment) < ($1.deployment, $1.environment) },
+            pid: getpid())
+    }
+
+    /// Stops the deployment's instances (the record stays) and stops watching it.
+    public func terminate(deployment: String, environment: String, actor: AuditActor = .currentOSUser()) async throws -> [String] {
+        let key = "\(deployment)@\(environment)"
+        let known = self.launched.removeValue(forKey: key)
+        var request = LaunchRequest(file: "/")
+        if let generation = try await self.store.generations(deployment: deployment, environment: environment).last,
+            let recorded = try? JSONDecoder().decode(LaunchRequest.self, from: Data(generation.document.utf8))
+        {
+            request = recorded
+        }
+        var options = known?.options
+            ?? LaunchOptions(
+                stateDirectory: self.configuration.stateDirectory, console: self.configuration.console,
+                agentBrokerURL: self.configuration.agentBrokerURL, trustedUser: self.configuration.trustedUser)
+        options.actor = actor
+        let launcher = Launcher(store: self.store, providers: self.configuration.providers(request), options: options)
+        return try await launcher.terminate(deployment: deployment, environment: environment)
+    }
+
+    /// Terminates every deployment this coordinator launched (serve's SIGTERM).
+    public func stopAll() async -> [String] {
+        var stopped: [String] = []
+        let keys = Set(self.launched.keys).union(self.submissions.values.map { "\($0.ticket.deployment)@\($0.ticket.environment)" })
+        for key in keys.sorted() {
+            guard let at = key.lastIndex(of: "@") else { continue }
+            let deployment = String(key[..<at])
+            let environment = String(key[key.index(after: at)...])
+            guard let record = try? await self.store.deployment(deployment, environment: environment), record.status != .terminated else { continue }
+            if (try? await self.terminate(deployment: deployment, environment: environment, actor: .system)) != nil { stopped.append(key) }
+        }
+        return stopped
+    }
+
+    // MARK: - Over the bus
+
+    /// Registers the `LaunchMethod`s on the coordinator's bus endpoint.
+    public nonisolated func register(on service: CoordinatorService) {
+        for method in [LaunchMethod.launch, LaunchMethod.progress, LaunchMethod.terminate, LaunchMethod.list] {
+            service.register(method: method) { call in
+                do {
+                    return .success(MethodResponse(arguments: try await self.handle(method: method, arguments: call.method.arguments, caller: call.userID)))
+                } catch let error as LaunchError {
+                    let code: ExceptionCode = switch error.code {
+                    case .unknownLaunch, .notFound: .notFound
+                    case .alreadyLaunching: .conflict
+                    case .invalid, .unknownProvider: .invalidRequest
+                    default: .internalError
+                    }
+                    return .failure(ExceptionBody(code: code, text: error.message))
+                } catch let error as MeshError {
+                    return .failure(ExceptionBody(code: .invalidRequest, text: error.message))
+                } catch {
+                    return .failure(ExceptionBody(code: .internalError, text: "\(error)"))
+                }
+            }
+        }
+    }
+
+    /// One `LaunchMethod` call: arguments in, result out. `caller` is the broker-checked
+    /// `user_id` of the request, recorded as the actor of what it causes.
+    public func handle(method: String, arguments: [String: MeshValue], caller: String?) async throws -> [String: MeshValue] {
+        let actor = caller.map(AuditActor.amqpUser) ?? .system
+        let values = MeshValue.map(arguments)
+        switch method {
+        case LaunchMethod.launch:
+            return try MethodResponse(encoding: try self.submit(try values.decode(as: LaunchSubmission.self), actor: actor)).arguments
+        case LaunchMethod.progress:
+            let request = try values.decode(as: LaunchProgressRequest.self)
+            return try MethodResponse(encoding: try self.progress(request.launchID, since: request.since)).arguments
+        case LaunchMethod.terminate:
+            let request = try values.decode(as: TerminateRequest.self)
+            let stopped = try await self.terminate(deployment: request.deployment, environment: request.environment, actor: actor)
+            return try MethodResponse(encoding: TerminateResult(stopped: stopped)).arguments
+        case LaunchMethod.list:
+            return try MethodResponse(encoding: self.list()).arguments
+        default:
+            throw LaunchError(.refused, "no method \(method)")
+        }
+    }
+
+    // MARK: - Work
+
+    private func execute(id: String, launcher: Launcher, request: LaunchRequest, key: String) async {
+        guard let submission = self.submissions[id] else { return }
+        do {
+            let result = try await launcher.launch(request)
+            submission.log.finish(result: result)
+            if result.configured { self.launched[key] = launcher }
+        } catch {
+            submission.log.finish(error: "\(error)")
+        }
+        self.launching[key] = nil
+    }
+
+    private func watch(every interval: Duration) async {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: interval) } catch { return }
+            for (key, launcher) in self.launched.sorted(by: { $0.key < $1.key }) {
+                guard self.launching[key] == nil, let at = key.lastIndex(of: "@") else { continue }
+                do {
+                    _ = try await launcher.reconfigure(deployment: String(key[..<at]), environment: String(key[key.index(after: at)...]))
+                } catch {
+                    self.configuration.log("re-configuration of \(key) failed: \(error)")
+                }
+            }
+        }
+    }
+}
+
+/// One launch's progress lines and its end, written by the launcher's progress callback
+/// (any thread) and read by `progress` calls.
+final class ProgressLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private let started = ContinuousClock.now
+    private let echo: @Sendable (String) -> Void
+    private var events: [LaunchProgress.Event] = []
+    private var result: LaunchResult?
+    private var error: String?
+
+    init(echo: @escaping @Sendable (String) -> Void) { self.echo = echo }
+
+    func append(_ text: String) {
+        let elapsed = self.started.duration(to: .now)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        self.lock.withLock { self.events.append(LaunchProgress.Event(seconds: seconds, text: text)) }
+        self.echo(text)
+    }
+
+    func finish(result: LaunchResult) { self.lock.withLock { self.result = result } }
+
+    func finish(error: String) {
+        self.lock.withLock { self.error = error }
+        self.echo("launch failed: \(error)")
+    }
+
+    func progress(since: Int) -> LaunchProgress {
+        self.lock.withLock {
+            let from = min(max(0, since), self.events.count)
+            return LaunchProgress(events: Array(self.events[from...]), next: self.events.count, result: self.result, error: self.error)
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+
+/// `conductor serve` as a user runs it, and `conductor launch` finding it through the
+/// state directory's coordinator.json.
+@Suite("conductor serve", .timeLimit(.minutes(1)))
+struct ServeCLITests {
+    @Test("serve --help explains the coordinator, its record and its options")
+    func serveHelp() async throws {
+        let result = try await CLI.run(["serve", "--help"])
+        #expect(result.status == 0)
+        for text in ["--broker", "--state-dir", "--scope", "--watch-interval", "coordinator.json", "conductor:coordinator:<scope>", "SIGTERM"] {
+            #expect(result.stdout.contains(text), "missing \(text)")
+        }
+        let launch = try await CLI.run(["launch", "--help"])
+        for text in ["--coordinator", "--scope", "--detach"] { #expect(launch.stdout.contains(text), "launch --help misses \(text)") }
+    }
+
+    @Test("launch submits to a running serve; --exit-when-configured terminates through it; SIGTERM stops serve")
+    func launchThroughServe() async throws {
+        let state = NSTemporaryDirectory() + "conductor-serve-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        try """
+            name: pair
+            instances:
+              db:
+                services:
+                  server: {script: "true"}
+              web:
+                services:
+                  app:
+                    script: test "$db_host" = 127.61.50.2
+                    parameters: {db_host: "${db.ipaddress}"}
+            """.write(toFile: state + "/pair.yml", atomically: true, encoding: .utf8)
+        let serve = Process()
+        serve.executableURL = CLI.binary
+        serve.arguments = ["serve", "--state-dir", state, "--watch-interval", "0"]
+        _ = FileManager.default.createFile(atPath: state + "/serve.log", contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: state + "/serve.log"))
+        serve.standardOutput = log
+        serve.standardError = log
+        serve.standardInput = FileHandle.nullDevice
+        try serve.run()
+        defer { if serve.isRunning { serve.terminate() } }
+        let record = state + "/coordinator.json"
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: record) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(FileManager.default.fileExists(atPath: record), "serve did not record itself: \((try? String(contentsOfFile: state + "/serve.log", encoding: .utf8)) ?? "")")
+
+        let launch = try await CLI.run(
+            ["launch", state + "/pair.yml", "--state-dir", state, "--local-addresses", "127.61.50", "--exit-when-configured", "--wait-budget", "20"], timeout: 45)
+        #expect(launch.status == 0, "\(launch.stdout)\n\(launch.stderr)")
+        #expect(launch.stdout.contains("submitted to conductor:coordinator:default (pid \(serve.processIdentifier))"), "\(launch.stdout)")
+        #expect(launch.stdout.contains("configured in"), "\(launch.stdout)")
+        #expect(launch.stdout.contains("stopped 2 instance(s)"), "\(launch.stdout)")
+        #expect(serve.isRunning, "serve stopped with the launch")
+        let status = try await CLI.run(["status", "pair", "--state-dir", state, "--json"])
+        #expect(status.stdout.contains("\"status\" : \"terminated\""), "\(status.stdout)")
+        let serveLog = (try? String(contentsOfFile: state + "/serve.log", encoding: .utf8)) ?? ""
+        #expect(serveLog.contains("web configured"), "\(serveLog)")
+
+        // An explicit --coordinator that does not answer is an error, not a silent local launch.
+        let nobody = try await CLI.run(
+            ["launch", state + "/pair.yml", "--state-dir", state + "/other", "--coordinator", "amqp://guest:guest@127.0.0.1:1/%2F"], timeout: 30)
+        #expect(nobody.status == 1)
+        #expect(nobody.stderr.contains("no coordinator default answered on"), "\(nobody.stderr)")
+
+        // A second serve on the same state directory is refused.
+        let second = try await CLI.run(["serve", "--state-dir", state], timeout: 30)
+        #expect(second.status == 1)
+        #expect(second.stderr.contains("already serves"), "\(second.stderr)")
+
+        serve.terminate()
+        let exited = try await offloaded { () -> Int32 in
+            serve.waitUntilExit()
+            return serve.terminationStatus
+        }
+        #expect(exited == 0)
+        #expect(!FileManager.default.fileExists(atPath: record))
+    }
+}
