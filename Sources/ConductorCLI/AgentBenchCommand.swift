@@ -26,6 +26,12 @@ struct AgentBenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Use this broker instead of an embedded one.")
     var broker: String?
 
+    @Option(name: .long, help: "Timed remote runs (`true` on every agent, discovery included), after the queries.")
+    var runs: Int = 0
+
+    @Option(name: .long, help: "Keep the agents up this many seconds after the timed part (for scripts that time the CLI against them).")
+    var hold: Double = 0
+
     func run() async throws {
         let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
         var server: BrokerServer?
@@ -67,13 +73,37 @@ struct AgentBenchCommand: AsyncParsableCommand {
                 times.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
             }
             times.sort()
-            let median = times[times.count / 2]
-            let p95 = times[min(times.count - 1, Int(Double(times.count) * 0.95))]
-            print(String(format: "%d agents, %d queries: median %.1f ms, p95 %.1f ms, max %.1f ms (publish to %d-th answer)", expected, queries, median, p95, times.last!, expected))
+            if !times.isEmpty {
+                let median = times[times.count / 2]
+                let p95 = times[min(times.count - 1, Int(Double(times.count) * 0.95))]
+                say(String(format: "%d agents, %d queries: median %.1f ms, p95 %.1f ms, max %.1f ms (publish to %d-th answer)", expected, queries, median, p95, times.last!, expected))
+            }
+            try await Self.timeRuns(self.runs, agents: expected, console: console)
+            if self.hold > 0 {
+                say("agents ready on \(broker.redactedURL)")
+                try await Task.sleep(for: .milliseconds(Int64(self.hold * 1000)))
+            }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
         try? await console.close()
         try? await server?.shutdown()
+    }
+
+    /// `conductor run --all --expect N -- true` through the same engine, timed from the
+    /// discovery request to the last node's result.
+    static func timeRuns(_ runs: Int, agents: Int, console: MeshConsole) async throws {
+        guard runs > 0 else { return }
+        var times: [Double] = []
+        for _ in 0..<runs {
+            let started = ContinuousClock.now
+            let report = try await RemoteRunner(console: console).run(
+                RunRequest(command: .argv(["true"])), on: .matching(nil, expect: agents), settings: .init(discoveryTimeout: .seconds(10)))
+            let elapsed = started.duration(to: .now)
+            guard report.agents(.succeeded).count == agents else { throw ValidationError("run: \(report.summary)") }
+            times.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+        }
+        times.sort()
+        say(String(format: "%d agents, %d runs of `true`: median %.1f ms, p95 %.1f ms, max %.1f ms (discovery + every result)", agents, runs, times[times.count / 2], times[min(times.count - 1, Int(Double(times.count) * 0.95))], times.last!))
     }
 }

@@ -64,6 +64,13 @@ public final class MeshConsole: Sendable {
         return await self.collect(consumer, correlationID: correlationID, timeout: timeout, until: done)
     }
 
+    /// Every message arriving on `replyQueue` (see `declareReplyQueue()`), for a caller that
+    /// matches the replies of many requests on one queue itself (`RemoteRunner`). Cancel
+    /// the consumer when done.
+    public func consumeReplies(on replyQueue: String) async throws -> AMQPConsumer {
+        try await self.channel.consume(queue: replyQueue, noAck: true)
+    }
+
     /// Sends one request and collects its replies: the reply queue exists and is consumed
     /// before the request is published, so no answer can be missed.
     public func request(

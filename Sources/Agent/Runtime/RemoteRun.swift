@@ -1,0 +1,226 @@
+import AMQPClient
+import Foundation
+import Mesh
+
+/// Who a remote run is for.
+public enum RemoteRunTarget: Sendable {
+    /// One node named by the caller; `label` is shown next to it (e.g. the member `web[1]`).
+    public struct Node: Hashable, Sendable {
+        public var name: AgentName
+        public var label: String?
+
+        public init(name: AgentName, label: String? = nil) {
+            self.name = name
+            self.label = label
+        }
+    }
+
+    /// Every agent whose host facts match (every agent when nil), as `conductor facts
+    /// --where` sees them. Nobody can know how many exist, so discovery lasts the whole
+    /// discovery timeout, or until `expect` agents were found.
+    case matching(Mesh.Predicate?, expect: Int?)
+    /// Exactly these agents: discovery ends as soon as all of them answered, and those that
+    /// did not are reported `not_found`.
+    case nodes([Node])
+}
+
+/// Runs one command on many agents over one reply queue: discovery, then batches of
+/// concurrent `run` requests, every reply matched to its node by correlation id, every
+/// node that did not answer named. The bookkeeping is `RemoteRunPlan`; this is its I/O.
+public struct RemoteRunner: Sendable {
+    public struct Settings: Sendable {
+        public var batch: RunBatchSize
+        public var batchWait: Duration
+        public var discoveryTimeout: Duration
+        /// Added to the command's timeout for the reply's deadline: the agent kills the
+        /// command at its timeout and still needs to answer.
+        public var replyGrace: Duration
+        public var maximumOutputBytes: Int
+
+        public init(
+            batch: RunBatchSize = .all, batchWait: Duration = .zero, discoveryTimeout: Duration = .seconds(2),
+            replyGrace: Duration = .seconds(5), maximumOutputBytes: Int = 64 * 1024
+        ) {
+            self.batch = batch
+            self.batchWait = batchWait
+            self.discoveryTimeout = discoveryTimeout
+            self.replyGrace = replyGrace
+            self.maximumOutputBytes = maximumOutputBytes
+        }
+    }
+
+    /// What the runner reports while it works (for a progress line on stderr).
+    public enum Progress: Sendable {
+        case discovered(found: Int, elapsed: Duration)
+        case batchStarted(number: Int, of: Int, agents: [String])
+    }
+
+    public let console: MeshConsole
+
+    public init(console: MeshConsole) {
+        self.console = console
+    }
+
+    private enum Event: Sendable {
+        case delivery(AMQPMessage)
+        case consumerEnded(String)
+        case wake
+    }
+
+    public func run(
+        _ request: RunRequest, on target: RemoteRunTarget, settings: Settings,
+        progress: @escaping @Sendable (Progress) -> Void = { _ in }
+    ) async throws -> RemoteRunReport {
+        try request.validate()
+        let runID = "run-" + UUID().uuidString.prefix(13).lowercased()
+        let started = ContinuousClock.now
+        let replyQueue = try await self.console.declareReplyQueue()
+        let consumer = try await self.console.consumeReplies(on: replyQueue)
+        let (events, continuation) = AsyncStream.makeStream(of: Event.self)
+        let options = RemoteRunPlan.Options(
+            batch: settings.batch, batchWait: settings.batchWait,
+            replyTimeout: .milliseconds(Int64(request.effectiveTimeoutSeconds * 1000)) + settings.replyGrace,
+            maximumOutputBytes: settings.maximumOutputBytes)
+
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    for try await delivery in consumer { continuation.yield(.delivery(delivery)) }
+                    continuation.yield(.consumerEnded("the reply consumer ended"))
+                } catch {
+                    continuation.yield(.consumerEnded("the reply consumer failed: \(error)"))
+                }
+            }
+            defer {
+                group.cancelAll()
+                continuation.finish()
+            }
+            var iterator = events.makeAsyncIterator()
+            var wakeAt: Duration?
+            func now() -> Duration { started.duration(to: .now) }
+
+            // Discovery.
+            let discoveryID = "\(runID)-discover"
+            let expected: [(agent: String, label: String?)]?
+            var found: [String] = []
+            var discoveryRequest: MeshMessage
+            switch target {
+            case .matching(let predicate, _):
+                expected = nil
+                discoveryRequest = try MeshMessage(opcode: .queryRequest, encoding: QueryRequest(what: .objectID, schemaID: MeshSchema.hostClassID, where: predicate))
+            case .nodes(let nodes):
+                expected = nodes.map { ($0.name.description, $0.label) }
+                let names = nodes.map { Mesh.Predicate.compare(.eq, .property("_name"), .literal(.string($0.name.description))) }
+                discoveryRequest = try MeshMessage(opcode: .agentLocateRequest, encoding: AgentLocateRequest(where: .or(names)))
+            }
+            let wanted: Int? = switch target {
+            case .matching(_, let expect): expect
+            case .nodes(let nodes): Set(nodes.map(\.name)).count
+            }
+            discoveryRequest.correlationID = discoveryID
+            discoveryRequest.replyTo = replyQueue
+            discoveryRequest.expiration = settings.discoveryTimeout
+            let subject = discoveryRequest.opcode == .queryRequest ? QMF.Subject.query : QMF.Subject.agentLocate
+            if wanted != 0 {
+                try self.console.publish(discoveryRequest, exchange: QMF.topicExchange, routingKey: subject)
+                wakeAt = settings.discoveryTimeout
+                group.addTask {
+                    try? await Task.sleep(until: started + settings.discoveryTimeout)
+                    continuation.yield(.wake)
+                }
+            }
+            var seen: Set<String> = []
+            discovery: while seen.count < (wanted ?? Int.max), now() < settings.discoveryTimeout {
+                guard let event = await iterator.next() else { break }
+                switch event {
+                case .wake:
+                    continue
+                case .consumerEnded(let reason):
+                    throw AgentError(.busLost, "discovery stopped: \(reason)")
+                case .delivery(let delivery):
+                    guard let reply = try? MeshMessage(properties: delivery.properties, body: delivery.body), reply.correlationID == discoveryID,
+                        reply.opcode == .agentLocateResponse || reply.opcode == .queryResponse, let agent = reply.agent
+                    else { continue discovery }
+                    if seen.insert(agent).inserted { found.append(agent) }
+                }
+            }
+            wakeAt = nil
+            progress(.discovered(found: found.count, elapsed: now()))
+
+            // The run.
+            var plan = RemoteRunPlan(found: found, expected: expected, options: options, runID: runID)
+            run: while true {
+                let action = plan.next(now: now())
+                let wakeUp: Duration
+                switch action {
+                case .finished:
+                    break run
+                case .send(let dispatches):
+                    progress(.batchStarted(number: plan.report.batches, of: plan.batchCount, agents: dispatches.map(\.agent)))
+                    let call = try MethodRequest(methodName: MeshMethod.run, encoding: request)
+                    var runMessage = try MeshMessage(opcode: .methodRequest, encoding: call)
+                    runMessage.userID = self.console.userID
+                    runMessage.replyTo = replyQueue
+                    for dispatch in dispatches {
+                        runMessage.correlationID = dispatch.correlationID
+                        // A request still queued when we give up must not start later.
+                        runMessage.expiration = max(.milliseconds(1), dispatch.deadline - now())
+                        do {
+                            try self.console.publish(runMessage, exchange: QMF.directExchange, routingKey: dispatch.agent)
+                        } catch {
+                            plan.sendFailed(correlationID: dispatch.correlationID, reason: "\(error)")
+                        }
+                    }
+                    continue run
+                case .waitForReplies(let until), .pause(let until):
+                    wakeUp = until
+                }
+                if wakeAt.map({ wakeUp < $0 }) ?? true {
+                    wakeAt = wakeUp
+                    // A few milliseconds past the deadline, so the plan sees it as passed.
+                    group.addTask {
+                        try? await Task.sleep(until: started + wakeUp + .milliseconds(2))
+                        continuation.yield(.wake)
+                    }
+                }
+                guard let event = await iterator.next() else {
+                    plan.abandon(reason: "the run was cancelled")
+                    break run
+                }
+                switch event {
+                case .wake:
+                    if let scheduled = wakeAt, now() >= scheduled { wakeAt = nil }
+                case .consumerEnded(let reason):
+                    plan.abandon(reason: reason)
+                    break run
+                case .delivery(let delivery):
+                    let correlationID = delivery.properties.correlationId
+                    guard let reply = try? MeshMessage(properties: delivery.properties, body: delivery.body) else {
+                        plan.replyReceived(correlationID: correlationID, agent: nil, .unreadable("not a mesh message"), now: now())
+                        continue run
+                    }
+                    plan.replyReceived(correlationID: correlationID, agent: reply.agent, Self.reading(reply), now: now())
+                }
+            }
+            try? await consumer.cancel()
+            return plan.report
+        }
+    }
+
+    /// A `run` reply as the plan takes it.
+    static func reading(_ reply: MeshMessage) -> RemoteRunPlan.Reply {
+        switch reply.opcode {
+        case .methodResponse:
+            do {
+                return .result(try reply.decodeBody(MethodResponse.self).decodeArguments(RunResult.self))
+            } catch {
+                return .unreadable("\(error)")
+            }
+        case .exception:
+            guard let exception = try? reply.decodeBody(ExceptionBody.self) else { return .unreadable("an _exception without a readable body") }
+            return .exception(exception)
+        default:
+            return .unreadable("opcode \(reply.opcode.rawValue) is not an answer to run")
+        }
+    }
+}

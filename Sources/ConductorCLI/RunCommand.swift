@@ -1,0 +1,258 @@
+import AMQPClient
+import Agent
+import ArgumentParser
+import Conductor
+import Foundation
+import Mesh
+
+/// `conductor run TARGET -- COMMAND...`: one command on many nodes, every node accounted for.
+struct RemoteRunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a command on the agents a target names; report every node's result.",
+        discussion: """
+            TARGET is one of: --agent NAME (an agent name conductor:agent:ID, or an instance id; \
+            repeatable); --where PREDICATE (the agents whose facts match, same syntax as conductor facts); \
+            --all (every agent); --role R --deployment D (the instances of that role the state \
+            store says should exist).
+
+            Discovery comes first: named and role targets end it once every node answered (the \
+            others are reported not found); --where and --all wait --discovery-timeout, or \
+            until --expect agents were found. Then the command is sent to the nodes found, \
+            --batch at a time (all at once by default), each batch waiting for its nodes' \
+            replies before the next starts, --batch-wait in between. A node whose reply does \
+            not come within --timeout plus 5 s is reported as never answered, by name: a \
+            timeout is never a success.
+
+            COMMAND after -- is run without a shell when it has several words; a single word \
+            is run with /bin/sh -c, so `-- 'echo $HOSTNAME > /tmp/x'` works.
+
+            Exit status: 0 every node succeeded; 1 some node failed (non-zero exit, killed at \
+            its timeout) or answered with an error (e.g. refused); 3 none failed but some \
+            never answered or were not found; 4 no node matched the target; 2 on an error \
+            (bus unreachable, bad target, no state). See docs/primitives.md.
+            """
+    )
+
+    @Option(name: .customLong("agent"), help: ArgumentHelp("Run on this agent: its name or instance id (repeatable, or comma-separated).", valueName: "name"))
+    var agentOptions: [String] = []
+
+    /// `--agent a,b --agent c` -> a, b, c.
+    var agents: [String] {
+        self.agentOptions.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
+    }
+
+    @Option(name: .long, help: "Run on the agents whose facts match this predicate (os=linux, or QMF's list form as JSON).")
+    var `where`: String?
+
+    @Flag(name: .long, help: "Run on every agent that answers discovery.")
+    var all = false
+
+    @Option(name: .long, help: "Run on the instances of this role (member name without [N]); needs --deployment.")
+    var role: String?
+
+    @Option(name: .long, help: "The deployment whose --role is meant.")
+    var deployment: String?
+
+    @Option(name: [.customLong("environment"), .customLong("env")], help: "The deployment's environment.")
+    var environment: String = "default"
+
+    @OptionGroup var state: StateOptions
+
+    @OptionGroup var bus: BusOptions
+
+    @Option(name: .long, help: "Nodes per batch: a count (10) or a share of the nodes found (25%). Default: all at once.")
+    var batch: String?
+
+    @Option(name: .long, help: "Pause between batches: 2s, 500ms, 1.5 (seconds).")
+    var batchWait: String = "0"
+
+    @Option(name: .long, help: "Per node: the agent kills the command after this long (SIGTERM, then SIGKILL).")
+    var timeout: String = "60s"
+
+    @Option(name: .long, help: "How long discovery may take.")
+    var discoveryTimeout: String = "2s"
+
+    @Option(name: .long, help: "With --where or --all: end discovery once this many agents were found.")
+    var expect: Int?
+
+    @Option(name: .long, help: "Keep at most this many bytes of each node's stdout and of its stderr.")
+    var maxOutput: Int = 64 * 1024
+
+    @Flag(name: .long, help: "Print one JSON object: every node and the summary.")
+    var json = false
+
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("The command, after --.", valueName: "command"))
+    var command: [String] = []
+
+    func validate() throws {
+        let kinds = [!self.agentOptions.isEmpty, self.where != nil, self.all, self.role != nil].filter { $0 }.count
+        guard kinds == 1 else {
+            throw ValidationError(kinds == 0
+                ? "say where to run: --agent NAME, --where PREDICATE, --all, or --role R --deployment D"
+                : "give one target: --agent, --where, --all or --role, not several")
+        }
+        if (self.role == nil) != (self.deployment == nil) { throw ValidationError("--role and --deployment go together") }
+        guard !self.command.isEmpty, !self.command[0].isEmpty else { throw ValidationError("give the command after --, e.g. conductor run --all -- uptime") }
+        if let batch { do { _ = try RunBatchSize(parsing: batch) } catch { throw ValidationError("--batch: \(error.message)") } }
+        guard Self.parseDuration(self.batchWait, allowZero: true) != nil else { throw ValidationError("--batch-wait must be like 2s, 500ms or 1.5, got '\(self.batchWait)'") }
+        guard let timeout = Self.parseDuration(self.timeout), timeout <= .seconds(RunRequest.maximumTimeoutSeconds) else {
+            throw ValidationError("--timeout must be like 30s, 500ms or 1.5, at most \(Int(RunRequest.maximumTimeoutSeconds))s, got '\(self.timeout)'")
+        }
+        guard Self.parseDuration(self.discoveryTimeout) != nil else { throw ValidationError("--discovery-timeout must be like 2s, 500ms or 1.5, got '\(self.discoveryTimeout)'") }
+        if let expect, expect < 1 { throw ValidationError("--expect must be at least 1") }
+        if self.expect != nil && self.where == nil && !self.all { throw ValidationError("--expect goes with --where or --all (--agent and --role targets know how many to expect)") }
+        guard self.maxOutput >= 0 else { throw ValidationError("--max-output must be 0 or more bytes") }
+        if let text = self.where {
+            do { _ = try Mesh.Predicate.parse(text) } catch { throw ValidationError("invalid --where: \(error)") }
+        }
+        if !self.agentOptions.isEmpty && self.agents.isEmpty { throw ValidationError("--agent needs an agent name or instance id") }
+        for agent in self.agents { _ = try Self.agentName(agent) }
+    }
+
+    /// `conductor:agent:ID` as given, or an instance id made into one.
+    static func agentName(_ text: String) throws -> AgentName {
+        do {
+            return text.contains(":") ? try AgentName(parsing: text) : try AgentName(instance: text)
+        } catch {
+            throw ValidationError("'\(text)' is not an agent name or instance id: \(error.message)")
+        }
+    }
+
+    /// 2s, 500ms, 1.5 (seconds), 2m.
+    static func parseDuration(_ text: String, allowZero: Bool = false) -> Duration? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let (number, scale): (Substring, Double) =
+            trimmed.hasSuffix("ms") ? (trimmed.dropLast(2), 0.001)
+            : trimmed.hasSuffix("s") ? (trimmed.dropLast(), 1)
+            : trimmed.hasSuffix("m") ? (trimmed.dropLast(), 60) : (Substring(trimmed), 1)
+        guard let value = Double(number), value.isFinite, allowZero ? value >= 0 : value > 0, value * scale <= 86_400 else { return nil }
+        return .milliseconds(Int64((value * scale * 1000).rounded()))
+    }
+
+    func run() async throws {
+        let target = try await self.target()
+        let timeout = Self.parseDuration(self.timeout)!
+        let request = RunRequest(
+            command: self.command.count == 1 ? .shell(self.command[0]) : .argv(self.command),
+            timeoutSeconds: Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+        let settings = RemoteRunner.Settings(
+            batch: try self.batch.map { try RunBatchSize(parsing: $0) } ?? .all,
+            batchWait: Self.parseDuration(self.batchWait, allowZero: true)!,
+            discoveryTimeout: Self.parseDuration(self.discoveryTimeout)!,
+            maximumOutputBytes: self.maxOutput)
+        let (broker, source) = try self.bus.configuration()
+        let console: MeshConsole
+        do {
+            console = try await MeshConsole.connect(broker)
+        } catch {
+            Self.fail("cannot connect to the bus at \(broker.redactedURL) (from \(source)): \(error)")
+        }
+        let quiet = self.json
+        let report: RemoteRunReport
+        do {
+            report = try await RemoteRunner(console: console).run(request, on: target, settings: settings) { progress in
+                guard !quiet else { return }
+                switch progress {
+                case .discovered(let found, let elapsed):
+                    Self.note("\(found) node(s) found in \(Self.seconds(elapsed))")
+                case .batchStarted(let number, let count, let agents) where count > 1:
+                    Self.note("batch \(number)/\(count): \(agents.count) node(s)")
+                case .batchStarted:
+                    break
+                }
+            }
+        } catch {
+            try? await console.close()
+            Self.fail("run failed: \(error)")
+        }
+        try? await console.close()
+        if self.json {
+            print(try LaunchCommand.json(Output(report)))
+        } else {
+            print(Self.text(report), terminator: "")
+        }
+        if report.nodes.isEmpty { Self.note("no node matched the target") }
+        throw ExitCode(report.exitStatus)
+    }
+
+    /// Named agents, the matching predicate, or the instances of a role from the state store.
+    func target() async throws -> RemoteRunTarget {
+        if self.all { return .matching(nil, expect: self.expect) }
+        if let text = self.where { return .matching(try Mesh.Predicate.parse(text), expect: self.expect) }
+        if let role = self.role, let deployment = self.deployment {
+            let path = self.state.directory + "/state.sqlite"
+            guard FileManager.default.fileExists(atPath: path) else { Self.fail("no coordinator state at \(path) (use --state-dir)") }
+            let report: DeploymentStatusReport?
+            do {
+                report = try await self.state.openStore().status(deployment: deployment, environment: self.environment)
+            } catch {
+                Self.fail("cannot read the state at \(path): \(error)")
+            }
+            guard let report else { Self.fail("no deployment \(deployment)@\(self.environment) in \(path)") }
+            let instances = RoleTargets.instances(ofRole: role, in: report)
+            guard !instances.isEmpty else {
+                let roles = RoleTargets.roles(in: report)
+                Self.fail("deployment \(deployment)@\(self.environment) has no instance of role '\(role)' (roles: \(roles.isEmpty ? "none" : roles.joined(separator: ", ")))")
+            }
+            return .nodes(try instances.map { .init(name: try RoleTargets.agentName(of: $0), label: $0.member) })
+        }
+        return .nodes(try self.agents.map { .init(name: try Self.agentName($0)) })
+    }
+
+    /// Per node its status line, then its output; the summary last.
+    static func text(_ report: RemoteRunReport) -> String {
+        var text = ""
+        for node in report.nodes {
+            var line = "=== " + (node.label.map { "\($0) " } ?? "") + node.agent + ": " + node.status.rawValue.replacingOccurrences(of: "_", with: " ")
+            if let result = node.result {
+                line += ", exit \(result.exitCode), \(Self.seconds(.milliseconds(result.durationMilliseconds)))"
+            }
+            if let error = node.error { line += " (\(error))" }
+            text += line + "\n"
+            if let result = node.result {
+                text += Self.block(result.stdout)
+                if !result.stderr.isEmpty { text += "--- stderr\n" + Self.block(result.stderr) }
+                if result.truncated { text += "--- output truncated\n" }
+            }
+        }
+        return text + "summary: \(report.summary)\n"
+    }
+
+    private static func block(_ output: String) -> String {
+        output.isEmpty || output.hasSuffix("\n") ? output : output + "\n"
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        String(format: "%.3fs", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+    }
+
+    /// What --json prints.
+    struct Output: Encodable {
+        var nodes: [RemoteRunNode]
+        var batches: Int
+        var summary: [String: [String]]
+        var exitStatus: Int32
+
+        init(_ report: RemoteRunReport) {
+            self.nodes = report.nodes
+            self.batches = report.batches
+            self.summary = Dictionary(uniqueKeysWithValues: RemoteRunNode.Status.allCases.map { ($0.rawValue, report.agents($0)) })
+            self.exitStatus = report.exitStatus
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case nodes, batches, summary
+            case exitStatus = "exit_status"
+        }
+    }
+
+    static func note(_ message: String) {
+        FileHandle.standardError.write(Data("conductor run: \(message)\n".utf8))
+    }
+
+    static func fail(_ message: String) -> Never {
+        Self.note(message)
+        Foundation.exit(2)
+    }
+}
