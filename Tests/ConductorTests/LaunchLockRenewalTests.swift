@@ -22,11 +22,11 @@ struct LaunchLockRenewalTests {
         let launcher = try Self.launcher(store, directory)
         let attempts = StateTestCounter()
 
-        // A 300 ms lease; the launch takes 1.5 s. Without renewal the lease would run out
-        // five times over and the other holder would get it.
-        let value = try await launcher.withLaunchLock(deployment: "shop", environment: "prod", lease: .milliseconds(300)) {
+        // A 2 s lease; the launch takes 4.5 s. Without renewal the lease would run out
+        // twice over and the other holder would get it.
+        let value = try await launcher.withLaunchLock(deployment: "shop", environment: "prod", lease: .seconds(2)) {
             for _ in 0..<3 {
-                try await Task.sleep(for: .milliseconds(500))
+                try await Task.sleep(for: .milliseconds(1500))
                 await _ = expectStateError(.lockHeld) {
                     _ = try await other.acquireLaunchLock(
                         deployment: "shop", environment: "prod", holder: .thisProcess(id: "other"), lease: .seconds(5), actor: stateTestActor)
@@ -58,7 +58,7 @@ struct LaunchLockRenewalTests {
 
         let started = ContinuousClock.now
         let error = await expectStateError(.lockLost) {
-            _ = try await launcher.withLaunchLock(deployment: "shop", environment: "prod", lease: .milliseconds(300)) {
+            _ = try await launcher.withLaunchLock(deployment: "shop", environment: "prod", lease: .seconds(1)) {
                 _ = try await other.acquireLaunchLock(
                     deployment: "shop", environment: "prod", holder: .thisProcess(id: "thief"), lease: .seconds(30), actor: stateTestActor)
                 try await Task.sleep(for: .seconds(10))
