@@ -23,7 +23,7 @@ import Testing
                 stateDirectory: harness.stateDirectory, console: try AMQPConnectionConfiguration(url: harness.consoleURL),
                 agentBrokerURL: harness.agentURL, watchInterval: .milliseconds(500),
                 providers: { request in
-                    [LocalProvider(executable: LaunchHarness.conductorBinary, addressPrefix: LocalProvider.addressPrefix(request.localAddresses ?? "")!)]
+                    [LocalProvider(executable: LaunchHarness.conductorBinary, addressPrefix: LocalProvider.addressPrefix(request.localAddresses ?? "") ?? (127, 0, 0))]
                 })
             let launches = LaunchCoordinator(store: harness.store, configuration: configuration)
             let logger = Logger(label: "test.coordinator", factory: { _ in SwiftLogNoOpLogHandler() })
