@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+
+@Suite("conductor run")
+struct RunCLITests {
+    @Test("run --help explains targets, batches and exit status")
+    func help() async throws {
+        let result = try await CLI.run(["run", "--help"])
+        #expect(result.status == 0)
+        for text in ["--agent", "--where", "--all", "--role", "--deployment", "--batch", "--batch-wait", "--timeout", "--discovery-timeout", "--expect", "--max-output", "--json", "Exit status"] {
+            #expect(result.stdout.contains(text), "missing \(text)")
+        }
+    }
+
+    @Test("bad targets and options are refused with a message")
+    func badInput() async throws {
+        let cases: [([String], String)] = [
+            (["run", "--", "uptime"], "say where to run"),
+            (["run", "--all", "--where", "os=linux", "--", "uptime"], "give one target"),
+            (["run", "--all"], "give the command after --"),
+            (["run", "--role", "web", "--", "uptime"], "--role and --deployment go together"),
+            (["run", "--all", "--batch", "0%", "--", "uptime"], "must be a percentage from 1% to 100%"),
+            (["run", "--all", "--batch", "ten", "--", "uptime"], "must be a node count"),
+            (["run", "--all", "--timeout", "forever", "--", "uptime"], "--timeout must be like"),
+            (["run", "--where", "os=", "--", "uptime"], "invalid --where"),
+            (["run", "--agent", "not:a valid:name", "--", "uptime"], "is not an agent name or instance id"),
+            (["run", "--agent", ",", "--", "uptime"], "--agent needs an agent name or instance id"),
+            (["run", "--agent", "a1", "--expect", "2", "--", "uptime"], "--expect goes with --where or --all"),
+            // Without -- nothing is taken as the command.
+            (["run", "--all", "uptime"], "give the command after --"),
+        ]
+        for (arguments, message) in cases {
+            let result = try await CLI.run(arguments)
+            #expect(result.status == 64, "\(arguments): \(result.status)")
+            #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
+        let state = NSTemporaryDirectory() + "conductor-run-nostate-\(UUID().uuidString)"
+        let noState = try await CLI.run(["run", "--role", "web", "--deployment", "shop", "--state-dir", state, "--", "uptime"])
+        #expect(noState.status == 2)
+        #expect(noState.stderr.contains("no coordinator state at \(state)/state.sqlite"))
+        let noBus = try await CLI.run(["run", "--all", "--broker", "amqp://guest:guest@127.0.0.1:1/%2F", "--", "uptime"], timeout: 30)
+        #expect(noBus.status == 2)
+        #expect(noBus.stderr.contains("cannot connect to the bus at amqp://guest@127.0.0.1:1"), "\(noBus.stderr)")
+    }
+
+    @Test("run through the binary: JSON per node, a missing node named, exit codes")
+    func endToEnd() async throws {
+        let broker = try await BrokerProcess.start()
+        let url = "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F"
+        let root = NSTemporaryDirectory() + "conductor-run-cli-\(UUID().uuidString.prefix(8))"
+        let instances = ["web-1", "web-2"]
+        var agents: [Process] = []
+        defer {
+            for agent in agents where agent.isRunning { kill(agent.processIdentifier, SIGKILL) }
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        for instance in instances {
+            let agent = Process()
+            agent.executableURL = CLI.binary
+            agent.arguments = [
+                "agent", "--broker", url, "--instance-id", instance, "--state-dir", "\(root)/\(instance)", "--facts-dir", "\(root)/facts.d",
+                "--trusted-user", "guest", "--log-level", "error",
+            ]
+            agent.standardOutput = FileHandle.nullDevice
+            agent.standardError = FileHandle.nullDevice
+            try agent.run()
+            agents.append(agent)
+        }
+        do {
+            // Ready once both answer a named run.
+            var ready = false
+            for _ in 0..<30 where !ready {
+                let probe = try await CLI.run(["run", "--broker", url, "--discovery-timeout", "1s", "--agent", instances.joined(separator: ","), "--", "true"], timeout: 30)
+                ready = probe.status == 0
+            }
+            #expect(ready, "the agents did not come up")
+
+            let json = try await CLI.run(["run", "--broker", url, "--json", "--discovery-timeout", "1s", "--agent", "web-1", "--agent", "conductor:agent:web-2,web-3", "--", "echo", "hi there"], timeout: 30)
+            #expect(json.status == 3, "\(json.stderr)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            let summary = try #require(object["summary"] as? [String: [String]])
+            #expect(summary["succeeded"] == ["conductor:agent:web-1", "conductor:agent:web-2"])
+            #expect(summary["not_found"] == ["conductor:agent:web-3"])
+            #expect(object["exit_status"] as? Int == 3)
+            let nodes = try #require(object["nodes"] as? [[String: Any]])
+            #expect((nodes.first?["result"] as? [String: Any])?["stdout"] as? String == "hi there\n")
+
+            let failing = try await CLI.run(["run", "--broker", url, "--all", "--expect", "2", "--batch", "1", "--max-output", "4", "--", "echo 123456789; exit 3"], timeout: 30)
+            #expect(failing.status == 1, "\(failing.stderr)")
+            #expect(failing.stdout.contains("=== conductor:agent:web-1: failed, exit 3"))
+            #expect(failing.stdout.contains("1234\n--- output truncated"))
+            #expect(failing.stdout.contains("summary: 0 succeeded, 2 failed (conductor:agent:web-1, conductor:agent:web-2)"))
+            #expect(failing.stderr.contains("batch 2/2: 1 node(s)"))
+
+            let nobody = try await CLI.run(["run", "--broker", url, "--where", "os=plan9", "--discovery-timeout", "300ms", "--", "true"], timeout: 30)
+            #expect(nobody.status == 4)
+            #expect(nobody.stderr.contains("no node matched the target"))
+        } catch {
+            await broker.stop()
+            throw error
+        }
+        await broker.stop()
+    }
+}
