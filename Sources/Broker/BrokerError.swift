@@ -9,6 +9,16 @@ struct BrokerError: Error, Sendable, Hashable {
     var replyCode: UInt16
     var text: String
 
+    /// `text` travels as a short string: cut to 255 bytes (on a character boundary) so a
+    /// long queue name in it cannot make the close unencodable.
+    init(scope: Scope, replyCode: UInt16, text: String) {
+        self.scope = scope
+        self.replyCode = replyCode
+        var cut = text
+        while cut.utf8.count > 255 { cut.removeLast() }
+        self.text = cut
+    }
+
     static func channel(_ replyCode: UInt16, _ text: String) -> BrokerError {
         BrokerError(scope: .channel, replyCode: replyCode, text: text)
     }

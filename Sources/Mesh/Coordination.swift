@@ -76,6 +76,17 @@ public struct LockAcquireRequest: Hashable, Sendable, Codable {
         case ttlMilliseconds = "ttl_ms"
         case waitMilliseconds = "wait_ms"
     }
+
+    /// `limit` defaults to 1 and `wait_ms` to 0; `lock`, `ttl_ms` and `holder` are required.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.lock = try container.decode(String.self, forKey: .lock)
+        self.limit = try container.decodeIfPresent(Int.self, forKey: .limit) ?? 1
+        self.ttlMilliseconds = try container.decode(Int64.self, forKey: .ttlMilliseconds)
+        self.waitMilliseconds = try container.decodeIfPresent(Int64.self, forKey: .waitMilliseconds) ?? 0
+        self.owner = try container.decodeIfPresent(String.self, forKey: .owner)
+        self.holder = try container.decode(String.self, forKey: .holder)
+    }
 }
 
 /// `lock_acquire` result: the fencing token (only ever increases, never issued twice)

@@ -210,7 +210,7 @@ public final class CoordinatorClient: Sendable {
     private func readReturns() async {
         for await returned in self.channel.returns {
             guard let correlation = returned.properties.correlationId else { continue }
-            self.fail(correlation, CoordinatorCallError(.noCoordinator, "no coordinator serves \(self.coordinator) on this bus (is `conductor serve` running?)"))
+            self.fail(correlation, CoordinatorCallError(.noCoordinator, "no coordinator serves \(self.coordinator) on this bus (is `conductor serve` running?): \(returned.replyCode) \(returned.replyText)"))
         }
     }
 

@@ -1,0 +1,129 @@
+import AMQPClient
+import Agent
+import Conductor
+import Foundation
+import Mesh
+import Synchronization
+import Testing
+
+/// Mutual exclusion under churn, checked on the recorded history: many holders on several
+/// connections take two locks (a mutex and a semaphore of 2) again and again; some are
+/// killed while holding (connection closed), some stall past their lease. A section is
+/// valid from the grant until the release is sent, the kill, or the lease deadline the
+/// holder computed from the moment it *sent* the request, whichever is first. The checker
+/// asserts that valid sections never overlap beyond the limit and that tokens only increase.
+@Suite(.timeLimit(.minutes(2)))
+struct CoordinationHistoryTests {
+    struct Section: Sendable {
+        var lock: String
+        var token: Int64
+        var start: ContinuousClock.Instant
+        var end: ContinuousClock.Instant
+        var holder: String
+    }
+
+    final class History: Sendable {
+        private let sections = Mutex<[Section]>([])
+        private let operations = Mutex(0)
+        func record(_ section: Section) { self.sections.withLock { $0.append(section) } }
+        func operation() { self.operations.withLock { $0 += 1 } }
+        var all: [Section] { self.sections.withLock { $0 } }
+        var operationCount: Int { self.operations.withLock { $0 } }
+    }
+
+    /// The largest number of valid sections of `lock` open at one instant, and a pair of
+    /// sections out of token order if any (a later grant with a smaller token).
+    static func check(_ sections: [Section]) -> (maximumOverlap: Int, misordered: (Section, Section)?) {
+        var events: [(ContinuousClock.Instant, Int)] = []
+        for section in sections {
+            events.append((section.start, 1))
+            events.append((section.end, -1))
+        }
+        // Ends before starts at the same instant: touching sections do not overlap.
+        events.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+        var open = 0
+        var maximum = 0
+        for event in events {
+            open += event.1
+            maximum = max(maximum, open)
+        }
+        let byStart = sections.sorted { $0.start < $1.start }
+        var misordered: (Section, Section)?
+        for (earlier, later) in zip(byStart, byStart.dropFirst()) where later.token <= earlier.token {
+            misordered = (earlier, later)
+            break
+        }
+        return (maximum, misordered)
+    }
+
+    @Test(arguments: LaunchBusKind.all) func validSectionsNeverOverlapBeyondTheLimitUnderChurn(bus: LaunchBusKind) async throws {
+        try await CoordinationHarness.with(bus) { harness in
+            try await harness.withCoordinator(ownerCheck: .milliseconds(100)) { _ in
+                let history = History()
+                let deadline = ContinuousClock.now + .seconds(bus == .embedded ? 12 : 10)
+                let locks = [("mutex", 1), ("pair", 2)]
+                await withTaskGroup(of: Void.self) { group in
+                    for worker in 0..<8 {
+                        group.addTask {
+                            await Self.worker(worker, harness: harness, locks: locks, history: history, until: deadline)
+                        }
+                    }
+                }
+                let sections = history.all
+                #expect(history.operationCount >= 1000, "only \(history.operationCount) operations")
+                for (lock, limit) in locks {
+                    let mine = sections.filter { $0.lock == lock }
+                    #expect(mine.count >= 50, "\(lock): only \(mine.count) sections")
+                    let (overlap, misordered) = Self.check(mine)
+                    #expect(overlap <= limit, "\(lock): \(overlap) valid sections at once, limit \(limit)")
+                    if limit == 1, let (earlier, later) = misordered {
+                        Issue.record("\(lock): token \(later.token) granted after \(earlier.token)")
+                    }
+                    let tokens = mine.map(\.token)
+                    #expect(Set(tokens).count == tokens.count, "\(lock): a token was issued twice")
+                }
+            }
+        }
+    }
+
+    /// One holder identity after another on fresh connections: acquire, hold briefly,
+    /// then release (most of the time), get killed, or stall past the lease.
+    static func worker(_ index: Int, harness: CoordinationHarness, locks: [(String, Int)], history: History, until deadline: ContinuousClock.Instant) async {
+        var generator = SystemRandomNumberGenerator()
+        while ContinuousClock.now < deadline {
+            guard let client = try? await harness.client() else { continue }
+            let holder = "w\(index)-\(UUID().uuidString.prefix(4))"
+            var alive = true
+            while alive && ContinuousClock.now < deadline {
+                let (lock, limit) = locks[Int.random(in: 0..<locks.count, using: &generator)]
+                let ttl = Duration.milliseconds(300)
+                let sent = ContinuousClock.now
+                history.operation()
+                guard let grant = try? await client.acquire(lock: lock, limit: limit, ttl: ttl, wait: .seconds(3), holder: holder) else { continue }
+                let start = ContinuousClock.now
+                let leaseEnd = sent + ttl
+                let fate = Int.random(in: 0..<100, using: &generator)
+                if fate < 4 {
+                    // Killed while holding: the section ends now; the coordinator must notice.
+                    await client.close()
+                    history.record(Section(lock: lock, token: grant.token, start: start, end: min(ContinuousClock.now, leaseEnd), holder: holder))
+                    alive = false
+                } else if fate < 7 {
+                    // Stalls past its lease without renewing: valid only until the lease it was told.
+                    try? await Task.sleep(for: ttl + .milliseconds(50))
+                    history.record(Section(lock: lock, token: grant.token, start: start, end: leaseEnd, holder: holder))
+                    history.operation()
+                    let late = try? await client.release(lock: lock, token: grant.token)
+                    #expect(late?.held != true, "a lease past its deadline was still held")
+                } else {
+                    if fate % 3 == 0 { try? await Task.sleep(for: .microseconds(Int.random(in: 100...2000, using: &generator))) }
+                    let end = min(ContinuousClock.now, leaseEnd)
+                    history.operation()
+                    _ = try? await client.release(lock: lock, token: grant.token)
+                    history.record(Section(lock: lock, token: grant.token, start: start, end: end, holder: holder))
+                }
+            }
+            if alive { await client.close() }
+        }
+    }
+}
