@@ -34,7 +34,7 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
         public init(
             stateDirectory: String, console: AMQPConnectionConfiguration, agentBrokerURL: String, trustedUser: String? = nil,
             watchInterval: Duration? = .seconds(5),
-            providers: @escaping @Sendable (LaunchRequest) -> [any InstanceProvider] = LaunchCoordinator.localProviders,
+            providers: (@Sendable (LaunchRequest) -> [any InstanceProvider])? = nil,
             log: @escaping @Sendable (String) -> Void = { _ in }
         ) {
             self.stateDirectory = stateDirectory
@@ -42,14 +42,15 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
             self.agentBrokerURL = agentBrokerURL
             self.trustedUser = trustedUser ?? console.username
             self.watchInterval = watchInterval
-            self.providers = providers
+            self.providers = providers ?? { LaunchCoordinator.standardProviders($0, console: console) }
             self.log = log
         }
     }
 
-    /// The local provider on the request's `--local-addresses` (default 127.0.0).
-    public static func localProviders(_ request: LaunchRequest) -> [any InstanceProvider] {
-        [LocalProvider(addressPrefix: LocalProvider.addressPrefix(request.localAddresses ?? "127.0.0") ?? (127, 0, 0))]
+    /// `local` on the request's `--local-addresses` (default 127.0.0), and `agents` on the
+    /// coordinator's bus.
+    public static func standardProviders(_ request: LaunchRequest, console: AMQPConnectionConfiguration) -> [any InstanceProvider] {
+        [LocalProvider(addressPrefix: LocalProvider.addressPrefix(request.localAddresses ?? "127.0.0") ?? (127, 0, 0)), AgentsProvider(console: console)]
     }
 
     public let store: any StateStore

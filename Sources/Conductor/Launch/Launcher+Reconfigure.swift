@@ -69,7 +69,7 @@ extension Launcher {
             for requirement in member.requirements { if case .fact(let source, _) = requirement { sources.insert(source) } }
         }
         for member in plan.members where sources.contains(member.member) {
-            guard let instance = instances[member.member.description], let agent = try? AgentName(instance: Self.instanceID(instance)),
+            guard let instance = instances[member.member.description], let agent = try? Self.agentName(of: instance),
                 let facts = await Self.refresh(agent, console: console)
             else { continue }
             known.facts[member.member] = facts
@@ -130,7 +130,7 @@ extension Launcher {
         try await self.store.transitionInstance(instance.id, to: .configuring, providerHandle: nil, address: nil, reason: nil, actor: actor)
         var sent = draft
         sent.jobID = job.id
-        let agent = try AgentName(instance: Self.instanceID(instance))
+        let agent = try Self.agentName(of: instance)
         let replyQueue = try await console.declareReplyQueue()
         try await console.sendJob(sent, to: agent, replyQueue: replyQueue, correlationID: job.id)
         try await self.store.transitionJob(job.id, to: .sent, result: nil, actor: actor)

@@ -91,10 +91,11 @@ extension Launcher {
         for (ordinal, member) in plan.members.enumerated() {
             let record = try await self.store.recordInstanceIntent(
                 generationID: generation.id, member: member.member.description, provider: member.provider, actor: actor)
-            var runtime = MemberRuntime(
-                plan: member, ordinal: ordinal, record: record, agent: try AgentName(instance: Self.instanceID(record)))
+            var runtime = MemberRuntime(plan: member, ordinal: ordinal, record: record, agent: try Self.agentName(of: record))
             try await self.ensureStarted(&runtime, plan: plan, environment: environment)
-            byInstance[runtime.instanceID] = member.member
+            // A provider may have placed it on an agent that already ran under its own name.
+            runtime.agent = try Self.agentName(of: runtime.record)
+            byInstance[runtime.agent.instance] = member.member
             members[member.member] = runtime
         }
 

@@ -152,6 +152,13 @@ public struct Launcher: Sendable {
 
     static func instanceID(_ record: InstanceRecord) -> String { record.id.uuidString.lowercased() }
 
+    /// The agent serving an instance: the one its handle names (an agent that already ran),
+    /// else `conductor:agent:<instance id>`.
+    static func agentName(of record: InstanceRecord) throws -> AgentName {
+        if let named = handle(record)?.agent, let agent = AgentName(named) { return agent }
+        return try AgentName(instance: instanceID(record))
+    }
+
     static func handle(_ record: InstanceRecord) -> InstanceHandle? {
         guard let text = record.providerHandle else { return nil }
         return try? JSONDecoder().decode(InstanceHandle.self, from: Data(text.utf8))

@@ -43,11 +43,15 @@ public struct InstanceHandle: Sendable, Hashable, Codable {
     public var value: String
     /// The address the instance reports as its `ipaddress` fact, when the provider knows it.
     public var address: String?
+    /// The agent serving the instance, when it is not `conductor:agent:<instanceID>` (a
+    /// provider that places members on agents that already run).
+    public var agent: String?
 
-    public init(instanceID: String, value: String, address: String? = nil) {
+    public init(instanceID: String, value: String, address: String? = nil, agent: String? = nil) {
         self.instanceID = instanceID
         self.value = value
         self.address = address
+        self.agent = agent
     }
 }
 
