@@ -160,6 +160,9 @@ struct RemoteRunCommand: AsyncParsableCommand {
                     Self.note("batch \(number)/\(count): \(agents.count) node(s)")
                 case .batchStarted:
                     break
+                case .finished(let node):
+                    // Each node as soon as its outcome is known: a long batched run shows progress.
+                    FileHandle.standardOutput.write(Data(Self.text(node).utf8))
                 }
             }
         } catch {
@@ -170,7 +173,7 @@ struct RemoteRunCommand: AsyncParsableCommand {
         if self.json {
             print(try LaunchCommand.json(Output(report)))
         } else {
-            print(Self.text(report), terminator: "")
+            say("summary: \(report.summary)")
         }
         if report.nodes.isEmpty { Self.note("no node matched the target") }
         throw ExitCode(report.exitStatus)
@@ -200,23 +203,20 @@ struct RemoteRunCommand: AsyncParsableCommand {
         return .nodes(try self.agents.map { .init(name: try Self.agentName($0)) })
     }
 
-    /// Per node its status line, then its output; the summary last.
-    static func text(_ report: RemoteRunReport) -> String {
-        var text = ""
-        for node in report.nodes {
-            var line = "=== " + (node.label.map { "\($0) " } ?? "") + node.agent + ": " + node.status.rawValue.replacingOccurrences(of: "_", with: " ")
-            if let result = node.result {
-                line += ", exit \(result.exitCode), \(Self.seconds(.milliseconds(result.durationMilliseconds)))"
-            }
-            if let error = node.error { line += " (\(error))" }
-            text += line + "\n"
-            if let result = node.result {
-                text += Self.block(result.stdout)
-                if !result.stderr.isEmpty { text += "--- stderr\n" + Self.block(result.stderr) }
-                if result.truncated { text += "--- output truncated\n" }
-            }
+    /// A node's status line, then its output.
+    static func text(_ node: RemoteRunNode) -> String {
+        var line = "=== " + (node.label.map { "\($0) " } ?? "") + node.agent + ": " + node.status.rawValue.replacingOccurrences(of: "_", with: " ")
+        if let result = node.result {
+            line += ", exit \(result.exitCode), \(Self.seconds(.milliseconds(result.durationMilliseconds)))"
         }
-        return text + "summary: \(report.summary)\n"
+        if let error = node.error { line += " (\(error))" }
+        var text = line + "\n"
+        if let result = node.result {
+            text += Self.block(result.stdout)
+            if !result.stderr.isEmpty { text += "--- stderr\n" + Self.block(result.stderr) }
+            if result.truncated { text += "--- output truncated\n" }
+        }
+        return text
     }
 
     private static func block(_ output: String) -> String {

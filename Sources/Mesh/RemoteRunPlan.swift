@@ -195,6 +195,8 @@ public struct RemoteRunPlan: Sendable {
     private var entries: [Entry]
     private var byCorrelation: [String: Int] = [:]
     private var batchesStarted = 0
+    /// Nodes whose outcome is final and that `takeFinished()` has not returned yet.
+    private var unreported: [Int] = []
     /// Set when a batch has ended and `batchWait` is being waited out.
     private var pauseUntil: Duration?
 
@@ -215,6 +217,7 @@ public struct RemoteRunPlan: Sendable {
             seen = []
             for (agent, label) in expected where seen.insert(agent).inserted && !foundSet.contains(agent) {
                 entries.append(Entry(node: RemoteRunNode(agent: agent, label: label, status: .notFound, error: "did not answer discovery"), state: .done))
+                self.unreported.append(entries.count - 1)
             }
         } else {
             for agent in foundSet.sorted() {
@@ -265,7 +268,7 @@ public struct RemoteRunPlan: Sendable {
         let node = self.entries[index].node.agent
         guard agent == nil || agent == node else { return .unknown }
         guard case .running(_, let deadline) = self.entries[index].state, now <= deadline else { return .late(agent: node) }
-        self.entries[index].state = .done
+        self.finish(index)
         switch reply {
         case .result(let result):
             let bounded = result.bounded(to: self.options.maximumOutputBytes)
@@ -285,7 +288,7 @@ public struct RemoteRunPlan: Sendable {
     /// The request could not be published (e.g. the channel closed): the node is an error.
     public mutating func sendFailed(correlationID: String, reason: String) {
         guard let index = self.byCorrelation[correlationID], case .running = self.entries[index].state else { return }
-        self.entries[index].state = .done
+        self.finish(index)
         self.entries[index].node.status = .error
         self.entries[index].node.error = "request not sent: \(reason)"
     }
@@ -303,8 +306,20 @@ public struct RemoteRunPlan: Sendable {
             case .done:
                 continue
             }
-            self.entries[index].state = .done
+            self.finish(index)
         }
+    }
+
+    /// Nodes that reached their final outcome since the last call, in that order (for
+    /// printing results as they come).
+    public mutating func takeFinished() -> [RemoteRunNode] {
+        defer { self.unreported = [] }
+        return self.unreported.map { self.entries[$0].node }
+    }
+
+    private mutating func finish(_ index: Int) {
+        self.entries[index].state = .done
+        self.unreported.append(index)
     }
 
     public var report: RemoteRunReport {
@@ -315,7 +330,7 @@ public struct RemoteRunPlan: Sendable {
     private mutating func expire(now: Duration) {
         for index in self.entries.indices {
             guard case .running(_, let deadline) = self.entries[index].state, now > deadline else { continue }
-            self.entries[index].state = .done
+            self.finish(index)
             self.entries[index].node.status = .noAnswer
             self.entries[index].node.error = "no reply within \(self.options.replyTimeout)"
         }

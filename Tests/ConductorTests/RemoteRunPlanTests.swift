@@ -114,6 +114,19 @@ private func sent(_ action: RemoteRunPlan.Action, sourceLocation: SourceLocation
         #expect(report.summary == "1 succeeded, 1 failed (web[1] bad), 1 answered with an error (web[2] refuses), 1 never answered (web[3] silent), 1 not found (web[4] gone)")
     }
 
+    @Test func finishedNodesAreHandedOutOnceAsTheyFinish() {
+        var plan = RemoteRunPlan(found: ["a", "b"], expected: [("a", nil), ("b", nil), ("c", nil)], options: options(reply: .seconds(1)), runID: "r")
+        #expect(plan.takeFinished().map(\.agent) == ["c"])
+        let dispatches = sent(plan.next(now: .zero))
+        #expect(plan.takeFinished().isEmpty)
+        plan.replyReceived(correlationID: dispatches[1].correlationID, agent: "b", ok(), now: .milliseconds(10))
+        #expect(plan.takeFinished().map(\.status) == [.succeeded])
+        #expect(plan.takeFinished().isEmpty)
+        #expect(plan.next(now: .seconds(2)) == .finished)
+        let last = plan.takeFinished()
+        #expect(last.map(\.agent) == ["a"] && last.map(\.status) == [.noAnswer])
+    }
+
     @Test func exitStatusSaysWhatHappened() {
         #expect(RemoteRunPlan(found: [], options: options(), runID: "r").report.exitStatus == 4)
         var missing = RemoteRunPlan(found: ["a"], expected: [("a", nil), ("b", nil)], options: options(), runID: "r")

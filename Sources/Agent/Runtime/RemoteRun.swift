@@ -53,6 +53,8 @@ public struct RemoteRunner: Sendable {
     public enum Progress: Sendable {
         case discovered(found: Int, elapsed: Duration)
         case batchStarted(number: Int, of: Int, agents: [String])
+        /// A node's final outcome, as soon as it is known (not found ones right after discovery).
+        case finished(RemoteRunNode)
     }
 
     public let console: MeshConsole
@@ -151,6 +153,7 @@ public struct RemoteRunner: Sendable {
             var plan = RemoteRunPlan(found: found, expected: expected, options: options, runID: runID)
             run: while true {
                 let action = plan.next(now: now())
+                for node in plan.takeFinished() { progress(.finished(node)) }
                 let wakeUp: Duration
                 switch action {
                 case .finished:
@@ -202,6 +205,7 @@ public struct RemoteRunner: Sendable {
                     plan.replyReceived(correlationID: correlationID, agent: reply.agent, Self.reading(reply), now: now())
                 }
             }
+            for node in plan.takeFinished() { progress(.finished(node)) }
             try? await consumer.cancel()
             return plan.report
         }
