@@ -7,6 +7,7 @@ extension Conductor {
         PerfTestCommand.self,
         AgentCommand.self,
         FactsCommand.self,
+        LockCommand.self, SignalCommand.self, WaitCommand.self,
         RemoteRunCommand.self,
         AgentBenchCommand.self,
         ValidateCommand.self,

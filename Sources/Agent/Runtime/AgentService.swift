@@ -71,6 +71,7 @@ public final class AgentService: Service, Sendable {
         await self.facts.refresh()
         guard let connection = try await self.connect(shutdown) else { return }
         let lost: Bool
+        var localSocket: LocalSocketServer?
         do {
             let requests = try await connection.openChannel()
             let jobs = try await connection.openChannel()
@@ -78,6 +79,7 @@ public final class AgentService: Service, Sendable {
             let requestQueue = try await self.declareTopology(requests)
             let requestConsumer = try await requests.consume(queue: requestQueue, noAck: true)
             let jobConsumer = try await jobs.consume(queue: self.name.jobInbox)
+            localSocket = await self.startLocalSocket(connection)
             self.logger.info(
                 "agent ready",
                 metadata: ["job_inbox": "\(self.name.jobInbox)", "trusted_user": "\(self.configuration.trustedUser)", "broker": "\(self.configuration.broker.redactedURL)"])
@@ -102,9 +104,11 @@ public final class AgentService: Service, Sendable {
                 return lost
             }
         } catch {
+            await localSocket?.stop()
             try? await connection.close()
             throw error
         }
+        await localSocket?.stop()
         try? await connection.close()
         if lost {
             throw AgentError(.busLost, "the bus stopped delivering (a channel was closed or recovery gave up)")
@@ -130,6 +134,17 @@ public final class AgentService: Service, Sendable {
             }
         }
         return nil
+    }
+
+    /// The recipes' fast path to the coordinator (LocalSocketServer); an agent without it
+    /// still works, so a failure to bind is a warning.
+    private func startLocalSocket(_ connection: AMQPConnection) async -> LocalSocketServer? {
+        do {
+            return try await LocalSocketServer.start(directory: self.configuration.stateDirectory, connection: connection, logger: self.logger, eventLoopGroup: self.eventLoopGroup)
+        } catch {
+            self.logger.warning("local socket not started", metadata: ["directory": "\(self.configuration.stateDirectory)", "error": "\(error)"])
+            return nil
+        }
     }
 
     /// Exchanges and queues exactly as docs/protocol.md says. Returns the request queue's name.

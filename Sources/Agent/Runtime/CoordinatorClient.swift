@@ -37,17 +37,29 @@ public struct CoordinatorCallError: Error, Sendable, Hashable, CustomStringConve
     public var description: String { self.message }
 }
 
+/// Something that calls the coordinator: `CoordinatorClient` over the bus, or
+/// `LocalSocketClient` through the local agent. The lock and event helpers are built on
+/// `call`, so both offer the same API.
+public protocol CoordinatorCalling: Sendable {
+    func call(_ method: String, arguments: [String: MeshValue], timeout: Duration) async throws(CoordinatorCallError) -> MethodResponse
+    /// Put in `owner` of an owned lock: the coordinator replaces it with the caller's reply
+    /// queue, the local agent with its own and releases for this caller when it disconnects.
+    var ownerMarker: String { get }
+    func close() async
+}
+
 /// Calls the coordinator (`conductor:coordinator:<scope>`) over one bus connection, with
 /// one exclusive reply queue for all calls, so a call costs one publish and one delivery.
 ///
 /// The reply queue doubles as the caller's liveness: locks acquired with `owned: true`
 /// are released by the coordinator as soon as this queue is gone (the connection closed
 /// or dropped). Many calls may run at once; each waits for its own correlation id.
-public final class CoordinatorClient: Sendable {
+public final class CoordinatorClient: CoordinatorCalling {
     public let coordinator: AgentName
     /// This client's exclusive reply queue (a lock's owner).
     public let replyQueue: String
     public let userID: String
+    public var ownerMarker: String { self.replyQueue }
     private let connection: AMQPConnection
     private let ownsConnection: Bool
     private let channel: AMQPChannel
@@ -153,24 +165,6 @@ public final class CoordinatorClient: Sendable {
         }
     }
 
-    /// `call` with typed arguments and result.
-    public func call<Result: Decodable>(
-        _ method: String, _ arguments: some Encodable, timeout: Duration, as: Result.Type = Result.self
-    ) async throws(CoordinatorCallError) -> Result {
-        let request: MethodRequest
-        do {
-            request = try MethodRequest(methodName: method, encoding: arguments)
-        } catch {
-            throw CoordinatorCallError(.invalidReply, "cannot encode the request: \(error.message)")
-        }
-        let response = try await self.call(method, arguments: request.arguments, timeout: timeout)
-        do {
-            return try response.decodeArguments(Result.self)
-        } catch {
-            throw CoordinatorCallError(.invalidReply, "\(method): unreadable answer: \(error.message)")
-        }
-    }
-
     private func exchange(_ message: MeshMessage, correlationID: String, timeout: Duration) async throws -> MeshMessage {
         let timer = Task {
             try await Task.sleep(for: timeout)
@@ -181,7 +175,7 @@ public final class CoordinatorClient: Sendable {
             self.pending.withLock { $0[correlationID] = continuation }
             do {
                 var properties = message.properties()
-                properties.expiration = String(max(1, Self.milliseconds(timeout)))
+                properties.expiration = String(max(1, timeout.wholeMilliseconds))
                 _ = try self.channel.publish(
                     message.bodyBuffer(), exchange: QMF.directExchange, routingKey: self.coordinator.description, mandatory: true,
                     properties: properties)
@@ -226,28 +220,50 @@ public final class CoordinatorClient: Sendable {
         for continuation in all { continuation.resume(throwing: error) }
     }
 
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
+}
+
+extension Duration {
+    /// Whole milliseconds (rounded down), as the coordinator's `*_ms` arguments take them.
+    public var wholeMilliseconds: Int64 {
+        let (seconds, attoseconds) = self.components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }
 
 // MARK: - Locks and events
 
-extension CoordinatorClient {
+extension CoordinatorCalling {
+    /// `call` with typed arguments and result.
+    public func call<Result: Decodable>(
+        _ method: String, _ arguments: some Encodable, timeout: Duration, as: Result.Type = Result.self
+    ) async throws(CoordinatorCallError) -> Result {
+        let request: MethodRequest
+        do {
+            request = try MethodRequest(methodName: method, encoding: arguments)
+        } catch {
+            throw CoordinatorCallError(.invalidReply, "cannot encode the request: \(error.message)")
+        }
+        let response = try await self.call(method, arguments: request.arguments, timeout: timeout)
+        do {
+            return try response.decodeArguments(Result.self)
+        } catch {
+            throw CoordinatorCallError(.invalidReply, "\(method): unreadable answer: \(error.message)")
+        }
+    }
+
     /// Acquires `lock`, waiting up to `wait`. `owned`: the lock ends with this client's
     /// connection too (not only its lease). The call itself waits `wait` plus `slack`.
     public func acquire(
         lock: String, limit: Int = 1, ttl: Duration, wait: Duration, holder: String, owned: Bool = true, slack: Duration = .seconds(5)
     ) async throws(CoordinatorCallError) -> LockGrant {
         let request = LockAcquireRequest(
-            lock: lock, limit: limit, ttlMilliseconds: Self.milliseconds(ttl), waitMilliseconds: Self.milliseconds(wait),
-            owner: owned ? self.replyQueue : nil, holder: holder)
+            lock: lock, limit: limit, ttlMilliseconds: ttl.wholeMilliseconds, waitMilliseconds: wait.wholeMilliseconds,
+            owner: owned ? self.ownerMarker : nil, holder: holder)
         return try await self.call(Coordinator.Method.lockAcquire, request, timeout: wait + slack, as: LockGrant.self)
     }
 
     public func renew(lock: String, token: Int64, ttl: Duration? = nil, timeout: Duration = .seconds(5)) async throws(CoordinatorCallError) -> LockTokenResult {
-        try await self.call(Coordinator.Method.lockRenew, LockTokenRequest(lock: lock, token: token, ttlMilliseconds: ttl.map(Self.milliseconds)), timeout: timeout, as: LockTokenResult.self)
+        try await self.call(Coordinator.Method.lockRenew, LockTokenRequest(lock: lock, token: token, ttlMilliseconds: ttl.map(\.wholeMilliseconds)), timeout: timeout, as: LockTokenResult.self)
     }
 
     public func release(lock: String, token: Int64, timeout: Duration = .seconds(5)) async throws(CoordinatorCallError) -> LockTokenResult {

@@ -1,0 +1,513 @@
+import AMQPClient
+import Agent
+import ArgumentParser
+import Foundation
+import Mesh
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Exit codes of `lock`, `signal` and `wait` (besides a command's own under `lock --`).
+enum PrimitiveExit {
+    /// The bus, the local agent or the coordinator could not be reached or refused the request.
+    static let unavailable: Int32 = 69
+    /// The lock was lost while the command ran: the command was killed.
+    static let lost: Int32 = 70
+    /// Not acquired within --wait, or the event did not happen within --timeout.
+    static let timedOut: Int32 = 75
+}
+
+/// How `lock`, `signal` and `wait` reach the coordinator: the local agent's socket when
+/// `CONDUCTOR_AGENT_SOCKET` names one (no bus handshake), else the bus.
+struct PrimitiveBusOptions: ParsableArguments {
+    @OptionGroup var bus: BusOptions
+
+    @Option(name: .long, help: "The coordinator's scope: conductor:coordinator:<scope> (default: $CONDUCTOR_COORDINATOR_SCOPE, else default).")
+    var scope: String?
+
+    @Flag(name: .long, help: "Use the bus even when a local agent socket ($CONDUCTOR_AGENT_SOCKET) is there.")
+    var noAgent = false
+
+    var resolvedScope: String {
+        self.scope ?? ProcessInfo.processInfo.environment["CONDUCTOR_COORDINATOR_SCOPE"].flatMap { $0.isEmpty ? nil : $0 } ?? Coordinator.defaultScope
+    }
+
+    func connect(command: String) async -> any CoordinatorCalling {
+        let environment = ProcessInfo.processInfo.environment
+        if !self.noAgent, self.bus.broker == nil, let socket = environment[LocalSocketServer.environmentVariable], !socket.isEmpty,
+            FileManager.default.fileExists(atPath: socket)
+        {
+            do {
+                return try LocalSocketClient.connect(path: socket, scope: self.resolvedScope)
+            } catch {
+                PrimitiveOutput.warn(command, "local agent socket not usable, using the bus: \(error.message)")
+            }
+        }
+        do {
+            let (configuration, _) = try self.bus.configuration()
+            var recovering = configuration
+            recovering.recovery = .disabled
+            return try await CoordinatorClient.connect(recovering, scope: self.resolvedScope)
+        } catch {
+            PrimitiveOutput.fail(command, "cannot reach the bus: \(error)", code: PrimitiveExit.unavailable)
+        }
+    }
+}
+
+enum PrimitiveOutput {
+    static func warn(_ command: String, _ text: String) {
+        FileHandle.standardError.write(Data("conductor \(command): \(text)\n".utf8))
+    }
+
+    static func fail(_ command: String, _ text: String, code: Int32) -> Never {
+        Self.warn(command, text)
+        Foundation.exit(code)
+    }
+
+    /// Ends the process for a failed call (or passes an `ExitCode` through).
+    static func fail(_ command: String, _ error: any Error) -> Never {
+        if let exit = error as? ExitCode { Foundation.exit(exit.rawValue) }
+        if let error = error as? CoordinatorCallError { Self.fail(command, error.message, code: Self.code(for: error)) }
+        Self.fail(command, "\(error)", code: PrimitiveExit.unavailable)
+    }
+
+    static func json(_ value: MeshValue) {
+        FileHandle.standardOutput.write(Data(value.jsonBytes + [UInt8(ascii: "\n")]))
+    }
+
+    /// The exit code for a failed call: unavailable unless the coordinator said "timeout".
+    static func code(for error: CoordinatorCallError) -> Int32 {
+        error.exception?.code == .timeout ? PrimitiveExit.timedOut : PrimitiveExit.unavailable
+    }
+
+    /// "30", "30s", "500ms", "2m", "0": seconds by default.
+    static func parseDuration(_ text: String, allowZero: Bool = true) -> Duration? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let scales: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var number = Substring(trimmed)
+        var scale = 1.0
+        for (suffix, factor) in scales where trimmed.hasSuffix(suffix) {
+            number = trimmed.dropLast(suffix.count)
+            scale = factor
+            break
+        }
+        guard let value = Double(number), value.isFinite, value >= 0, allowZero || value > 0, value * scale <= 86_400 else { return nil }
+        return .milliseconds(Int64((value * scale * 1000).rounded()))
+    }
+
+    static func holderName() -> String {
+        let environment = ProcessInfo.processInfo.environment
+        let node = environment["CONDUCTOR_INSTANCE_ID"].flatMap { $0.isEmpty ? nil : $0 } ?? ProcessInfo.processInfo.hostName
+        return "\(node):\(getpid())"
+    }
+}
+
+/// `conductor lock`: a cluster-wide lock (or semaphore) around a command, or in two steps.
+struct LockCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lock",
+        abstract: "Run a command while holding a cluster-wide lock, or acquire/release one in two steps.",
+        discussion: """
+            conductor lock NAME [--ttl S] [--wait S] [--limit N] -- COMMAND... runs COMMAND \
+            while holding NAME; see `conductor lock run --help`. The two-step form is \
+            `acquire` (prints the fencing token), `renew` and `release`; `status` shows holders. \
+            A lock whose name is a subcommand's (e.g. "status") needs the explicit `lock run` form.
+
+            See docs/primitives.md for the guarantees and recipe examples.
+            """,
+        subcommands: [LockRunCommand.self, LockAcquireCommand.self, LockRenewCommand.self, LockReleaseCommand.self, LockStatusCommand.self],
+        defaultSubcommand: LockRunCommand.self
+    )
+}
+
+struct LockRunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run COMMAND while holding lock NAME (the default form of `conductor lock`).",
+        discussion: """
+            Waits up to --wait for the lock (first come, first served), runs COMMAND with \
+            CONDUCTOR_LOCK_NAME and CONDUCTOR_LOCK_TOKEN (the fencing token: it only ever \
+            increases, so a resource can refuse a holder older than the last one it saw) in its \
+            environment, renews the lease every third of --ttl, and releases the lock when \
+            COMMAND ends. If the lease cannot be renewed, COMMAND (its whole process group) is \
+            killed before the lease can run out, counted from when the request was sent: two \
+            holders never run at once. If this process dies, the coordinator releases the lock \
+            as soon as it sees the connection gone (or the lease end, whichever comes first).
+
+            Exit status: COMMAND's own; 75 when the lock was not acquired within --wait \
+            (the error names the holders); 70 when the lock was lost and COMMAND killed; 69 \
+            when the bus or the coordinator cannot be reached.
+            """
+    )
+
+    @Argument(help: "The lock's name (letters, digits and - _ . : / @).")
+    var name: String
+
+    @Option(name: .long, help: "Lease length, renewed while COMMAND runs: 30s, 500ms, 2m (default 30s).")
+    var ttl: String = "30s"
+
+    @Option(name: .long, help: "How long to wait for the lock: 0 means fail at once if busy (default 5m).")
+    var wait: String = "5m"
+
+    @Option(name: .long, help: "Up to N holders at once: a semaphore (default 1). Every holder must use the same N.")
+    var limit: Int = 1
+
+    @Flag(name: .long, help: "Print a JSON summary (lock, token, exit code, lost) on stdout when COMMAND ends.")
+    var json = false
+
+    @OptionGroup var coordinator: PrimitiveBusOptions
+
+    @Argument(parsing: .postTerminator, help: "The command to run, after `--`.")
+    var command: [String] = []
+
+    func validate() throws {
+        guard !self.command.isEmpty else { throw ValidationError("give the command to run after `--`, e.g. conductor lock \(self.name) -- ./migrate.sh") }
+        do { try LockNames.validate(self.name) } catch { throw ValidationError(error.message) }
+        guard let ttl = PrimitiveOutput.parseDuration(self.ttl, allowZero: false), ttl >= .milliseconds(300) else {
+            throw ValidationError("--ttl must be a duration of at least 300ms, like 30s or 2m, not '\(self.ttl)'")
+        }
+        guard PrimitiveOutput.parseDuration(self.wait) != nil else { throw ValidationError("--wait must be a duration like 0, 30s or 5m, not '\(self.wait)'") }
+        guard (1...10_000).contains(self.limit) else { throw ValidationError("--limit must be 1...10000") }
+    }
+
+    func run() async throws {
+        let ttl = PrimitiveOutput.parseDuration(self.ttl)!
+        let wait = PrimitiveOutput.parseDuration(self.wait)!
+        let client = await self.coordinator.connect(command: "lock")
+        let sent = ContinuousClock.now
+        let acquired = await Self.acquire(client, lock: self.name, limit: self.limit, ttl: ttl, wait: wait)
+        guard case .success(let grant) = acquired else {
+            await client.close()
+            if case .failure(let error) = acquired { PrimitiveOutput.fail("lock", error) }
+            return
+        }
+        let spawned = Result { try ChildProcess.spawn(self.command, environment: ["CONDUCTOR_LOCK_NAME": self.name, "CONDUCTOR_LOCK_TOKEN": String(grant.token)]) }
+        guard case .success(let child) = spawned else {
+            _ = try? await client.release(lock: self.name, token: grant.token)
+            await client.close()
+            PrimitiveOutput.fail("lock", "cannot start \(self.command[0]): \(spawned)", code: 127)
+        }
+        let lost = await Self.hold(child: child, client: client, lock: self.name, token: grant.token, ttl: ttl, leaseEnd: sent + ttl)
+        if !lost { _ = try? await client.release(lock: self.name, token: grant.token) }
+        await client.close()
+        let status = child.exitStatus
+        if self.json {
+            PrimitiveOutput.json(.map([
+                "lock": .string(self.name), "token": .int(grant.token), "exit_code": .int(Int64(status)), "lost": .bool(lost),
+            ]))
+        }
+        if lost {
+            PrimitiveOutput.fail("lock", "lock '\(self.name)' (token \(grant.token)) was lost: the lease could not be renewed; the command was killed", code: PrimitiveExit.lost)
+        }
+        throw ExitCode(status)
+    }
+
+    static func acquire(_ client: any CoordinatorCalling, lock: String, limit: Int, ttl: Duration, wait: Duration) async -> Result<LockGrant, CoordinatorCallError> {
+        do {
+            return .success(try await client.acquire(lock: lock, limit: limit, ttl: ttl, wait: wait, holder: PrimitiveOutput.holderName()))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Runs until the child exits, renewing the lease; true when the lock was lost (and the child killed).
+    static func hold(child: ChildProcess, client: any CoordinatorCalling, lock: String, token: Int64, ttl: Duration, leaseEnd: ContinuousClock.Instant) async -> Bool {
+        let guardian = LeaseGuardian(leaseEnd: leaseEnd)
+        let lost = await withTaskGroup(of: Bool?.self) { group in
+            group.addTask {
+                await child.waitForExit()
+                return nil
+            }
+            group.addTask { await guardian.keepRenewing(client: client, lock: lock, token: token, ttl: ttl) }
+            group.addTask { await guardian.killWhenLeaseEnds(child, ttl: ttl) }
+            var lost = false
+            while let outcome = await group.next() {
+                if outcome == true {
+                    lost = true
+                    child.kill()
+                }
+                if outcome == nil || outcome == true { break }
+            }
+            group.cancelAll()
+            return lost
+        }
+        await child.waitForExit()
+        return lost
+    }
+}
+
+/// The lease as this process knows it: the deadline counts from when each request was
+/// *sent*, so it always ends before the coordinator's.
+final class LeaseGuardian: @unchecked Sendable {
+    private let lock = NSLock()
+    private var leaseEnd: ContinuousClock.Instant
+    private var lost = false
+
+    init(leaseEnd: ContinuousClock.Instant) { self.leaseEnd = leaseEnd }
+
+    var deadline: ContinuousClock.Instant { self.lock.withLock { self.leaseEnd } }
+
+    /// Renews every third of the TTL. Returns true when the coordinator says the lock is
+    /// gone (the command must stop now); keeps retrying a failed renewal until cancelled.
+    func keepRenewing(client: any CoordinatorCalling, lock name: String, token: Int64, ttl: Duration) async -> Bool? {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: ttl / 3)
+            if Task.isCancelled { return false }
+            let sent = ContinuousClock.now
+            do {
+                let result = try await client.renew(lock: name, token: token, timeout: ttl / 3)
+                if !result.held {
+                    self.lock.withLock { self.lost = true }
+                    return true
+                }
+                self.lock.withLock { self.leaseEnd = max(self.leaseEnd, sent + ttl) }
+            } catch {
+                PrimitiveOutput.warn("lock", "lease of '\(name)' not renewed: \(error.message)")
+            }
+        }
+        return false
+    }
+
+    /// Kills the command a safety margin before the lease this process knows of ends.
+    func killWhenLeaseEnds(_ child: ChildProcess, ttl: Duration) async -> Bool? {
+        let margin = min(ttl / 5, .seconds(2))
+        while !Task.isCancelled {
+            let killAt = self.deadline - margin
+            if ContinuousClock.now >= killAt {
+                child.kill()
+                return true
+            }
+            try? await Task.sleep(until: min(killAt, ContinuousClock.now + .milliseconds(100)), clock: .continuous)
+        }
+        return false
+    }
+}
+
+/// A command run with our stdin/stdout/stderr in its own process group, so a kill reaches
+/// everything it started. Waited for on a Dispatch thread, never on the cooperative pool.
+final class ChildProcess: @unchecked Sendable {
+    let pid: pid_t
+    private let lock = NSLock()
+    private var status: Int32?
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var signalSources: [any DispatchSourceSignal] = []
+
+    private init(pid: pid_t) { self.pid = pid }
+
+    static func spawn(_ argv: [String], environment extra: [String: String]) throws -> ChildProcess {
+        var environment = ProcessInfo.processInfo.environment
+        for (key, value) in extra { environment[key] = value }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        let arguments = argv.map { strdup($0) } + [nil]
+        let environmentStrings = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in arguments { free(pointer) }
+            for pointer in environmentStrings { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawnp(&pid, argv[0], nil, &attributes, arguments, environmentStrings)
+        guard result == 0 else { throw ChildError(message: String(cString: strerror(result))) }
+        let child = ChildProcess(pid: pid)
+        child.forwardSignals()
+        let childPID = pid
+        DispatchQueue.global().async {
+            var raw: Int32 = 0
+            while waitpid(childPID, &raw, 0) < 0 && errno == EINTR {}
+            let code: Int32 = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+            let waiting = child.lock.withLock {
+                child.status = code
+                defer { child.waiters = [] }
+                return child.waiters
+            }
+            for continuation in waiting { continuation.resume() }
+        }
+        return child
+    }
+
+    struct ChildError: Error, CustomStringConvertible {
+        var message: String
+        var description: String { self.message }
+    }
+
+    /// Ctrl-C or a TERM to us reaches the command's group too (it is not in our group).
+    private func forwardSignals() {
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            let pid = self.pid
+            source.setEventHandler { Glibc.kill(-pid, signalNumber) }
+            source.resume()
+            self.signalSources.append(source)
+        }
+    }
+
+    func waitForExit() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = self.lock.withLock {
+                if self.status != nil { return true }
+                self.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    var exitStatus: Int32 { self.lock.withLock { self.status ?? 1 } }
+
+    func kill() {
+        Glibc.kill(-self.pid, SIGKILL)
+    }
+}
+
+struct LockAcquireCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "acquire",
+        abstract: "Acquire a lock for a later `release` (prints the fencing token).",
+        discussion: """
+            For recipes that cannot wrap the work in one command. The lock is held by its \
+            lease alone: it outlives this process, and ends at `conductor lock release NAME \
+            TOKEN` or when --ttl passes without `conductor lock renew NAME TOKEN`, whichever \
+            comes first. Choose a --ttl longer than the work; nothing kills the work when the \
+            lease ends, so prefer `conductor lock NAME -- COMMAND` when you can.
+
+            Prints the token (or JSON with --json). Exit status: 0 acquired, 75 not acquired \
+            within --wait, 69 bus or coordinator unreachable.
+            """
+    )
+
+    @Argument(help: "The lock's name.") var name: String
+    @Option(name: .long, help: "Lease length (default 10m).") var ttl: String = "10m"
+    @Option(name: .long, help: "How long to wait for the lock (default 5m; 0: fail at once).") var wait: String = "5m"
+    @Option(name: .long, help: "Up to N holders at once (default 1).") var limit: Int = 1
+    @Flag(name: .long, help: "Print {lock, token, lease_ms, limit} as JSON.") var json = false
+    @OptionGroup var coordinator: PrimitiveBusOptions
+
+    func validate() throws {
+        do { try LockNames.validate(self.name) } catch { throw ValidationError(error.message) }
+        guard PrimitiveOutput.parseDuration(self.ttl, allowZero: false) != nil else { throw ValidationError("--ttl must be a duration like 10m or 600, not '\(self.ttl)'") }
+        guard PrimitiveOutput.parseDuration(self.wait) != nil else { throw ValidationError("--wait must be a duration like 0, 30s or 5m, not '\(self.wait)'") }
+        guard (1...10_000).contains(self.limit) else { throw ValidationError("--limit must be 1...10000") }
+    }
+
+    func run() async throws {
+        let client = await self.coordinator.connect(command: "lock acquire")
+        do {
+            let grant = try await client.acquire(
+                lock: self.name, limit: self.limit, ttl: PrimitiveOutput.parseDuration(self.ttl)!, wait: PrimitiveOutput.parseDuration(self.wait)!,
+                holder: PrimitiveOutput.holderName(), owned: false)
+            await client.close()
+            if self.json {
+                PrimitiveOutput.json(try MeshValue(encoding: grant))
+            } else {
+                print(grant.token)
+            }
+        } catch {
+            await client.close()
+            PrimitiveOutput.fail("lock acquire", error)
+        }
+    }
+}
+
+struct LockRenewCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "renew",
+        abstract: "Extend the lease of a lock taken with `acquire`.",
+        discussion: "Exit status: 0 renewed, 1 the token no longer holds the lock, 69 bus or coordinator unreachable."
+    )
+
+    @Argument(help: "The lock's name.") var name: String
+    @Argument(help: "The token `acquire` printed.") var token: Int64
+    @Option(name: .long, help: "New lease length from now (default: the one it was acquired with).") var ttl: String?
+    @Flag(name: .long, help: "Print {lock, token, lease_ms, held} as JSON.") var json = false
+    @OptionGroup var coordinator: PrimitiveBusOptions
+
+    func validate() throws {
+        if let ttl, PrimitiveOutput.parseDuration(ttl, allowZero: false) == nil { throw ValidationError("--ttl must be a duration like 10m, not '\(ttl)'") }
+    }
+
+    func run() async throws {
+        let client = await self.coordinator.connect(command: "lock renew")
+        do {
+            let result = try await client.renew(lock: self.name, token: self.token, ttl: self.ttl.flatMap { PrimitiveOutput.parseDuration($0) })
+            await client.close()
+            try LockReleaseCommand.report(result, json: self.json, verb: "renewed")
+        } catch {
+            await client.close()
+            PrimitiveOutput.fail("lock renew", error)
+        }
+    }
+}
+
+struct LockReleaseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "release",
+        abstract: "Release a lock taken with `acquire`.",
+        discussion: "Exit status: 0 released, 1 the token did not hold the lock (lease over, or released already), 69 bus or coordinator unreachable."
+    )
+
+    @Argument(help: "The lock's name.") var name: String
+    @Argument(help: "The token `acquire` printed.") var token: Int64
+    @Flag(name: .long, help: "Print {lock, token, lease_ms, held} as JSON.") var json = false
+    @OptionGroup var coordinator: PrimitiveBusOptions
+
+    func run() async throws {
+        let client = await self.coordinator.connect(command: "lock release")
+        do {
+            let result = try await client.release(lock: self.name, token: self.token)
+            await client.close()
+            try Self.report(result, json: self.json, verb: "released")
+        } catch {
+            await client.close()
+            PrimitiveOutput.fail("lock release", error)
+        }
+    }
+
+    static func report(_ result: LockTokenResult, json: Bool, verb: String) throws {
+        if json {
+            PrimitiveOutput.json(try MeshValue(encoding: result))
+        } else if result.held {
+            print("\(verb) lock '\(result.lock)' (token \(result.token))")
+        }
+        if !result.held {
+            if !json { PrimitiveOutput.warn("lock", "token \(result.token) does not hold lock '\(result.lock)' (its lease ran out, or it was released)") }
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct LockStatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show a lock's holders and waiters.",
+        discussion: "Exit status: 0 (held or not), 69 bus or coordinator unreachable."
+    )
+
+    @Argument(help: "The lock's name.") var name: String
+    @Flag(name: .long, help: "Print {lock, limit, holders: [{token, holder, lease_remaining_ms}], waiters} as JSON.") var json = false
+    @OptionGroup var coordinator: PrimitiveBusOptions
+
+    func run() async throws {
+        let client = await self.coordinator.connect(command: "lock status")
+        do {
+            let status = try await client.status(lock: self.name)
+            await client.close()
+            if self.json {
+                PrimitiveOutput.json(try MeshValue(encoding: status))
+                return
+            }
+            if status.holders.isEmpty { print("lock '\(status.lock)' is free") }
+            for holder in status.holders {
+                print("held by \(holder.holder), token \(holder.token), lease \(Double(holder.leaseRemainingMilliseconds) / 1000) s left")
+            }
+            if status.waiters > 0 { print("\(status.waiters) waiting") }
+        } catch {
+            await client.close()
+            PrimitiveOutput.fail("lock status", error)
+        }
+    }
+}
