@@ -37,6 +37,17 @@ import Testing
                 let console = try await MeshConsole.connect(try AMQPConnectionConfiguration(url: harness.consoleURL))
                 let client = try LaunchCoordinatorClient(console: console, scope: scope)
 
+                // The agents' login may not launch: a launch runs scripts on the coordinator's machine.
+                if bus == .embedded {
+                    let agentConsole = try await MeshConsole.connect(try AMQPConnectionConfiguration(url: harness.agentURL))
+                    let intruder = try LaunchCoordinatorClient(console: agentConsole, scope: scope)
+                    let refused = await #expect(throws: LaunchError.self) {
+                        try await intruder.submit(LaunchSubmission(request: LaunchRequest(file: webapp, localAddresses: prefixes.0)))
+                    }
+                    #expect(refused?.message.contains("only for the coordinator's user 'conductor', not 'agent'") == true, "\(refused?.message ?? "-")")
+                    try? await agentConsole.close()
+                }
+
                 // Both submitted before either finished: one coordinator, two launches.
                 let first = try await client.submit(LaunchSubmission(request: LaunchRequest(file: webapp, localAddresses: prefixes.0), waitBudgetSeconds: 20))
                 let second = try await client.submit(LaunchSubmission(request: LaunchRequest(file: directory + "/reconf.yml", localAddresses: prefixes.1), waitBudgetSeconds: 20))

@@ -193,10 +193,16 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
 
     // MARK: - Over the bus
 
-    /// Registers the `LaunchMethod`s on the coordinator's bus endpoint.
+    /// Registers the `LaunchMethod`s on the coordinator's bus endpoint. Only the
+    /// coordinator's own login may call them (the broker checks `user_id`): a launch runs
+    /// scripts, and every instance holds the agents' login.
     public nonisolated func register(on service: CoordinatorService) {
+        let allowed = self.configuration.console.username
         for method in [LaunchMethod.launch, LaunchMethod.progress, LaunchMethod.terminate, LaunchMethod.list] {
             service.register(method: method) { call in
+                guard call.userID == allowed else {
+                    return .failure(ExceptionBody(code: .forbidden, text: "\(method) is only for the coordinator's user '\(allowed)', not '\(call.userID ?? "-")'"))
+                }
                 do {
                     return .success(MethodResponse(arguments: try await self.handle(method: method, arguments: call.method.arguments, caller: call.userID)))
                 } catch let error as LaunchError {

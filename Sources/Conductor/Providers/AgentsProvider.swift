@@ -20,6 +20,9 @@ public struct AgentsProvider: InstanceProvider {
     public var roleFact: String
     /// How long agents get to answer the locate request.
     public var locateTimeout: Duration
+    /// One locate serves the members started within a few seconds of each other (a launch
+    /// starts them one after another), instead of one locate timeout per member.
+    private let recent = RecentAgents()
 
     public init(console: AMQPConnectionConfiguration, roleFact: String = "role", locateTimeout: Duration = .seconds(2)) {
         self.console = console
@@ -37,17 +40,23 @@ public struct AgentsProvider: InstanceProvider {
 
     public func start(_ request: InstanceStartRequest) async throws -> InstanceHandle {
         let (role, index) = Self.placement(of: request.member)
-        let predicate = Mesh.Predicate.compare(.eq, .property("custom.\(self.roleFact)"), .literal(.string(role)))
         let found: [AgentInfo]
-        do {
-            let console = try await MeshConsole.connect(self.console)
-            defer { Task { try? await console.close() } }
-            found = try await console.locate(where: predicate, timeout: self.locateTimeout)
-        } catch {
-            throw ProviderError(provider: self.name, "cannot ask the bus for agents with \(self.roleFact)=\(role): \(error)")
+        if let cached = self.recent.agents(maximumAge: .seconds(5)) {
+            found = cached
+        } else {
+            do {
+                let console = try await MeshConsole.connect(self.console)
+                found = try await console.locate(where: .exists("custom.\(self.roleFact)"), timeout: self.locateTimeout)
+                try? await console.close()
+            } catch {
+                throw ProviderError(provider: self.name, "cannot ask the bus for agents with a custom fact \(self.roleFact): \(error)")
+            }
+            self.recent.remember(found)
         }
-        let agents = Dictionary(found.map { ($0.name.description, $0) }, uniquingKeysWith: { first, _ in first }).values
-            .sorted { $0.name.description < $1.name.description }
+        let agents = Dictionary(
+            found.filter { MeshValue.map($0.attributes)[path: "custom.\(self.roleFact)"]?.stringValue == role }.map { ($0.name.description, $0) },
+            uniquingKeysWith: { first, _ in first }
+        ).values.sorted { $0.name.description < $1.name.description }
         guard index < agents.count else {
             throw ProviderError(
                 provider: self.name,
@@ -71,4 +80,25 @@ public struct AgentsProvider: InstanceProvider {
 
     /// Placement is recomputed by `start`, which picks the same agent again.
     public func locate(instanceID: String) async -> InstanceHandle? { nil }
+}
+
+/// The agents the last locate found, and when.
+private final class RecentAgents: @unchecked Sendable {
+    private let lock = NSLock()
+    private var found: [AgentInfo] = []
+    private var at: ContinuousClock.Instant?
+
+    func agents(maximumAge: Duration) -> [AgentInfo]? {
+        self.lock.withLock {
+            guard let at = self.at, at.duration(to: .now) < maximumAge else { return nil }
+            return self.found
+        }
+    }
+
+    func remember(_ agents: [AgentInfo]) {
+        self.lock.withLock {
+            self.found = agents
+            self.at = .now
+        }
+    }
 }
