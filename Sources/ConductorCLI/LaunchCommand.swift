@@ -67,12 +67,17 @@ struct LaunchCommand: AsyncParsableCommand {
         abstract: "Launch a deployable: start its instances and configure them as their references resolve.",
         discussion: """
             Validates FILE (nothing starts unless it is valid), records the deployment, starts \
-            each member as a local agent with its own loopback address, sends each member its \
-            configuration job once every parameter resolves, and prints a table of the results. \
-            With no --broker it runs an embedded broker in this process. It then keeps serving \
-            until Ctrl-C (or exits at once with --exit-when-configured) and stops the instances; \
-            with --detach a background coordinator keeps serving until `conductor terminate`. \
-            See docs/launch.md.
+            each member (a local agent with its own loopback address, or an existing agent with \
+            provider: agents), sends each member its configuration job once every parameter \
+            resolves, and prints a table of the results.
+
+            Where it runs: when a coordinator is reachable (--coordinator URL, else the \
+            `conductor serve` recorded in the state directory, else one on --broker) the launch \
+            is submitted to it and its progress shown. Otherwise it runs a coordinator in this \
+            process (an embedded broker unless --broker). It then keeps serving until Ctrl-C \
+            (or stops at once with --exit-when-configured) and stops the instances; with \
+            --detach it returns and the coordinator keeps them (starting `conductor serve` in \
+            the background if none runs) until `conductor terminate`. See docs/launch.md.
 
             Exit status: 0 when every member is configured, 1 when any failed or is blocked, 2 when FILE is invalid.
             """
@@ -88,7 +93,7 @@ struct LaunchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Stop the instances and exit once every member is configured or failed (for scripts and CI).")
     var exitWhenConfigured = false
 
-    @Flag(name: .long, help: "Return once every member is configured or failed, leaving a background coordinator (broker and instances) that `conductor terminate` stops.")
+    @Flag(name: .long, help: "Return once every member is configured or failed, leaving the instances to the coordinator (a background `conductor serve`, started if none runs); `conductor terminate` stops them.")
     var detach = false
 
     @Flag(name: .long, help: "Print the result as JSON (progress goes to stderr).")

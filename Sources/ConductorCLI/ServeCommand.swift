@@ -333,10 +333,11 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let started = ContinuousClock.now
+        let busRecord = EmbeddedBusRecord.path(stateDirectory: directory, deployment: "coordinator", environment: self.scope)
         let host: CoordinatorHost
         do {
             host = try await CoordinatorHost.start(
-                state: self.state, bus: self.bus, busRecord: EmbeddedBusRecord.path(stateDirectory: directory, deployment: "coordinator", environment: self.scope),
+                state: self.state, bus: self.bus, busRecord: busRecord,
                 scope: self.scope, watchInterval: self.watchInterval > 0 ? .milliseconds(Int64(self.watchInterval * 1000)) : nil
             ) { line in
                 say(String(format: "[%8.2fs] ", LaunchCommand.seconds(started.duration(to: .now))) + line)
@@ -345,6 +346,7 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("conductor serve: cannot start: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        await Self.adoptEarlierDeployments(host, stateDirectory: directory, busRecord: busRecord)
         let record = CoordinatorRecord(pid: getpid(), broker: host.bus.consoleURL, scope: self.scope)
         do {
             try record.write(recordPath)
@@ -359,6 +361,26 @@ struct ServeCommand: AsyncParsableCommand {
         let stopped = await host.stop()
         if CoordinatorRecord.read(recordPath)?.pid == getpid() { try? FileManager.default.removeItem(atPath: recordPath) }
         say("stopped\(stopped.isEmpty ? "" : " (terminated " + stopped.joined(separator: ", ") + ")")")
+    }
+}
+
+extension ServeCommand {
+    /// A `serve` restarted on its recorded embedded bus takes over the configured
+    /// deployments the earlier one launched there (their agents reconnect by themselves):
+    /// those whose bus record is this coordinator's.
+    static func adoptEarlierDeployments(_ host: CoordinatorHost, stateDirectory: String, busRecord: String) async {
+        guard host.bus.restored, let ours = FileManager.default.contents(atPath: busRecord),
+            let reports = try? await host.store.status()
+        else { return }
+        for report in reports where report.deployment.status == .configured {
+            let name = report.deployment.name
+            let environment = report.deployment.environment
+            let path = EmbeddedBusRecord.path(stateDirectory: stateDirectory, deployment: name, environment: environment)
+            guard FileManager.default.contents(atPath: path) == ours else { continue }
+            if (try? await host.launches.adopt(deployment: name, environment: environment)) == true {
+                say("took over \(name)@\(environment), launched by the previous coordinator on this bus")
+            }
+        }
     }
 }
 

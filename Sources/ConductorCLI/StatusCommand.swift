@@ -9,7 +9,7 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show deployments, generations and, per member, its state and what it waits for.",
-        discussion: "Reads the coordinator state (--state-dir); needs no bus. See docs/launch.md."
+        discussion: "Reads the coordinator state (--state-dir); needs no bus. Also names the `conductor serve` recorded there, if it runs. See docs/launch.md."
     )
 
     @Argument(help: "Only this deployment.")
@@ -70,6 +70,9 @@ struct StatusCommand: AsyncParsableCommand {
         if self.json {
             print(try LaunchCommand.json(output))
             return
+        }
+        if let coordinator = CoordinatorRecord.live(stateDirectory: self.state.directory) {
+            print("coordinator conductor:coordinator:\(coordinator.scope) serving (pid \(coordinator.pid), bus \(redacted(coordinator.broker)))")
         }
         if output.isEmpty { print("no deployments") }
         for deployment in output {

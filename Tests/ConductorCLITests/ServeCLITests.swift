@@ -77,4 +77,63 @@ struct ServeCLITests {
         #expect(exited == 0)
         #expect(!FileManager.default.fileExists(atPath: record))
     }
+
+    @Test("a serve restarted after SIGKILL brings back its bus, takes over what the first launched, and stops it on SIGTERM")
+    func restartedServeTakesOver() async throws {
+        let state = NSTemporaryDirectory() + "conductor-serve-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        try """
+            name: pair
+            instances:
+              db:
+                services:
+                  server: {script: "true"}
+              web:
+                services:
+                  app:
+                    script: test "$db_host" = 127.61.51.2
+                    parameters: {db_host: "${db.ipaddress}"}
+            """.write(toFile: state + "/pair.yml", atomically: true, encoding: .utf8)
+        let record = state + "/coordinator.json"
+        func recordedPid() -> Int32? {
+            FileManager.default.contents(atPath: record)
+                .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+                .flatMap { ($0["pid"] as? NSNumber)?.int32Value }
+        }
+        defer { if let pid = recordedPid() { kill(pid, SIGTERM) } }
+        let launch = try await CLI.run(
+            ["launch", state + "/pair.yml", "--state-dir", state, "--local-addresses", "127.61.51", "--detach", "--wait-budget", "20"], timeout: 45)
+        #expect(launch.status == 0, "\(launch.stdout)\n\(launch.stderr)")
+        let first = try #require(recordedPid())
+        kill(first, SIGKILL)
+        for _ in 0..<50 where kill(first, 0) == 0 { try await Task.sleep(for: .milliseconds(100)) }
+
+        // A new serve, as a user (or systemd) would start it after the crash.
+        let serve = Process()
+        serve.executableURL = CLI.binary
+        serve.arguments = ["serve", "--state-dir", state]
+        _ = FileManager.default.createFile(atPath: state + "/serve2.log", contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: state + "/serve2.log"))
+        serve.standardOutput = log
+        serve.standardError = log
+        serve.standardInput = FileHandle.nullDevice
+        try serve.run()
+        defer { if serve.isRunning { serve.terminate() } }
+        for _ in 0..<200 where recordedPid() != serve.processIdentifier { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(recordedPid() == serve.processIdentifier)
+        let serveLog = (try? String(contentsOfFile: state + "/serve2.log", encoding: .utf8)) ?? ""
+        #expect(serveLog.contains("took over pair@default"), "\(serveLog)")
+        let status = try await CLI.run(["status", "--state-dir", state])
+        #expect(status.stdout.contains("coordinator conductor:coordinator:default serving (pid \(serve.processIdentifier)"), "\(status.stdout)")
+        #expect(status.stdout.contains("pair@default: configured"), "\(status.stdout)")
+
+        serve.terminate()
+        let exited = try await offloaded { () -> Int32 in
+            serve.waitUntilExit()
+            return serve.terminationStatus
+        }
+        #expect(exited == 0)
+        let after = try await CLI.run(["status", "pair", "--state-dir", state])
+        #expect(after.stdout.contains("pair@default: terminated"), "\(after.stdout)")
+    }
 }

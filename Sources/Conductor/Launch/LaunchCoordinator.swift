@@ -158,6 +158,24 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
             pid: getpid())
     }
 
+    /// Takes over a configured deployment that an earlier coordinator on the same bus
+    /// launched (a restarted `serve`): it is watched for re-configuration and stopped by
+    /// `stopAll`, as if launched here. False when it is not configured.
+    @discardableResult
+    public func adopt(deployment: String, environment: String) async throws -> Bool {
+        guard try await self.store.deployment(deployment, environment: environment)?.status == .configured,
+            let generation = try await self.store.generations(deployment: deployment, environment: environment).last(where: { $0.status == .active }),
+            let request = try? JSONDecoder().decode(LaunchRequest.self, from: Data(generation.document.utf8))
+        else { return false }
+        let options = LaunchOptions(
+            stateDirectory: self.configuration.stateDirectory, console: self.configuration.console,
+            agentBrokerURL: self.configuration.agentBrokerURL, actor: .system, trustedUser: self.configuration.trustedUser)
+        let echo = self.configuration.log
+        self.launched["\(deployment)@\(environment)"] = Launcher(
+            store: self.store, providers: self.configuration.providers(request), options: options, progress: { echo($0.description) })
+        return true
+    }
+
     /// Stops the deployment's instances (the record stays) and stops watching it.
     public func terminate(deployment: String, environment: String, actor: AuditActor = .currentOSUser()) async throws -> [String] {
         let key = "\(deployment)@\(environment)"
