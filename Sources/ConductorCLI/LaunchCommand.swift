@@ -153,7 +153,7 @@ struct LaunchCommand: AsyncParsableCommand {
             await Self.waitForSignal()
         }
         let stopped = await host.stop()
-        if !json { say("stopped \(stopped.isEmpty ? "0" : "the") instance(s) of \(stopped.isEmpty ? "-" : stopped.joined(separator: ", "))") }
+        if !json { say(stopped.isEmpty ? "nothing left to stop" : "stopped the instances of " + stopped.joined(separator: ", ")) }
         if !result.configured { throw ExitCode(1) }
     }
 

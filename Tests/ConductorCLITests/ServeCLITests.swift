@@ -136,4 +136,30 @@ struct ServeCLITests {
         let after = try await CLI.run(["status", "pair", "--state-dir", state])
         #expect(after.stdout.contains("pair@default: terminated"), "\(after.stdout)")
     }
+
+    @Test("a foreground launch serves locks and events to its instances' recipes")
+    func foregroundLaunchServesPrimitives() async throws {
+        let state = NSTemporaryDirectory() + "conductor-serve-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let binary = CLI.binary.path
+        try """
+            name: locky
+            instances:
+              a:
+                services:
+                  s:
+                    script: \(binary) lock demo -- sh -c 'echo $CONDUCTOR_LOCK_TOKEN > $CONDUCTOR_WORK_DIR/token.txt' && \(binary) signal ready
+              b:
+                services:
+                  t:
+                    script: \(binary) wait ready --timeout 20
+            """.write(toFile: state + "/locky.yml", atomically: true, encoding: .utf8)
+        let launch = try await CLI.run(
+            ["launch", state + "/locky.yml", "--state-dir", state, "--local-addresses", "127.61.54", "--exit-when-configured", "--wait-budget", "20"],
+            timeout: 45)
+        #expect(launch.status == 0, "\(launch.stdout)\n\(launch.stderr)")
+        #expect(launch.stdout.contains("stopped the instances of locky@default"), "\(launch.stdout)")
+        let token = try String(contentsOfFile: state + "/deployments/locky@default/a/work/token.txt", encoding: .utf8)
+        #expect(Int(token.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 > 0, "token \(token)")
+    }
 }
