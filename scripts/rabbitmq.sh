@@ -5,6 +5,14 @@
 #   scripts/rabbitmq.sh stop    # stop it (rabbitmqctl stop, then by PID); bounded
 #   scripts/rabbitmq.sh status  # exit 0 when it accepts connections
 #   scripts/rabbitmq.sh url     # print the AMQP URL
+#   scripts/rabbitmq.sh tls-url # print the amqps URL (with ?cacertfile= of the test CA)
+#   scripts/rabbitmq.sh tls-ca  # print the test CA's path
+#   scripts/rabbitmq.sh tls-status  # exit 0 when the TLS listener accepts connections
+#
+# The node also has a TLS listener (CONDUCTOR_RABBITMQ_TLS_PORT, default 5674) with a
+# server certificate for localhost/127.0.0.1 signed by a throwaway CA that
+# scripts/make-test-certs.sh makes under the state dir (tls/), so TLS clients can be
+# tested against it; it does not ask for client certificates.
 #
 # Everything is private: its own node name, ports, epmd, cookie, mnesia and log dirs
 # under a state dir, no plugins, and /etc/rabbitmq is ignored. The Debian wrapper
@@ -19,6 +27,9 @@ NODENAME="${CONDUCTOR_RABBITMQ_NODENAME:-conductor-test@localhost}"
 STATE_DIR="${CONDUCTOR_RABBITMQ_DIR:-${TMPDIR:-/tmp}/conductor-rabbitmq}"
 START_TIMEOUT="${CONDUCTOR_RABBITMQ_START_TIMEOUT:-60}"
 URL="amqp://guest:guest@127.0.0.1:${PORT}/%2F"
+TLS_PORT="${CONDUCTOR_RABBITMQ_TLS_PORT:-5674}"
+TLS_DIR="$STATE_DIR/tls"
+TLS_URL="amqps://guest:guest@localhost:${TLS_PORT}/%2F?cacertfile=${TLS_DIR}/ca.pem"
 
 die() { echo "rabbitmq.sh: $*" >&2; exit 1; }
 
@@ -40,6 +51,18 @@ setup_env() {
     fi
     chmod 400 "$cookie"
     printf 'listeners.tcp.1 = 127.0.0.1:%s\nloopback_users.guest = true\n' "$PORT" > "$STATE_DIR/rabbitmq.conf"
+    # The TLS listener, with certificates from a throwaway CA (made once per state dir).
+    if [[ ! -s "$TLS_DIR/server.pem" || ! -s "$TLS_DIR/ca.pem" ]]; then
+        "$(dirname "${BASH_SOURCE[0]}")/make-test-certs.sh" "$TLS_DIR" > /dev/null
+    fi
+    cat >> "$STATE_DIR/rabbitmq.conf" <<CONF
+listeners.ssl.1 = 127.0.0.1:$TLS_PORT
+ssl_options.cacertfile = $TLS_DIR/ca.pem
+ssl_options.certfile = $TLS_DIR/server.pem
+ssl_options.keyfile = $TLS_DIR/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+CONF
     echo '[].' > "$STATE_DIR/enabled_plugins"
     : > "$STATE_DIR/rabbitmq-env.conf"
 
@@ -59,7 +82,7 @@ setup_env() {
 }
 
 port_open() {
-    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" 2>/dev/null
+    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/${1:-$PORT}" 2>/dev/null
 }
 
 # The AMQP listener answers a bad protocol header with its own header: that tells a
@@ -95,6 +118,9 @@ start() {
     local deadline=$((SECONDS + START_TIMEOUT))
     while (( SECONDS < deadline )); do
         if port_open; then
+            # The TLS listener comes up with the plain one; give it a moment.
+            while (( SECONDS < deadline )) && ! port_open "$TLS_PORT"; do sleep 0.2; done
+            port_open "$TLS_PORT" || echo "rabbitmq.sh: warning: no TLS listener on 127.0.0.1:$TLS_PORT" >&2
             echo "$URL"
             return 0
         fi
@@ -148,7 +174,11 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     url) echo "$URL" ;;
+    tls-url) echo "$TLS_URL" ;;
+    tls-ca) echo "$TLS_DIR/ca.pem" ;;
+    tls-status)
+        if port_open "$TLS_PORT" && [[ -s "$TLS_DIR/ca.pem" ]]; then echo "running: $TLS_URL"; else echo "no TLS listener on $TLS_PORT"; exit 1; fi ;;
     status)
         if port_open && speaks_amqp; then echo "running: $URL"; else echo "not running"; exit 1; fi ;;
-    *) echo "usage: $0 start|stop|status|url" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|status|url|tls-url|tls-ca|tls-status" >&2; exit 2 ;;
 esac

@@ -10,7 +10,7 @@
 #   (--only may repeat or take a comma list: --only swift,interop)
 #
 # Stages: install, build (fails on any compiler warning in Sources/ or Tests/), RabbitMQ
-# (scripts/rabbitmq.sh), swift test (CONDUCTOR_RABBITMQ_URL set), interop against RabbitMQ
+# (scripts/rabbitmq.sh), swift test (CONDUCTOR_RABBITMQ_URL, _TLS_URL, _TLS_CA set), interop against RabbitMQ
 # (proves the suite) and against `conductor broker`, fuzz (scripts/fuzz.sh 30 if present).
 # Everything is bounded by `timeout`; what this script starts, it stops (trap on EXIT).
 # Logs go to .build/test-logs/ (or $CONDUCTOR_TEST_SCRATCH_PATH/test-logs/). See docs/testing.md.
@@ -285,6 +285,13 @@ fi
 if wants swift; then
     if [[ -n "$RABBITMQ_URL" ]]; then
         export CONDUCTOR_RABBITMQ_URL="$RABBITMQ_URL"
+        # Its TLS listener (test CA from scripts/make-test-certs.sh), for the client's TLS tests.
+        if scripts/rabbitmq.sh tls-status > /dev/null 2>&1; then
+            export CONDUCTOR_RABBITMQ_TLS_URL="$(scripts/rabbitmq.sh tls-url)"
+            export CONDUCTOR_RABBITMQ_TLS_CA="$(scripts/rabbitmq.sh tls-ca)"
+        else
+            echo "test.sh: the test RabbitMQ has no TLS listener (started by an older rabbitmq.sh?); its TLS tests are skipped"
+        fi
         run_stage "swift test" "$LOGS/swift-test.log" \
             timeout --kill-after=15 "$SWIFT_TEST_TIMEOUT" swift test --scratch-path "$SCRATCH" --skip-build
     else

@@ -21,6 +21,35 @@ public struct AMQPConnectionConfiguration: Sendable, Hashable {
     /// How long a call made while the connection is recovering waits before failing.
     public var recoveryWaitTimeout: TimeAmount
     public var recovery: RecoveryPolicy
+    /// TLS (amqps); nil: plain TCP.
+    public var tls: TLSOptions?
+
+    /// How the client speaks TLS: it verifies the broker's certificate chain and host
+    /// name by default, against the system's trusted CAs or `caFile`.
+    public struct TLSOptions: Sendable, Hashable {
+        /// PEM file of CA certificates to trust instead of the system's.
+        public var caFile: String?
+        /// Verify the broker's certificate chain (and, with `verifyHostname`, its name).
+        /// Turning it off accepts any certificate: tests only.
+        public var verifyPeer: Bool
+        /// Check that the certificate names the host connected to (a DNS name or an IP
+        /// address in its subject alternative names).
+        public var verifyHostname: Bool
+        /// The name to send in SNI and check the certificate against; nil: the host.
+        public var serverName: String?
+        /// A client certificate chain and key (PEM), for brokers that verify peers.
+        public var certificateFile: String?
+        public var keyFile: String?
+
+        public init(caFile: String? = nil, verifyPeer: Bool = true, verifyHostname: Bool = true, serverName: String? = nil, certificateFile: String? = nil, keyFile: String? = nil) {
+            self.caFile = caFile
+            self.verifyPeer = verifyPeer
+            self.verifyHostname = verifyHostname
+            self.serverName = serverName
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+        }
+    }
 
     /// Automatic reconnection with exponential backoff and topology recovery.
     public struct RecoveryPolicy: Sendable, Hashable {
@@ -60,7 +89,8 @@ public struct AMQPConnectionConfiguration: Sendable, Hashable {
         connectionName: String? = nil,
         connectTimeout: TimeAmount = .seconds(10),
         recoveryWaitTimeout: TimeAmount = .seconds(30),
-        recovery: RecoveryPolicy = RecoveryPolicy()
+        recovery: RecoveryPolicy = RecoveryPolicy(),
+        tls: TLSOptions? = nil
     ) {
         self.host = host
         self.port = port
@@ -74,22 +104,29 @@ public struct AMQPConnectionConfiguration: Sendable, Hashable {
         self.connectTimeout = connectTimeout
         self.recoveryWaitTimeout = recoveryWaitTimeout
         self.recovery = recovery
+        self.tls = tls
     }
 
-    /// Parses `amqp://user:pass@host:port/vhost`. Missing parts default to guest/guest,
-    /// port 5672 and vhost "/". Percent-escapes are decoded in user, password and vhost
-    /// (`/%2F` is the vhost "/"); an empty path also means "/", as most clients read it.
-    /// Query parameters `heartbeat`, `frame_max`, `channel_max` and
-    /// `connection_timeout` (milliseconds) are understood.
+    /// Parses `amqp://user:pass@host:port/vhost` or `amqps://...` (TLS). Missing parts
+    /// default to guest/guest, port 5672 (amqps: 5671) and vhost "/". Percent-escapes are
+    /// decoded in user, password and vhost (`/%2F` is the vhost "/"); an empty path also
+    /// means "/", as most clients read it. Query parameters `heartbeat`, `frame_max`,
+    /// `channel_max` and `connection_timeout` (milliseconds) are understood, and for amqps
+    /// RabbitMQ's URI parameters `cacertfile`, `certfile`, `keyfile`, `verify`
+    /// (`verify_peer`, the default, or `verify_none`) and `server_name_indication`.
     public init(url: String) throws(AMQPError) {
         self.init()
-        guard url.hasPrefix("amqp://") else {
-            if url.hasPrefix("amqps://") {
-                throw AMQPError(.invalidURL, "TLS (amqps://) is not supported yet: \(url)")
-            }
-            throw AMQPError(.invalidURL, "expected a URL starting with amqp://, got \(url)")
+        let scheme: String
+        if url.hasPrefix("amqp://") {
+            scheme = "amqp://"
+        } else if url.hasPrefix("amqps://") {
+            scheme = "amqps://"
+            self.port = 5671
+            self.tls = TLSOptions()
+        } else {
+            throw AMQPError(.invalidURL, "expected a URL starting with amqp:// or amqps://, got \(url)")
         }
-        var rest = Substring(url.dropFirst("amqp://".count))
+        var rest = Substring(url.dropFirst(scheme.count))
         var query: Substring = ""
         if let q = rest.firstIndex(of: "?") {
             query = rest[rest.index(after: q)...]
@@ -144,6 +181,23 @@ public struct AMQPConnectionConfiguration: Sendable, Hashable {
             case "frame_max": if let v = UInt32(parts[1]) { self.frameMax = v }
             case "channel_max": if let v = UInt16(parts[1]) { self.channelMax = v }
             case "connection_timeout": if let v = Int64(parts[1]) { self.connectTimeout = .milliseconds(v) }
+            case "cacertfile", "certfile", "keyfile", "verify", "server_name_indication":
+                guard self.tls != nil else {
+                    throw AMQPError(.invalidURL, "\(parts[0]) is a TLS parameter, but the URL is not amqps://")
+                }
+                let value = try Self.percentDecode(parts[1], url: url)
+                switch parts[0] {
+                case "cacertfile": self.tls?.caFile = value
+                case "certfile": self.tls?.certificateFile = value
+                case "keyfile": self.tls?.keyFile = value
+                case "server_name_indication": self.tls?.serverName = value
+                default:
+                    switch value {
+                    case "verify_peer": self.tls?.verifyPeer = true
+                    case "verify_none": self.tls?.verifyPeer = false
+                    default: throw AMQPError(.invalidURL, "verify must be verify_peer or verify_none in \(url)")
+                    }
+                }
             default: break
             }
         }
@@ -178,6 +232,6 @@ public struct AMQPConnectionConfiguration: Sendable, Hashable {
     /// The URL for logs and errors, without the password.
     public var redactedURL: String {
         let vhost = self.virtualHost == "/" ? "%2F" : self.virtualHost
-        return "amqp://\(self.username)@\(self.host):\(self.port)/\(vhost)"
+        return "\(self.tls == nil ? "amqp" : "amqps")://\(self.username)@\(self.host):\(self.port)/\(vhost)"
     }
 }

@@ -2,6 +2,7 @@ import AMQPProtocol
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOSSL
 
 /// A synchronous call waiting for its reply; basic.consume carries the sink its
 /// deliveries go to, registered when consume-ok arrives (before any delivery can).
@@ -57,6 +58,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler {
     /// Completes when the handshake does (kept apart from the promise, which is
     /// cleared once completed).
     private(set) var handshakeFuture: EventLoopFuture<(NegotiatedParameters, FieldTable)>?
+    /// A TLS failure seen before the socket closed (reported as `.tlsFailed`).
+    private var tlsError: (any Error)?
 
     // MARK: pipeline events
 
@@ -129,13 +132,20 @@ final class AMQPConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        let error = self.connection.channelInactive()
+        var error = self.connection.channelInactive()
+        if let tlsError = self.tlsError, error?.code != .tlsFailed {
+            // The socket closed because TLS failed, not because of AMQP.
+            error = AMQPError(.tlsFailed, "TLS failed: \(tlsError)")
+        }
         self.finish(error)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         self.logger.debug("connection error", metadata: ["error": "\(error)"])
+        if self.tlsError == nil, error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
+            self.tlsError = error
+        }
         context.close(promise: nil)
     }
 

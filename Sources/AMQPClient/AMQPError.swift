@@ -10,6 +10,7 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
             case connectionRefused, connectionClosed, channelClosed, authenticationFailed
             case timeout, protocolViolation, invalidURL, notConnected, messageNacked
             case channelLimitReached, invalidArgument, heartbeatTimeout, recoveryFailed
+            case tlsFailed
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -27,6 +28,9 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let timeout = Code(.timeout)
         /// The broker sent something the protocol does not allow here.
         public static let protocolViolation = Code(.protocolViolation)
+        /// TLS could not be set up (unreadable CA or certificate file) or its handshake
+        /// failed (the broker's certificate is not trusted or does not name the host).
+        public static let tlsFailed = Code(.tlsFailed)
         /// The connection URL could not be parsed.
         public static let invalidURL = Code(.invalidURL)
         /// The connection is down and recovering; the call was not sent.

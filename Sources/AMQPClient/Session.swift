@@ -2,6 +2,7 @@ import AMQPProtocol
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOSSL
 import NIOPosix
 
 /// Someone waiting for publisher confirms.
@@ -68,12 +69,17 @@ final class Session: Sendable {
         )
         typealias Started = (NIOLoopBound<AMQPConnectionHandler>, EventLoopFuture<(NegotiatedParameters, FieldTable)>)
         let started = NIOLockedValueBox<Started?>(nil)
+        let tls = try configuration.tls.map { options throws(AMQPError) in try Self.makeTLSContext(options) }
+        let serverName = Self.serverName(configuration)
         let bootstrap = ClientBootstrap(group: eventLoopGroup)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                    }
                     let handler = AMQPConnectionHandler(
                         sessionID: id, settings: settings, outbox: outbox, events: events,
                         handshakeTimeout: configuration.connectTimeout, logger: logger
@@ -96,6 +102,35 @@ final class Session: Sendable {
         }
         let (negotiated, properties) = try await handshake.get()
         return Session(id: id, nioChannel: channel, negotiated: negotiated, serverProperties: properties, outbox: outbox, handler: handler)
+    }
+
+    /// The TLS context of `options`: verifies chain and name by default.
+    static func makeTLSContext(_ options: AMQPConnectionConfiguration.TLSOptions) throws(AMQPError) -> NIOSSLContext {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        tls.certificateVerification = !options.verifyPeer ? .none : options.verifyHostname ? .fullVerification : .noHostnameVerification
+        do {
+            if let caFile = options.caFile {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+            }
+            if let certificateFile = options.certificateFile {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+                // The key may be in the certificate's file.
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: options.keyFile ?? certificateFile, format: .pem))
+            }
+            return try NIOSSLContext(configuration: tls)
+        } catch {
+            throw AMQPError(.tlsFailed, "cannot set up TLS (CA \(options.caFile ?? "system"), certificate \(options.certificateFile ?? "none")): \(error)")
+        }
+    }
+
+    /// SNI and the name checked: the configured one, else the host unless it is an IP
+    /// address (then the certificate must name the address; SNI carries no addresses).
+    static func serverName(_ configuration: AMQPConnectionConfiguration) -> String? {
+        if let name = configuration.tls?.serverName { return name }
+        let host = configuration.host
+        if (try? SocketAddress(ipAddress: host, port: 0)) != nil { return nil }
+        return host
     }
 
     static func clientProperties(_ configuration: AMQPConnectionConfiguration) -> FieldTable {

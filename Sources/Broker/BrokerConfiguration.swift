@@ -79,6 +79,14 @@ public struct BrokerConfiguration: Sendable {
     public var channelMax: UInt16
     /// Publisher flow control thresholds (see docs/broker.md, "Flow control").
     public var flowLimits: FlowLimits
+    /// Connection and message limits (see docs/broker.md, "Limits"; BrokerLimits.swift).
+    public var limits = BrokerLimits()
+    /// Memory and disk alarms that block publishers (docs/broker.md, "Watermarks").
+    public var watermarks = Watermarks()
+    /// An amqps listener besides the plain one (docs/broker.md, "TLS"; TLSConfiguration.swift).
+    public var tls: BrokerTLSConfiguration? = nil
+    /// The HTTP admin API and /metrics (docs/broker.md, "Admin"; AdminServer.swift).
+    public var admin: AdminConfiguration? = nil
 
     /// When the broker stops reading from publishing connections, and when it resumes.
     /// Each pair is a high watermark (stop) and a low watermark (resume); a high value of

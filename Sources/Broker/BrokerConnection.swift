@@ -33,9 +33,25 @@ final class BrokerConnection: ChannelDuplexHandler {
     private var flowBlockers: [ObjectIdentifier] = []
     /// A `read` held back while blocked, passed on when the last blocker goes.
     private var heldRead = false
+    /// Whether we told the client connection.blocked (and owe it connection.unblocked).
+    private var sentBlocked = false
+    /// For `conductor broker list-connections` and the metrics.
+    let peer: String
+    let isTLS: Bool
+    let connectedAt = ContinuousClock.now
+    private(set) var publishedCount = 0
+    private(set) var deliveredCount = 0
+    /// Per channel, when its oldest unconfirmed publish arrived (confirm latency metric).
+    private var confirmBatchStarts: [(channel: UInt16, since: ContinuousClock.Instant)] = []
 
-    init(core: BrokerCore, peerIsLoopback: Bool, logger: Logger) {
+    /// Bytes that may wait in `outbound` before deliveries to this connection pause (a
+    /// consumer that does not read cannot grow the broker's memory: see `canDeliver`).
+    static let outboundDeliveryLimit = 1 << 20
+
+    init(core: BrokerCore, peerIsLoopback: Bool, logger: Logger, peer: String = "?", isTLS: Bool = false) {
         self.core = core
+        self.peer = peer
+        self.isTLS = isTLS
         let configuration = core.configuration
         self.tuning = ConnectionTuning(channelMax: configuration.channelMax, frameMax: configuration.frameMax, heartbeat: configuration.heartbeat)
         self.machine = ServerConnectionStateMachine(authenticator: core.authenticator, serverTuning: self.tuning, peerIsLoopback: peerIsLoopback)
@@ -47,6 +63,13 @@ final class BrokerConnection: ChannelDuplexHandler {
     var closeFuture: EventLoopFuture<Void>? { self.context?.channel.closeFuture }
 
     var wantsCancelNotifications: Bool { self.machine.clientWantsCancelNotifications }
+
+    var user: String? { self.machine.user }
+    var isOpen: Bool { self.machine.isOpen }
+    var clientProperties: FieldTable { self.machine.clientProperties }
+    var negotiated: ConnectionTuning { self.tuning }
+    var openChannels: [ServerChannel] { self.channels.keys.sorted().compactMap { self.channels[$0] } }
+    var isBlockedByFlow: Bool { !self.flowBlockers.isEmpty }
 
     // MARK: - NIO events
 
@@ -64,6 +87,23 @@ final class BrokerConnection: ChannelDuplexHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         self.tearDown()
         self.context = nil
+    }
+
+    /// Deliveries pause while our own buffer or the socket's holds too much (the peer
+    /// does not read fast enough); they resume when the channel is writable again.
+    var canDeliver: Bool {
+        guard let context = self.context, !self.isTornDown else { return false }
+        return self.outbound.readableBytes < Self.outboundDeliveryLimit && context.channel.isWritable
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { self.resumeDeliveries() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func resumeDeliveries() {
+        guard !self.isTornDown else { return }
+        for channel in self.channels.values where !channel.isClosing { channel.dispatchConsumerQueues() }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -204,6 +244,20 @@ final class BrokerConnection: ChannelDuplexHandler {
 
     var isReadingBlocked: Bool { !self.flowBlockers.isEmpty }
 
+    /// connection.blocked, to a client that announced the capability.
+    func notifyBlocked(reason: String) {
+        guard self.machine.isOpen, self.machine.clientWantsBlockedNotifications, !self.sentBlocked else { return }
+        self.sentBlocked = true
+        self.writeMethod(channel: 0, .connectionBlocked(.init(reason: reason)))
+    }
+
+    /// connection.unblocked, after a connection.blocked.
+    func notifyUnblocked() {
+        guard self.sentBlocked, !self.isTornDown else { return }
+        self.sentBlocked = false
+        if self.machine.isOpen { self.writeMethod(channel: 0, .connectionUnblocked(.init())) }
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         self.isReading = false
         if !self.channelsWithConfirms.isEmpty {
@@ -231,7 +285,15 @@ final class BrokerConnection: ChannelDuplexHandler {
             }
             self.channelMethodReceived(id, method)
         case .header(let id, let header):
-            self.contentFrame(id) { channel throws(BrokerError) in try channel.headerReceived(header) }
+            let limit = self.core.configuration.limits.maxMessageSize
+            self.contentFrame(id) { channel throws(BrokerError) in
+                if limit > 0, header.bodySize > UInt64(limit) {
+                    throw .preconditionFailed("message size \(header.bodySize) is larger than configured max size \(limit)")
+                }
+                self.publishedCount += 1
+                self.core.statistics.published.increment()
+                try channel.headerReceived(header)
+            }
         case .body(let id, let body):
             self.contentFrame(id) { channel throws(BrokerError) in try channel.bodyReceived(body) }
         }
@@ -242,7 +304,10 @@ final class BrokerConnection: ChannelDuplexHandler {
         case .connectionStartOk(let startOk): self.run(self.machine.startOkReceived(startOk))
         case .connectionSecureOk: self.run(self.machine.unexpected(method))
         case .connectionTuneOk(let tuneOk): self.run(self.machine.tuneOkReceived(tuneOk))
-        case .connectionOpen(let open): self.run(self.machine.openReceived(open))
+        case .connectionOpen(let open):
+            let limit = self.core.configuration.limits.maxConnections
+            let reached = limit > 0 && self.core.connections.values.lazy.filter(\.isOpen).count >= limit
+            self.run(self.machine.openReceived(open, connectionLimit: reached ? limit : nil))
         case .connectionClose(let close): self.run(self.machine.closeReceived(close))
         case .connectionCloseOk: self.run(self.machine.closeOkReceived())
         default: self.run(self.machine.unexpected(method))
@@ -369,6 +434,20 @@ final class BrokerConnection: ChannelDuplexHandler {
     // MARK: - Writing
 
     func writeMethod(channel: UInt16, _ method: AMQP.Method) {
+        switch method {
+        case .basicAck, .basicNack:
+            // From a server these are publisher confirms.
+            self.core.statistics.confirmed.increment()
+            if let index = self.confirmBatchStarts.firstIndex(where: { $0.channel == channel }) {
+                let elapsed = (ContinuousClock.now - self.confirmBatchStarts[index].since).components
+                self.core.statistics.confirmLatency.recordNanoseconds(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)
+                self.confirmBatchStarts.remove(at: index)
+            }
+        case .connectionOpenOk:
+            self.core.statistics.connectionsOpened.increment()
+        default:
+            break
+        }
         do {
             try self.outbound.writeMethodFrame(channel: channel, method)
         } catch {
@@ -378,6 +457,10 @@ final class BrokerConnection: ChannelDuplexHandler {
     }
 
     func writeContent(channel: UInt16, method: AMQP.Method, properties: BasicProperties, body: ByteBuffer) {
+        if case .basicReturn = method {} else {
+            self.deliveredCount += 1
+            self.core.statistics.delivered.increment()
+        }
         do {
             try self.outbound.writeContent(channel: channel, method: method, properties: properties, body: body, frameMax: self.tuning.frameMax)
         } catch {
@@ -393,6 +476,9 @@ final class BrokerConnection: ChannelDuplexHandler {
     }
 
     func confirmsPending(on channel: ServerChannel) {
+        if !self.confirmBatchStarts.contains(where: { $0.channel == channel.id }) {
+            self.confirmBatchStarts.append((channel.id, ContinuousClock.now))
+        }
         self.channelsWithConfirms.append(channel)
     }
 
@@ -400,9 +486,15 @@ final class BrokerConnection: ChannelDuplexHandler {
         self.isDirty = false
         guard self.outbound.readableBytes > 0, let context = self.context else { return }
         let buffer = self.outbound
-        self.outbound = context.channel.allocator.buffer(capacity: Swift.max(16 * 1024, buffer.readableBytes))
+        let wasFull = buffer.readableBytes >= Self.outboundDeliveryLimit
+        self.outbound = context.channel.allocator.buffer(capacity: Swift.min(Swift.max(16 * 1024, buffer.readableBytes), Self.outboundDeliveryLimit))
         self.lastWriteAt = .now()
         context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+        // Deliveries stopped at the buffer limit; if the socket took it all, go on (on
+        // the next turn of the loop), else channelWritabilityChanged resumes them.
+        if wasFull, context.channel.isWritable {
+            context.eventLoop.assumeIsolated().execute { self.resumeDeliveries() }
+        }
     }
 
     private func flushAndClose() {

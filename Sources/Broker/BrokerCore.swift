@@ -8,16 +8,19 @@ import NIOCore
 final class BrokerCore {
     let eventLoop: any EventLoop
     let configuration: BrokerConfiguration
-    let authenticator: ServerConnectionStateMachine.Authenticator
+    /// Mutable for the admin API (add-user, delete-user, set-permissions; AdminServer.swift).
+    var authenticator: ServerConnectionStateMachine.Authenticator
     let logger: Logger
     private(set) var vhosts: [String: VirtualHost] = [:]
     /// user -> vhost -> permission.
-    private var permissions: [String: [String: BrokerPermission]] = [:]
+    var permissions: [String: [String: BrokerPermission]] = [:]
     var connections: [ObjectIdentifier: BrokerConnection] = [:]
     private var dirtyConnections: [BrokerConnection] = []
     private var flushScheduled = false
     private var routeEpoch: UInt64 = 0
     let flow: FlowController
+    /// Counters for /metrics (Metrics.swift).
+    let statistics = BrokerStatistics()
 
     init(configuration: BrokerConfiguration, eventLoop: any EventLoop, logger: Logger) {
         self.eventLoop = eventLoop

@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 
 /// The embedded AMQP 0-9-1 broker as a `Service`. Accepting and every connection run on
@@ -9,6 +10,9 @@ import ServiceLifecycle
 public final class BrokerServer: Service, Sendable {
     private struct State {
         var serverChannel: (any Channel)?
+        /// The amqps listener and the admin/metrics HTTP listener, when configured.
+        var tlsChannel: (any Channel)?
+        var adminChannel: (any Channel)?
         var started = false
         var shutDown = false
     }
@@ -31,9 +35,52 @@ public final class BrokerServer: Service, Sendable {
         )
     }
 
-    /// Binds the listener and returns the port it got (useful with port 0).
+    /// Binds the listener and returns the port it got (useful with port 0). Also binds
+    /// the amqps and admin listeners when configured (see `tlsPort`, `adminPort`).
     @discardableResult
     public func start() async throws -> Int {
+        let configuration = self.configuration
+        // Bad certificate files fail here, before anything listens.
+        let tlsContext = try configuration.tls?.makeContext()
+        let channel = try await self.bind(host: configuration.host, port: configuration.port, tls: nil)
+        var extra: [any Channel] = []
+        do {
+            if let tls = configuration.tls, let tlsContext {
+                let tlsChannel = try await self.bind(host: tls.host ?? configuration.host, port: tls.port, tls: tlsContext)
+                extra.append(tlsChannel)
+                self.state.withLockedValue { $0.tlsChannel = tlsChannel }
+            }
+            if let admin = configuration.admin {
+                let adminChannel = try await AdminServer.bind(admin, users: configuration.users.map(\.name), core: self.core, logger: self.logger)
+                extra.append(adminChannel)
+                self.state.withLockedValue { $0.adminChannel = adminChannel }
+            }
+        } catch {
+            for listener in extra { try? await listener.close() }
+            try? await channel.close()
+            throw error
+        }
+        self.state.withLockedValue {
+            $0.serverChannel = channel
+            $0.started = true
+        }
+        let core = self.core
+        let logger = self.logger
+        try await core.eventLoop.submit {
+            core.value.flow.startMonitoring(configuration.watermarks, on: core.eventLoop, logger: logger)
+        }.get()
+        let port = channel.localAddress?.port ?? configuration.port
+        self.logger.info("broker listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
+        return port
+    }
+
+    /// The port of the amqps listener, once started with `configuration.tls`.
+    public var tlsPort: Int? { self.state.withLockedValue { $0.tlsChannel?.localAddress?.port } }
+
+    /// The port of the admin/metrics HTTP listener, once started with `configuration.admin`.
+    public var adminPort: Int? { self.state.withLockedValue { $0.adminChannel?.localAddress?.port } }
+
+    private func bind(host: String, port: Int, tls: NIOSSLContext?) async throws -> any Channel {
         let core = self.core
         let logger = self.logger
         let eventLoop = core.eventLoop
@@ -44,30 +91,27 @@ public final class BrokerServer: Service, Sendable {
             // Few reads per turn of the loop: a flooding publisher cannot hold the loop
             // for long before consumers' acks are read (flow control does the rest).
             .childChannelOption(.maxMessagesPerRead, value: 4)
+            // Deliveries to a connection pause while this much waits unsent (a consumer
+            // that does not read), see BrokerConnection.canDeliver.
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { channel in
                 eventLoop.makeCompletedFuture {
                     let peerIsLoopback = Self.isLoopback(channel.remoteAddress)
+                    let peer = channel.remoteAddress?.description ?? "?"
                     var connectionLogger = logger
-                    connectionLogger[metadataKey: "amqp_peer"] = "\(channel.remoteAddress?.description ?? "?")"
-                    let handler = BrokerConnection(core: core.value, peerIsLoopback: peerIsLoopback, logger: connectionLogger)
+                    connectionLogger[metadataKey: "amqp_peer"] = "\(peer)"
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    }
+                    let handler = BrokerConnection(core: core.value, peerIsLoopback: peerIsLoopback, logger: connectionLogger, peer: peer, isTLS: tls != nil)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
-        let channel: any Channel
         do {
-            channel = try await bootstrap.bind(host: self.configuration.host, port: self.configuration.port).get()
+            return try await bootstrap.bind(host: host, port: port).get()
         } catch {
-            throw BrokerServerError(
-                "cannot listen on \(self.configuration.host):\(self.configuration.port): \(error)"
-            )
+            throw BrokerServerError("cannot listen on \(host):\(port)\(tls == nil ? "" : " (amqps)"): \(error)")
         }
-        self.state.withLockedValue {
-            $0.serverChannel = channel
-            $0.started = true
-        }
-        let port = channel.localAddress?.port ?? self.configuration.port
-        self.logger.info("broker listening", metadata: ["host": "\(self.configuration.host)", "port": "\(port)"])
-        return port
     }
 
     /// Serves until graceful shutdown (SIGTERM in a `ServiceGroup`) or cancellation.
@@ -91,16 +135,16 @@ public final class BrokerServer: Service, Sendable {
     /// Closes the listener and every connection (connection.close 320 CONNECTION_FORCED),
     /// then stops the broker's event loop. The server cannot be started again.
     public func shutdown() async throws {
-        let channel = self.state.withLockedValue { state -> (any Channel)?? in
+        let listeners = self.state.withLockedValue { state -> [(any Channel)?]? in
             guard !state.shutDown else { return nil }
             state.shutDown = true
-            let channel = state.serverChannel
-            state.serverChannel = nil
-            return .some(channel)
+            defer { (state.serverChannel, state.tlsChannel, state.adminChannel) = (nil, nil, nil) }
+            return [state.serverChannel, state.tlsChannel, state.adminChannel]
         }
-        guard let channel else { return }
-        try? await channel?.close()
+        guard let listeners else { return }
+        for listener in listeners { try? await listener?.close() }
         let core = self.core
+        try? await core.eventLoop.submit { core.value.flow.stopMonitoring() }.get()
         let closing = try await core.eventLoop.submit { () -> [EventLoopFuture<Void>] in
             core.value.connections.values.compactMap { connection in
                 connection.shutdown()

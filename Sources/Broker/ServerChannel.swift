@@ -46,7 +46,7 @@ final class ServerChannel {
         self.connection = connection
     }
 
-    var isActive: Bool { !self.isClosing && self.isFlowActive }
+    var isActive: Bool { !self.isClosing && self.isFlowActive && self.connection.canDeliver }
 
     /// Has consumers or unacknowledged deliveries (flow control never blocks such a connection).
     var isConsuming: Bool { !self.consumers.isEmpty || self.unackedLive > 0 }
@@ -342,7 +342,7 @@ final class ServerChannel {
         self.dispatchConsumerQueues()
     }
 
-    private func dispatchConsumerQueues() {
+    func dispatchConsumerQueues() {
         for consumer in self.consumers.values { consumer.queue.dispatch() }
     }
 

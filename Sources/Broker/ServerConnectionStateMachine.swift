@@ -59,6 +59,11 @@ struct ServerConnectionStateMachine {
     let peerIsLoopback: Bool
     /// Whether the client announced `consumer_cancel_notify` in its capabilities.
     private(set) var clientWantsCancelNotifications = false
+    /// Whether the client announced `connection.blocked` (it then gets connection.blocked
+    /// and connection.unblocked; others are only not read while blocked).
+    private(set) var clientWantsBlockedNotifications = false
+    /// What the client sent in connection.start-ok (product, connection_name, ...).
+    private(set) var clientProperties: FieldTable = [:]
 
     init(authenticator: Authenticator, serverTuning: ConnectionTuning, peerIsLoopback: Bool) {
         self.authenticator = authenticator
@@ -74,6 +79,14 @@ struct ServerConnectionStateMachine {
         "information": .string("Embedded AMQP 0-9-1 broker of Conductor"),
         "capabilities": .table(AMQP.capabilities),
     ]
+
+    /// The authenticated user, once known.
+    var user: String? {
+        switch self.state {
+        case .awaitingTuneOk(let user), .awaitingOpen(let user, _), .open(let user, _, _): return user
+        default: return nil
+        }
+    }
 
     var isOpen: Bool {
         if case .open = self.state { return true }
@@ -106,8 +119,10 @@ struct ServerConnectionStateMachine {
 
     mutating func startOkReceived(_ startOk: AMQP.Connection.StartOk) -> Action {
         guard case .awaitingStartOk = self.state else { return self.unexpected(startOk.asMethod) }
+        self.clientProperties = startOk.clientProperties
         if case .table(let capabilities)? = startOk.clientProperties["capabilities"] {
             self.clientWantsCancelNotifications = capabilities["consumer_cancel_notify"]?.boolValue ?? false
+            self.clientWantsBlockedNotifications = capabilities["connection.blocked"]?.boolValue ?? false
         }
         let credentials: (user: String, password: String)?
         switch startOk.mechanism {
@@ -171,7 +186,9 @@ struct ServerConnectionStateMachine {
         return .applyTuning(tuning)
     }
 
-    mutating func openReceived(_ open: AMQP.Connection.Open) -> Action {
+    /// `connectionLimit`: the broker's connection limit when it is reached (the open is
+    /// then refused with 530, as RabbitMQ refuses one past a vhost's limit).
+    mutating func openReceived(_ open: AMQP.Connection.Open, connectionLimit: Int? = nil) -> Action {
         guard case .awaitingOpen(let user, let tuning) = self.state else { return self.unexpected(open.asMethod) }
         guard self.authenticator.vhosts.contains(open.virtualHost) else {
             return self.close(ReplyCode.notAllowed, "NOT_ALLOWED - vhost \(open.virtualHost) not found", open.asMethod)
@@ -180,6 +197,11 @@ struct ServerConnectionStateMachine {
             return self.close(
                 ReplyCode.notAllowed, "NOT_ALLOWED - access to vhost '\(open.virtualHost)' refused for user '\(user)'",
                 open.asMethod
+            )
+        }
+        if let connectionLimit {
+            return self.close(
+                ReplyCode.notAllowed, "NOT_ALLOWED - connection limit (\(connectionLimit)) is reached", open.asMethod
             )
         }
         self.state = .open(user: user, vhost: open.virtualHost, tuning)

@@ -10,9 +10,15 @@ struct BrokerCommand: AsyncParsableCommand {
         commandName: "broker",
         abstract: "Run the embedded AMQP 0-9-1 broker.",
         discussion: """
-            Prints "conductor broker listening on amqp://HOST:PORT" once it accepts connections. \
-            Without --definitions or --user, guest/guest is accepted from loopback only.
-            """
+            Prints "conductor broker listening on amqp://HOST:PORT" once it accepts connections \
+            (and "... on amqps://HOST:PORT" and "... admin API on http://HOST:PORT" for the TLS and \
+            HTTP listeners). Without --definitions or --user, guest/guest is accepted from loopback only.
+
+            Limits, memory/disk alarms, TLS, the admin API and metrics: see docs/broker.md. \
+            Admin commands talk to a broker started with --http-port: conductor broker list-queues, ... \
+            (see their --help).
+            """,
+        subcommands: BrokerAdminCommands.all
     )
 
     @Option(name: .long, help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
@@ -44,6 +50,51 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Pause all publishers while queued bodies take this many MiB (0: no limit); they resume at three quarters.")
     var maxMemory: Int = BrokerConfiguration.FlowLimits().maxBytes >> 20
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Block publishers while the broker's resident memory is above this: a fraction of physical memory (0.4) or a size (512MiB, 2GB).",
+        discussion: "Like RabbitMQ's vm_memory_high_watermark; 0 disables."))
+    var memoryHighWatermark: String = "0.4"
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Block publishers while the disk holding the data directory has less free space than this: a size (50MB) or a fraction of physical memory (1.0).",
+        discussion: "Like RabbitMQ's disk_free_limit; 0 disables."))
+    var diskFreeLimit: String = "50MB"
+
+    @Option(name: .long, help: "Refuse connections beyond this many open ones with 530 NOT_ALLOWED at connection.open (0: no limit).")
+    var maxConnections: Int = 0
+
+    @Option(name: .long, help: "Highest channel number a connection may open (negotiated in connection.tune; beyond it: 530).")
+    var channelMax: UInt16 = 2047
+
+    @Option(name: .long, help: "Largest message body in bytes; larger publishes close their channel with 406 PRECONDITION_FAILED (0: no limit).")
+    var maxMessageSize: Int = BrokerLimits.defaultMaxMessageSize
+
+    @Option(name: .long, help: "Port of an amqps (TLS) listener on the --listen host (0 picks a free one); needs --tls-cert and --tls-key.")
+    var tlsPort: Int?
+
+    @Option(name: .long, help: "PEM certificate chain of the amqps listener.")
+    var tlsCert: String?
+
+    @Option(name: .long, help: "PEM private key of the amqps listener.")
+    var tlsKey: String?
+
+    @Option(name: .long, help: "PEM CA certificates that client certificates must chain to.")
+    var tlsCa: String?
+
+    @Flag(name: .long, help: "Require a client certificate signed by --tls-ca on the amqps listener.")
+    var tlsVerifyPeer = false
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Port of the admin HTTP API and Prometheus /metrics (0 picks a free one; off unless given).",
+        discussion: "The API takes HTTP basic auth as an administrator (see --admin-user); /metrics needs none."))
+    var httpPort: Int?
+
+    @Option(name: .long, help: "Address of the admin HTTP listener.")
+    var httpHost: String = "127.0.0.1"
+
+    @Option(name: .long, help: "A user allowed to use the admin API (repeatable; default: every user the broker starts with).")
+    var adminUser: [String] = []
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -65,6 +116,27 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         if self.frameMax != 0, self.frameMax < 4096 {
             throw ValidationError("--frame-max must be 0 or at least 4096")
+        }
+        guard ResourceAmount(parsing: self.memoryHighWatermark) != nil else {
+            throw ValidationError("--memory-high-watermark must be a fraction (0.4) or a size (512MiB), got '\(self.memoryHighWatermark)'")
+        }
+        guard ResourceAmount(parsing: self.diskFreeLimit) != nil else {
+            throw ValidationError("--disk-free-limit must be a size (50MB) or a fraction (1.0), got '\(self.diskFreeLimit)'")
+        }
+        guard self.maxConnections >= 0, self.maxMessageSize >= 0 else {
+            throw ValidationError("--max-connections and --max-message-size must be 0 or more")
+        }
+        for (name, port) in [("--tls-port", self.tlsPort), ("--http-port", self.httpPort)] {
+            if let port, !(0...65535).contains(port) { throw ValidationError("\(name) must be 0...65535, got \(port)") }
+        }
+        if self.tlsPort != nil, self.tlsCert == nil || self.tlsKey == nil {
+            throw ValidationError("--tls-port needs --tls-cert and --tls-key")
+        }
+        if self.tlsPort == nil, self.tlsCert != nil || self.tlsKey != nil || self.tlsCa != nil || self.tlsVerifyPeer {
+            throw ValidationError("--tls-cert, --tls-key, --tls-ca and --tls-verify-peer need --tls-port")
+        }
+        if self.tlsVerifyPeer, self.tlsCa == nil {
+            throw ValidationError("--tls-verify-peer needs --tls-ca")
         }
     }
 
@@ -93,6 +165,18 @@ struct BrokerCommand: AsyncParsableCommand {
             maxBytes: self.maxMemory << 20,
             resumeBytes: (self.maxMemory << 20) / 4 * 3
         )
+        configuration.channelMax = self.channelMax
+        configuration.limits = BrokerLimits(maxConnections: self.maxConnections, maxMessageSize: self.maxMessageSize)
+        configuration.watermarks.memoryHighWatermark = ResourceAmount(parsing: self.memoryHighWatermark)!
+        configuration.watermarks.diskFreeLimit = ResourceAmount(parsing: self.diskFreeLimit)!
+        configuration.watermarks.diskPath = FileManager.default.currentDirectoryPath
+        if let tlsPort = self.tlsPort, let cert = self.tlsCert, let key = self.tlsKey {
+            configuration.tls = BrokerTLSConfiguration(
+                port: tlsPort, certificateChainFile: cert, privateKeyFile: key, caFile: self.tlsCa, verifyPeer: self.tlsVerifyPeer)
+        }
+        if let httpPort = self.httpPort {
+            configuration.admin = AdminConfiguration(host: self.httpHost, port: httpPort, administrators: self.adminUser)
+        }
         for name in self.vhost where !configuration.vhosts.contains(name) {
             configuration.vhosts.append(name)
         }
@@ -141,6 +225,12 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         // Unbuffered, so a script reading a pipe sees it at once.
         FileHandle.standardOutput.write(Data("conductor broker listening on amqp://\(configuration.host):\(port)\n".utf8))
+        if let tlsPort = server.tlsPort {
+            FileHandle.standardOutput.write(Data("conductor broker listening on amqps://\(configuration.host):\(tlsPort)\n".utf8))
+        }
+        if let adminPort = server.adminPort, let admin = configuration.admin {
+            FileHandle.standardOutput.write(Data("conductor broker admin API on http://\(admin.host):\(adminPort)\n".utf8))
+        }
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )

@@ -1,0 +1,435 @@
+import AMQPProtocol
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Where the admin HTTP API and `/metrics` listen, and who may use the API.
+///
+/// The API (`/api/...`, JSON) takes HTTP basic authentication with a broker user's
+/// name and password; the user must be an administrator: one of `administrators`, or,
+/// when that is empty, any user the broker was started with (by default guest, who can
+/// only log in from loopback anyway). `/metrics` needs no credentials, like a Prometheus
+/// exporter; the listener is on loopback by default. See docs/broker.md, "Admin".
+public struct AdminConfiguration: Sendable, Hashable {
+    public var host: String
+    /// 0 picks a free port (see `BrokerServer.adminPort`); 15672 is RabbitMQ management's.
+    public var port: Int
+    public var administrators: [String]
+
+    public init(host: String = "127.0.0.1", port: Int = 15672, administrators: [String] = []) {
+        self.host = host
+        self.port = port
+        self.administrators = administrators
+    }
+}
+
+/// The admin API's JSON shapes (shared with `BrokerAdminClient` and the CLI).
+public enum AdminAPI {
+    public struct QueueInfo: Codable, Sendable, Hashable {
+        public var vhost: String
+        public var name: String
+        public var durable: Bool
+        public var autoDelete: Bool
+        public var exclusive: Bool
+        public var messagesReady: Int
+        public var messagesUnacknowledged: Int
+        public var consumers: Int
+    }
+
+    public struct ExchangeInfo: Codable, Sendable, Hashable {
+        public var vhost: String
+        public var name: String
+        public var type: String
+        public var durable: Bool
+        public var autoDelete: Bool
+        public var `internal`: Bool
+    }
+
+    public struct BindingInfo: Codable, Sendable, Hashable {
+        public var vhost: String
+        public var source: String
+        public var destination: String
+        public var destinationType: String
+        public var routingKey: String
+    }
+
+    public struct ConnectionInfo: Codable, Sendable, Hashable {
+        public var name: String
+        public var peer: String
+        public var user: String?
+        public var vhost: String?
+        public var tls: Bool
+        public var state: String
+        public var channels: Int
+        public var clientProduct: String?
+        public var connectionName: String?
+        public var messagesPublished: Int
+        public var messagesDelivered: Int
+        public var connectedSeconds: Double
+    }
+
+    public struct ChannelInfo: Codable, Sendable, Hashable {
+        public var connection: String
+        public var number: Int
+        public var user: String?
+        public var vhost: String?
+        public var consumers: Int
+        public var messagesUnacknowledged: Int
+        public var mode: String
+    }
+
+    public struct UserInfo: Codable, Sendable, Hashable {
+        public var name: String
+        public var administrator: Bool
+    }
+
+    public struct NewUser: Codable, Sendable, Hashable {
+        public var password: String
+        public var administrator: Bool
+        public init(password: String, administrator: Bool) {
+            self.password = password
+            self.administrator = administrator
+        }
+    }
+
+    public struct Permission: Codable, Sendable, Hashable {
+        public var configure: String
+        public var write: String
+        public var read: String
+        public init(configure: String, write: String, read: String) {
+            self.configure = configure
+            self.write = write
+            self.read = read
+        }
+    }
+
+    public struct Purged: Codable, Sendable, Hashable {
+        public var messages: Int
+    }
+
+    public struct Failure: Codable, Sendable, Hashable {
+        public var error: String
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return encoder
+    }()
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }()
+
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        try Self.decoder.decode(type, from: Data(bytes))
+    }
+
+    public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        (try? Array(Self.encoder.encode(value))) ?? Array("{}".utf8)
+    }
+}
+
+/// Binds the admin HTTP listener on the broker's own loop, so requests read and change
+/// broker state with plain calls, like connections do.
+enum AdminServer {
+    /// `users`: the broker's users at start, the administrators when none are configured.
+    static func bind(_ configuration: AdminConfiguration, users: [String], core: NIOLoopBoundBox<BrokerCore>, logger: Logger) async throws -> any Channel {
+        let eventLoop = core.eventLoop
+        let administrators = NIOLoopBoundBox.makeBoxSendingValue(
+            Set(configuration.administrators.isEmpty ? users : configuration.administrators), eventLoop: eventLoop
+        )
+        let bootstrap = ServerBootstrap(group: eventLoop)
+            .serverChannelOption(.backlog, value: 32)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(
+                        AdminHTTPHandler(api: AdminRequestHandler(core: core.value, administrators: administrators), logger: logger))
+                }
+            }
+        do {
+            let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+            logger.info("admin API listening", metadata: ["host": "\(configuration.host)", "port": "\(channel.localAddress?.port ?? configuration.port)"])
+            return channel
+        } catch {
+            throw BrokerServerError("cannot listen on \(configuration.host):\(configuration.port) (admin HTTP): \(error)")
+        }
+    }
+}
+
+/// One HTTP request: its answer.
+struct AdminResponse {
+    var status: HTTPResponseStatus
+    var contentType = "application/json"
+    var body: [UInt8]
+
+    static func json<T: Encodable>(_ value: T, _ status: HTTPResponseStatus = .ok) -> AdminResponse {
+        AdminResponse(status: status, body: AdminAPI.encode(value))
+    }
+
+    static func failure(_ status: HTTPResponseStatus, _ text: String) -> AdminResponse {
+        .json(AdminAPI.Failure(error: text), status)
+    }
+}
+
+/// The API itself: routes a request to broker state. Runs on the broker loop.
+struct AdminRequestHandler {
+    let core: BrokerCore
+    let administrators: NIOLoopBoundBox<Set<String>>
+
+    func handle(method: HTTPMethod, path: String, authorization: String?, body: [UInt8]) -> AdminResponse {
+        let segments = path.split(separator: "?", maxSplits: 1).first.map { $0.split(separator: "/", omittingEmptySubsequences: true) } ?? []
+        let parts = segments.map { String($0).removingPercentEncoding ?? String($0) }
+        if method == .GET, parts == ["metrics"] {
+            return AdminResponse(status: .ok, contentType: "text/plain; version=0.0.4", body: self.core.statistics.render(core: self.core))
+        }
+        guard parts.first == "api" else { return .failure(.notFound, "no such path: \(path)") }
+        guard let user = self.authenticate(authorization) else {
+            return .failure(.unauthorized, "the admin API needs HTTP basic authentication as an administrator")
+        }
+        _ = user
+        let route = Array(parts.dropFirst())
+        switch (method, route.count, route.first ?? "") {
+        case (.GET, 1, "queues"): return .json(self.queues())
+        case (.GET, 1, "exchanges"): return .json(self.exchanges())
+        case (.GET, 1, "bindings"): return .json(self.bindings())
+        case (.GET, 1, "connections"): return .json(self.connections())
+        case (.GET, 1, "channels"): return .json(self.channels())
+        case (.GET, 1, "users"): return .json(self.users())
+        case (.PUT, 2, "users"): return self.addUser(route[1], body)
+        case (.DELETE, 2, "users"): return self.deleteUser(route[1])
+        case (.PUT, 3, "permissions"): return self.setPermissions(vhost: route[1], user: route[2], body)
+        case (.DELETE, 4, "queues") where route[3] == "contents": return self.purge(vhost: route[1], queue: route[2])
+        case (.DELETE, 3, "queues"): return self.deleteQueue(vhost: route[1], queue: route[2])
+        default: return .failure(.notFound, "no such API call: \(method) \(path)")
+        }
+    }
+
+    private func authenticate(_ authorization: String?) -> String? {
+        guard let authorization, authorization.hasPrefix("Basic "),
+            let decoded = Data(base64Encoded: String(authorization.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }),
+            let colon = decoded.firstIndex(of: ":")
+        else { return nil }
+        let name = String(decoded[..<colon]), password = String(decoded[decoded.index(after: colon)...])
+        guard let user = self.core.authenticator.users[name], user.verify(password: password),
+            self.administrators.value.contains(name)
+        else { return nil }
+        return name
+    }
+
+    // MARK: - Listing
+
+    private var sortedVhosts: [VirtualHost] { self.core.vhosts.keys.sorted().compactMap { self.core.vhosts[$0] } }
+
+    private func queues() -> [AdminAPI.QueueInfo] {
+        self.sortedVhosts.flatMap { vhost in
+            vhost.queues.keys.sorted().compactMap { vhost.queues[$0] }.map { queue in
+                AdminAPI.QueueInfo(
+                    vhost: vhost.name, name: queue.name, durable: queue.durable, autoDelete: queue.autoDelete,
+                    exclusive: queue.exclusiveOwner != nil, messagesReady: queue.messages.count,
+                    messagesUnacknowledged: queue.unackedCount, consumers: queue.consumers.count
+                )
+            }
+        }
+    }
+
+    private func exchanges() -> [AdminAPI.ExchangeInfo] {
+        self.sortedVhosts.flatMap { vhost in
+            vhost.exchanges.keys.sorted().compactMap { vhost.exchanges[$0] }.map { exchange in
+                AdminAPI.ExchangeInfo(
+                    vhost: vhost.name, name: exchange.name, type: "\(exchange.type)", durable: exchange.durable,
+                    autoDelete: exchange.autoDelete, internal: exchange.isInternal
+                )
+            }
+        }
+    }
+
+    private func bindings() -> [AdminAPI.BindingInfo] {
+        self.sortedVhosts.flatMap { vhost in
+            // The default exchange's implicit binding of every queue, as rabbitmqctl lists it.
+            let implicit = vhost.queues.keys.sorted().map {
+                AdminAPI.BindingInfo(vhost: vhost.name, source: "", destination: $0, destinationType: "queue", routingKey: $0)
+            }
+            let explicit = vhost.exchanges.keys.sorted().compactMap { vhost.exchanges[$0] }.flatMap { exchange in
+                exchange.bindings.map { binding in
+                    let type: String
+                    switch binding.destination {
+                    case .queue: type = "queue"
+                    case .exchange: type = "exchange"
+                    }
+                    return AdminAPI.BindingInfo(vhost: vhost.name, source: exchange.name, destination: binding.destination.name, destinationType: type, routingKey: binding.key)
+                }
+            }
+            return implicit + explicit
+        }
+    }
+
+    private var sortedConnections: [BrokerConnection] {
+        self.core.connections.values.sorted { $0.connectedAt < $1.connectedAt }
+    }
+
+    private func connections() -> [AdminAPI.ConnectionInfo] {
+        self.sortedConnections.map { connection in
+            let properties = connection.clientProperties
+            let state = connection.isOpen ? (connection.isBlockedByFlow ? "blocked" : "running") : "starting"
+            let elapsed = (ContinuousClock.now - connection.connectedAt).components
+            return AdminAPI.ConnectionInfo(
+                name: connection.peer, peer: connection.peer, user: connection.user, vhost: connection.vhost?.name,
+                tls: connection.isTLS, state: state, channels: connection.openChannels.count,
+                clientProduct: properties["product"]?.stringValue, connectionName: properties["connection_name"]?.stringValue,
+                messagesPublished: connection.publishedCount, messagesDelivered: connection.deliveredCount,
+                connectedSeconds: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+            )
+        }
+    }
+
+    private func channels() -> [AdminAPI.ChannelInfo] {
+        self.sortedConnections.flatMap { connection in
+            connection.openChannels.map { channel in
+                let mode: String
+                switch channel.mode {
+                case .normal: mode = "normal"
+                case .confirm: mode = "confirm"
+                case .transactional: mode = "transactional"
+                }
+                return AdminAPI.ChannelInfo(
+                    connection: connection.peer, number: Int(channel.id), user: connection.user, vhost: connection.vhost?.name,
+                    consumers: channel.consumers.count, messagesUnacknowledged: channel.unackedLive, mode: mode
+                )
+            }
+        }
+    }
+
+    private func users() -> [AdminAPI.UserInfo] {
+        self.core.authenticator.users.keys.sorted().map { AdminAPI.UserInfo(name: $0, administrator: self.administrators.value.contains($0)) }
+    }
+
+    // MARK: - Changes
+
+    private func addUser(_ name: String, _ body: [UInt8]) -> AdminResponse {
+        guard !name.isEmpty else { return .failure(.badRequest, "a user needs a name") }
+        guard let request = try? AdminAPI.decode(AdminAPI.NewUser.self, from: body) else {
+            return .failure(.badRequest, "expected {\"password\": ..., \"administrator\": true|false}")
+        }
+        let existed = self.core.authenticator.users[name] != nil
+        self.core.authenticator.users[name] = BrokerUser(name: name, password: request.password)
+        if request.administrator {
+            self.administrators.value.insert(name)
+        } else {
+            self.administrators.value.remove(name)
+        }
+        return .json(AdminAPI.UserInfo(name: name, administrator: request.administrator), existed ? .ok : .created)
+    }
+
+    private func deleteUser(_ name: String) -> AdminResponse {
+        guard self.core.authenticator.users.removeValue(forKey: name) != nil else {
+            return .failure(.notFound, "no user '\(name)'")
+        }
+        self.administrators.value.remove(name)
+        self.core.authenticator.access[name] = nil
+        self.core.permissions[name] = nil
+        // As rabbitmqctl delete_user does: the user's connections are closed.
+        for connection in self.core.connections.values where connection.user == name {
+            connection.shutdown()
+        }
+        return .json(AdminAPI.UserInfo(name: name, administrator: false))
+    }
+
+    private func setPermissions(vhost: String, user: String, _ body: [UInt8]) -> AdminResponse {
+        guard self.core.vhosts[vhost] != nil else { return .failure(.notFound, "no vhost '\(vhost)'") }
+        guard self.core.authenticator.users[user] != nil else { return .failure(.notFound, "no user '\(user)'") }
+        guard let request = try? AdminAPI.decode(AdminAPI.Permission.self, from: body) else {
+            return .failure(.badRequest, "expected {\"configure\": ..., \"write\": ..., \"read\": ...}")
+        }
+        for pattern in [request.configure, request.write, request.read] where !pattern.isEmpty {
+            if (try? Regex(pattern)) == nil { return .failure(.badRequest, "invalid regular expression '\(pattern)'") }
+        }
+        self.core.permissions[user, default: [:]][vhost] = BrokerPermission(
+            user: user, vhost: vhost, configure: request.configure, write: request.write, read: request.read)
+        self.core.authenticator.access[user, default: []].insert(vhost)
+        return .json(request)
+    }
+
+    private func purge(vhost: String, queue name: String) -> AdminResponse {
+        guard let queue = self.core.vhosts[vhost]?.queues[name] else { return .failure(.notFound, "no queue '\(name)' in vhost '\(vhost)'") }
+        return .json(AdminAPI.Purged(messages: queue.purge()))
+    }
+
+    private func deleteQueue(vhost: String, queue name: String) -> AdminResponse {
+        guard let queue = self.core.vhosts[vhost]?.queues[name] else { return .failure(.notFound, "no queue '\(name)' in vhost '\(vhost)'") }
+        let messages = queue.messages.count
+        for consumer in queue.removeAllConsumers() {
+            consumer.channel.consumerCancelledByServer(consumer)
+        }
+        queue.vhost.deleteQueue(queue)
+        return .json(AdminAPI.Purged(messages: messages))
+    }
+}
+
+/// HTTP/1.1 framing for `AdminRequestHandler`: collects a request (body up to 1 MiB),
+/// answers it, keeps the connection alive when asked to.
+final class AdminHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let api: AdminRequestHandler
+    private let logger: Logger
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+    private var tooLarge = false
+
+    init(api: AdminRequestHandler, logger: Logger) {
+        self.api = api
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            self.body = []
+            self.tooLarge = false
+        case .body(var chunk):
+            if self.body.count + chunk.readableBytes > 1 << 20 {
+                self.tooLarge = true
+            } else {
+                self.body += chunk.readBytes(length: chunk.readableBytes) ?? []
+            }
+        case .end:
+            guard let head = self.head else { return }
+            self.head = nil
+            let response = self.tooLarge
+                ? AdminResponse.failure(.payloadTooLarge, "request body over 1 MiB")
+                : self.api.handle(method: head.method, path: head.uri, authorization: head.headers.first(name: "authorization"), body: self.body)
+            self.body = []
+            self.respond(response, keepAlive: head.isKeepAlive, version: head.version, context: context)
+        }
+    }
+
+    private func respond(_ response: AdminResponse, keepAlive: Bool, version: HTTPVersion, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: response.contentType)
+        headers.add(name: "content-length", value: "\(response.body.count)")
+        if response.status == .unauthorized {
+            headers.add(name: "www-authenticate", value: "Basic realm=\"conductor broker\"")
+        }
+        headers.add(name: "connection", value: keepAlive ? "keep-alive" : "close")
+        context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: version, status: response.status, headers: headers))), promise: nil)
+        context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: response.body)))), promise: nil)
+        let done = context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            let channel = context.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension AdminHTTPHandler: Sendable {}

@@ -1,0 +1,158 @@
+import AMQPClient
+import Logging
+import NIOCore
+import Testing
+
+@testable import Broker
+
+/// The broker's amqps listener with our client over loopback: certificates from a CA
+/// made for the test run, verification by default, client certificates when asked.
+@Suite(.timeLimit(.minutes(1)))
+struct TLSTests {
+    static func withTLSBroker(
+        verifyPeer: Bool = false,
+        _ body: (_ plainPort: Int, _ tlsPort: Int, TestCertificates.Files) async throws -> Void
+    ) async throws {
+        let files = try await TestCertificates.files()
+        var configuration = BrokerConfiguration(port: 0)
+        configuration.tls = BrokerTLSConfiguration(
+            port: 0, certificateChainFile: files.serverCertificate, privateKeyFile: files.serverKey,
+            caFile: verifyPeer ? files.ca : nil, verifyPeer: verifyPeer)
+        let server = BrokerServer(configuration: configuration, logger: Logger(label: "test.broker"))
+        let port = try await server.start()
+        let tlsPort = try #require(server.tlsPort)
+        do {
+            try await body(port, tlsPort, files)
+        } catch {
+            try await server.shutdown()
+            throw error
+        }
+        try await server.shutdown()
+    }
+
+    /// Connects, sends a message to itself through a queue, reads it back.
+    static func roundTrip(_ url: String) async throws {
+        let connection = try await AMQPConnection.connect(url: url)
+        let channel = try await connection.openChannel()
+        let queue = try await channel.queueDeclare(name: "", exclusive: true).name
+        _ = try channel.publish("over tls", routingKey: queue)
+        var message: AMQPMessage?
+        for _ in 0..<100 {
+            message = try await channel.get(queue: queue, noAck: true)
+            if message != nil { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(message.map { String(buffer: $0.body) } == "over tls")
+        try await connection.close()
+    }
+
+    static func expectTLSFailure(_ url: String, sourceLocation: SourceLocation = #_sourceLocation) async {
+        do {
+            let connection = try await AMQPConnection.connect(url: url)
+            try? await connection.close()
+            Issue.record("connected, but should not have: \(url)", sourceLocation: sourceLocation)
+        } catch let error as AMQPError {
+            #expect(error.code == .tlsFailed, "\(error)", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func clientVerifiesTheBrokerByNameAndAddress() async throws {
+        try await Self.withTLSBroker { plainPort, tlsPort, files in
+            // The certificate names localhost and 127.0.0.1; both verify against the test CA.
+            try await Self.roundTrip("amqps://guest:guest@localhost:\(tlsPort)/%2F?cacertfile=\(files.ca)")
+            try await Self.roundTrip("amqps://guest:guest@127.0.0.1:\(tlsPort)/%2F?cacertfile=\(files.ca)")
+            // The plain listener still works alongside.
+            try await Self.roundTrip("amqp://guest:guest@127.0.0.1:\(plainPort)/%2F")
+        }
+    }
+
+    @Test func clientRefusesUntrustedOrMisnamedCertificates() async throws {
+        try await Self.withTLSBroker { _, tlsPort, files in
+            // Verification is on by default: the test CA is not among the system's.
+            await Self.expectTLSFailure("amqps://guest:guest@127.0.0.1:\(tlsPort)/%2F")
+            // Signed by another CA than the one trusted.
+            await Self.expectTLSFailure("amqps://guest:guest@127.0.0.1:\(tlsPort)/%2F?cacertfile=\(files.otherCA)")
+            // An unreadable CA file is a clear error, before any connection.
+            await Self.expectTLSFailure("amqps://guest:guest@127.0.0.1:\(tlsPort)/%2F?cacertfile=/no/such/ca.pem")
+            // Explicitly turned off, anything goes (tests only).
+            try await Self.roundTrip("amqps://guest:guest@127.0.0.1:\(tlsPort)/%2F?verify=verify_none")
+        }
+    }
+
+    @Test func clientRefusesACertificateForAnotherName() async throws {
+        let files = try await TestCertificates.files()
+        var configuration = BrokerConfiguration(port: 0)
+        configuration.tls = BrokerTLSConfiguration(port: 0, certificateChainFile: files.misnamedCertificate, privateKeyFile: files.misnamedKey)
+        let server = BrokerServer(configuration: configuration, logger: Logger(label: "test.broker"))
+        try await server.start()
+        let tlsPort = try #require(server.tlsPort)
+        // Signed by the trusted CA, but for other.example.com: neither localhost nor 127.0.0.1.
+        await Self.expectTLSFailure("amqps://guest:guest@localhost:\(tlsPort)/%2F?cacertfile=\(files.ca)")
+        await Self.expectTLSFailure("amqps://guest:guest@127.0.0.1:\(tlsPort)/%2F?cacertfile=\(files.ca)")
+        // Asking for that name (SNI and the check) is what it takes.
+        try await Self.roundTrip("amqps://guest:guest@127.0.0.1:\(tlsPort)/%2F?cacertfile=\(files.ca)&server_name_indication=other.example.com")
+        try await server.shutdown()
+    }
+
+    @Test func plainAMQPOnTheTLSPortGoesNowhere() async throws {
+        try await Self.withTLSBroker { _, tlsPort, _ in
+            var configuration = try AMQPConnectionConfiguration(url: "amqp://guest:guest@127.0.0.1:\(tlsPort)/%2F")
+            configuration.connectTimeout = .seconds(3)
+            configuration.recovery = .disabled
+            await #expect(throws: AMQPError.self) { try await AMQPConnection.connect(configuration) }
+        }
+    }
+
+    @Test func clientCertificatesAreVerifiedWhenAsked() async throws {
+        try await Self.withTLSBroker(verifyPeer: true) { _, tlsPort, files in
+            let base = "amqps://guest:guest@127.0.0.1:\(tlsPort)/%2F?cacertfile=\(files.ca)"
+            try await Self.roundTrip(base + "&certfile=\(files.clientCertificate)&keyfile=\(files.clientKey)")
+            // No certificate, or one from a CA the broker does not trust: refused.
+            await Self.expectFailure(base)
+            await Self.expectFailure(base + "&certfile=\(files.otherClientCertificate)&keyfile=\(files.otherClientKey)")
+        }
+    }
+
+    /// With TLS 1.3 the client learns of a refused certificate after its handshake, so the
+    /// failure may read as TLS or as the connection closing.
+    static func expectFailure(_ url: String, sourceLocation: SourceLocation = #_sourceLocation) async {
+        var configuration: AMQPConnectionConfiguration
+        do { configuration = try AMQPConnectionConfiguration(url: url) } catch {
+            Issue.record("bad URL \(url)", sourceLocation: sourceLocation)
+            return
+        }
+        configuration.recovery = .disabled
+        configuration.connectTimeout = .seconds(5)
+        do {
+            let connection = try await AMQPConnection.connect(configuration)
+            try? await connection.close()
+            Issue.record("connected without a trusted client certificate", sourceLocation: sourceLocation)
+        } catch let error as AMQPError {
+            #expect([.tlsFailed, .connectionClosed, .authenticationFailed].contains(error.code), "\(error)", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func badCertificateFilesFailTheStartWithTheirPath() async throws {
+        let files = try await TestCertificates.files()
+        var configuration = BrokerConfiguration(port: 0)
+        configuration.tls = BrokerTLSConfiguration(port: 0, certificateChainFile: "/no/such/cert.pem", privateKeyFile: files.serverKey)
+        let server = BrokerServer(configuration: configuration, logger: Logger(label: "test.broker"))
+        do {
+            try await server.start()
+            Issue.record("started with a missing certificate")
+        } catch {
+            #expect("\(error)".contains("/no/such/cert.pem"))
+        }
+        try await server.shutdown()
+
+        // A key that does not belong to the certificate.
+        configuration.tls = BrokerTLSConfiguration(port: 0, certificateChainFile: files.serverCertificate, privateKeyFile: files.clientKey)
+        let mismatched = BrokerServer(configuration: configuration, logger: Logger(label: "test.broker"))
+        await #expect(throws: BrokerConfigurationError.self) { try await mismatched.start() }
+        try await mismatched.shutdown()
+    }
+}

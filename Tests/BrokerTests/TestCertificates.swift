@@ -1,0 +1,45 @@
+import Foundation
+
+/// A throwaway CA and certificates made by scripts/make-test-certs.sh (openssl CLI) in a
+/// fresh temporary directory, once per test process. Nothing secret is committed.
+enum TestCertificates {
+    struct Files: Sendable {
+        let directory: String
+        func path(_ name: String) -> String { self.directory + "/" + name }
+        var ca: String { self.path("ca.pem") }
+        var serverCertificate: String { self.path("server.pem") }
+        var serverKey: String { self.path("server.key") }
+        var clientCertificate: String { self.path("client.pem") }
+        var clientKey: String { self.path("client.key") }
+        var otherCA: String { self.path("other-ca.pem") }
+        var misnamedCertificate: String { self.path("misnamed.pem") }
+        var misnamedKey: String { self.path("misnamed.key") }
+        var otherClientCertificate: String { self.path("other-client.pem") }
+        var otherClientKey: String { self.path("other-client.key") }
+    }
+
+    private static let made: Result<Files, any Error> = Result {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("conductor-test-certs-\(ProcessInfo.processInfo.processIdentifier)").path
+        let script = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/make-test-certs.sh").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script, directory]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "make-test-certs.sh exited \(process.terminationStatus)"])
+        }
+        return Files(directory: directory)
+    }
+
+    /// Makes them on first use, on a Dispatch thread (never the cooperative pool).
+    static func files() async throws -> Files {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Self.made) }
+        }
+    }
+}
