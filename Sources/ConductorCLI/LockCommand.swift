@@ -116,7 +116,7 @@ struct LockCommand: AsyncParsableCommand {
 
             See docs/primitives.md for the guarantees and recipe examples.
             """,
-        subcommands: [LockRunCommand.self, LockAcquireCommand.self, LockRenewCommand.self, LockReleaseCommand.self, LockStatusCommand.self],
+        subcommands: [LockRunCommand.self, LockAcquireCommand.self, LockRenewCommand.self, LockReleaseCommand.self, LockStatusCommand.self, LockSuperviseCommand.self],
         defaultSubcommand: LockRunCommand.self
     )
 }
@@ -295,23 +295,40 @@ final class ChildProcess: @unchecked Sendable {
 
     private init(pid: pid_t) { self.pid = pid }
 
+    /// Starts `argv` under `conductor lock supervise` (in a new process group) with a pipe
+    /// whose write end only this process holds: if this process dies, even by SIGKILL,
+    /// the supervisor sees the pipe close and kills the whole group at once.
     static func spawn(_ argv: [String], environment extra: [String: String]) throws -> ChildProcess {
         var environment = ProcessInfo.processInfo.environment
         for (key, value) in extra { environment[key] = value }
+        var pipeEnds: [Int32] = [0, 0]
+        guard pipe(&pipeEnds) == 0 else { throw ChildError(message: "cannot create a pipe: errno \(errno)") }
+        _ = fcntl(pipeEnds[1], F_SETFD, FD_CLOEXEC)
+        defer { Glibc.close(pipeEnds[0]) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
         posix_spawnattr_setpgroup(&attributes, 0)
-        let arguments = argv.map { strdup($0) } + [nil]
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, pipeEnds[0], LockSuperviseCommand.parentDescriptor)
+        let supervised = ["/proc/self/exe", "lock", "supervise", "--"] + argv
+        let arguments = supervised.map { strdup($0) } + [nil]
         let environmentStrings = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             for pointer in arguments { free(pointer) }
             for pointer in environmentStrings { free(pointer) }
         }
         var pid: pid_t = 0
-        let result = posix_spawnp(&pid, argv[0], nil, &attributes, arguments, environmentStrings)
-        guard result == 0 else { throw ChildError(message: String(cString: strerror(result))) }
+        let result = posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, arguments, environmentStrings)
+        guard result == 0 else {
+            Glibc.close(pipeEnds[1])
+            throw ChildError(message: String(cString: strerror(result)))
+        }
+        // The write end stays open (never written) for as long as this process lives.
+        _ = pipeEnds[1]
         let child = ChildProcess(pid: pid)
         child.forwardSignals()
         let childPID = pid
@@ -361,6 +378,40 @@ final class ChildProcess: @unchecked Sendable {
 
     func kill() {
         Glibc.kill(-self.pid, SIGKILL)
+    }
+}
+
+/// `conductor lock supervise -- COMMAND`: internal. Runs COMMAND in its own process group
+/// (the supervisor's) and kills that group as soon as the `lock` process that started it
+/// is gone (its pipe on descriptor 3 closes), so a killed `lock` leaves nothing running.
+struct LockSuperviseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "supervise", abstract: "Internal: runs a locked command for `conductor lock`.", shouldDisplay: false)
+    static let parentDescriptor: Int32 = 3
+
+    @Argument(parsing: .postTerminator) var command: [String] = []
+
+    func run() throws {
+        guard !self.command.isEmpty else { throw ExitCode(2) }
+        _ = fcntl(Self.parentDescriptor, F_SETFD, FD_CLOEXEC)
+        let arguments = self.command.map { strdup($0) } + [nil]
+        var pid: pid_t = 0
+        let result = posix_spawnp(&pid, self.command[0], nil, nil, arguments, environ)
+        guard result == 0 else {
+            FileHandle.standardError.write(Data("conductor lock: cannot start \(self.command[0]): \(String(cString: strerror(result)))\n".utf8))
+            throw ExitCode(127)
+        }
+        while true {
+            var parent = pollfd(fd: Self.parentDescriptor, events: Int16(POLLIN), revents: 0)
+            if poll(&parent, 1, 50) > 0 {
+                // EOF (or anything) on the pipe: the lock process is gone.
+                Glibc.kill(0, SIGKILL)
+            }
+            var raw: Int32 = 0
+            let waited = waitpid(pid, &raw, WNOHANG)
+            if waited == pid {
+                throw ExitCode((raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f))
+            }
+        }
     }
 }
 
