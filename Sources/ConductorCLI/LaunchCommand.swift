@@ -141,7 +141,8 @@ struct LaunchCommand: AsyncParsableCommand {
         let result: LaunchResult
         do {
             let ticket = try await host.launches.submit(self.arguments.submission)
-            result = try await Self.follow(json: json) { since in try await host.launches.progress(ticket.launchID, since: since) }
+            // In this process a poll is a lock and a copy: often, so nothing waits on it.
+            result = try await Self.follow(json: json, every: .milliseconds(20)) { since in try await host.launches.progress(ticket.launchID, since: since) }
         } catch {
             _ = await host.stop(keepInstances: TestHooks.haltAfterSendingJobs != nil)
             throw Self.exit(error)
@@ -200,7 +201,7 @@ struct LaunchCommand: AsyncParsableCommand {
     }
 
     /// Prints the launch's progress as it comes (stderr with --json) until it has a result.
-    static func follow(json: Bool, _ fetch: (Int) async throws -> LaunchProgress) async throws -> LaunchResult {
+    static func follow(json: Bool, every interval: Duration = .milliseconds(100), _ fetch: (Int) async throws -> LaunchProgress) async throws -> LaunchResult {
         var seen = 0
         while true {
             let progress = try await fetch(seen)
@@ -211,7 +212,7 @@ struct LaunchCommand: AsyncParsableCommand {
             seen = progress.next
             if let result = progress.result { return result }
             if let error = progress.error { throw LaunchError(.refused, error) }
-            try await Task.sleep(for: .milliseconds(100))
+            try await Task.sleep(for: interval)
         }
     }
 
