@@ -1,7 +1,10 @@
 import AMQPClient
 import Agent
 import ArgumentParser
+import Broker
+import Conductor
 import Foundation
+import Logging
 import Mesh
 
 #if canImport(Glibc)
@@ -116,7 +119,7 @@ struct LockCommand: AsyncParsableCommand {
 
             See docs/primitives.md for the guarantees and recipe examples.
             """,
-        subcommands: [LockRunCommand.self, LockAcquireCommand.self, LockRenewCommand.self, LockReleaseCommand.self, LockStatusCommand.self, LockSuperviseCommand.self],
+        subcommands: [LockRunCommand.self, LockAcquireCommand.self, LockRenewCommand.self, LockReleaseCommand.self, LockStatusCommand.self, LockSuperviseCommand.self, LockBenchCommand.self],
         defaultSubcommand: LockRunCommand.self
     )
 }
@@ -559,6 +562,90 @@ struct LockStatusCommand: AsyncParsableCommand {
         } catch {
             await client.close()
             PrimitiveOutput.fail("lock status", error)
+        }
+    }
+}
+
+/// `conductor lock bench`: hidden. Measures the client API (process start not counted):
+/// uncontended acquire+release round trips and handoffs to a waiting client, against an
+/// in-process coordinator with a SQLite store, on an embedded broker or --broker.
+struct LockBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Internal: lock latency benchmark (scripts/bench-lock.sh).", shouldDisplay: false)
+
+    @Option(name: .long, help: "AMQP URL of a broker to use (default: an embedded broker on 127.0.0.1).") var broker: String?
+    @Option(name: .long, help: "Uncontended acquire+release cycles.") var cycles: Int = 2000
+    @Option(name: .long, help: "Handoffs to a waiting client.") var handoffs: Int = 500
+    @Flag(name: .long, help: "Print JSON.") var json = false
+    @Flag(name: .long, help: "Keep locks in memory instead of a SQLite state store (to see the store's share).") var memory = false
+
+    func run() async throws {
+        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        var server: BrokerServer?
+        let url: String
+        if let broker {
+            url = broker
+        } else {
+            let embedded = BrokerServer(configuration: BrokerConfiguration(port: 0), logger: logger)
+            url = "amqp://guest:guest@127.0.0.1:\(try await embedded.start())/%2F"
+            server = embedded
+        }
+        let directory = NSTemporaryDirectory() + "conductor-lock-bench-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let configuration = try AMQPConnectionConfiguration(url: url)
+        let scope = "bench-\(UUID().uuidString.prefix(8).lowercased())"
+        let coordinator = try CoordinatorService(broker: configuration, scope: scope, store: self.memory ? InMemoryCoordinationStore() : try SQLiteStateStore(path: directory + "/state.sqlite"), logger: logger)
+        let running = Task { try await coordinator.run() }
+        try await coordinator.waitUntilReady()
+        let first = try await CoordinatorClient.connect(configuration, scope: scope)
+        let second = try await CoordinatorClient.connect(configuration, scope: scope)
+
+        // Warm-up, then uncontended cycles.
+        for _ in 0..<100 {
+            let grant = try await first.acquire(lock: "bench", ttl: .seconds(30), wait: .zero, holder: "bench")
+            _ = try await first.release(lock: "bench", token: grant.token)
+        }
+        var cycleTimes: [Duration] = []
+        for _ in 0..<self.cycles {
+            let started = ContinuousClock.now
+            let grant = try await first.acquire(lock: "bench", ttl: .seconds(30), wait: .zero, holder: "bench")
+            _ = try await first.release(lock: "bench", token: grant.token)
+            cycleTimes.append(ContinuousClock.now - started)
+        }
+        // Handoffs: the second client waits; the time from sending the release to the waiter's grant.
+        var handoffTimes: [Duration] = []
+        for _ in 0..<self.handoffs {
+            let held = try await first.acquire(lock: "handoff", ttl: .seconds(30), wait: .zero, holder: "holder")
+            async let waited = second.acquire(lock: "handoff", ttl: .seconds(30), wait: .seconds(10), holder: "waiter")
+            while try await first.status(lock: "handoff").waiters == 0 {}
+            let released = ContinuousClock.now
+            _ = try await first.release(lock: "handoff", token: held.token)
+            let grant = try await waited
+            handoffTimes.append(ContinuousClock.now - released)
+            _ = try await second.release(lock: "handoff", token: grant.token)
+        }
+        await first.close()
+        await second.close()
+        running.cancel()
+        _ = await running.result
+        try? await server?.shutdown()
+
+        func percentile(_ values: [Duration], _ p: Double) -> Double {
+            let sorted = values.sorted()
+            let index = min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))
+            let (seconds, attoseconds) = sorted[index].components
+            return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+        }
+        let result: [(String, Double)] = [
+            ("acquire_release_p50_ms", percentile(cycleTimes, 0.5)), ("acquire_release_p99_ms", percentile(cycleTimes, 0.99)),
+            ("handoff_p50_ms", percentile(handoffTimes, 0.5)), ("handoff_p99_ms", percentile(handoffTimes, 0.99)),
+        ]
+        if self.json {
+            var map: [String: MeshValue] = ["cycles": .int(Int64(self.cycles)), "handoffs": .int(Int64(self.handoffs)), "broker": .string(server == nil ? "external" : "embedded")]
+            for (key, value) in result { map[key] = .double((value * 1000).rounded() / 1000) }
+            PrimitiveOutput.json(.map(map))
+        } else {
+            for (key, value) in result { print("\(key)\t\(String(format: "%.3f", value))") }
         }
     }
 }
