@@ -9,6 +9,7 @@
 #
 #   scripts/bench-run.sh [AGENTS] [RUNS]
 #   CONDUCTOR_BENCH_BIN=path/to/conductor scripts/bench-run.sh   # skip the release build
+#   CONDUCTOR_BENCH_BROKER_URL=amqp://... scripts/bench-run.sh     # on that bus (e.g. RabbitMQ), not a fresh `conductor broker`
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -31,11 +32,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$BIN" broker --listen 127.0.0.1:0 --log-level warning >"$WORK/broker.out" 2>&1 &
-BROKER_PID=$!
-for _ in $(seq 100); do grep -qs listening "$WORK/broker.out" && break; sleep 0.1; done
-PORT="$(grep -o '[0-9]*$' "$WORK/broker.out" | head -n 1)"
-URL="amqp://guest:guest@127.0.0.1:$PORT/%2F"
+if [[ -n "${CONDUCTOR_BENCH_BROKER_URL:-}" ]]; then
+    URL="$CONDUCTOR_BENCH_BROKER_URL"
+else
+    "$BIN" broker --listen 127.0.0.1:0 --log-level warning >"$WORK/broker.out" 2>&1 &
+    BROKER_PID=$!
+    for _ in $(seq 100); do grep -qs listening "$WORK/broker.out" && break; sleep 0.1; done
+    PORT="$(grep -o '[0-9]*$' "$WORK/broker.out" | head -n 1)"
+    URL="amqp://guest:guest@127.0.0.1:$PORT/%2F"
+fi
 
 # 1. The engine, and then the agents stay up for the CLI.
 "$BIN" bench-agents --broker "$URL" --agents "$AGENTS" --queries 0 --runs "$RUNS" --hold 600 >"$WORK/fleet.out" 2>&1 &

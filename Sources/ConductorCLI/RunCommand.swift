@@ -27,10 +27,16 @@ struct RemoteRunCommand: AsyncParsableCommand {
             COMMAND after -- is run without a shell when it has several words; a single word \
             is run with /bin/sh -c, so `-- 'echo $HOSTNAME > /tmp/x'` works.
 
+            --after EVENT waits for a (latched) event before anything runs; --then-signal \
+            EVENT signals one when every node succeeded, and only then. Events are scoped to \
+            --deployment, else $CONDUCTOR_DEPLOYMENT, or --global, as for conductor signal/wait.
+
             Exit status: 0 every node succeeded; 1 some node failed (non-zero exit, killed at \
             its timeout) or answered with an error (e.g. refused); 3 none failed but some \
             never answered or were not found; 4 no node matched the target; 2 on an error \
-            (bus unreachable, bad target, no state). See docs/primitives.md.
+            (bus unreachable, bad target, no state); 75 the --after event did not come in \
+            time (nothing ran); 69 no coordinator for --after/--then-signal; 64 bad usage. \
+            See docs/primitives.md.
             """
     )
 
@@ -51,7 +57,7 @@ struct RemoteRunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Run on the instances of this role (member name without [N]); needs --deployment.")
     var role: String?
 
-    @Option(name: .long, help: "The deployment whose --role is meant.")
+    @Option(name: .long, help: "The deployment whose --role is meant; also the scope of --after/--then-signal events (default: $CONDUCTOR_DEPLOYMENT).")
     var deployment: String?
 
     @Option(name: [.customLong("environment"), .customLong("env")], help: "The deployment's environment.")
@@ -82,6 +88,21 @@ struct RemoteRunCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object: every node and the summary.")
     var json = false
 
+    @Option(name: .long, help: ArgumentHelp("Before anything runs, wait until this event was signalled (latched, as conductor wait).", valueName: "event"))
+    var after: String?
+
+    @Option(name: .long, help: "How long --after may wait: 30s, 10m, 0 (just look).")
+    var afterTimeout: String = "10m"
+
+    @Option(name: .long, help: ArgumentHelp("Signal this event once every node succeeded (never when one did not).", valueName: "event"))
+    var thenSignal: String?
+
+    @Flag(name: .long, help: "--after and --then-signal events are global, not scoped to a deployment.")
+    var global = false
+
+    @Option(name: .long, help: "The coordinator's scope for --after/--then-signal: conductor:coordinator:<scope> (default: $CONDUCTOR_COORDINATOR_SCOPE, else default).")
+    var scope: String?
+
     @Argument(parsing: .postTerminator, help: ArgumentHelp("The command, after --.", valueName: "command"))
     var command: [String] = []
 
@@ -92,7 +113,18 @@ struct RemoteRunCommand: AsyncParsableCommand {
                 ? "say where to run: --agent NAME, --where PREDICATE, --all, or --role R --deployment D"
                 : "give one target: --agent, --where, --all or --role, not several")
         }
-        if (self.role == nil) != (self.deployment == nil) { throw ValidationError("--role and --deployment go together") }
+        if self.role != nil && self.deployment == nil { throw ValidationError("--role needs --deployment") }
+        let chained = self.after != nil || self.thenSignal != nil
+        if self.role == nil && self.deployment != nil && !chained {
+            throw ValidationError("--deployment goes with --role (or names the scope of --after/--then-signal)")
+        }
+        if self.global && !chained { throw ValidationError("--global goes with --after or --then-signal") }
+        for (option, event) in [("--after", self.after), ("--then-signal", self.thenSignal)] {
+            guard let event else { continue }
+            do { try LockNames.validate(event, what: "\(option) event name") } catch { throw ValidationError(error.message) }
+        }
+        if chained { _ = try self.eventScope() }
+        guard Self.parseDuration(self.afterTimeout, allowZero: true) != nil else { throw ValidationError("--after-timeout must be like 0, 30s or 10m, got '\(self.afterTimeout)'") }
         guard !self.command.isEmpty, !self.command[0].isEmpty else { throw ValidationError("give the command after --, e.g. conductor run --all -- uptime") }
         if let batch { do { _ = try RunBatchSize(parsing: batch) } catch { throw ValidationError("--batch: \(error.message)") } }
         guard Self.parseDuration(self.batchWait, allowZero: true) != nil else { throw ValidationError("--batch-wait must be like 2s, 500ms or 1.5, got '\(self.batchWait)'") }
@@ -148,6 +180,18 @@ struct RemoteRunCommand: AsyncParsableCommand {
         } catch {
             Self.fail("cannot connect to the bus at \(broker.redactedURL) (from \(source)): \(error)")
         }
+        var coordinator: CoordinatorClient?
+        if self.after != nil || self.thenSignal != nil {
+            do {
+                coordinator = try await CoordinatorClient.using(console.connection, scope: self.coordinatorScope)
+            } catch {
+                try? await console.close()
+                Self.fail("cannot reach the coordinator: \(error)", code: PrimitiveExit.unavailable)
+            }
+        }
+        if let event = self.after, let coordinator {
+            await self.waitForEvent(event, coordinator: coordinator, console: console)
+        }
         let quiet = self.json
         let report: RemoteRunReport
         do {
@@ -169,14 +213,77 @@ struct RemoteRunCommand: AsyncParsableCommand {
             try? await console.close()
             Self.fail("run failed: \(error)")
         }
+        var signalled: Bool?
+        var signalFailure: String?
+        if let event = self.thenSignal, let coordinator {
+            signalled = false
+            if report.allSucceeded {
+                let request = SignalRequest(
+                    event: event, scope: try self.eventScope(), node: SignalCommand.nodeName(nil), data: .map(["nodes": .int(Int64(report.nodes.count))]))
+                do {
+                    _ = try await coordinator.signal(request)
+                    signalled = true
+                } catch {
+                    signalFailure = error.message
+                }
+            }
+        }
+        await coordinator?.close()
         try? await console.close()
         if self.json {
-            print(try LaunchCommand.json(Output(report)))
+            var output = Output(report)
+            output.signalled = signalled
+            print(try LaunchCommand.json(output))
         } else {
             say("summary: \(report.summary)")
         }
         if report.nodes.isEmpty { Self.note("no node matched the target") }
+        if let event = self.thenSignal {
+            if let signalFailure {
+                Self.fail("every node succeeded, but '\(event)' could not be signalled: \(signalFailure)", code: PrimitiveExit.unavailable)
+            }
+            Self.note(signalled == true ? "signalled '\(event)' (\(try self.eventScope()))" : "'\(event)' not signalled: not every node succeeded")
+        }
         throw ExitCode(report.exitStatus)
+    }
+
+    /// Where --after/--then-signal events live: `global`, else --deployment, else
+    /// $CONDUCTOR_DEPLOYMENT (as for conductor signal/wait).
+    func eventScope() throws -> String {
+        if self.global { return EventScopeOptions.globalScope }
+        let scope = self.deployment ?? ProcessInfo.processInfo.environment["CONDUCTOR_DEPLOYMENT"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let scope else {
+            throw ValidationError("no deployment to scope --after/--then-signal events to: pass --deployment NAME, set CONDUCTOR_DEPLOYMENT, or use --global")
+        }
+        do { try LockNames.validate(scope, what: "deployment") } catch { throw ValidationError(error.message) }
+        return scope
+    }
+
+    var coordinatorScope: String {
+        self.scope ?? ProcessInfo.processInfo.environment["CONDUCTOR_COORDINATOR_SCOPE"].flatMap { $0.isEmpty ? nil : $0 } ?? Coordinator.defaultScope
+    }
+
+    /// --after: returns once the event happened; otherwise ends the process (75 not in
+    /// time, naming who signalled; 69 no coordinator) before anything ran.
+    func waitForEvent(_ event: String, coordinator: CoordinatorClient, console: MeshConsole) async {
+        let timeout = Self.parseDuration(self.afterTimeout, allowZero: true)!
+        // Validated before run(): the scope resolves.
+        let request = WaitRequest(event: event, scope: (try? self.eventScope()) ?? EventScopeOptions.globalScope, timeoutMilliseconds: timeout.wholeMilliseconds)
+        let state: EventState
+        do {
+            state = try await coordinator.wait(request)
+        } catch {
+            await coordinator.close()
+            try? await console.close()
+            Self.fail("--after '\(event)': \(error.message)", code: PrimitiveOutput.code(for: error))
+        }
+        guard state.satisfied else {
+            await coordinator.close()
+            try? await console.close()
+            let who = state.signals.isEmpty ? "nobody signalled" : "signalled by \(state.signals.map(\.node).joined(separator: ", "))"
+            Self.fail("'\(event)' (\(state.scope)) not signalled within \(self.afterTimeout) (\(who)); nothing was run", code: PrimitiveExit.timedOut)
+        }
+        if !self.json { Self.note("'\(event)' happened") }
     }
 
     /// Named agents, the matching predicate, or the instances of a role from the state store.
@@ -233,6 +340,8 @@ struct RemoteRunCommand: AsyncParsableCommand {
         var batches: Int
         var summary: [String: [String]]
         var exitStatus: Int32
+        /// With --then-signal: whether the event was signalled.
+        var signalled: Bool?
 
         init(_ report: RemoteRunReport) {
             self.nodes = report.nodes
@@ -244,6 +353,7 @@ struct RemoteRunCommand: AsyncParsableCommand {
         enum CodingKeys: String, CodingKey {
             case nodes, batches, summary
             case exitStatus = "exit_status"
+            case signalled
         }
     }
 
@@ -251,8 +361,8 @@ struct RemoteRunCommand: AsyncParsableCommand {
         FileHandle.standardError.write(Data("conductor run: \(message)\n".utf8))
     }
 
-    static func fail(_ message: String) -> Never {
+    static func fail(_ message: String, code: Int32 = 2) -> Never {
         Self.note(message)
-        Foundation.exit(2)
+        Foundation.exit(code)
     }
 }

@@ -7,7 +7,7 @@ struct RunCLITests {
     func help() async throws {
         let result = try await CLI.run(["run", "--help"])
         #expect(result.status == 0)
-        for text in ["--agent", "--where", "--all", "--role", "--deployment", "--batch", "--batch-wait", "--timeout", "--discovery-timeout", "--expect", "--max-output", "--json", "Exit status"] {
+        for text in ["--agent", "--where", "--all", "--role", "--deployment", "--batch", "--batch-wait", "--timeout", "--discovery-timeout", "--expect", "--max-output", "--json", "--after", "--after-timeout", "--then-signal", "--global", "Exit status"] {
             #expect(result.stdout.contains(text), "missing \(text)")
         }
     }
@@ -18,7 +18,10 @@ struct RunCLITests {
             (["run", "--", "uptime"], "say where to run"),
             (["run", "--all", "--where", "os=linux", "--", "uptime"], "give one target"),
             (["run", "--all"], "give the command after --"),
-            (["run", "--role", "web", "--", "uptime"], "--role and --deployment go together"),
+            (["run", "--role", "web", "--", "uptime"], "--role needs --deployment"),
+            (["run", "--all", "--deployment", "shop", "--", "uptime"], "--deployment goes with --role"),
+            (["run", "--all", "--global", "--", "uptime"], "--global goes with --after or --then-signal"),
+            (["run", "--all", "--after", "bad name", "--global", "--", "uptime"], "may only hold letters"),
             (["run", "--all", "--batch", "0%", "--", "uptime"], "must be a percentage from 1% to 100%"),
             (["run", "--all", "--batch", "ten", "--", "uptime"], "must be a node count"),
             (["run", "--all", "--timeout", "forever", "--", "uptime"], "--timeout must be like"),
@@ -100,5 +103,46 @@ struct RunCLITests {
             throw error
         }
         await broker.stop()
+    }
+
+    @Test("--after waits for an event before anything runs, --then-signal signals only when every node succeeded", .timeLimit(.minutes(2)))
+    func chainedByEvents() async throws {
+        try await PrimitivesCLITests.withMesh { mesh in
+            let instance = "chain-\(UUID().uuidString.prefix(6).lowercased())"
+            let agent = try mesh.start([
+                "agent", "--instance-id", instance, "--state-dir", mesh.directory + "/agent", "--facts-dir", mesh.directory + "/facts.d",
+                "--trusted-user", "guest", "--log-level", "error",
+            ])
+            defer { if agent.isRunning { kill(agent.processIdentifier, SIGKILL) } }
+            var ready = false
+            for _ in 0..<30 where !ready {
+                ready = try await mesh.run(["run", "--agent", instance, "--discovery-timeout", "1s", "--", "true"]).status == 0
+            }
+            #expect(ready, "the agent did not come up")
+            let marker = mesh.directory + "/ran"
+
+            // Not signalled: nothing runs, 75 names who signalled (nobody).
+            let early = try await mesh.run(["run", "--agent", instance, "--after", "go", "--after-timeout", "300ms", "--deployment", "shop", "--", "touch \(marker)"])
+            #expect(early.status == 75, "\(early.stderr)")
+            #expect(early.stderr.contains("'go' (shop) not signalled within 300ms (nobody signalled); nothing was run"), "\(early.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: marker))
+            #expect(try await mesh.run(["run", "--agent", instance, "--after", "go", "--", "true"]).status == 64)
+
+            // Waiting, then released by the signal; every node succeeded, so 'done' is signalled.
+            let chained = try mesh.start(["run", "--agent", instance, "--after", "go", "--deployment", "shop", "--then-signal", "done", "--", "touch \(marker)"])
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(!FileManager.default.fileExists(atPath: marker))
+            #expect(try await mesh.run(["signal", "go", "--deployment", "shop", "--node", "db-1"]).status == 0)
+            #expect(await PrimitivesCLITests.wait(chained) == 0)
+            #expect(FileManager.default.fileExists(atPath: marker))
+            let done = try await mesh.run(["wait", "done", "--deployment", "shop", "--timeout", "5s", "--json"])
+            #expect(done.status == 0 && done.stdout.contains("\"nodes\":1"), "\(done.stdout) \(done.stderr)")
+
+            // A failed node: the event is not signalled.
+            let failed = try await mesh.run(["run", "--agent", instance, "--global", "--then-signal", "never", "--json", "--", "exit 4"])
+            #expect(failed.status == 1)
+            #expect(failed.stdout.contains("\"signalled\" : false"), "\(failed.stdout)")
+            #expect(try await mesh.run(["wait", "never", "--global", "--timeout", "0"]).status == 75)
+        }
     }
 }
