@@ -64,10 +64,11 @@ struct CoordinationTests {
         try await CoordinationHarness.with(.embedded) { harness in
             try await harness.withCoordinator { _ in
                 let client = try await harness.client()
-                let renewed = try await client.acquire(lock: "a", ttl: .milliseconds(400), wait: .zero, holder: "renewer")
-                let lapsed = try await client.acquire(lock: "b", ttl: .milliseconds(400), wait: .zero, holder: "sleeper")
-                for _ in 0..<4 {
-                    try await Task.sleep(for: .milliseconds(150))
+                let renewed = try await client.acquire(lock: "a", ttl: .seconds(2), wait: .zero, holder: "renewer")
+                let lapsed = try await client.acquire(lock: "b", ttl: .milliseconds(300), wait: .zero, holder: "sleeper")
+                // Renewed well within its lease (slack for a loaded machine), it outlives several of b's leases.
+                for _ in 0..<3 {
+                    try await Task.sleep(for: .milliseconds(400))
                     #expect(try await client.renew(lock: "a", token: renewed.token).held)
                 }
                 #expect(try await client.status(lock: "b").holders.isEmpty)
