@@ -293,6 +293,16 @@ public struct RemoteRunPlan: Sendable {
         self.entries[index].node.error = "request not sent: \(reason)"
     }
 
+    /// The broker returned the request as unroutable (it was published `mandatory`): the
+    /// agent's request queue is gone, so no reply can come. The node is `noAnswer` at once
+    /// instead of at its deadline.
+    public mutating func requestReturned(correlationID: String, reason: String) {
+        guard let index = self.byCorrelation[correlationID], case .running = self.entries[index].state else { return }
+        self.finish(index)
+        self.entries[index].node.status = .noAnswer
+        self.entries[index].node.error = "unreachable: the broker returned the request (\(reason))"
+    }
+
     /// Gives up on every node still waiting or running (the run is being cancelled):
     /// running ones become no_answer, unsent ones an error saying they were not run.
     public mutating func abandon(reason: String) {

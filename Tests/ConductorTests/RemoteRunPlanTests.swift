@@ -159,6 +159,19 @@ private func sent(_ action: RemoteRunPlan.Action, sourceLocation: SourceLocation
         #expect(nodes.map(\.error) == ["request not sent: channel closed", "no reply: cancelled", "not run: cancelled"])
     }
 
+    @Test func aReturnedRequestIsNoAnswerAtOnce() {
+        var plan = RemoteRunPlan(found: ["a", "b"], options: options(.count(1), reply: .seconds(60)), runID: "r")
+        let first = sent(plan.next(now: .zero))
+        plan.requestReturned(correlationID: first[0].correlationID, reason: "312 NO_ROUTE")
+        // The next batch goes out now, not after a's 60 s deadline.
+        let second = sent(plan.next(now: .milliseconds(5)))
+        #expect(second.map(\.agent) == ["b"])
+        // A late reply for the returned node changes nothing.
+        #expect(plan.replyReceived(correlationID: first[0].correlationID, agent: "a", ok(), now: .milliseconds(6)) == .late(agent: "a"))
+        let a = plan.report.nodes[0]
+        #expect(a.status == .noAnswer && a.error == "unreachable: the broker returned the request (312 NO_ROUTE)")
+    }
+
     @Test func outputIsBoundedOnACharacterBoundary() {
         let result = RunResult(exitCode: 0, stdout: "héllo", stderr: String(repeating: "x", count: 10), durationMilliseconds: 1)
         let cut = result.bounded(to: 2)

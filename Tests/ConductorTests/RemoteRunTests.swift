@@ -122,6 +122,27 @@ import Testing
         }
     }
 
+    /// A node that dies after discovery, before its batch: the broker returns its request
+    /// (sent mandatory), so it is reported at once, not after its 30 s deadline.
+    @Test(.timeLimit(.minutes(1)), arguments: LaunchBusKind.all)
+    func aNodeGoneBeforeItsBatchIsReportedAtOnce(_ kind: LaunchBusKind) async throws {
+        try await RemoteRunFleet.with(kind, inProcess: ["a-0"], processes: ["b-0"]) { fleet in
+            let pids = fleet.processes.map(\.processIdentifier)
+            let started = ContinuousClock.now
+            let report = try await RemoteRunner(console: fleet.console).run(
+                RunRequest(command: .shell("sleep 1"), timeoutSeconds: 30), on: .matching(fleet.predicate, expect: 2),
+                settings: .init(batch: .count(1), discoveryTimeout: .seconds(10))
+            ) { progress in
+                if case .batchStarted(1, _, _) = progress {
+                    for pid in pids { kill(pid, SIGKILL) }
+                }
+            }
+            #expect(report.nodes.map(\.status) == [.succeeded, .noAnswer])
+            #expect(report.nodes[1].error?.contains("unreachable: the broker returned the request") == true, "\(report.nodes[1])")
+            #expect(started.duration(to: .now) < .seconds(15))
+        }
+    }
+
     /// The most intervals that contain one instant.
     static func maximumOverlap(_ intervals: [(Int, Int)]) -> Int {
         var events: [(time: Int, change: Int)] = []

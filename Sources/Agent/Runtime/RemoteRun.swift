@@ -65,6 +65,7 @@ public struct RemoteRunner: Sendable {
 
     private enum Event: Sendable {
         case delivery(AMQPMessage)
+        case returned(ReturnedMessage)
         case consumerEnded(String)
         case wake
     }
@@ -78,12 +79,30 @@ public struct RemoteRunner: Sendable {
         let started = ContinuousClock.now
         let replyQueue = try await self.console.declareReplyQueue()
         let consumer = try await self.console.consumeReplies(on: replyQueue)
-        let (events, continuation) = AsyncStream.makeStream(of: Event.self)
+        let requests = try await self.console.connection.openChannel()
         let options = RemoteRunPlan.Options(
             batch: settings.batch, batchWait: settings.batchWait,
             replyTimeout: .milliseconds(Int64(request.effectiveTimeoutSeconds * 1000)) + settings.replyGrace,
             maximumOutputBytes: settings.maximumOutputBytes)
 
+        do {
+            let report = try await self.discoverAndRun(
+                request, on: target, settings: settings, options: options, progress: progress, runID: runID,
+                started: started, replyQueue: replyQueue, consumer: consumer, requests: requests)
+            try? await requests.close()
+            return report
+        } catch {
+            try? await requests.close()
+            throw error
+        }
+    }
+
+    private func discoverAndRun(
+        _ request: RunRequest, on target: RemoteRunTarget, settings: Settings, options: RemoteRunPlan.Options,
+        progress: @escaping @Sendable (Progress) -> Void, runID: String, started: ContinuousClock.Instant, replyQueue: String,
+        consumer: AMQPConsumer, requests: AMQPChannel
+    ) async throws -> RemoteRunReport {
+        let (events, continuation) = AsyncStream.makeStream(of: Event.self)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
@@ -92,6 +111,13 @@ public struct RemoteRunner: Sendable {
                 } catch {
                     continuation.yield(.consumerEnded("the reply consumer failed: \(error)"))
                 }
+            }
+            // Requests go out `mandatory` on a channel of this run's own: one for an agent whose
+            // queue is gone comes back at once, so a node that died after discovery is not
+            // waited for until its deadline.
+            let returns = requests.returns
+            group.addTask {
+                for await returned in returns { continuation.yield(.returned(returned)) }
             }
             defer {
                 group.cancelAll()
@@ -135,7 +161,7 @@ public struct RemoteRunner: Sendable {
             discovery: while seen.count < (wanted ?? Int.max), now() < settings.discoveryTimeout {
                 guard let event = await iterator.next() else { break }
                 switch event {
-                case .wake:
+                case .wake, .returned:
                     continue
                 case .consumerEnded(let reason):
                     throw AgentError(.busLost, "discovery stopped: \(reason)")
@@ -169,7 +195,9 @@ public struct RemoteRunner: Sendable {
                         // A request still queued when we give up must not start later.
                         runMessage.expiration = max(.milliseconds(1), dispatch.deadline - now())
                         do {
-                            try self.console.publish(runMessage, exchange: QMF.directExchange, routingKey: dispatch.agent)
+                            _ = try requests.publish(
+                                runMessage.bodyBuffer(), exchange: QMF.directExchange, routingKey: dispatch.agent, mandatory: true,
+                                properties: runMessage.properties())
                         } catch {
                             plan.sendFailed(correlationID: dispatch.correlationID, reason: "\(error)")
                         }
@@ -196,6 +224,10 @@ public struct RemoteRunner: Sendable {
                 case .consumerEnded(let reason):
                     plan.abandon(reason: reason)
                     break run
+                case .returned(let returned):
+                    if let correlationID = returned.properties.correlationId {
+                        plan.requestReturned(correlationID: correlationID, reason: "\(returned.replyCode) \(returned.replyText)")
+                    }
                 case .delivery(let delivery):
                     let correlationID = delivery.properties.correlationId
                     guard let reply = try? MeshMessage(properties: delivery.properties, body: delivery.body) else {
