@@ -217,6 +217,34 @@ struct CoordinationTests {
         }
     }
 
+    @Test func stoppingAnswersWaitingAcquiresAndWaitsWithAnErrorNotATimeout() async throws {
+        try await CoordinationHarness.with(.embedded) { harness in
+            let client = try await harness.client()
+            let started = ContinuousClock.now
+            let (lock, wait) = try await harness.withCoordinator { _ in
+                _ = try await client.acquire(lock: "busy", ttl: .seconds(60), wait: .zero, holder: "holder")
+                let lock = Task { () -> Result<LockGrant, CoordinatorCallError> in
+                    do { return .success(try await client.acquire(lock: "busy", ttl: .seconds(60), wait: .seconds(60), holder: "waiter")) } catch let error as CoordinatorCallError { return .failure(error) } catch { return .failure(CoordinatorCallError(.bus, "\(error)")) }
+                }
+                let wait = Task { () -> Result<EventState, CoordinatorCallError> in
+                    do { return .success(try await client.wait(WaitRequest(event: "never", scope: "global", timeoutMilliseconds: 60_000))) } catch let error as CoordinatorCallError { return .failure(error) } catch { return .failure(CoordinatorCallError(.bus, "\(error)")) }
+                }
+                #expect(try await eventually { try await client.status(lock: "busy").waiters == 1 })
+                try await Task.sleep(for: .milliseconds(100))
+                return (lock, wait)
+            }
+            // The coordinator has stopped: both calls ended with 410, long before their 60 s.
+            #expect(ContinuousClock.now - started < .seconds(20))
+            guard case .failure(let lockError) = await lock.value, case .failure(let waitError) = await wait.value else {
+                Issue.record("a call succeeded although the coordinator stopped")
+                return
+            }
+            #expect(lockError.exception?.code == .gone)
+            #expect(waitError.exception?.code == .gone)
+            await client.close()
+        }
+    }
+
     @Test func signalsSurviveARestart() async throws {
         let directory = try CoordinationHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -122,7 +122,6 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
 
     private func serve() async throws {
         guard let connection = try await self.connect() else { return }
-        defer { self.locks.close() }
         do {
             let channel = try await connection.openChannel()
             try await channel.exchangeDeclare(name: QMF.topicExchange, type: "topic", durable: true)
@@ -153,6 +152,9 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
                     }
                 }
                 _ = await group.next()
+                // Waiting acquires and waits are answered now, so their request tasks end.
+                await self.locks.close()
+                await self.events.close()
                 group.cancelAll()
             }
         } catch {
@@ -317,7 +319,7 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
         self.register(method: Coordinator.Method.wait) { call in
             await Self.decoding(call) { (request: WaitRequest) throws(MeshError) in
                 try request.validate()
-                return Self.encode(await events.wait(request))
+                return await events.wait(request).flatMap(Self.encode)
             }
         }
     }

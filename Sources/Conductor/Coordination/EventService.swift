@@ -79,8 +79,9 @@ public actor EventService {
     private var board: EventBoard
     private let store: any CoordinationStore
     private let clock: CoordinationClock
-    private var waiting: [EventBoard.WaiterID: CheckedContinuation<EventState, Never>] = [:]
+    private var waiting: [EventBoard.WaiterID: CheckedContinuation<EventState?, Never>] = [:]
     private var nextWaiter: EventBoard.WaiterID = 0
+    private var closed = false
 
     public init(store: any CoordinationStore, clock: CoordinationClock = .system) throws(CoordinationError) {
         do {
@@ -105,26 +106,43 @@ public actor EventService {
         return .success(self.board.state(EventKey(scope: request.scope, event: request.event), satisfied: true))
     }
 
-    public func wait(_ request: WaitRequest) async -> EventState {
+    /// The event's state once satisfied or at the timeout; 410 when the coordinator stops first.
+    public func wait(_ request: WaitRequest) async -> Result<EventState, ExceptionBody> {
         let id = self.nextWaiter
         self.nextWaiter += 1
-        var state = await withCheckedContinuation { continuation in
+        let stopping = ExceptionBody(code: .gone, text: "the coordinator is stopping")
+        if self.closed { return .failure(stopping) }
+        let answered = await withCheckedContinuation { continuation in
             self.waiting[id] = continuation
             self.carry(self.board.waitRequested(request, waiter: id, now: self.clock.now()))
         }
+        guard var state = answered else { return .failure(stopping) }
         if !state.satisfied, let expected = try? self.store.expectedNodes(scope: request.scope) {
             let signalled = Set(state.signals.map(\.node))
             state.missing = expected.filter { !signalled.contains($0) }
         }
-        return state
+        return .success(state)
     }
 
     public func timePassed() {
         self.carry(self.board.timePassed(now: self.clock.now()))
     }
 
+    /// Ends every wait now with an error (not a timeout: nothing timed out): the
+    /// coordinator is stopping.
+    public func close() {
+        self.closed = true
+        let waiting = self.waiting
+        self.waiting = [:]
+        for (id, continuation) in waiting {
+            self.board.cancelled(id)
+            continuation.resume(returning: nil)
+        }
+    }
+
     private func carry(_ actions: [EventBoard.Action]) {
         for case .answer(let waiter, let state) in actions {
+            let state: EventState? = state
             self.waiting.removeValue(forKey: waiter)?.resume(returning: state)
         }
     }

@@ -15,6 +15,7 @@ public actor LockService {
     private let logger: Logger
     private var waiting: [LockStateMachine.WaiterID: CheckedContinuation<Result<LockGrant, ExceptionBody>, Never>] = [:]
     private var nextWaiter: LockStateMachine.WaiterID = 0
+    private var closed = false
 
     public init(store: any CoordinationStore, clock: CoordinationClock = .system, logger: Logger) throws(CoordinationError) {
         do {
@@ -30,6 +31,7 @@ public actor LockService {
 
     /// Waits for the lock (up to `waitMilliseconds`); the grant, or 408 with who holds it.
     public func acquire(_ request: LockAcquireRequest) async -> Result<LockGrant, ExceptionBody> {
+        if self.closed { return .failure(ExceptionBody(code: .gone, text: "the coordinator is stopping")) }
         let id = self.nextWaiter
         self.nextWaiter += 1
         return await withCheckedContinuation { continuation in
@@ -81,12 +83,9 @@ public actor LockService {
 
     public var nextToken: Int64 { self.machine.nextToken }
 
-    /// Refuses every waiter: the coordinator is stopping.
-    public nonisolated func close() {
-        Task { await self.refuseAll() }
-    }
-
-    private func refuseAll() {
+    /// Refuses every waiter, and every acquire from now on: the coordinator is stopping.
+    public func close() {
+        self.closed = true
         let waiting = self.waiting
         self.waiting = [:]
         for continuation in waiting.values {
