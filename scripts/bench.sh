@@ -54,7 +54,7 @@ echo "bench: starting RabbitMQ on 127.0.0.1:$CONDUCTOR_RABBITMQ_PORT" >&2
 RABBITMQ_URL="$(scripts/rabbitmq.sh start)"
 
 echo "bench: starting conductor broker on 127.0.0.1:$BROKER_PORT" >&2
-"$CONDUCTOR" broker --listen "127.0.0.1:$BROKER_PORT" --log-level error > "$WORK/broker.out" 2> "$WORK/broker.err" &
+"$CONDUCTOR" broker --listen "127.0.0.1:$BROKER_PORT" --no-persistence --log-level error > "$WORK/broker.out" 2> "$WORK/broker.err" &
 BROKER_PID=$!
 for _ in $(seq 1 100); do
     grep -q "listening on" "$WORK/broker.out" 2>/dev/null && break

@@ -19,7 +19,7 @@ cleanup() {
 trap cleanup EXIT
 # valgrind cannot read the binary's DWARF; the symbol table is all it needs.
 objcopy --strip-debug "$BIN" "$WORK/conductor"
-"$BIN" broker --listen 127.0.0.1:0 >"$WORK/broker.out" 2>&1 &
+"$BIN" broker --listen 127.0.0.1:0 --no-persistence >"$WORK/broker.out" 2>&1 &
 BROKER_PID=$!
 for _ in $(seq 50); do grep -qs listening "$WORK/broker.out" && break; sleep 0.1; done
 PORT="$(grep -o '[0-9]*$' "$WORK/broker.out")"

@@ -228,7 +228,7 @@ start_broker() {
     [[ -x "$binary" ]] || { echo "no $binary (build failed?)"; return 1; }
     local line_buffer=()
     command -v stdbuf > /dev/null && line_buffer=(stdbuf -oL -eL)
-    "${line_buffer[@]}" "$binary" broker --listen "$BROKER_LISTEN" > "$LOGS/broker.log" 2>&1 &
+    "${line_buffer[@]}" "$binary" broker --listen "$BROKER_LISTEN" --no-persistence > "$LOGS/broker.log" 2>&1 &
     BROKER_PID=$!
     local deadline=$((SECONDS + 30)) line=""
     while (( SECONDS < deadline )); do
@@ -250,6 +250,9 @@ interop() {  # interop URL: both suites, both always run
     local rc=0
     timeout --kill-after=10 "$INTEROP_TIMEOUT" python3 Tests/Interop/run_pika.py "$1" || rc=1
     timeout --kill-after=10 "$INTEROP_TIMEOUT" bash Tests/Interop/amqp_tools.sh "$1" || rc=1
+    # Queue features; against our broker also persistence across restarts of a broker it starts itself.
+    local features=(); [[ -n "$BROKER_URL" && "$1" == "$BROKER_URL" ]] && features=(--broker-binary "$(swift build --scratch-path "$SCRATCH" --show-bin-path 2> /dev/null)/conductor")
+    timeout --kill-after=10 "$INTEROP_TIMEOUT" python3 Tests/Interop/pika_features.py "$1" "${features[@]}" || rc=1
     return $rc
 }
 

@@ -87,6 +87,11 @@ public struct BrokerConfiguration: Sendable {
     public var tls: BrokerTLSConfiguration? = nil
     /// The HTTP admin API and /metrics (docs/broker.md, "Admin"; AdminServer.swift).
     public var admin: AdminConfiguration? = nil
+    /// Where durable entities and persistent messages are kept (docs/broker.md,
+    /// "Persistence"); nil keeps everything in memory.
+    public var dataDirectory: String? = nil
+    /// Size at which the message log starts a new segment file (drained segments are deleted).
+    public var storeSegmentBytes: Int = 16 << 20
 
     /// When the broker stops reading from publishing connections, and when it resumes.
     /// Each pair is a high watermark (stop) and a low watermark (resume); a high value of

@@ -19,6 +19,10 @@ final class BrokerCore {
     private var flushScheduled = false
     private var routeEpoch: UInt64 = 0
     let flow: FlowController
+    /// The data directory's loop side, when persisting (`openStore`, BrokerCore+Store.swift).
+    var store: BrokerStore?
+    /// Channels whose publisher confirms wait for the store's next fsync.
+    var durabilityWaiters: [ObjectIdentifier: ServerChannel] = [:]
     /// Counters for /metrics (Metrics.swift).
     let statistics = BrokerStatistics()
 
@@ -29,6 +33,7 @@ final class BrokerCore {
         self.logger = logger
         self.flow = FlowController(limits: configuration.flowLimits)
         for name in configuration.vhosts { self.vhosts[name] = VirtualHost(name: name, flow: self.flow) }
+        for vhost in self.vhosts.values { vhost.core = self }
         for permission in configuration.permissions {
             self.permissions[permission.user, default: [:]][permission.vhost] = permission
         }
@@ -58,11 +63,20 @@ final class BrokerCore {
 
     /// Every queue the message reaches through `exchange` and exchange-to-exchange
     /// bindings, each once (an epoch stamp dedupes queues and cuts binding loops).
-    func route(exchange: Exchange, routingKey: String, headers: FieldTable?, into queues: inout [BrokerQueue]) {
+    /// With `vhost`, a message no queue took goes on to the exchange's `alternate-exchange`
+    /// (and that one's, each at most once).
+    func route(exchange: Exchange, routingKey: String, headers: FieldTable?, into queues: inout [BrokerQueue], vhost: VirtualHost? = nil) {
         self.routeEpoch &+= 1
         let epoch = self.routeEpoch
         exchange.routeEpoch = epoch
         self.route(exchange, routingKey, headers, epoch, &queues)
+        guard queues.isEmpty, let vhost else { return }
+        var current = exchange
+        while queues.isEmpty, let name = current.alternateExchange, let alternate = vhost.exchanges[name], alternate.routeEpoch != epoch {
+            alternate.routeEpoch = epoch
+            self.route(alternate, routingKey, headers, epoch, &queues)
+            current = alternate
+        }
     }
 
     private func route(_ exchange: Exchange, _ routingKey: String, _ headers: FieldTable?, _ epoch: UInt64, _ queues: inout [BrokerQueue]) {

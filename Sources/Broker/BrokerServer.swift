@@ -13,6 +13,8 @@ public final class BrokerServer: Service, Sendable {
         /// The amqps listener and the admin/metrics HTTP listener, when configured.
         var tlsChannel: (any Channel)?
         var adminChannel: (any Channel)?
+        /// The data directory's writer, closed last on shutdown.
+        var messageLog: MessageLog?
         var started = false
         var shutDown = false
     }
@@ -42,6 +44,7 @@ public final class BrokerServer: Service, Sendable {
         let configuration = self.configuration
         // Bad certificate files fail here, before anything listens.
         let tlsContext = try configuration.tls?.makeContext()
+        try await self.openStore()
         let channel = try await self.bind(host: configuration.host, port: configuration.port, tls: nil)
         var extra: [any Channel] = []
         do {
@@ -72,6 +75,20 @@ public final class BrokerServer: Service, Sendable {
         let port = channel.localAddress?.port ?? configuration.port
         self.logger.info("broker listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
         return port
+    }
+
+    /// Reads the data directory (if configured) before anything listens.
+    private func openStore() async throws {
+        guard let directory = self.configuration.dataDirectory else { return }
+        let core = self.core
+        let log = try await core.eventLoop.submit {
+            try core.value.openStore(
+                directory: directory,
+                onDurable: { ticket in core.eventLoop.execute { core.value.storeDurable(upTo: ticket) } },
+                onFailure: { reason in core.eventLoop.execute { core.value.storeFailed(reason) } }
+            )
+        }.get()
+        self.state.withLockedValue { $0.messageLog = log }
     }
 
     /// The port of the amqps listener, once started with `configuration.tls`.
@@ -156,6 +173,9 @@ public final class BrokerServer: Service, Sendable {
         EventLoopFuture.andAllComplete(closing, on: core.eventLoop).cascade(to: settled)
         core.eventLoop.scheduleTask(in: .seconds(2)) { settled.succeed() }
         try? await settled.futureResult.get()
+        // What the last connections did (acks) reaches the disk before the loop stops.
+        try? await core.eventLoop.submit { core.value.store?.handoff() }.get()
+        if let log = self.state.withLockedValue({ $0.messageLog }) { await log.close() }
         try await self.group.shutdownGracefully()
     }
 

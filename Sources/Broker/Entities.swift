@@ -43,6 +43,8 @@ final class Exchange {
     private var directIndex: [String: [Int]] = [:]
     /// Topic exchanges: routing key -> indices into `bindings`, cleared on any change.
     private var topicCache: [String: [Int]] = [:]
+    /// The `alternate-exchange` argument: where messages go that no binding takes.
+    var alternateExchange: String? { self.arguments["alternate-exchange"]?.stringValue }
     /// Bindings that lead here from other exchanges (for cleanup when this one goes).
     var incomingSources: [Exchange] = []
     var routeEpoch: UInt64 = 0
@@ -148,7 +150,9 @@ final class Consumer {
     }
 }
 
-/// A queue: FIFO of messages, consumers served round-robin. Owned by the broker's loop.
+/// A queue: FIFO of messages (per priority level with `x-max-priority`), consumers served
+/// round-robin (or only the first with `x-single-active-consumer`). Owned by the broker's
+/// loop. Arguments it acts on: see `QueueArguments` and docs/broker.md.
 final class BrokerQueue {
     let name: String
     let durable: Bool
@@ -156,11 +160,14 @@ final class BrokerQueue {
     let exclusiveOwner: ObjectIdentifier?
     let autoDelete: Bool
     let arguments: FieldTable
+    let settings: QueueArguments
     unowned let vhost: VirtualHost
     private unowned let flow: FlowController
+    /// Its id in the data directory, 0 when its messages are not persisted.
+    var storeID: UInt64 = 0
     /// Change only through `enqueue`, `popFirst`, `requeue` and `purge`, which keep the
     /// byte counts and flow control in step.
-    private(set) var messages = MessageBuffer()
+    private(set) var messages: PriorityMessages
     /// Body bytes of the ready messages.
     private(set) var readyBytes = 0
     private(set) var consumers: [Consumer] = []
@@ -175,28 +182,92 @@ final class BrokerQueue {
     private var blockedPublishers: [BrokerConnection] = []
     private let maxReady: Int
     private let resumeReady: Int
+    /// Some ready message may carry an expiry (x-message-ttl or a message's expiration).
+    private var mayExpire = false
+    private var expiryTimer: Scheduled<Void>?
+    private var expiryTimerAt: Int64 = 0
+    private var unusedTimer: Scheduled<Void>?
+    /// Last declare, consume, cancel or get (for x-expires), in `BrokerClock` milliseconds.
+    private var lastUsed: Int64
 
-    init(name: String, durable: Bool, exclusiveOwner: ObjectIdentifier?, autoDelete: Bool, arguments: FieldTable, vhost: VirtualHost) {
+    init(name: String, durable: Bool, exclusiveOwner: ObjectIdentifier?, autoDelete: Bool, arguments: FieldTable, vhost: VirtualHost,
+         settings: QueueArguments = QueueArguments())
+    {
         self.name = name
         self.durable = durable
         self.exclusiveOwner = exclusiveOwner
         self.autoDelete = autoDelete
         self.arguments = arguments
+        self.settings = settings
         self.vhost = vhost
         self.flow = vhost.flow
         self.maxReady = vhost.flow.limits.queueMaxReady
         self.resumeReady = vhost.flow.limits.queueResumeReady
+        self.messages = PriorityMessages(levels: Int(settings.maxPriority ?? 0) + 1)
+        self.lastUsed = BrokerClock.milliseconds()
+        self.armUnusedTimer()
     }
 
     var hasExclusiveConsumer: Bool { self.consumers.first?.exclusive ?? false }
+
+    // MARK: - Messages in
+
+    /// Whether a publish of `message` is refused by the queue's length limits with
+    /// `x-overflow` reject-publish(-dlx). Asked before `enqueue`, so a refused message is
+    /// neither persisted for this queue nor confirmed (the publisher gets a nack).
+    func refuses(_ message: Message) -> Bool {
+        guard self.settings.overflow != .dropHead else { return false }
+        if let limit = self.settings.maxLength, self.messages.count >= limit { return true }
+        if let limit = self.settings.maxLengthBytes, self.readyBytes + message.size > limit { return true }
+        return false
+    }
 
     func enqueue(_ message: Message) {
         let size = message.size
         self.readyBytes &+= size
         self.flow.add(size)
-        self.messages.append(QueuedMessage(message: message, sequence: self.nextSequence, redelivered: false))
+        var queued = QueuedMessage(message: message, sequence: self.nextSequence, redelivered: false)
         self.nextSequence &+= 1
+        if self.settings.messageTTL != nil || message.properties.expiration != nil {
+            let ttl = [self.settings.messageTTL, (try? MessageExpiration.milliseconds(message.properties.expiration)) ?? nil]
+                .compactMap { $0 }.min()
+            if let ttl {
+                queued.expiresAt = BrokerClock.milliseconds() + ttl
+                self.mayExpire = true
+            }
+        }
+        self.messages.append(queued, priority: self.priority(of: message))
+        if self.settings.overflow == .dropHead { self.dropOverLimit() }
         if !self.consumers.isEmpty { self.dispatch() }
+        if self.mayExpire { self.expireHeads() }
+    }
+
+    /// A message recovered from the data directory (redelivered: it may have been delivered).
+    func enqueueRecovered(_ message: Message) {
+        self.readyBytes &+= message.size
+        self.flow.add(message.size)
+        var queued = QueuedMessage(message: message, sequence: self.nextSequence, redelivered: true)
+        self.nextSequence &+= 1
+        if let ttl = self.settings.messageTTL {
+            queued.expiresAt = BrokerClock.milliseconds() + ttl
+            self.mayExpire = true
+        }
+        self.messages.append(queued, priority: self.priority(of: message))
+    }
+
+    private func priority(of message: Message) -> Int {
+        guard let maximum = self.settings.maxPriority else { return 0 }
+        return Int(Swift.min(message.properties.priority ?? 0, maximum))
+    }
+
+    /// x-max-length / x-max-length-bytes with drop-head: the oldest go (dead-lettered).
+    private func dropOverLimit() {
+        while let limit = self.settings.maxLength, self.messages.count > limit, let head = self.takeHead() {
+            self.deadLetter(head, reason: "maxlen")
+        }
+        while let limit = self.settings.maxLengthBytes, self.readyBytes > limit, let head = self.takeHead() {
+            self.deadLetter(head, reason: "maxlen")
+        }
     }
 
     /// After a publish into this queue: a backlog past the high watermark stops reading
@@ -207,7 +278,23 @@ final class BrokerQueue {
         if connection.blockReading(by: ObjectIdentifier(self)) { self.blockedPublishers.append(connection) }
     }
 
+    // MARK: - Messages out
+
+    /// The next live message; expired ones met on the way are dead-lettered.
     func popFirst() -> QueuedMessage? {
+        while let queued = self.takeHead() {
+            if queued.expiresAt != 0, queued.expiresAt <= BrokerClock.milliseconds() {
+                self.deadLetter(queued, reason: "expired")
+                continue
+            }
+            // The next head may carry an expiry that no timer covers yet.
+            if self.mayExpire { self.armExpiryTimer() }
+            return queued
+        }
+        return nil
+    }
+
+    private func takeHead() -> QueuedMessage? {
         guard let queued = self.messages.popFirst() else { return nil }
         let size = queued.message.size
         self.readyBytes &-= size
@@ -217,22 +304,55 @@ final class BrokerQueue {
     }
 
     func requeue(_ messages: [QueuedMessage]) {
-        guard !self.isDeleted else { return }
+        guard !self.isDeleted else {
+            for queued in messages { self.forget(queued.message) }
+            return
+        }
         var size = 0
         for queued in messages { size &+= queued.message.size }
         self.readyBytes &+= size
         self.flow.add(size)
-        self.messages.requeue(messages)
+        if self.settings.maxPriority == nil {
+            self.messages.requeue(messages, priority: 0)
+        } else {
+            var byPriority: [Int: [QueuedMessage]] = [:]
+            for queued in messages { byPriority[self.priority(of: queued.message), default: []].append(queued) }
+            for (priority, group) in byPriority { self.messages.requeue(group, priority: priority) }
+        }
+        if self.mayExpire { self.armExpiryTimer() }
     }
 
     /// Drops every ready message; returns how many there were.
     @discardableResult
     func purge() -> Int {
+        if self.storeID != 0, let store = self.vhost.store {
+            self.messages.forEach { queued in
+                if queued.message.storeID != 0 { store.remove(queued.message, queue: self.storeID) }
+            }
+        }
         let count = self.messages.removeAll()
         self.flow.remove(self.readyBytes)
         self.readyBytes = 0
         self.resumePublishers()
         return count
+    }
+
+    /// The message left this queue for good (acked, auto-acked, dropped): a persisted one
+    /// gets a removal record so it does not come back after a restart.
+    @inline(__always)
+    func forget(_ message: Message) {
+        if message.storeID != 0, self.storeID != 0, let store = self.vhost.store {
+            store.remove(message, queue: self.storeID)
+        }
+    }
+
+    /// Removed without delivery (expired, over the length limit, rejected): to the
+    /// dead-letter exchange if the queue has one, then forgotten.
+    func deadLetter(_ queued: QueuedMessage, reason: String) {
+        if let exchange = self.settings.deadLetterExchange {
+            self.vhost.core?.deadLetter(queued, from: self, exchange: exchange, reason: reason)
+        }
+        self.forget(queued.message)
     }
 
     private func resumePublishers() {
@@ -242,8 +362,68 @@ final class BrokerQueue {
         for connection in connections { connection.unblockReading(by: ObjectIdentifier(self)) }
     }
 
+    // MARK: - Expiry
+
+    /// Dead-letters expired messages at the heads (as RabbitMQ, expiry happens at the
+    /// head) and sets a timer for the next one.
+    func expireHeads() {
+        let now = BrokerClock.milliseconds()
+        while let head = self.messages.first, head.expiresAt != 0, head.expiresAt <= now, let queued = self.takeHead() {
+            self.deadLetter(queued, reason: "expired")
+        }
+        self.armExpiryTimer()
+    }
+
+    private func armExpiryTimer() {
+        guard !self.isDeleted, let next = self.messages.earliestHeadExpiry else { return }
+        if self.expiryTimer != nil, self.expiryTimerAt <= next { return }
+        self.expiryTimer?.cancel()
+        self.expiryTimerAt = next
+        let delay = Swift.max(0, next - BrokerClock.milliseconds())
+        guard let eventLoop = self.vhost.core?.eventLoop else { return }
+        self.expiryTimer = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(delay + 1)) { [weak self] in
+            guard let self else { return }
+            self.expiryTimer = nil
+            self.expireHeads()
+        }
+    }
+
+    // MARK: - x-expires
+
+    /// Declared, consumed from, fetched from: the x-expires clock starts again.
+    func used() {
+        self.lastUsed = BrokerClock.milliseconds()
+    }
+
+    private func armUnusedTimer() {
+        guard let expires = self.settings.expires, !self.isDeleted else { return }
+        self.unusedTimer?.cancel()
+        let delay = Swift.max(0, self.lastUsed + expires - BrokerClock.milliseconds())
+        guard let eventLoop = self.vhost.core?.eventLoop else { return }
+        self.unusedTimer = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(delay + 1)) { [weak self] in
+            guard let self, !self.isDeleted else { return }
+            self.unusedTimer = nil
+            if self.consumers.isEmpty, BrokerClock.milliseconds() >= self.lastUsed + expires {
+                self.vhost.core?.deleteQueue(self)
+            } else {
+                self.armUnusedTimer()
+            }
+        }
+    }
+
+    /// Stops the queue's timers (it was deleted).
+    func cancelTimers() {
+        self.expiryTimer?.cancel()
+        self.expiryTimer = nil
+        self.unusedTimer?.cancel()
+        self.unusedTimer = nil
+    }
+
+    // MARK: - Consumers
+
     func addConsumer(_ consumer: Consumer) {
         self.consumers.append(consumer)
+        self.used()
     }
 
     func removeConsumer(_ consumer: Consumer) {
@@ -251,6 +431,8 @@ final class BrokerQueue {
         self.consumers.remove(at: index)
         if self.nextConsumer > index { self.nextConsumer -= 1 }
         if self.nextConsumer >= self.consumers.count { self.nextConsumer = 0 }
+        self.used()
+        if self.consumers.isEmpty { self.armUnusedTimer() }
     }
 
     func removeAllConsumers() -> [Consumer] {
@@ -260,19 +442,21 @@ final class BrokerQueue {
         return all
     }
 
-    /// Hands queued messages to consumers with room, round-robin, until either runs out.
+    /// Hands queued messages to consumers with room, round-robin (only the first consumer
+    /// with x-single-active-consumer), until either runs out.
     func dispatch() {
         guard !self.isDispatching, !self.isDeleted else { return }
         self.isDispatching = true
         defer { self.isDispatching = false }
+        let single = self.settings.singleActiveConsumer
         while !self.messages.isEmpty, !self.consumers.isEmpty {
             var chosen: Consumer?
-            let count = self.consumers.count
+            let count = single ? 1 : self.consumers.count
             for offset in 0..<count {
-                let index = (self.nextConsumer + offset) % count
+                let index = single ? 0 : (self.nextConsumer + offset) % count
                 if self.consumers[index].canTakeMessage {
                     chosen = self.consumers[index]
-                    self.nextConsumer = (index + 1) % count
+                    self.nextConsumer = single ? 0 : (index + 1) % count
                     break
                 }
             }
@@ -282,12 +466,23 @@ final class BrokerQueue {
     }
 }
 
+/// Milliseconds of a monotonic clock, for message TTLs and x-expires.
+enum BrokerClock {
+    @inline(__always)
+    static func milliseconds() -> Int64 {
+        Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000)
+    }
+}
+
 /// One virtual host: its exchanges and queues.
 final class VirtualHost {
     let name: String
     var exchanges: [String: Exchange] = [:]
     var queues: [String: BrokerQueue] = [:]
     let flow: FlowController
+    /// The data directory, when the broker persists (durable entities are recorded there).
+    var store: BrokerStore?
+    weak var core: BrokerCore?
 
     init(name: String, flow: FlowController) {
         self.name = name
@@ -299,18 +494,21 @@ final class VirtualHost {
     }
 
     func deleteQueue(_ queue: BrokerQueue) {
+        queue.purge()
         queue.isDeleted = true
+        queue.cancelTimers()
         self.queues[queue.name] = nil
+        if queue.storeID != 0 { self.store?.record(.queueDeleted(vhost: self.name, name: queue.name)) }
         for exchange in queue.boundFrom {
             exchange.unbind(.queue(queue), key: nil, arguments: nil)
             self.autoDeleteIfUnused(exchange)
         }
         queue.boundFrom.removeAll()
-        queue.purge()
     }
 
     func deleteExchange(_ exchange: Exchange) {
         self.exchanges[exchange.name] = nil
+        if exchange.durable { self.store?.record(.exchangeDeleted(vhost: self.name, name: exchange.name)) }
         for binding in exchange.bindings {
             switch binding.destination {
             case .queue(let queue): queue.boundFrom.removeAll { $0 === exchange }

@@ -12,6 +12,12 @@ final class Message {
     let body: ByteBuffer
     /// `body.readableBytes`, what flow control counts.
     let size: Int
+    /// Its id in the data directory, 0 while not persisted (see `BrokerStore`).
+    var storeID: UInt64 = 0
+    /// The segment file holding it (meaningful when `storeID` is not 0).
+    var segment: UInt32 = 0
+
+    var isPersistent: Bool { self.properties.deliveryMode == 2 }
 
     init(exchange: String, routingKey: String, properties: BasicProperties, body: ByteBuffer) {
         self.exchange = exchange
@@ -28,6 +34,9 @@ struct QueuedMessage {
     var message: Message
     var sequence: UInt64
     var redelivered: Bool
+    /// When it expires (milliseconds of `BrokerClock`), 0 for never: the shorter of the
+    /// queue's `x-message-ttl` and the message's `expiration`.
+    var expiresAt: Int64 = 0
 }
 
 /// FIFO of queued messages: an array with a moving head (amortised O(1) both ends) that
@@ -86,10 +95,80 @@ struct MessageBuffer {
         self.head = 0
     }
 
+    var first: QueuedMessage? {
+        self.head < self.storage.count ? self.storage[self.head] : nil
+    }
+
+    func forEach(_ body: (QueuedMessage) -> Void) {
+        for case let queued? in self.storage[self.head...] { body(queued) }
+    }
+
     mutating func removeAll() -> Int {
         let count = self.count
         self.storage.removeAll()
         self.head = 0
+        return count
+    }
+}
+
+/// The ready messages of a queue: one FIFO per priority level (one level without
+/// `x-max-priority`); the highest non-empty level is served first.
+struct PriorityMessages {
+    private var levels: [MessageBuffer]
+    private(set) var count = 0
+
+    init(levels: Int) {
+        self.levels = Array(repeating: MessageBuffer(), count: Swift.max(1, levels))
+    }
+
+    var isEmpty: Bool { self.count == 0 }
+
+    mutating func append(_ message: QueuedMessage, priority: Int) {
+        self.levels[priority].append(message)
+        self.count += 1
+    }
+
+    mutating func popFirst() -> QueuedMessage? {
+        guard self.count > 0 else { return nil }
+        if self.levels.count == 1 {
+            self.count -= 1
+            return self.levels[0].popFirst()
+        }
+        for level in self.levels.indices.reversed() where !self.levels[level].isEmpty {
+            self.count -= 1
+            return self.levels[level].popFirst()
+        }
+        return nil
+    }
+
+    /// The message `popFirst` would return.
+    var first: QueuedMessage? {
+        for level in self.levels.indices.reversed() where !self.levels[level].isEmpty { return self.levels[level].first }
+        return nil
+    }
+
+    /// The earliest expiry among the heads of the levels (expiry happens at heads).
+    var earliestHeadExpiry: Int64? {
+        var earliest: Int64?
+        for level in self.levels where !level.isEmpty {
+            if let at = level.first?.expiresAt, at != 0 { earliest = Swift.min(earliest ?? at, at) }
+        }
+        return earliest
+    }
+
+    mutating func requeue(_ messages: [QueuedMessage], priority: Int) {
+        self.levels[priority].requeue(messages)
+        self.count += messages.count
+    }
+
+    func forEach(_ body: (QueuedMessage) -> Void) {
+        for level in self.levels { level.forEach(body) }
+    }
+
+    mutating func removeAll() -> Int {
+        let count = self.count
+        for index in self.levels.indices { _ = self.levels[index].removeAll() }
+        self.count = 0
         return count
     }
 }

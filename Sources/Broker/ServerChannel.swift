@@ -32,7 +32,7 @@ final class ServerChannel {
     /// basic.qos global=false: applies to consumers created afterwards.
     private var consumerPrefetch: UInt16 = 0
     private(set) var mode = Mode.normal
-    private var publishSequence: UInt64 = 0
+    private var confirms = PublisherConfirms()
     var confirmPending = false
     private var txPublishes: [(AMQP.Basic.Publish, Message)] = []
     private var txAcks: [(AckKind, UInt64, Bool, Bool)] = []
@@ -138,15 +138,19 @@ final class ServerChannel {
             throw .preconditionFailed("user_id property set to '\(userID)' but authenticated user was '\(self.access.user)'")
         }
         try self.access.check(.write, exchange: publish.exchange)
+        if content.properties.expiration != nil { _ = try MessageExpiration.milliseconds(content.properties.expiration) }
         let message = Message(exchange: publish.exchange, routingKey: publish.routingKey, properties: content.properties, body: content.body)
         if self.mode == .transactional {
             _ = try self.lookupExchange(publish.exchange)
             self.txPublishes.append((publish, message))
             return
         }
-        try self.route(publish, message)
+        let (ticket, refused) = try self.route(publish, message)
         if self.mode == .confirm {
-            self.publishSequence += 1
+            self.confirms.published(ticket: ticket, refused: refused)
+            if ticket != 0, let store = self.core.store, ticket > store.durableTicket {
+                self.core.durabilityWaiters[ObjectIdentifier(self)] = self
+            }
             if !self.confirmPending {
                 self.confirmPending = true
                 self.connection.confirmsPending(on: self)
@@ -165,31 +169,47 @@ final class ServerChannel {
         return exchange
     }
 
-    private func route(_ publish: AMQP.Basic.Publish, _ message: Message) throws(BrokerError) {
+    /// Routes and enqueues; returns the store ticket a confirm must wait for (0: none) and
+    /// whether a queue refused the message (x-overflow reject-publish: nack).
+    private func route(_ publish: AMQP.Basic.Publish, _ message: Message) throws(BrokerError) -> (ticket: UInt64, refused: Bool) {
         let exchange = try self.lookupExchange(publish.exchange)
         guard let exchange else {
             // The default exchange: straight to the queue of that name.
             if let queue = self.defaultExchangeQueue(publish.routingKey) {
+                if queue.refuses(message) {
+                    if queue.settings.overflow == .rejectPublishDLX { queue.deadLetter(QueuedMessage(message: message, sequence: 0, redelivered: false), reason: "maxlen") }
+                    return (0, true)
+                }
+                let ticket = message.isPersistent && queue.storeID != 0 ? self.core.persistIfNeeded(message, queues: [queue]) : 0
                 queue.enqueue(message)
                 queue.published(by: self.connection)
                 self.core.flow.published(by: self.connection)
+                return (ticket, false)
             } else if publish.mandatory {
                 self.returnMessage(publish, message)
             }
-            return
+            return (0, false)
         }
         self.scratchQueues.removeAll(keepingCapacity: true)
-        self.core.route(exchange: exchange, routingKey: publish.routingKey, headers: message.properties.headers, into: &self.scratchQueues)
+        self.core.route(exchange: exchange, routingKey: publish.routingKey, headers: message.properties.headers, into: &self.scratchQueues, vhost: self.vhost)
         if self.scratchQueues.isEmpty {
             if publish.mandatory { self.returnMessage(publish, message) }
-            return
+            return (0, false)
         }
+        var refused = false
+        for queue in self.scratchQueues where queue.refuses(message) {
+            refused = true
+            if queue.settings.overflow == .rejectPublishDLX { queue.deadLetter(QueuedMessage(message: message, sequence: 0, redelivered: false), reason: "maxlen") }
+        }
+        if refused { self.scratchQueues.removeAll { $0.refuses(message) } }
+        let ticket = self.core.persistIfNeeded(message, queues: self.scratchQueues)
         for queue in self.scratchQueues {
             queue.enqueue(message)
             queue.published(by: self.connection)
         }
         self.scratchQueues.removeAll(keepingCapacity: true)
         self.core.flow.published(by: self.connection)
+        return (ticket, refused)
     }
 
     /// The default exchange's route, with the last answer remembered: a publisher usually
@@ -210,12 +230,26 @@ final class ServerChannel {
     }
 
     /// Called by the connection once per read burst: one multiple-ack covers every
-    /// publish since the last (all are settled synchronously, nothing is persisted).
+    /// publish since the last, up to the first persistent one not yet on disk.
     func flushConfirms() {
         guard self.confirmPending else { return }
         self.confirmPending = false
-        if !self.isClosing {
-            self.send(.basicAck(.init(deliveryTag: self.publishSequence, multiple: true)))
+        self.sendConfirms()
+    }
+
+    /// The store's fsync reached `durable`; returns true when nothing waits any more.
+    func durabilityAdvanced(to durable: UInt64) -> Bool {
+        self.sendConfirms()
+        return !self.confirms.isWaiting || self.isClosing
+    }
+
+    private func sendConfirms() {
+        let durable = self.core.store?.durableTicket ?? .max
+        for action in self.confirms.confirmable(durable: durable) where !self.isClosing {
+            switch action {
+            case .ack(let tag, let multiple): self.send(.basicAck(.init(deliveryTag: tag, multiple: multiple)))
+            case .nack(let tag): self.send(.basicNack(.init(deliveryTag: tag, multiple: false, requeue: false)))
+            }
         }
     }
 
@@ -225,7 +259,7 @@ final class ServerChannel {
         let acks = self.txAcks
         self.txPublishes.removeAll()
         self.txAcks.removeAll()
-        for (publish, message) in publishes { try self.route(publish, message) }
+        for (publish, message) in publishes { _ = try self.route(publish, message) }
         for (kind, tag, multiple, requeue) in acks { try self.applySettle(kind, tag, multiple: multiple, requeue: requeue) }
         self.send(.txCommitOk(.init()))
     }
@@ -240,6 +274,8 @@ final class ServerChannel {
             self.unackedLive += 1
             consumer.unackedCount += 1
             self.core.flow.add(queued.message.size)
+        } else {
+            consumer.queue.forget(queued.message)
         }
         let message = queued.message
         self.connection.writeContent(
@@ -303,11 +339,12 @@ final class ServerChannel {
             self.unacked[index].settled = true
             returning = [self.unacked[index]]
         }
-        self.release(returning, requeue: kind != .ack && requeue)
+        self.release(returning, requeue: kind != .ack && requeue, rejected: kind != .ack && !requeue)
     }
 
     /// Forgets settled deliveries, requeues them if asked, and lets their queues send more.
-    private func release(_ entries: [Unacked], requeue: Bool) {
+    /// Settled for good without `requeue`: acked (`rejected` false) or dead-lettered.
+    private func release(_ entries: [Unacked], requeue: Bool, rejected: Bool = false) {
         guard !entries.isEmpty else { return }
         self.unackedLive -= entries.count
         var size = 0
@@ -324,6 +361,15 @@ final class ServerChannel {
             self.unackedHead = 0
         }
         var touched: [BrokerQueue] = []
+        if !requeue {
+            for entry in entries {
+                if rejected {
+                    entry.queue.deadLetter(entry.message, reason: "rejected")
+                } else {
+                    entry.queue.forget(entry.message.message)
+                }
+            }
+        }
         if requeue {
             var byQueue: [ObjectIdentifier: (BrokerQueue, [QueuedMessage])] = [:]
             for entry in entries {
@@ -396,6 +442,7 @@ final class ServerChannel {
         let name = try self.queueName(consume.queue)
         try self.access.check(.read, queue: name)
         let queue = try self.lookupQueue(name)
+        queue.used()
         let tag = consume.consumerTag.isEmpty ? BrokerCore.randomName(prefix: "amq.ctag-") : consume.consumerTag
         if self.consumers[tag] != nil {
             throw .notAllowed("attempt to reuse consumer tag '\(tag)'")
@@ -443,6 +490,7 @@ final class ServerChannel {
         let name = try self.queueName(get.queue)
         try self.access.check(.read, queue: name)
         let queue = try self.lookupQueue(name)
+        queue.used()
         guard let queued = queue.popFirst() else {
             self.send(.basicGetEmpty(.init()))
             return
@@ -453,6 +501,8 @@ final class ServerChannel {
             self.unacked.append(Unacked(tag: tag, queue: queue, consumer: nil, message: queued))
             self.unackedLive += 1
             self.core.flow.add(queued.message.size)
+        } else {
+            queue.forget(queued.message)
         }
         self.connection.writeContent(
             channel: self.id,
@@ -496,6 +546,12 @@ final class ServerChannel {
                 name: name, type: type, durable: declare.durable, autoDelete: declare.autoDelete,
                 isInternal: declare.internal, arguments: declare.arguments
             )
+            if declare.durable {
+                self.vhost.store?.record(.exchange(StoredExchange(
+                    vhost: self.vhost.name, name: name, type: type.rawValue, autoDelete: declare.autoDelete,
+                    isInternal: declare.internal, arguments: declare.arguments
+                )))
+            }
         }
         if !declare.noWait { self.send(.exchangeDeclareOk(.init())) }
     }
@@ -529,10 +585,13 @@ final class ServerChannel {
 
     private func exchangeBind(_ bind: AMQP.Exchange.Bind) throws(BrokerError) {
         let (destination, source) = try self.bindingExchanges(destination: bind.destination, source: bind.source)
-        if source.bind(.exchange(destination), key: bind.routingKey, arguments: bind.arguments),
-            !destination.incomingSources.contains(where: { $0 === source })
-        {
-            destination.incomingSources.append(source)
+        if source.bind(.exchange(destination), key: bind.routingKey, arguments: bind.arguments) {
+            if !destination.incomingSources.contains(where: { $0 === source }) { destination.incomingSources.append(source) }
+            if source.durable, destination.durable {
+                self.vhost.store?.record(.binding(StoredBinding(
+                    vhost: self.vhost.name, source: source.name, destinationIsQueue: false, destination: destination.name, key: bind.routingKey, arguments: bind.arguments
+                )))
+            }
         }
         if !bind.noWait { self.send(.exchangeBindOk(.init())) }
     }
@@ -540,6 +599,11 @@ final class ServerChannel {
     private func exchangeUnbind(_ unbind: AMQP.Exchange.Unbind) throws(BrokerError) {
         let (destination, source) = try self.bindingExchanges(destination: unbind.destination, source: unbind.source)
         source.unbind(.exchange(destination), key: unbind.routingKey, arguments: unbind.arguments)
+        if source.durable, destination.durable {
+            self.vhost.store?.record(.unbinding(StoredBinding(
+                vhost: self.vhost.name, source: source.name, destinationIsQueue: false, destination: destination.name, key: unbind.routingKey, arguments: unbind.arguments
+            )))
+        }
         if !source.bindings.contains(where: { $0.destination.isSame(as: .exchange(destination)) }) {
             destination.incomingSources.removeAll { $0 === source }
         }
@@ -554,6 +618,7 @@ final class ServerChannel {
         let vhost = self.vhost
         if declare.passive {
             let queue = try self.lookupQueue(try self.queueName(name))
+            queue.used()
             self.lastQueueName = queue.name
             if !declare.noWait {
                 self.send(.queueDeclareOk(.init(queue: queue.name, messageCount: UInt32(truncatingIfNeeded: queue.messages.count), consumerCount: UInt32(queue.consumers.count))))
@@ -577,14 +642,21 @@ final class ServerChannel {
                 throw .resourceLocked("cannot obtain exclusive access to locked queue '\(name)' in vhost '\(vhost.name)'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.")
             }
             if existing.autoDelete != declare.autoDelete { throw inequivalent("auto_delete", declare.autoDelete, existing.autoDelete) }
+            try QueueArguments.checkEquivalent(existing: existing.arguments, received: declare.arguments, queue: name, vhost: vhost.name)
+            existing.used()
             queue = existing
         } else {
+            let settings = try QueueArguments(declare.arguments, queue: name, vhost: vhost.name)
             queue = BrokerQueue(
                 name: name, durable: declare.durable,
                 exclusiveOwner: declare.exclusive ? ObjectIdentifier(self.connection) : nil,
-                autoDelete: declare.autoDelete, arguments: declare.arguments, vhost: vhost
+                autoDelete: declare.autoDelete, arguments: declare.arguments, vhost: vhost, settings: settings
             )
             vhost.queues[name] = queue
+            if declare.durable, !declare.exclusive, let store = vhost.store {
+                queue.storeID = store.newQueueID()
+                store.record(.queue(StoredQueue(vhost: vhost.name, name: name, id: queue.storeID, autoDelete: declare.autoDelete, arguments: declare.arguments)))
+            }
             if declare.exclusive { self.connection.exclusiveQueues.append(queue) }
         }
         self.lastQueueName = name
@@ -607,10 +679,13 @@ final class ServerChannel {
 
     private func queueBind(_ bind: AMQP.Queue.Bind) throws(BrokerError) {
         let (queue, exchange) = try self.bindingEnds(queue: bind.queue, exchange: bind.exchange)
-        if exchange.bind(.queue(queue), key: bind.routingKey, arguments: bind.arguments),
-            !queue.boundFrom.contains(where: { $0 === exchange })
-        {
-            queue.boundFrom.append(exchange)
+        if exchange.bind(.queue(queue), key: bind.routingKey, arguments: bind.arguments) {
+            if !queue.boundFrom.contains(where: { $0 === exchange }) { queue.boundFrom.append(exchange) }
+            if exchange.durable, queue.storeID != 0 {
+                self.vhost.store?.record(.binding(StoredBinding(
+                    vhost: self.vhost.name, source: exchange.name, destinationIsQueue: true, destination: queue.name, key: bind.routingKey, arguments: bind.arguments
+                )))
+            }
         }
         if !bind.noWait { self.send(.queueBindOk(.init())) }
     }
@@ -618,6 +693,11 @@ final class ServerChannel {
     private func queueUnbind(_ unbind: AMQP.Queue.Unbind) throws(BrokerError) {
         let (queue, exchange) = try self.bindingEnds(queue: unbind.queue, exchange: unbind.exchange)
         exchange.unbind(.queue(queue), key: unbind.routingKey, arguments: unbind.arguments)
+        if exchange.durable, queue.storeID != 0 {
+            self.vhost.store?.record(.unbinding(StoredBinding(
+                vhost: self.vhost.name, source: exchange.name, destinationIsQueue: true, destination: queue.name, key: unbind.routingKey, arguments: unbind.arguments
+            )))
+        }
         if !exchange.bindings.contains(where: { $0.destination.isSame(as: .queue(queue)) }) {
             queue.boundFrom.removeAll { $0 === exchange }
         }
@@ -656,6 +736,7 @@ final class ServerChannel {
     /// The channel ends (closed by either side, or its connection went): unacked
     /// messages go back to their queues and its consumers leave them.
     func tearDown() {
+        self.core.durabilityWaiters[ObjectIdentifier(self)] = nil
         self.requeueAllUnacked()
         let consumers = self.consumers.values
         self.consumers.removeAll()

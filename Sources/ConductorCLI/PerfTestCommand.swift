@@ -52,6 +52,9 @@ struct PerfTestCommand: AsyncParsableCommand {
     @Flag(help: "Consume without acknowledgements (no-ack).")
     var autoAck = false
 
+    @Flag(help: "Declare the queue durable and publish persistent (delivery mode 2) messages.")
+    var persistent = false
+
     @Flag(help: "Print the final report as one JSON object instead of text.")
     var json = false
 
@@ -76,7 +79,8 @@ struct PerfTestCommand: AsyncParsableCommand {
             prefetch: self.prefetch,
             confirmWindow: self.confirm,
             rate: self.rate,
-            autoAck: self.autoAck
+            autoAck: self.autoAck,
+            persistent: self.persistent
         )
         let json = self.json
         let runner = PerfTestRunner(options: options, progress: { line in

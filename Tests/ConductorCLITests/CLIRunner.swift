@@ -75,7 +75,7 @@ final class BrokerProcess: @unchecked Sendable {
 
     private init() throws {
         self.process.executableURL = CLI.binary
-        self.process.arguments = ["broker", "--listen", "127.0.0.1:0", "--log-level", "warning"]
+        self.process.arguments = ["broker", "--listen", "127.0.0.1:0", "--no-persistence", "--log-level", "warning"]
         let out = Pipe()
         self.process.standardOutput = out
         self.process.standardError = FileHandle.nullDevice

@@ -17,6 +17,8 @@ struct PerfTestOptions: Sendable {
     var confirmWindow: Int
     var rate: Int
     var autoAck: Bool
+    /// Durable queue and delivery-mode 2 messages (a broker's disk path).
+    var persistent = false
 }
 
 /// Latency percentiles in microseconds.
@@ -174,6 +176,7 @@ struct PerfTestRunner {
 
     private func connect(role: PerfRole, group: MultiThreadedEventLoopGroup, clock: @escaping @Sendable () -> UInt64) async throws -> WorkerConnection {
         let connection = self.options.connection
+        let persistent = self.options.persistent
         let loop = group.next()
         let ready = loop.makePromise(of: Void.self)
         let created = loop.makePromise(of: NIOLoopBound<PerfWorker>.self)
@@ -184,7 +187,7 @@ struct PerfTestRunner {
                 .connectTimeout(.seconds(5))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let worker = PerfWorker(role: role, connection: connection, ready: ready, clock: clock)
+                        let worker = PerfWorker(role: role, connection: connection, ready: ready, clock: clock, persistent: persistent)
                         try channel.pipeline.syncOperations.addHandler(worker)
                         created.succeed(NIOLoopBound(worker, eventLoop: channel.eventLoop))
                     }

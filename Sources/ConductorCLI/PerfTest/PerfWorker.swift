@@ -68,8 +68,12 @@ final class PerfWorker: ChannelInboundHandler, RemovableChannelHandler {
     private static let channelID: UInt16 = 1
     private static let batch = 256
 
-    init(role: PerfRole, connection: AMQPConnectionConfiguration, ready: EventLoopPromise<Void>, clock: @escaping @Sendable () -> UInt64) {
+    /// Durable queue, persistent (delivery mode 2) messages.
+    private let persistent: Bool
+
+    init(role: PerfRole, connection: AMQPConnectionConfiguration, ready: EventLoopPromise<Void>, clock: @escaping @Sendable () -> UInt64, persistent: Bool = false) {
         self.role = role
+        self.persistent = persistent
         self.connection = connection
         self.ready = ready
         self.clock = clock
@@ -241,12 +245,12 @@ final class PerfWorker: ChannelInboundHandler, RemovableChannelHandler {
     private func setupMethods() -> [AMQP.Method] {
         switch self.role {
         case .producer(let queue, _, let window, _):
-            var methods = [Self.declare(queue)]
+            var methods = [Self.declare(queue, durable: self.persistent)]
             if window > 0 { methods.append(AMQP.Confirm.Select().asMethod) }
             return methods
         case .consumer(let queue, let prefetch, let autoAck):
             return [
-                Self.declare(queue),
+                Self.declare(queue, durable: self.persistent),
                 AMQP.Basic.Qos(prefetchCount: autoAck ? 0 : prefetch).asMethod,
                 AMQP.Basic.Consume(queue: queue, noAck: autoAck).asMethod,
             ]
@@ -255,8 +259,8 @@ final class PerfWorker: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Producers and consumers declare the same queue, so whichever comes first creates it;
     /// it goes away when the last consumer does, as PerfTest's queues do.
-    private static func declare(_ queue: String) -> AMQP.Method {
-        AMQP.Queue.Declare(queue: queue, autoDelete: true).asMethod
+    private static func declare(_ queue: String, durable: Bool) -> AMQP.Method {
+        AMQP.Queue.Declare(queue: queue, durable: durable, autoDelete: true).asMethod
     }
 
     private func nextSetupStep(context: ChannelHandlerContext) {
@@ -304,7 +308,7 @@ final class PerfWorker: ChannelInboundHandler, RemovableChannelHandler {
         var template = context.channel.allocator.buffer(capacity: size + 256)
         do {
             try template.writeMethodFrame(channel: Self.channelID, AMQP.Basic.Publish(routingKey: queue).asMethod)
-            let header = ContentHeader(bodySize: UInt64(size))
+            let header = ContentHeader(bodySize: UInt64(size), properties: BasicProperties(deliveryMode: self.persistent ? 2 : nil))
             try template.writeFrame(type: .header, channel: Self.channelID) { (payload: inout ByteBuffer) throws(ProtocolError) in
                 try header.encode(into: &payload)
             }

@@ -1,0 +1,200 @@
+import AMQPProtocol
+import Foundation
+import NIOCore
+
+extension BrokerCore {
+    // MARK: - Opening the data directory
+
+    /// Locks and reads the data directory, rebuilds durable exchanges, queues, bindings
+    /// and persistent messages, and starts the writer. Runs on the loop before anything
+    /// listens. `onDurable`/`onFailure` are called on the writer's thread.
+    func openStore(
+        directory: String,
+        onDurable: @escaping @Sendable (UInt64) -> Void,
+        onFailure: @escaping @Sendable (String) -> Void
+    ) throws(StoreError) -> MessageLog {
+        let log = MessageLog(directory: directory, onDurable: onDurable, onFailure: onFailure)
+        try log.lock()
+        var meta: [MetaRecord] = []
+        let metaPath = directory + "/meta.log"
+        if let bytes = try MessageLog.read(metaPath) {
+            let (payloads, valid) = RecordFraming.records(in: bytes)
+            meta = payloads.compactMap { MetaRecord(payload: $0) }
+            if valid < bytes.readableBytes { self.logger.warning("meta.log: ignoring a torn record at its end", metadata: ["broker_data_dir": "\(directory)"]) }
+        }
+        var segments: [(number: UInt32, records: [LogRecord])] = []
+        for number in log.segmentNumbers() {
+            let path = MessageLog.segmentPath(directory, number)
+            guard let bytes = try MessageLog.read(path) else { continue }
+            let (payloads, valid) = RecordFraming.records(in: bytes)
+            if valid < bytes.readableBytes {
+                // A crash mid-write: the tail never got confirmed, so it is dropped.
+                MessageLog.truncate(path, to: valid)
+            }
+            segments.append((number, payloads.compactMap { LogRecord(payload: $0) }))
+        }
+        let recovered = RecoveredState(meta: meta, segments: segments)
+        let newSegment = (segments.last?.number ?? 0) + 1
+        let obsolete = recovered.obsoleteSegments
+        let oldest = segments.map(\.number).first { !obsolete.contains($0) } ?? newSegment
+        var snapshot = ByteBufferAllocator().buffer(capacity: 4096)
+        for record in recovered.snapshot { record.encode(into: &snapshot) }
+        try log.start(metaSnapshot: snapshot, segment: newSegment, deleting: obsolete)
+
+        let store = BrokerStore(log: log, eventLoop: self.eventLoop, recovered: recovered, segment: newSegment, oldestSegment: oldest, segmentSize: self.configuration.storeSegmentBytes)
+        self.store = store
+        for vhost in self.vhosts.values { vhost.store = store }
+        self.restore(recovered, store: store)
+        return log
+    }
+
+    private func restore(_ recovered: RecoveredState, store: BrokerStore) {
+        var restoredMessages = 0
+        for stored in recovered.exchanges {
+            guard let vhost = self.vhosts[stored.vhost], let type = ExchangeType(rawValue: stored.type) else { continue }
+            vhost.exchanges[stored.name] = Exchange(
+                name: stored.name, type: type, durable: true, autoDelete: stored.autoDelete, isInternal: stored.isInternal, arguments: stored.arguments
+            )
+        }
+        for stored in recovered.queues {
+            guard let vhost = self.vhosts[stored.vhost] else {
+                self.logger.warning("data directory has queue '\(stored.name)' of vhost '\(stored.vhost)', which is not configured; left out")
+                continue
+            }
+            let settings = (try? QueueArguments(stored.arguments, queue: stored.name, vhost: stored.vhost)) ?? QueueArguments()
+            let queue = BrokerQueue(
+                name: stored.name, durable: true, exclusiveOwner: nil, autoDelete: stored.autoDelete, arguments: stored.arguments,
+                vhost: vhost, settings: settings
+            )
+            queue.storeID = stored.id
+            vhost.queues[stored.name] = queue
+            for entry in recovered.messages[stored.id] ?? [] {
+                let message = Message(
+                    exchange: entry.stored.exchange, routingKey: entry.stored.routingKey, properties: entry.stored.properties, body: entry.stored.body
+                )
+                store.adopt(message, id: entry.stored.id, segment: entry.segment)
+                queue.enqueueRecovered(message)
+                restoredMessages += 1
+            }
+        }
+        for binding in recovered.bindings {
+            guard let vhost = self.vhosts[binding.vhost], let source = vhost.exchanges[binding.source] else { continue }
+            if binding.destinationIsQueue {
+                guard let queue = vhost.queues[binding.destination] else { continue }
+                source.bind(.queue(queue), key: binding.key, arguments: binding.arguments)
+                if !queue.boundFrom.contains(where: { $0 === source }) { queue.boundFrom.append(source) }
+            } else {
+                guard let destination = vhost.exchanges[binding.destination] else { continue }
+                source.bind(.exchange(destination), key: binding.key, arguments: binding.arguments)
+                if !destination.incomingSources.contains(where: { $0 === source }) { destination.incomingSources.append(source) }
+            }
+        }
+        self.logger.info("data directory read", metadata: [
+            "broker_exchanges": "\(recovered.exchanges.count)", "broker_queues": "\(recovered.queues.count)",
+            "broker_bindings": "\(recovered.bindings.count)", "broker_messages": "\(restoredMessages)",
+        ])
+    }
+
+    // MARK: - Durability
+
+    /// The writer has fsynced everything up to `ticket`: confirms waiting for it go out.
+    func storeDurable(upTo ticket: UInt64) {
+        guard let store = self.store else { return }
+        store.durable(upTo: ticket)
+        guard !self.durabilityWaiters.isEmpty else { return }
+        let waiters = Array(self.durabilityWaiters.values)
+        for channel in waiters {
+            if channel.durabilityAdvanced(to: store.durableTicket) {
+                self.durabilityWaiters[ObjectIdentifier(channel)] = nil
+            }
+        }
+        self.flushDirtyConnections()
+    }
+
+    func storeFailed(_ reason: String) {
+        self.logger.critical("the data directory cannot be written; persistent messages are no longer confirmed", metadata: ["error": "\(reason)"])
+        self.store?.failed(reason)
+    }
+
+    /// Whether a message routed to `queues` gets written: persistent, to a durable queue.
+    func persistIfNeeded(_ message: Message, queues: [BrokerQueue]) -> UInt64 {
+        guard message.isPersistent, let store = self.store else { return 0 }
+        var ids: [UInt64] = []
+        for queue in queues where queue.storeID != 0 { ids.append(queue.storeID) }
+        guard !ids.isEmpty else { return 0 }
+        return store.persist(message, queues: ids)
+    }
+
+    // MARK: - Dead lettering
+
+    /// Publishes a copy of `queued` to `exchange` with the `x-death` header RabbitMQ writes.
+    /// A missing exchange drops it (as RabbitMQ does).
+    func deadLetter(_ queued: QueuedMessage, from queue: BrokerQueue, exchange name: String, reason: String) {
+        let vhost = queue.vhost
+        let original = queued.message
+        let routingKey = queue.settings.deadLetterRoutingKey ?? original.routingKey
+        let properties = DeadLetter.properties(
+            of: original, queue: queue.name, reason: reason, now: UInt64(Date().timeIntervalSince1970)
+        )
+        let message = Message(exchange: name, routingKey: routingKey, properties: properties, body: original.body)
+        var targets: [BrokerQueue] = []
+        if name.isEmpty {
+            if let target = vhost.queues[routingKey] { targets.append(target) }
+        } else if let exchange = vhost.exchanges[name] {
+            self.route(exchange: exchange, routingKey: routingKey, headers: properties.headers, into: &targets, vhost: vhost)
+        }
+        targets.removeAll { $0.refuses(message) }
+        guard !targets.isEmpty else { return }
+        _ = self.persistIfNeeded(message, queues: targets)
+        for target in targets { target.enqueue(message) }
+    }
+
+    /// Deletes a queue nobody is attached to any more (x-expires).
+    func deleteQueue(_ queue: BrokerQueue) {
+        for consumer in queue.removeAllConsumers() {
+            consumer.channel.consumerCancelledByServer(consumer)
+        }
+        queue.vhost.deleteQueue(queue)
+    }
+}
+
+/// The header changes of dead lettering, as RabbitMQ 3.10 makes them.
+enum DeadLetter {
+    static func properties(of message: Message, queue: String, reason: String, now: UInt64) -> BasicProperties {
+        var properties = message.properties
+        var headers = properties.headers ?? [:]
+        var deaths: [FieldValue] = []
+        if case .array(let existing)? = headers["x-death"] { deaths = existing }
+        let index = deaths.firstIndex { value in
+            guard case .table(let table) = value else { return false }
+            return table["queue"]?.stringValue == queue && table["reason"]?.stringValue == reason
+        }
+        if let index, case .table(var table) = deaths[index] {
+            table.storage["count"] = .int64((table["count"]?.integerValue ?? 0) + 1)
+            table.storage["time"] = .timestamp(now)
+            deaths.remove(at: index)
+            deaths.insert(.table(table), at: 0)
+        } else {
+            var table: FieldTable = [
+                "count": .int64(1),
+                "reason": .string(reason),
+                "queue": .string(queue),
+                "time": .timestamp(now),
+                "exchange": .string(message.exchange),
+                "routing-keys": .array([.string(message.routingKey)]),
+            ]
+            if let expiration = properties.expiration { table.storage["original-expiration"] = .string(expiration) }
+            deaths.insert(.table(table), at: 0)
+        }
+        headers.storage["x-death"] = .array(deaths)
+        if headers["x-first-death-reason"] == nil {
+            headers.storage["x-first-death-reason"] = .string(reason)
+            headers.storage["x-first-death-queue"] = .string(queue)
+            headers.storage["x-first-death-exchange"] = .string(message.exchange)
+        }
+        properties.headers = headers
+        // The per-message TTL is spent; it travels on only as original-expiration.
+        properties.expiration = nil
+        return properties
+    }
+}

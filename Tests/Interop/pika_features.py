@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""Queue features and persistence with pika, against any broker (issue 6).
+
+    python3 Tests/Interop/pika_features.py amqp://guest:guest@127.0.0.1:5673/%2F
+    python3 Tests/Interop/pika_features.py URL --broker-binary .build/debug/conductor
+
+Scenarios: message TTL and per-message expiration with dead lettering (the x-death
+header as RabbitMQ writes it), dead lettering of rejected messages, max length with
+drop-head and reject-publish (nacks), max length in bytes, priorities. With
+--broker-binary (our broker only: restarting RabbitMQ takes too long here), persistence:
+the script starts `conductor broker --data-dir` itself and checks that durable queues
+and persistent messages survive a clean restart and a kill -9, and transient ones do not.
+Names are unique per run; everything is deleted afterwards. Prints PASS/FAIL per
+scenario, exits 1 if any failed.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+
+import pika
+import pika.exceptions as pe
+
+RUN_ID = f"features-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+SCENARIO_TIMEOUT = 30
+SCENARIOS = []
+
+
+def scenario(fn):
+    SCENARIOS.append(fn)
+    return fn
+
+
+class Failure(AssertionError):
+    pass
+
+
+class ScenarioTimeout(Exception):
+    pass
+
+
+def check(condition, message):
+    if not condition:
+        raise Failure(message)
+
+
+def name(kind):
+    return f"{RUN_ID}.{kind}.{uuid.uuid4().hex[:6]}"
+
+
+class Ctx:
+    def __init__(self, url, binary):
+        self.url = url
+        self.binary = binary
+        self.connections = []
+        self.queues = []
+        self.exchanges = []
+
+    def connect(self, url=None):
+        connection = pika.BlockingConnection(pika.URLParameters(url or self.url))
+        self.connections.append(connection)
+        return connection
+
+    def channel(self):
+        return self.connect().channel()
+
+    def queue(self, channel, kind, **arguments):
+        queue = name(kind)
+        channel.queue_declare(queue, arguments=arguments or None)
+        self.queues.append(queue)
+        return queue
+
+    def dead_letter_target(self, channel):
+        exchange = name("dlx")
+        channel.exchange_declare(exchange, exchange_type="fanout")
+        self.exchanges.append(exchange)
+        queue = self.queue(channel, "dead")
+        channel.queue_bind(queue, exchange)
+        return exchange, queue
+
+    def cleanup(self):
+        if self.queues or self.exchanges:
+            try:
+                channel = pika.BlockingConnection(pika.URLParameters(self.url)).channel()
+                for queue in self.queues:
+                    channel.queue_delete(queue)
+                for exchange in self.exchanges:
+                    channel.exchange_delete(exchange)
+                channel.connection.close()
+            except Exception:
+                pass
+        for connection in self.connections:
+            try:
+                if connection.is_open:
+                    connection.close()
+            except Exception:
+                pass
+
+
+def get_eventually(channel, queue, wait=5.0):
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        method, properties, body = channel.basic_get(queue, auto_ack=True)
+        if method is not None:
+            return method, properties, body
+        channel.connection.sleep(0.02)
+    raise Failure(f"nothing arrived in {queue} within {wait}s")
+
+
+def drain(channel, queue):
+    bodies = []
+    for _ in range(1000):
+        method, _, body = channel.basic_get(queue, auto_ack=True)
+        if method is None:
+            break
+        bodies.append(body.decode())
+    return bodies
+
+
+def first_death(properties):
+    deaths = (properties.headers or {}).get("x-death")
+    check(isinstance(deaths, list) and deaths, f"no x-death header: {properties.headers}")
+    return deaths[0]
+
+
+@scenario
+def message_ttl_dead_letters_with_x_death(ctx):
+    channel = ctx.channel()
+    dlx, dead = ctx.dead_letter_target(channel)
+    queue = ctx.queue(channel, "ttl", **{"x-message-ttl": 100, "x-dead-letter-exchange": dlx})
+    channel.basic_publish("", queue, b"short-lived")
+    method, properties, body = get_eventually(channel, dead)
+    check(body == b"short-lived", f"body {body!r}")
+    death = first_death(properties)
+    check(death.get("reason") == "expired", f"x-death {death}")
+    check(death.get("queue") == queue, f"x-death {death}")
+    check(death.get("count") == 1, f"x-death {death}")
+    check(death.get("routing-keys") == [queue], f"x-death {death}")
+    check(death.get("exchange") == "", f"x-death {death}")
+    check(properties.headers.get("x-first-death-reason") == "expired", f"headers {properties.headers}")
+    check(method.exchange == dlx, f"delivered from {method.exchange}")
+
+
+@scenario
+def per_message_expiration(ctx):
+    channel = ctx.channel()
+    target = ctx.queue(channel, "expired")
+    queue = ctx.queue(channel, "expiration", **{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": target})
+    channel.basic_publish("", queue, b"soon", pika.BasicProperties(expiration="30"))
+    method, properties, body = get_eventually(channel, target)
+    check(body == b"soon", f"body {body!r}")
+    check(properties.expiration is None, f"expiration still set: {properties.expiration}")
+    death = first_death(properties)
+    check(death.get("original-expiration") == "30", f"x-death {death}")
+    check(method.routing_key == target, f"routing key {method.routing_key}")
+
+
+@scenario
+def rejected_messages_dead_letter(ctx):
+    channel = ctx.channel()
+    dlx, dead = ctx.dead_letter_target(channel)
+    queue = ctx.queue(channel, "rejected", **{"x-dead-letter-exchange": dlx})
+    channel.basic_publish("", queue, b"no thanks", pika.BasicProperties(headers={"app": "kept"}))
+    method, _, _ = get_eventually_unacked(channel, queue)
+    channel.basic_reject(method.delivery_tag, requeue=False)
+    _, properties, body = get_eventually(channel, dead)
+    check(body == b"no thanks", f"body {body!r}")
+    check(properties.headers.get("app") == "kept", f"headers {properties.headers}")
+    check(first_death(properties).get("reason") == "rejected", f"headers {properties.headers}")
+
+
+def get_eventually_unacked(channel, queue, wait=5.0):
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        method, properties, body = channel.basic_get(queue, auto_ack=False)
+        if method is not None:
+            return method, properties, body
+        channel.connection.sleep(0.02)
+    raise Failure(f"nothing arrived in {queue} within {wait}s")
+
+
+@scenario
+def max_length_drop_head(ctx):
+    channel = ctx.channel()
+    dlx, dead = ctx.dead_letter_target(channel)
+    queue = ctx.queue(channel, "maxlen", **{"x-max-length": 2, "x-dead-letter-exchange": dlx})
+    channel.confirm_delivery()
+    for index in range(1, 6):
+        channel.basic_publish("", queue, f"m{index}".encode())
+    check(drain(channel, queue) == ["m4", "m5"], "kept the wrong messages")
+    dropped = [get_eventually(channel, dead) for _ in range(3)]
+    check([body.decode() for _, _, body in dropped] == ["m1", "m2", "m3"], f"dead-lettered {dropped}")
+    check(all(first_death(p).get("reason") == "maxlen" for _, p, _ in dropped), "reason is not maxlen")
+
+
+@scenario
+def max_length_reject_publish_nacks(ctx):
+    channel = ctx.channel()
+    queue = ctx.queue(channel, "reject", **{"x-max-length": 2, "x-overflow": "reject-publish"})
+    channel.confirm_delivery()
+    channel.basic_publish("", queue, b"m1")
+    channel.basic_publish("", queue, b"m2")
+    try:
+        channel.basic_publish("", queue, b"m3")
+        raise Failure("the third publish was confirmed, not nacked")
+    except pe.NackError:
+        pass
+    check(drain(channel, queue) == ["m1", "m2"], "queue content")
+
+
+@scenario
+def max_length_bytes(ctx):
+    channel = ctx.channel()
+    queue = ctx.queue(channel, "maxbytes", **{"x-max-length-bytes": 10})
+    channel.confirm_delivery()
+    for body in (b"aaaaa", b"bbbbb", b"ccccc"):
+        channel.basic_publish("", queue, body)
+    check(drain(channel, queue) == ["bbbbb", "ccccc"], "kept the wrong messages")
+
+
+@scenario
+def priorities(ctx):
+    channel = ctx.channel()
+    queue = ctx.queue(channel, "priority", **{"x-max-priority": 10})
+    channel.confirm_delivery()
+    for body, priority in (("p1", 1), ("p5", 5), ("p9", 9), ("p0", 0), ("p5b", 5)):
+        channel.basic_publish("", queue, body.encode(), pika.BasicProperties(priority=priority))
+    channel.basic_publish("", queue, b"none")
+    check(drain(channel, queue) == ["p9", "p5", "p5b", "p1", "p0", "none"], "priority order")
+
+
+class OwnBroker:
+    """`conductor broker --data-dir DIR` on a free port, restartable on the same directory."""
+
+    def __init__(self, binary, directory):
+        self.binary = binary
+        self.directory = directory
+        self.process = None
+        self.url = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [self.binary, "broker", "--listen", "127.0.0.1:0", "--data-dir", self.directory, "--log-level", "error"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.process.stdout.readline()
+        match = re.search(r"amqp://([\d.]+):(\d+)", line)
+        check(match is not None, f"no listening line: {line!r}")
+        self.url = f"amqp://guest:guest@{match.group(1)}:{match.group(2)}/%2F"
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@scenario
+def persistence_across_restart(ctx):
+    if not ctx.binary:
+        print("  (skipped: needs --broker-binary; restarting RabbitMQ is not part of this run)", flush=True)
+        return
+    directory = tempfile.mkdtemp(prefix="conductor-pika-persist-")
+    broker = OwnBroker(ctx.binary, directory)
+    try:
+        broker.start()
+        connection = pika.BlockingConnection(pika.URLParameters(broker.url))
+        channel = connection.channel()
+        channel.exchange_declare("orders", exchange_type="topic", durable=True)
+        channel.queue_declare("orders.all", durable=True)
+        channel.queue_bind("orders.all", "orders", "order.#")
+        channel.queue_declare("transient.q", durable=False)
+        channel.confirm_delivery()
+        for index in range(20):
+            channel.basic_publish("orders", "order.new", f"p{index}".encode(), pika.BasicProperties(delivery_mode=2))
+        channel.basic_publish("orders", "order.new", b"transient", pika.BasicProperties(delivery_mode=1))
+        channel.basic_publish("", "transient.q", b"gone", pika.BasicProperties(delivery_mode=2))
+        # Five acked for good, two delivered and never acked.
+        for index in range(7):
+            method, _, body = channel.basic_get("orders.all", auto_ack=False)
+            check(body == f"p{index}".encode(), f"got {body!r}")
+            if index < 5:
+                channel.basic_ack(method.delivery_tag)
+        channel.basic_publish("orders", "order.new", b"marker", pika.BasicProperties(delivery_mode=2))
+        # kill -9 with two deliveries unacked: they must come back, redelivered.
+        broker.stop(signal.SIGKILL)
+        broker.start()
+        connection = pika.BlockingConnection(pika.URLParameters(broker.url))
+        channel = connection.channel()
+        ok = channel.queue_declare("orders.all", passive=True)
+        check(ok.method.message_count == 16, f"{ok.method.message_count} messages after kill -9, expected 16")
+        try:
+            channel.queue_declare("transient.q", passive=True)
+            raise Failure("a non-durable queue survived")
+        except pe.ChannelClosedByBroker as error:
+            check(error.reply_code == 404, f"reply {error.reply_code}")
+        channel = connection.channel()
+        method, properties, body = channel.basic_get("orders.all", auto_ack=True)
+        check(body == b"p5" and method.redelivered, f"first after restart: {body!r} redelivered={method.redelivered}")
+        check(properties.delivery_mode == 2, "delivery mode lost")
+        connection.close()
+        # A clean restart keeps the rest, and the binding still routes.
+        broker.stop(signal.SIGTERM)
+        broker.start()
+        connection = pika.BlockingConnection(pika.URLParameters(broker.url))
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish("orders", "order.late", b"late", pika.BasicProperties(delivery_mode=2))
+        bodies = drain(channel, "orders.all")
+        expected = [f"p{i}" for i in range(6, 20)] + ["marker", "late"]
+        check(bodies == expected, f"after clean restart: {bodies}")
+        connection.close()
+    finally:
+        broker.stop(signal.SIGKILL)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def on_alarm(signum, frame):
+    raise ScenarioTimeout(f"scenario exceeded {SCENARIO_TIMEOUT}s")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("url", nargs="?", default=os.environ.get("CONDUCTOR_INTEROP_URL"))
+    parser.add_argument("--broker-binary", help="conductor binary, for the persistence scenario (our broker only)")
+    arguments = parser.parse_args()
+    if not arguments.url:
+        parser.error("give the broker URL (or set CONDUCTOR_INTEROP_URL)")
+    signal.signal(signal.SIGALRM, on_alarm)
+    failures = []
+    for fn in SCENARIOS:
+        ctx = Ctx(arguments.url, arguments.broker_binary)
+        started = time.monotonic()
+        signal.setitimer(signal.ITIMER_REAL, SCENARIO_TIMEOUT)
+        try:
+            fn(ctx)
+            error = None
+        except Exception as caught:
+            error = caught
+            detail = traceback.format_exc()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_REAL, 15)
+        try:
+            ctx.cleanup()
+        except ScenarioTimeout:
+            pass
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        elapsed = time.monotonic() - started
+        if error is None:
+            print(f"PASS {fn.__name__} ({elapsed:.2f}s)", flush=True)
+        else:
+            failures.append(fn.__name__)
+            print(f"FAIL {fn.__name__} ({elapsed:.2f}s): {type(error).__name__}: {error}", flush=True)
+            if os.environ.get("CONDUCTOR_INTEROP_VERBOSE"):
+                print(detail, flush=True)
+    print(f"pika features: {len(SCENARIOS) - len(failures)} passed, {len(failures)} failed"
+          + (": " + " ".join(failures) if failures else ""), flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

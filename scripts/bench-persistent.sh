@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Persistent messages with publisher confirms, the embedded broker vs RabbitMQ side by side.
+#
+#   scripts/bench-persistent.sh      # build release, run, print a markdown table
+#
+# Both brokers write to disk: RabbitMQ (scripts/rabbitmq.sh on its own ports and state
+# dir) with a durable queue, `conductor broker --data-dir` (a fresh temporary directory)
+# likewise. `conductor perf-test --persistent` declares the queue durable and publishes
+# delivery-mode-2 messages; every producer keeps at most BENCH_CONFIRM unconfirmed, so
+# the rate is bounded by how fast each broker gets messages onto disk (fsync) and
+# confirms them. Runs alternate between the brokers so background load hits both alike.
+#
+# Environment:
+#   BENCH_SECONDS (10)          length of each run
+#   BENCH_SIZE (1024)           message size in bytes
+#   BENCH_CONFIRM (500)         unconfirmed messages allowed per producer
+#   BENCH_SCRATCH (.build-bench) swift build scratch path
+#   BENCH_BROKER_PORT (5693)    our broker's port
+#   BENCH_RABBITMQ_PORT (5692), BENCH_RABBITMQ_DIST_PORT (25692), BENCH_RABBITMQ_EPMD_PORT (4392)
+#   BENCH_SKIP_BUILD=1          use the binary already built in BENCH_SCRATCH
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+SIZE="${BENCH_SIZE:-1024}"
+CONFIRM="${BENCH_CONFIRM:-500}"
+SCRATCH="${BENCH_SCRATCH:-.build-bench}"
+BROKER_PORT="${BENCH_BROKER_PORT:-5693}"
+export CONDUCTOR_RABBITMQ_PORT="${BENCH_RABBITMQ_PORT:-5692}"
+export CONDUCTOR_RABBITMQ_DIST_PORT="${BENCH_RABBITMQ_DIST_PORT:-25692}"
+export CONDUCTOR_RABBITMQ_EPMD_PORT="${BENCH_RABBITMQ_EPMD_PORT:-4392}"
+export CONDUCTOR_RABBITMQ_NODENAME="conductor-bench-persistent@localhost"
+export CONDUCTOR_RABBITMQ_DIR="${TMPDIR:-/tmp}/conductor-bench-persistent-rabbitmq"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/conductor-bench-persistent.XXXXXX")"
+
+if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
+    echo "bench: building release ($SCRATCH)" >&2
+    swift build -c release --scratch-path "$SCRATCH" --product conductor >&2
+fi
+CONDUCTOR="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/conductor"
+[[ -x "$CONDUCTOR" ]] || { echo "bench: no binary at $CONDUCTOR" >&2; exit 1; }
+
+BROKER_PID=""
+cleanup() {
+    if [[ -n "$BROKER_PID" ]] && kill -0 "$BROKER_PID" 2>/dev/null; then
+        kill -TERM "$BROKER_PID" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$BROKER_PID" 2>/dev/null || true
+    fi
+    scripts/rabbitmq.sh stop > /dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "bench: starting RabbitMQ on 127.0.0.1:$CONDUCTOR_RABBITMQ_PORT" >&2
+RABBITMQ_URL="$(scripts/rabbitmq.sh start)"
+
+echo "bench: starting conductor broker on 127.0.0.1:$BROKER_PORT with --data-dir $WORK/data" >&2
+"$CONDUCTOR" broker --listen "127.0.0.1:$BROKER_PORT" --data-dir "$WORK/data" --log-level error > "$WORK/broker.out" 2> "$WORK/broker.err" &
+BROKER_PID=$!
+for _ in $(seq 1 100); do
+    grep -q "listening on" "$WORK/broker.out" 2>/dev/null && break
+    kill -0 "$BROKER_PID" 2>/dev/null || { cat "$WORK/broker.err" >&2; exit 1; }
+    sleep 0.1
+done
+grep -q "listening on" "$WORK/broker.out" || { echo "bench: broker did not start" >&2; exit 1; }
+BROKER_URL="amqp://guest:guest@127.0.0.1:$BROKER_PORT/%2F"
+
+# run NAME URL ARGS...: one perf-test run, its JSON report in $WORK/NAME.json.
+run() {
+    local name=$1 url=$2
+    shift 2
+    echo "bench: $name: perf-test $*" >&2
+    "$CONDUCTOR" perf-test --url "$url" --persistent --size "$SIZE" --confirm "$CONFIRM" --prefetch 1000 \
+        --time "$SECONDS_PER_RUN" --queue "bench-persistent-$name" --json "$@" > "$WORK/$name.json"
+}
+
+for test in 1p1c 4p1c 1p0c; do
+    case $test in
+        1p1c) args=(--producers 1 --consumers 1) ;;
+        4p1c) args=(--producers 4 --consumers 1) ;;
+        1p0c) args=(--producers 1 --consumers 0) ;;
+    esac
+    run "rabbitmq-$test" "$RABBITMQ_URL" "${args[@]}"
+    run "conductor-$test" "$BROKER_URL" "${args[@]}"
+done
+LOAD="$(cut -d' ' -f1-3 /proc/loadavg)"
+DISK="$(df -P "$WORK" | awk 'NR==2 {print $1}')"
+
+python3 - "$WORK" "$SIZE" "$CONFIRM" "$SECONDS_PER_RUN" "$(nproc)" "$LOAD" "$DISK" <<'PY'
+import json, sys
+work, size, confirm, seconds, cores, loadavg, disk = sys.argv[1:8]
+def load(name):
+    with open(f"{work}/{name}.json") as f:
+        return json.load(f)
+tests = (("1p1c", "1 producer, 1 consumer"), ("4p1c", "4 producers, 1 consumer"), ("1p0c", "1 producer, no consumer"))
+print(f"{size}-byte persistent messages (delivery mode 2) to a durable queue, publisher confirms with at most "
+      f"{confirm} unconfirmed per producer, consumers ack with prefetch 1000, {seconds} s per run, {cores} cores "
+      f"(load average at the end: {loadavg}; file system {disk}).")
+print()
+print("| test | RabbitMQ confirmed msg/s (received) | conductor broker confirmed msg/s (received) | conductor / RabbitMQ |")
+print("| --- | --- | --- | --- |")
+for key, label in tests:
+    rab, con = load(f"rabbitmq-{key}"), load(f"conductor-{key}")
+    def rate(report):
+        return report["confirmRate"]
+    ratio = f"{rate(con) / rate(rab):.2f}x" if rate(rab) else "n/a"
+    print(f"| {label} | {rate(rab):,.0f} ({rab['receiveRate']:,.0f}) | {rate(con):,.0f} ({con['receiveRate']:,.0f}) | {ratio} |")
+PY
