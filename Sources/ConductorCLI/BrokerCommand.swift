@@ -27,6 +27,14 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "RabbitMQ definitions JSON with users, vhosts and permissions.")
     var definitions: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Directory for durable exchanges, queues, bindings and persistent messages.",
+        discussion: "Default: $CONDUCTOR_STATE_DIR/broker, else ~/.local/state/conductor/broker. One broker per directory (it is locked)."))
+    var dataDir: String?
+
+    @Flag(name: .long, help: "Keep everything in memory: nothing is written, nothing survives a restart.")
+    var noPersistence = false
+
     @Option(name: .long, help: "A user NAME:PASSWORD (repeatable); gets full permissions on every vhost unless --permission is given.")
     var user: [String] = []
 
@@ -111,6 +119,9 @@ struct BrokerCommand: AsyncParsableCommand {
         for entry in self.permission where entry.split(separator: ":", omittingEmptySubsequences: false).count != 5 {
             throw ValidationError("--permission must be USER:VHOST:CONFIGURE:WRITE:READ, got '\(entry)'")
         }
+        if self.noPersistence, self.dataDir != nil {
+            throw ValidationError("--data-dir and --no-persistence exclude each other")
+        }
         guard self.queueMaxReady >= 0, self.maxMemory >= 0 else {
             throw ValidationError("--queue-max-ready and --max-memory must be 0 or more")
         }
@@ -140,6 +151,14 @@ struct BrokerCommand: AsyncParsableCommand {
         }
     }
 
+    /// --data-dir, else $CONDUCTOR_STATE_DIR/broker, else ~/.local/state/conductor/broker.
+    var dataDirectory: String {
+        if let dataDir { return dataDir.hasPrefix("/") ? dataDir : FileManager.default.currentDirectoryPath + "/" + dataDir }
+        let environment = ProcessInfo.processInfo.environment
+        if let state = environment["CONDUCTOR_STATE_DIR"], !state.isEmpty { return state + "/broker" }
+        return (environment["HOME"] ?? NSTemporaryDirectory()) + "/.local/state/conductor/broker"
+    }
+
     static func parseListen(_ value: String) -> (host: String, port: Int)? {
         guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]),
             (0...65535).contains(port)
@@ -159,6 +178,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.heartbeat = self.heartbeat
         configuration.frameMax = self.frameMax
+        configuration.dataDirectory = self.noPersistence ? nil : self.dataDirectory
         configuration.flowLimits = BrokerConfiguration.FlowLimits(
             queueMaxReady: self.queueMaxReady,
             queueResumeReady: self.queueMaxReady / 2,
@@ -169,7 +189,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.limits = BrokerLimits(maxConnections: self.maxConnections, maxMessageSize: self.maxMessageSize)
         configuration.watermarks.memoryHighWatermark = ResourceAmount(parsing: self.memoryHighWatermark)!
         configuration.watermarks.diskFreeLimit = ResourceAmount(parsing: self.diskFreeLimit)!
-        configuration.watermarks.diskPath = FileManager.default.currentDirectoryPath
+        configuration.watermarks.diskPath = configuration.dataDirectory ?? FileManager.default.currentDirectoryPath
         if let tlsPort = self.tlsPort, let cert = self.tlsCert, let key = self.tlsKey {
             configuration.tls = BrokerTLSConfiguration(
                 port: tlsPort, certificateChainFile: cert, privateKeyFile: key, caFile: self.tlsCa, verifyPeer: self.tlsVerifyPeer)
