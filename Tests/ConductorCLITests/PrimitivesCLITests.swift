@@ -156,7 +156,8 @@ struct PrimitivesCLITests {
         #expect(nobody.stderr.contains("no coordinator serves"), "\(nobody.stderr)")
     }
 
-    /// Several `conductor lock -- CMD` processes race for one lock while some are SIGKILLed
+    /// Several `conductor lock -- CMD` processes (half through a local agent, half on the
+    /// bus) race for one lock while some are SIGKILLed
     /// mid-section; each command writes a timestamped tick every 5 ms (the doomed ones for
     /// seconds, well over the time the coordinator needs to notice a dead holder, so a
     /// command that outlived its `lock` would be caught ticking into the next section). The ticks of
@@ -167,6 +168,11 @@ struct PrimitivesCLITests {
         try await Self.withMesh { mesh in
             let log = mesh.directory + "/ticks.log"
             _ = FileManager.default.createFile(atPath: log, contents: nil)
+            // Half the workers go through a local agent's socket, half straight to the bus.
+            let agent = try mesh.start(["agent", "--broker", mesh.url, "--state-dir", mesh.directory + "/agent", "--instance-id", "history-agent", "--log-level", "error"])
+            defer { agent.terminate() }
+            let socket = mesh.directory + "/agent/agent.sock"
+            for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { try await Task.sleep(for: .milliseconds(100)) }
             let script = "for i in $(seq 1 $TICKS); do echo \"$(date +%s%N) $CONDUCTOR_LOCK_TOKEN $TAG\" >> \(log); sleep 0.005; done"
             var killed = 0
             await withTaskGroup(of: Int.self) { group in
@@ -177,7 +183,7 @@ struct PrimitivesCLITests {
                             let tag = "w\(worker)r\(round)"
                             // A holder to be killed would tick for seconds: if it outlived its `lock`, it would still tick when the next holder starts.
                             let doomed = (worker + round) % 4 == 1
-                            guard let process = try? mesh.start(["lock", "history", "--ttl", "10s", "--wait", "60s", "--", "sh", "-c", script], extra: ["TAG": tag, "TICKS": doomed ? "500" : "20"])
+                            guard let process = try? mesh.start(["lock", "history", "--ttl", "10s", "--wait", "60s", "--", "sh", "-c", script], extra: ["TAG": tag, "TICKS": doomed ? "500" : "20", "CONDUCTOR_AGENT_SOCKET": worker % 2 == 0 ? socket : ""])
                             else { continue }
                             if doomed {
                                 // Killed inside its section: once its first tick is written.
