@@ -12,8 +12,8 @@ enum BrokerAdminCommands {
     ]
 
     static let discussion = """
-        Talks to the admin API of a broker started with --http-port (HTTP basic auth as an \\
-        administrator: by default any user the broker started with, e.g. guest from loopback). \\
+        Talks to the admin API of a broker started with --http-port (HTTP basic auth as an \
+        administrator: by default any user the broker started with, e.g. guest from loopback). \
         Exit status: 0 done, 1 the broker refused or could not be reached, 64 bad arguments.
         """
 }
@@ -194,7 +194,7 @@ extension BrokerAdminCommands {
         @Argument(help: "Configure pattern.") var configure: String
         @Argument(help: "Write pattern.") var write: String
         @Argument(help: "Read pattern.") var read: String
-        @Option(name: .customShort("p"), help: "Virtual host (as rabbitmqctl's -p).") var vhost: String = "/"
+        @Option(name: .customShort("p"), help: ArgumentHelp("Virtual host (as rabbitmqctl's -p).", valueName: "vhost")) var vhost: String = "/"
         @OptionGroup var admin: AdminOptions
 
         func run() async throws {
@@ -210,7 +210,7 @@ extension BrokerAdminCommands {
         static let configuration = CommandConfiguration(
             commandName: "purge-queue", abstract: "Remove a queue's ready messages.", discussion: BrokerAdminCommands.discussion)
         @Argument(help: "Queue name.") var name: String
-        @Option(name: .customShort("p"), help: "Virtual host (as rabbitmqctl's -p).") var vhost: String = "/"
+        @Option(name: .customShort("p"), help: ArgumentHelp("Virtual host (as rabbitmqctl's -p).", valueName: "vhost")) var vhost: String = "/"
         @OptionGroup var admin: AdminOptions
 
         func run() async throws {
@@ -223,7 +223,7 @@ extension BrokerAdminCommands {
         static let configuration = CommandConfiguration(
             commandName: "delete-queue", abstract: "Delete a queue; its consumers are cancelled.", discussion: BrokerAdminCommands.discussion)
         @Argument(help: "Queue name.") var name: String
-        @Option(name: .customShort("p"), help: "Virtual host (as rabbitmqctl's -p).") var vhost: String = "/"
+        @Option(name: .customShort("p"), help: ArgumentHelp("Virtual host (as rabbitmqctl's -p).", valueName: "vhost")) var vhost: String = "/"
         @OptionGroup var admin: AdminOptions
 
         func run() async throws {
