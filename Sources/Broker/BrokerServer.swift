@@ -70,7 +70,7 @@ public final class BrokerServer: Service, Sendable {
         let core = self.core
         let logger = self.logger
         try await core.eventLoop.submit {
-            core.value.flow.startMonitoring(configuration.watermarks, on: core.eventLoop, logger: logger)
+            core.value.flow.startMonitoring(configuration.watermarks, dataDirectory: configuration.dataDirectory, on: core.eventLoop, logger: logger)
         }.get()
         let port = channel.localAddress?.port ?? configuration.port
         self.logger.info("broker listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])

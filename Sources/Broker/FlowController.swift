@@ -107,17 +107,22 @@ final class FlowController {
     /// Samples memory and disk every `watermarks.checkInterval` on `eventLoop` and turns
     /// the alarms on and off. RabbitMQ has no hysteresis here either: an alarm clears as
     /// soon as the sample is back under (memory) or over (disk) its limit.
-    func startMonitoring(_ watermarks: Watermarks, on eventLoop: any EventLoop, logger: Logger) {
+    /// `dataDirectory`: the disk watched when `watermarks.diskPath` is nil; with neither,
+    /// there is no disk alarm (a broker that writes nothing does not stop for a full disk).
+    func startMonitoring(_ watermarks: Watermarks, dataDirectory: String?, on eventLoop: any EventLoop, logger: Logger) {
         eventLoop.preconditionInEventLoop()
         guard !self.isMonitoring else { return }
         let probe = watermarks.probe
         let total = probe.totalMemory()
         self.memoryLimit = total.flatMap { watermarks.memoryHighWatermark.bytes(totalMemory: $0) }
-        self.diskFreeLimit = total.flatMap { watermarks.diskFreeLimit.bytes(totalMemory: $0) }
-            ?? watermarks.diskFreeLimit.absoluteBytes
+        let diskPath = watermarks.diskPath ?? dataDirectory
+        if diskPath != nil {
+            self.diskFreeLimit = total.flatMap { watermarks.diskFreeLimit.bytes(totalMemory: $0) }
+                ?? watermarks.diskFreeLimit.absoluteBytes
+        }
         let sample = {
             self.memoryUsed = probe.memoryUsed()
-            self.diskFree = probe.diskFree(watermarks.diskPath)
+            self.diskFree = diskPath.flatMap { probe.diskFree($0) }
             self.update(.memory, over: self.memoryLimit.flatMap { limit in self.memoryUsed.map { limit > 0 && $0 > limit } }, logger)
             self.update(.disk, over: self.diskFreeLimit.flatMap { limit in self.diskFree.map { limit > 0 && $0 < limit } }, logger)
         }
@@ -206,14 +211,16 @@ public enum ResourceAmount: Sendable, Hashable, CustomStringConvertible {
 
 /// The memory and disk alarms (RabbitMQ's resource alarms): while the broker's resident
 /// memory is above `memoryHighWatermark`, or the free space of the file system holding
-/// `diskPath` is below `diskFreeLimit`, publishing connections are blocked.
+/// `diskPath` (by default the data directory; no disk alarm without one) is below
+/// `diskFreeLimit`, publishing connections are blocked.
 public struct Watermarks: Sendable {
     /// RabbitMQ's default: 0.4 of physical memory.
     public var memoryHighWatermark: ResourceAmount
     /// RabbitMQ's default: 50 MB.
     public var diskFreeLimit: ResourceAmount
-    /// A directory on the file system to watch (the data directory).
-    public var diskPath: String
+    /// A directory on the file system to watch; nil: the broker's data directory, and no
+    /// disk alarm for a broker that keeps everything in memory.
+    public var diskPath: String?
     public var checkIntervalMilliseconds: Int
     /// Where the samples come from; tests substitute their own.
     public var probe: ResourceProbe
@@ -221,7 +228,7 @@ public struct Watermarks: Sendable {
     public init(
         memoryHighWatermark: ResourceAmount = .relative(0.4),
         diskFreeLimit: ResourceAmount = .absolute(50_000_000),
-        diskPath: String = ".",
+        diskPath: String? = nil,
         checkIntervalMilliseconds: Int = 1000,
         probe: ResourceProbe = .system
     ) {

@@ -189,7 +189,6 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.limits = BrokerLimits(maxConnections: self.maxConnections, maxMessageSize: self.maxMessageSize)
         configuration.watermarks.memoryHighWatermark = ResourceAmount(parsing: self.memoryHighWatermark)!
         configuration.watermarks.diskFreeLimit = ResourceAmount(parsing: self.diskFreeLimit)!
-        configuration.watermarks.diskPath = configuration.dataDirectory ?? FileManager.default.currentDirectoryPath
         if let tlsPort = self.tlsPort, let cert = self.tlsCert, let key = self.tlsKey {
             configuration.tls = BrokerTLSConfiguration(
                 port: tlsPort, certificateChainFile: cert, privateKeyFile: key, caFile: self.tlsCa, verifyPeer: self.tlsVerifyPeer)

@@ -20,6 +20,7 @@ struct MetricsTests {
         var configuration = BrokerConfiguration(port: 0)
         configuration.admin = AdminConfiguration(port: 0)
         configuration.watermarks.checkIntervalMilliseconds = 50
+        configuration.watermarks.diskPath = "/"
         let server = BrokerServer(configuration: configuration, logger: Logger(label: "test.broker"))
         let port = try await server.start()
         let adminPort = try #require(server.adminPort)

@@ -105,6 +105,24 @@ struct WatermarkTests {
         )
     }
 
+    @Test func noDiskAlarmWithoutADataDirectory() async throws {
+        let resources = FakeResources()
+        resources.disk.store(0, ordering: .relaxed)
+        var configuration = BrokerConfiguration()
+        configuration.watermarks = resources.watermarks
+        configuration.watermarks.diskPath = nil  // and no data directory: nothing to watch
+        try await EndToEndTests.withBroker(configuration) { port in
+            let publisher = try await Self.blockAwareClient(port)
+            try await publisher.send(.queueDeclare(.init(queue: "in-memory")), channel: 1)
+            guard case .queueDeclareOk = try await publisher.nextMethod() else { Issue.record("no declare-ok"); return }
+            try await Task.sleep(for: .milliseconds(100))  // several samples of a full disk
+            for index in 0..<3 { try await publisher.publish(channel: 1, routingKey: "in-memory", body: "\(index)") }
+            // Answered at once: the publisher was never blocked (no connection.blocked first).
+            #expect(try await FlowControlTests.declarePassive(publisher, "in-memory") == 3)
+            await publisher.close()
+        }
+    }
+
     @Test func heldBodyBytesBlockWithNotificationUntilDrained() async throws {
         // 20 bodies of 10 bytes hold 200 bytes > 100; unblocked at 50 bytes.
         let configuration = BrokerConfiguration(flowLimits: .init(queueMaxReady: 0, queueResumeReady: 0, maxBytes: 100, resumeBytes: 50))
