@@ -35,6 +35,13 @@ struct PublisherConfirms {
         }
     }
 
+    /// The disk cannot be written: every publish still waiting for it is nacked (in its
+    /// turn), so publishers learn of it instead of waiting forever.
+    mutating func diskFailed() -> [Action] {
+        for index in self.head..<self.waiting.count { self.waiting[index].ticket = 0 }
+        return self.confirmable(durable: .max)
+    }
+
     /// What can be sent now that the store is durable up to `durable`.
     mutating func confirmable(durable: UInt64) -> [Action] {
         var actions: [Action] = []

@@ -145,7 +145,11 @@ final class ServerChannel {
             self.txPublishes.append((publish, message))
             return
         }
-        let (ticket, refused) = try self.route(publish, message)
+        var (ticket, refused) = try self.route(publish, message)
+        if ticket != 0, self.core.store?.failure != nil {
+            // Not on disk and never will be: the publisher gets a nack.
+            (ticket, refused) = (0, true)
+        }
         if self.mode == .confirm {
             self.confirms.published(ticket: ticket, refused: refused)
             if ticket != 0, let store = self.core.store, ticket > store.durableTicket {
@@ -241,6 +245,16 @@ final class ServerChannel {
     func durabilityAdvanced(to durable: UInt64) -> Bool {
         self.sendConfirms()
         return !self.confirms.isWaiting || self.isClosing
+    }
+
+    /// The store failed: confirms waiting for the disk become nacks.
+    func diskFailed() {
+        for action in self.confirms.diskFailed() where !self.isClosing {
+            switch action {
+            case .ack(let tag, let multiple): self.send(.basicAck(.init(deliveryTag: tag, multiple: multiple)))
+            case .nack(let tag): self.send(.basicNack(.init(deliveryTag: tag, multiple: false, requeue: false)))
+            }
+        }
     }
 
     private func sendConfirms() {

@@ -121,6 +121,17 @@ import Testing
         #expect(confirms.confirmable(durable: 9) == [])
     }
 
+    @Test func aFailedDiskNacksWhatWaitsForIt() {
+        var confirms = PublisherConfirms()
+        confirms.published(ticket: 0, refused: false)
+        confirms.published(ticket: 4, refused: false)
+        confirms.published(ticket: 0, refused: false)
+        confirms.published(ticket: 5, refused: false)
+        #expect(confirms.confirmable(durable: 3) == [.ack(1, multiple: true)])
+        #expect(confirms.diskFailed() == [.nack(2), .ack(3, multiple: true), .nack(4)])
+        #expect(!confirms.isWaiting)
+    }
+
     @Test func refusedPublishesAreNackedInTheirTurn() {
         var confirms = PublisherConfirms()
         confirms.published(ticket: 0, refused: false)

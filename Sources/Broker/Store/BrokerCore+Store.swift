@@ -114,6 +114,10 @@ extension BrokerCore {
     func storeFailed(_ reason: String) {
         self.logger.critical("the data directory cannot be written; persistent messages are no longer confirmed", metadata: ["error": "\(reason)"])
         self.store?.failed(reason)
+        let waiters = Array(self.durabilityWaiters.values)
+        self.durabilityWaiters.removeAll()
+        for channel in waiters { channel.diskFailed() }
+        self.flushDirtyConnections()
     }
 
     /// Whether a message routed to `queues` gets written: persistent, to a durable queue.
