@@ -61,6 +61,13 @@ final class MessageLog: @unchecked Sendable {
 
     /// Takes the directory's lock, creating it if needed; fails if another broker has it.
     func lock() throws(StoreError) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: self.directory, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw StoreError("data directory \(self.directory) exists and is not a directory")
+        }
+        guard access(self.directory, F_OK) != 0 || access(self.directory, W_OK) == 0 else {
+            throw StoreError("data directory \(self.directory) is not writable")
+        }
         do {
             try FileManager.default.createDirectory(atPath: self.segmentsDirectory, withIntermediateDirectories: true)
         } catch {
