@@ -35,7 +35,7 @@ trap cleanup EXIT
 if [[ -n "${CONDUCTOR_BENCH_BROKER_URL:-}" ]]; then
     URL="$CONDUCTOR_BENCH_BROKER_URL"
 else
-    "$BIN" broker --listen 127.0.0.1:0 --log-level warning >"$WORK/broker.out" 2>&1 &
+    "$BIN" broker --listen 127.0.0.1:0 --no-persistence --log-level warning >"$WORK/broker.out" 2>&1 &
     BROKER_PID=$!
     for _ in $(seq 100); do grep -qs listening "$WORK/broker.out" && break; sleep 0.1; done
     PORT="$(grep -o '[0-9]*$' "$WORK/broker.out" | head -n 1)"
