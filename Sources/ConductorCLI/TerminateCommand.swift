@@ -53,12 +53,21 @@ struct TerminateCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         if self.json {
-            print(try LaunchCommand.json(["deployment": self.deployment, "environment": self.env, "stopped": stopped.joined(separator: ",")]))
+            print(try LaunchCommand.json(Terminated(deployment: self.deployment, environment: self.env, stopped: stopped, coordinator: through)))
             return
         }
         print(
             "terminated \(self.deployment)@\(self.env): \(stopped.count) instance(s) stopped"
                 + (stopped.isEmpty ? "" : " (" + stopped.joined(separator: ", ") + ")") + (through.map { " by the coordinator \($0)" } ?? ""))
+    }
+
+    struct Terminated: Encodable {
+        var deployment: String
+        var environment: String
+        /// The members whose instances were stopped.
+        var stopped: [String]
+        /// The coordinator that stopped them, if one did.
+        var coordinator: String?
     }
 
     /// --coordinator (must answer), else the live coordinator recorded in the state directory.

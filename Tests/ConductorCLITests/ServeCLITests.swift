@@ -58,6 +58,17 @@ struct ServeCLITests {
         let serveLog = (try? String(contentsOfFile: state + "/serve.log", encoding: .utf8)) ?? ""
         #expect(serveLog.contains("web configured"), "\(serveLog)")
 
+        // Again with --detach: it stays with serve until terminate, which goes through serve.
+        let detached = try await CLI.run(
+            ["launch", state + "/pair.yml", "--state-dir", state, "--local-addresses", "127.61.50", "--detach", "--json", "--wait-budget", "20"], timeout: 45)
+        #expect(detached.status == 0, "\(detached.stderr)")
+        #expect(detached.stdout.contains("\"configured\" : true"), "\(detached.stdout)")
+        let terminate = try await CLI.run(["terminate", "pair", "--state-dir", state, "--json"], timeout: 45)
+        #expect(terminate.status == 0, "\(terminate.stderr)")
+        let terminated = try JSONSerialization.jsonObject(with: Data(terminate.stdout.utf8)) as? [String: Any]
+        #expect((terminated?["stopped"] as? [String])?.sorted() == ["db", "web"], "\(terminate.stdout)")
+        #expect((terminated?["coordinator"] as? String)?.contains("pid \(serve.processIdentifier)") == true, "\(terminate.stdout)")
+
         // An explicit --coordinator that does not answer is an error, not a silent local launch.
         let nobody = try await CLI.run(
             ["launch", state + "/pair.yml", "--state-dir", state + "/other", "--coordinator", "amqp://guest:guest@127.0.0.1:1/%2F"], timeout: 30)
