@@ -33,9 +33,11 @@ struct RemoteRunCommand: AsyncParsableCommand {
 
             Exit status: 0 every node succeeded; 1 some node failed (non-zero exit, killed at \
             its timeout) or answered with an error (e.g. refused); 3 none failed but some \
-            never answered or were not found; 4 no node matched the target; 2 on an error \
+            never answered, were not found or were not run; 4 no node matched the target; 2 on an error \
             (bus unreachable, bad target, no state); 75 the --after event did not come in \
-            time (nothing ran); 69 no coordinator for --after/--then-signal; 64 bad usage. \
+            time (nothing ran); 69 no coordinator for --after/--then-signal; 130 interrupted \
+            (Ctrl-C stops sending; the nodes still running and those not run are still \
+            reported); 64 bad usage. \
             See docs/primitives.md.
             """
     )
@@ -193,9 +195,9 @@ struct RemoteRunCommand: AsyncParsableCommand {
             await self.waitForEvent(event, coordinator: coordinator, console: console)
         }
         let quiet = self.json
-        let report: RemoteRunReport
-        do {
-            report = try await RemoteRunner(console: console).run(request, on: target, settings: settings) { progress in
+        let runner = RemoteRunner(console: console)
+        let running = Task {
+            try await runner.run(request, on: target, settings: settings) { progress in
                 guard !quiet else { return }
                 switch progress {
                 case .discovered(let found, let elapsed):
@@ -209,9 +211,20 @@ struct RemoteRunCommand: AsyncParsableCommand {
                     FileHandle.standardOutput.write(Data(Self.text(node).utf8))
                 }
             }
+        }
+        // Ctrl-C (or SIGTERM) stops sending and still reports every node; a second one quits.
+        let interruption = RunInterruption(cancelling: running)
+        let report: RemoteRunReport
+        do {
+            report = try await running.value
         } catch {
             try? await console.close()
             Self.fail("run failed: \(error)")
+        }
+        if interruption.happened {
+            try? await console.close()
+            if self.json { print(try LaunchCommand.json(Output(report))) } else { say("summary: \(report.summary)") }
+            Self.fail("interrupted: nodes still running were not waited for, the rest were not sent the command", code: 130)
         }
         var signalled: Bool?
         var signalFailure: String?
@@ -365,4 +378,32 @@ struct RemoteRunCommand: AsyncParsableCommand {
         Self.note(message)
         Foundation.exit(code)
     }
+}
+
+/// SIGINT/SIGTERM during a run cancel it (the runner then reports who was still running);
+/// a second signal ends the process at once.
+final class RunInterruption: @unchecked Sendable {
+    private let lock = NSLock()
+    private var fired = false
+    private var sources: [any DispatchSourceSignal] = []
+
+    init(cancelling task: Task<RemoteRunReport, any Error>) {
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                let again = self.lock.withLock {
+                    defer { self.fired = true }
+                    return self.fired
+                }
+                if again { _exit(130) }
+                task.cancel()
+            }
+            source.resume()
+            self.sources.append(source)
+        }
+    }
+
+    var happened: Bool { self.lock.withLock { self.fired } }
 }

@@ -60,6 +60,9 @@ public struct RemoteRunNode: Hashable, Sendable, Codable {
         case noAnswer = "no_answer"
         /// Was expected (named, or an instance of the role) but did not answer discovery.
         case notFound = "not_found"
+        /// Was found but never sent the command: the run was interrupted first, or the
+        /// request could not be published.
+        case notRun = "not_run"
     }
 
     /// The agent name, `vendor:product:instance`.
@@ -102,18 +105,18 @@ public struct RemoteRunReport: Hashable, Sendable, Codable {
     public var allSucceeded: Bool { !self.nodes.isEmpty && self.nodes.allSatisfy { $0.status == .succeeded } }
 
     /// 0 every node succeeded; 1 some node failed or answered with an error; 3 none failed
-    /// but some never answered or were not found; 4 no node at all was targeted.
+    /// but some never answered, were not found or were not run; 4 no node at all was targeted.
     public var exitStatus: Int32 {
         if self.nodes.isEmpty { return 4 }
         if self.nodes.contains(where: { $0.status == .failed || $0.status == .error }) { return 1 }
-        if self.nodes.contains(where: { $0.status == .noAnswer || $0.status == .notFound }) { return 3 }
+        if self.nodes.contains(where: { $0.status == .noAnswer || $0.status == .notFound || $0.status == .notRun }) { return 3 }
         return 0
     }
 
     /// `12 succeeded, 1 failed (a), 2 never answered (b, c)`: every node not succeeded is named.
     public var summary: String {
         var parts = ["\(self.agents(.succeeded).count) succeeded"]
-        let named: [(RemoteRunNode.Status, String)] = [(.failed, "failed"), (.error, "answered with an error"), (.noAnswer, "never answered"), (.notFound, "not found")]
+        let named: [(RemoteRunNode.Status, String)] = [(.failed, "failed"), (.error, "answered with an error"), (.noAnswer, "never answered"), (.notFound, "not found"), (.notRun, "not run")]
         for (status, words) in named {
             let nodes = self.nodes.filter { $0.status == status }
             guard !nodes.isEmpty else { continue }
@@ -285,11 +288,11 @@ public struct RemoteRunPlan: Sendable {
         return .accepted(agent: node)
     }
 
-    /// The request could not be published (e.g. the channel closed): the node is an error.
+    /// The request could not be published (e.g. the channel closed): the node did not run.
     public mutating func sendFailed(correlationID: String, reason: String) {
         guard let index = self.byCorrelation[correlationID], case .running = self.entries[index].state else { return }
         self.finish(index)
-        self.entries[index].node.status = .error
+        self.entries[index].node.status = .notRun
         self.entries[index].node.error = "request not sent: \(reason)"
     }
 
@@ -304,15 +307,15 @@ public struct RemoteRunPlan: Sendable {
     }
 
     /// Gives up on every node still waiting or running (the run is being cancelled):
-    /// running ones become no_answer, unsent ones an error saying they were not run.
+    /// running ones become no_answer, unsent ones not_run.
     public mutating func abandon(reason: String) {
         for index in self.entries.indices {
             switch self.entries[index].state {
             case .running:
                 self.entries[index].node.error = "no reply: \(reason)"
             case .waiting:
-                self.entries[index].node.status = .error
-                self.entries[index].node.error = "not run: \(reason)"
+                self.entries[index].node.status = .notRun
+                self.entries[index].node.error = reason
             case .done:
                 continue
             }

@@ -105,6 +105,44 @@ struct RunCLITests {
         await broker.stop()
     }
 
+    @Test("Ctrl-C during a run: the running node is named, the unsent one too, exit 130")
+    func interrupted() async throws {
+        try await PrimitivesCLITests.withMesh { mesh in
+            let instances = ["int-a-\(UUID().uuidString.prefix(6).lowercased())", "int-b-\(UUID().uuidString.prefix(6).lowercased())"]
+            var agents: [Process] = []
+            defer { for agent in agents where agent.isRunning { kill(agent.processIdentifier, SIGKILL) } }
+            for instance in instances {
+                agents.append(try mesh.start([
+                    "agent", "--instance-id", instance, "--state-dir", mesh.directory + "/" + instance, "--facts-dir", mesh.directory + "/facts.d",
+                    "--trusted-user", "guest", "--log-level", "error",
+                ]))
+            }
+            var ready = false
+            for _ in 0..<30 where !ready {
+                ready = try await mesh.run(["run", "--agent", instances.joined(separator: ","), "--discovery-timeout", "1s", "--", "true"]).status == 0
+            }
+            #expect(ready, "the agents did not come up")
+            let output = mesh.directory + "/interrupted.json"
+            _ = FileManager.default.createFile(atPath: output, contents: nil)
+            let run = Process()
+            run.executableURL = CLI.binary
+            run.arguments = ["run", "--agent", instances.joined(separator: ","), "--batch", "1", "--json", "--", "sleep 20"]
+            run.environment = mesh.environment
+            run.standardOutput = FileHandle(forWritingAtPath: output)
+            run.standardError = FileHandle.nullDevice
+            let started = ContinuousClock.now
+            try run.run()
+            try await Task.sleep(for: .seconds(1))
+            kill(run.processIdentifier, SIGINT)
+            #expect(await PrimitivesCLITests.wait(run) == 130)
+            #expect(started.duration(to: .now) < .seconds(15))
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: output))) as? [String: Any])
+            let summary = try #require(object["summary"] as? [String: [String]])
+            #expect(summary["no_answer"] == ["conductor:agent:\(instances[0])"])
+            #expect(summary["not_run"] == ["conductor:agent:\(instances[1])"])
+        }
+    }
+
     @Test("--after waits for an event before anything runs, --then-signal signals only when every node succeeded", .timeLimit(.minutes(2)))
     func chainedByEvents() async throws {
         try await PrimitivesCLITests.withMesh { mesh in

@@ -155,8 +155,10 @@ private func sent(_ action: RemoteRunPlan.Action, sourceLocation: SourceLocation
         plan.abandon(reason: "cancelled")
         #expect(plan.next(now: .zero) == .finished)
         let nodes = plan.report.nodes
-        #expect(nodes.map(\.status) == [.error, .noAnswer, .error])
-        #expect(nodes.map(\.error) == ["request not sent: channel closed", "no reply: cancelled", "not run: cancelled"])
+        #expect(nodes.map(\.status) == [.notRun, .noAnswer, .notRun])
+        #expect(nodes.map(\.error) == ["request not sent: channel closed", "no reply: cancelled", "cancelled"])
+        #expect(plan.report.exitStatus == 3)
+        #expect(plan.report.summary == "0 succeeded, 1 never answered (b), 2 not run (a, c)")
     }
 
     @Test func aReturnedRequestIsNoAnswerAtOnce() {

@@ -70,6 +70,9 @@ public struct RemoteRunner: Sendable {
         case wake
     }
 
+    /// Discovers the target's nodes and runs `request` on them. Cancelling the calling task
+    /// stops it sending requests; the report then has the nodes still running as
+    /// `no_answer` and the unsent ones as `error`, "interrupted".
     public func run(
         _ request: RunRequest, on target: RemoteRunTarget, settings: Settings,
         progress: @escaping @Sendable (Progress) -> Void = { _ in }
@@ -178,6 +181,11 @@ public struct RemoteRunner: Sendable {
             // The run.
             var plan = RemoteRunPlan(found: found, expected: expected, options: options, runID: runID)
             run: while true {
+                // Cancelled (the CLI's Ctrl-C): send nothing more, report who was running.
+                if Task.isCancelled {
+                    plan.abandon(reason: "the run was interrupted")
+                    break run
+                }
                 let action = plan.next(now: now())
                 for node in plan.takeFinished() { progress(.finished(node)) }
                 let wakeUp: Duration
@@ -215,7 +223,7 @@ public struct RemoteRunner: Sendable {
                     }
                 }
                 guard let event = await iterator.next() else {
-                    plan.abandon(reason: "the run was cancelled")
+                    plan.abandon(reason: "the run was interrupted")
                     break run
                 }
                 switch event {
