@@ -45,7 +45,8 @@ final class TestFrameClient {
         self.frames = frames.makeAsyncIterator()
     }
 
-    static func connect(port: Int) async throws -> TestFrameClient {
+    /// `lifetime`: the socket is closed after it, so a stuck wait always ends.
+    static func connect(port: Int, lifetime: TimeAmount = .seconds(10)) async throws -> TestFrameClient {
         let (stream, continuation) = AsyncThrowingStream<Frame, any Error>.makeStream()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
@@ -55,7 +56,7 @@ final class TestFrameClient {
             }
             .connect(host: "127.0.0.1", port: port).get()
         // Every test is bounded in time: a stuck wait ends when the socket does.
-        channel.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
+        channel.eventLoop.scheduleTask(in: lifetime) { channel.close(promise: nil) }
         return TestFrameClient(channel: channel, frames: stream)
     }
 
