@@ -126,16 +126,21 @@ struct RunCLITests {
             _ = FileManager.default.createFile(atPath: output, contents: nil)
             let run = Process()
             run.executableURL = CLI.binary
-            run.arguments = ["run", "--agent", instances.joined(separator: ","), "--batch", "1", "--json", "--", "sleep 20"]
+            let started = mesh.directory + "/first-started"
+            run.arguments = ["run", "--agent", instances.joined(separator: ","), "--batch", "1", "--json", "--", "touch \(started); sleep 20"]
             run.environment = mesh.environment
             run.standardOutput = FileHandle(forWritingAtPath: output)
             run.standardError = FileHandle.nullDevice
-            let started = ContinuousClock.now
             try run.run()
-            try await Task.sleep(for: .seconds(1))
+            // Interrupt once the first batch's command runs (bounded wait).
+            for _ in 0..<150 where !FileManager.default.fileExists(atPath: started) {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(FileManager.default.fileExists(atPath: started))
+            let interruptedAt = ContinuousClock.now
             kill(run.processIdentifier, SIGINT)
             #expect(await PrimitivesCLITests.wait(run) == 130)
-            #expect(started.duration(to: .now) < .seconds(15))
+            #expect(interruptedAt.duration(to: .now) < .seconds(10))
             let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: output))) as? [String: Any])
             let summary = try #require(object["summary"] as? [String: [String]])
             #expect(summary["no_answer"] == ["conductor:agent:\(instances[0])"])

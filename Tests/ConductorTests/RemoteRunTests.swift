@@ -40,7 +40,7 @@ import Testing
                 // The killed agents sort last: kill them once their batch is under way.
                 if case .batchStarted(let number, let count, let agents) = progress, number == count {
                     #expect(agents.contains { $0.hasSuffix("z-0") })
-                    DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) {
+                    DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) {
                         for pid in pids { kill(pid, SIGKILL) }
                     }
                 }
