@@ -94,6 +94,10 @@ import Testing
         for member in ["web[0]", "web[1]", "web[2]", "web[10]", "db"] {
             records.append(try await store.recordInstanceIntent(generationID: generation.id, member: member, provider: "local", actor: actor))
         }
+        // web[10] is placed on an agent that already ran (the `agents` provider): its handle names it.
+        try await store.transitionInstance(
+            records[3].id, to: .starting, providerHandle: Launcher.encode(InstanceHandle(instanceID: "placed", value: "placed", agent: "conductor:agent:placed-web")),
+            address: nil, reason: nil, actor: actor)
         let terminated = try await store.recordInstanceIntent(generationID: generation.id, member: "web[3]", provider: "local", actor: actor)
         try await store.transitionInstance(terminated.id, to: .terminated, providerHandle: nil, address: nil, reason: nil, actor: actor)
         let report = try #require(try await store.status(deployment: "shop", environment: "test"))
@@ -101,8 +105,8 @@ import Testing
         #expect(web.map(\.member) == ["web[0]", "web[1]", "web[2]", "web[10]"])
         #expect(RoleTargets.roles(in: report) == ["db", "web"])
 
-        // Agents for web[0], web[1], web[10] and db; web[2] never came up.
-        let running = records.filter { $0.member != "web[2]" }.map { $0.id.uuidString.lowercased() }
+        // Agents for web[0], web[1], db and the one web[10] was placed on; web[2] never came up.
+        let running = records.filter { $0.member != "web[2]" && $0.member != "web[10]" }.map { $0.id.uuidString.lowercased() } + ["placed-web"]
         try await RemoteRunFleet.with(kind, inProcess: running, exactNames: true) { fleet in
             let nodes = try web.map { RemoteRunTarget.Node(name: try RoleTargets.agentName(of: $0), label: $0.member) }
             let run = try await RemoteRunner(console: fleet.console).run(
@@ -110,6 +114,7 @@ import Testing
             #expect(run.nodes.map(\.label) == ["web[0]", "web[1]", "web[10]", "web[2]"])
             #expect(run.nodes.map(\.status) == [.succeeded, .succeeded, .succeeded, .notFound])
             #expect(run.nodes.prefix(3).allSatisfy { $0.result?.stdout == "hello\n" })
+            #expect(run.nodes[2].agent == "conductor:agent:placed-web")
             #expect(run.exitStatus == 3)
             #expect(run.summary.hasSuffix("1 not found (web[2] conductor:agent:\(records[2].id.uuidString.lowercased()))"))
 

@@ -24,9 +24,10 @@ public enum RoleTargets {
         Set(report.instances.map(\.instance).filter { $0.state != .terminated }.map { Self.role(ofMember: $0.member) }).sorted()
     }
 
-    /// The agent an instance runs: `conductor:agent:<instance id>`.
-    public static func agentName(of instance: InstanceRecord) throws(MeshError) -> AgentName {
-        try AgentName(instance: Launcher.instanceID(instance))
+    /// The agent serving an instance, as the launcher addresses it: the agent its provider
+    /// handle names (the `agents` provider), else `conductor:agent:<instance id>`.
+    public static func agentName(of instance: InstanceRecord) throws -> AgentName {
+        try Launcher.agentName(of: instance)
     }
 
     /// `web[2]` before `web[10]`.
