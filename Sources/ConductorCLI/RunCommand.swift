@@ -33,7 +33,7 @@ struct RemoteRunCommand: AsyncParsableCommand {
 
             Exit status: 0 every node succeeded; 1 some node failed (non-zero exit, killed at \
             its timeout) or answered with an error (e.g. refused); 3 none failed but some \
-            never answered, were not found or were not run; 4 no node matched the target; 2 on an error \
+            never answered, were not found or were not run (or fewer than --expect were found); 4 no node matched the target; 2 on an error \
             (bus unreachable, bad target, no state); 75 the --after event did not come in \
             time (nothing ran); 69 no coordinator for --after/--then-signal; 130 interrupted \
             (Ctrl-C stops sending; the nodes still running and those not run are still \
@@ -353,6 +353,8 @@ struct RemoteRunCommand: AsyncParsableCommand {
         var batches: Int
         var summary: [String: [String]]
         var exitStatus: Int32
+        /// --expect N with fewer agents found: how many are missing (not nameable).
+        var unnamedMissing: Int
         /// With --then-signal: whether the event was signalled.
         var signalled: Bool?
 
@@ -361,11 +363,13 @@ struct RemoteRunCommand: AsyncParsableCommand {
             self.batches = report.batches
             self.summary = Dictionary(uniqueKeysWithValues: RemoteRunNode.Status.allCases.map { ($0.rawValue, report.agents($0)) })
             self.exitStatus = report.exitStatus
+            self.unnamedMissing = report.unnamedMissing
         }
 
         enum CodingKeys: String, CodingKey {
             case nodes, batches, summary
             case exitStatus = "exit_status"
+            case unnamedMissing = "unnamed_missing"
             case signalled
         }
     }

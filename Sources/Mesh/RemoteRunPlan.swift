@@ -92,22 +92,28 @@ public struct RemoteRunReport: Hashable, Sendable, Codable {
     /// In the order the nodes were planned (found nodes by name, then the missing ones).
     public var nodes: [RemoteRunNode]
     public var batches: Int
+    /// A predicate target told to expect more agents than answered discovery (`--expect N`):
+    /// how many are missing. They cannot be named, but they are counted.
+    public var unnamedMissing: Int
 
-    public init(nodes: [RemoteRunNode], batches: Int) {
+    public init(nodes: [RemoteRunNode], batches: Int, unnamedMissing: Int = 0) {
         self.nodes = nodes
         self.batches = batches
+        self.unnamedMissing = unnamedMissing
     }
 
     public func agents(_ status: RemoteRunNode.Status) -> [String] {
         self.nodes.filter { $0.status == status }.map(\.agent)
     }
 
-    public var allSucceeded: Bool { !self.nodes.isEmpty && self.nodes.allSatisfy { $0.status == .succeeded } }
+    public var allSucceeded: Bool { !self.nodes.isEmpty && self.unnamedMissing == 0 && self.nodes.allSatisfy { $0.status == .succeeded } }
 
     /// 0 every node succeeded; 1 some node failed or answered with an error; 3 none failed
-    /// but some never answered, were not found or were not run; 4 no node at all was targeted.
+    /// but some never answered, were not found or were not run (or fewer than expected were
+    /// found); 4 no node at all was targeted.
     public var exitStatus: Int32 {
         if self.nodes.isEmpty { return 4 }
+        if self.unnamedMissing > 0 && !self.nodes.contains(where: { $0.status == .failed || $0.status == .error }) { return 3 }
         if self.nodes.contains(where: { $0.status == .failed || $0.status == .error }) { return 1 }
         if self.nodes.contains(where: { $0.status == .noAnswer || $0.status == .notFound || $0.status == .notRun }) { return 3 }
         return 0
@@ -122,6 +128,7 @@ public struct RemoteRunReport: Hashable, Sendable, Codable {
             guard !nodes.isEmpty else { continue }
             parts.append("\(nodes.count) \(words) (\(nodes.map { node in node.label.map { "\($0) \(node.agent)" } ?? node.agent }.joined(separator: ", ")))")
         }
+        if self.unnamedMissing > 0 { parts.append("\(self.unnamedMissing) expected but not found (not named: a predicate target only counts)") }
         return parts.joined(separator: ", ")
     }
 }
@@ -198,6 +205,7 @@ public struct RemoteRunPlan: Sendable {
     private var entries: [Entry]
     private var byCorrelation: [String: Int] = [:]
     private var batchesStarted = 0
+    private let unnamedMissing: Int
     /// Nodes whose outcome is final and that `takeFinished()` has not returned yet.
     private var unreported: [Int] = []
     /// Set when a batch has ended and `batchWait` is being waited out.
@@ -207,7 +215,9 @@ public struct RemoteRunPlan: Sendable {
     /// (a named or role target: agent name -> label), only expected agents run and the
     /// expected ones not found are reported `notFound`; without it every found agent runs.
     /// `runID` makes the correlation ids of this run unique on a shared reply queue.
-    public init(found: [String], expected: [(agent: String, label: String?)]? = nil, options: Options, runID: String) {
+    /// `expectedCount` (a predicate target's `--expect N`): fewer found is reported as
+    /// `unnamedMissing`.
+    public init(found: [String], expected: [(agent: String, label: String?)]? = nil, expectedCount: Int? = nil, options: Options, runID: String) {
         self.options = options
         self.runID = runID
         var entries: [Entry] = []
@@ -228,6 +238,7 @@ public struct RemoteRunPlan: Sendable {
             }
         }
         self.entries = entries
+        self.unnamedMissing = expected == nil ? max(0, (expectedCount ?? 0) - entries.count) : 0
     }
 
     /// Nodes that will be (or were) sent the command.
@@ -336,7 +347,7 @@ public struct RemoteRunPlan: Sendable {
     }
 
     public var report: RemoteRunReport {
-        RemoteRunReport(nodes: self.entries.map(\.node), batches: self.batchesStarted)
+        RemoteRunReport(nodes: self.entries.map(\.node), batches: self.batchesStarted, unnamedMissing: self.unnamedMissing)
     }
 
     /// Running nodes whose deadline has passed become `noAnswer`.

@@ -95,6 +95,11 @@ struct RunCLITests {
             #expect(failing.stdout.contains("summary: 0 succeeded, 2 failed (conductor:agent:web-1, conductor:agent:web-2)"))
             #expect(failing.stderr.contains("batch 2/2: 1 node(s)"))
 
+            // Told to expect 3 and only 2 exist: not a success, though nobody can be named.
+            let short = try await CLI.run(["run", "--broker", url, "--all", "--expect", "3", "--discovery-timeout", "500ms", "--", "true"], timeout: 30)
+            #expect(short.status == 3, "\(short.stderr)")
+            #expect(short.stdout.contains("summary: 2 succeeded, 1 expected but not found"), "\(short.stdout)")
+
             let nobody = try await CLI.run(["run", "--broker", url, "--where", "os=plan9", "--discovery-timeout", "300ms", "--", "true"], timeout: 30)
             #expect(nobody.status == 4)
             #expect(nobody.stderr.contains("no node matched the target"))

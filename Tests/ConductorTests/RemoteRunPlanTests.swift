@@ -140,6 +140,22 @@ private func sent(_ action: RemoteRunPlan.Action, sourceLocation: SourceLocation
         #expect(none.report.exitStatus == 3 && none.report.batches == 0)
     }
 
+    @Test func fewerFoundThanExpectedIsNotSuccess() {
+        var plan = RemoteRunPlan(found: ["a", "b"], expectedCount: 3, options: options(), runID: "r")
+        for dispatch in sent(plan.next(now: .zero)) {
+            plan.replyReceived(correlationID: dispatch.correlationID, agent: dispatch.agent, ok(), now: .zero)
+        }
+        #expect(plan.next(now: .zero) == .finished)
+        let report = plan.report
+        #expect(report.unnamedMissing == 1 && !report.allSucceeded && report.exitStatus == 3)
+        #expect(report.summary == "2 succeeded, 1 expected but not found (not named: a predicate target only counts)")
+        // A failure still wins: exit 1.
+        var failing = RemoteRunPlan(found: ["a"], expectedCount: 2, options: options(), runID: "r")
+        let dispatch = sent(failing.next(now: .zero))[0]
+        failing.replyReceived(correlationID: dispatch.correlationID, agent: "a", exited(1), now: .zero)
+        #expect(failing.report.exitStatus == 1)
+    }
+
     @Test func aCommandKilledAtItsTimeoutIsAFailure() {
         var plan = RemoteRunPlan(found: ["a"], options: options(), runID: "r")
         let dispatch = sent(plan.next(now: .zero))[0]

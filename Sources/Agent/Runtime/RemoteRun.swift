@@ -179,7 +179,7 @@ public struct RemoteRunner: Sendable {
             progress(.discovered(found: found.count, elapsed: now()))
 
             // The run.
-            var plan = RemoteRunPlan(found: found, expected: expected, options: options, runID: runID)
+            var plan = RemoteRunPlan(found: found, expected: expected, expectedCount: wanted, options: options, runID: runID)
             run: while true {
                 // Cancelled (the CLI's Ctrl-C): send nothing more, report who was running.
                 if Task.isCancelled {
