@@ -7,7 +7,9 @@
 #    embedded broker (127.0.0.1), two clients: uncontended acquire+release p50/p99 and the
 #    handoff to a waiting client (release sent -> waiter's grant received) p50/p99.
 #    With CONDUCTOR_RABBITMQ_URL set, the same against that RabbitMQ.
-# 2. etcd (when `etcd` is installed: apt-get install -y etcd-server etcd-client): a
+# 2. The CLI as a recipe calls it: `conductor signal` and `conductor lock -- true`, wall time
+#    including process start, through a local agent's socket and straight to the bus.
+# 3. etcd (when `etcd` is installed: apt-get install -y etcd-server etcd-client): a
 #    single-member etcd on 127.0.0.1 with a temporary data dir, and the same two
 #    measurements through its v3 lock API (the JSON gateway, one kept-alive HTTP connection
 #    per client, one lease), from Python.
@@ -25,6 +27,41 @@ if [[ -n "${CONDUCTOR_RABBITMQ_URL:-}" ]]; then
     echo "== conductor (RabbitMQ $CONDUCTOR_RABBITMQ_URL, SQLite store)"
     timeout 300 "$BIN" lock bench --broker "$CONDUCTOR_RABBITMQ_URL" --cycles "$CYCLES" --handoffs "$HANDOFFS"
 fi
+
+# The CLI from a recipe: wall time of `conductor signal` (process start included) through a
+# local agent's socket and straight to the bus, on a `conductor broker` + `conductor serve`.
+CLI_DIR="$(mktemp -d /tmp/bench-lock-cli.XXXXXX)"
+"$BIN" broker --listen 127.0.0.1:0 --no-persistence --log-level warning > "$CLI_DIR/broker.out" 2>&1 &
+BROKER_PID=$!
+for _ in $(seq 1 100); do grep -q "listening on" "$CLI_DIR/broker.out" 2>/dev/null && break; sleep 0.1; done
+CLI_PORT=$(grep -o "listening on amqp://[^ ]*" "$CLI_DIR/broker.out" | head -1 | awk -F: '{print $NF}')
+export CONDUCTOR_BROKER_URL="amqp://guest:guest@127.0.0.1:$CLI_PORT/%2F" CONDUCTOR_COORDINATOR_SCOPE=bench
+"$BIN" serve --broker "$CONDUCTOR_BROKER_URL" --scope bench --state-dir "$CLI_DIR/state" --watch-interval 0 > "$CLI_DIR/serve.out" 2>&1 &
+SERVE_PID=$!
+"$BIN" agent --broker "$CONDUCTOR_BROKER_URL" --state-dir "$CLI_DIR/agent" --instance-id bench-agent --log-level error > "$CLI_DIR/agent.out" 2>&1 &
+AGENT_PID=$!
+for _ in $(seq 1 100); do [[ -S "$CLI_DIR/agent/agent.sock" ]] && "$BIN" lock status probe >/dev/null 2>&1 && break; sleep 0.1; done
+time_calls() {  # median wall ms of 30 calls of "$@"
+    python3 - "$@" <<'PY'
+import subprocess, sys, time
+times = []
+for _ in range(30):
+    started = time.perf_counter()
+    subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+    times.append((time.perf_counter() - started) * 1000)
+times.sort()
+print(f"{times[len(times) // 2]:.1f}")
+PY
+}
+echo "== the CLI, wall time per call including process start (median of 30)"
+echo -e "signal_via_agent_socket_ms\t$(CONDUCTOR_AGENT_SOCKET="$CLI_DIR/agent/agent.sock" time_calls "$BIN" signal bench --global)"
+echo -e "signal_via_bus_ms\t$(time_calls "$BIN" signal bench --global --no-agent)"
+echo -e "lock_true_via_agent_socket_ms\t$(CONDUCTOR_AGENT_SOCKET="$CLI_DIR/agent/agent.sock" time_calls "$BIN" lock bench-cli -- true)"
+echo -e "lock_true_via_bus_ms\t$(time_calls "$BIN" lock bench-cli --no-agent -- true)"
+kill "$AGENT_PID" "$SERVE_PID" 2>/dev/null; wait "$AGENT_PID" "$SERVE_PID" 2>/dev/null
+kill "$BROKER_PID" 2>/dev/null; wait "$BROKER_PID" 2>/dev/null
+rm -rf "$CLI_DIR"
+unset CONDUCTOR_BROKER_URL CONDUCTOR_COORDINATOR_SCOPE
 
 if ! command -v etcd >/dev/null; then
     echo "== etcd: not installed (apt-get install -y etcd-server etcd-client), skipped"

@@ -405,7 +405,7 @@ struct LockSuperviseCommand: ParsableCommand {
         }
         while true {
             var parent = pollfd(fd: Self.parentDescriptor, events: Int16(POLLIN), revents: 0)
-            if poll(&parent, 1, 50) > 0 {
+            if poll(&parent, 1, 10) > 0 {
                 // EOF (or anything) on the pipe: the lock process is gone.
                 Glibc.kill(0, SIGKILL)
             }
