@@ -9,6 +9,9 @@
 # delivery-mode-2 messages; every producer keeps at most BENCH_CONFIRM unconfirmed, so
 # the rate is bounded by how fast each broker gets messages onto disk (fsync) and
 # confirms them. Runs alternate between the brokers so background load hits both alike.
+# Our broker runs without its per-queue and body-bytes flow limits (--queue-max-ready 0
+# --max-memory 0), as RabbitMQ has none: the publish-only run would otherwise stop at
+# 50,000 ready messages (docs/broker.md, "Flow control"); the memory watermark stays.
 #
 # Environment:
 #   BENCH_SECONDS (10)          length of each run
@@ -56,7 +59,7 @@ echo "bench: starting RabbitMQ on 127.0.0.1:$CONDUCTOR_RABBITMQ_PORT" >&2
 RABBITMQ_URL="$(scripts/rabbitmq.sh start)"
 
 echo "bench: starting conductor broker on 127.0.0.1:$BROKER_PORT with --data-dir $WORK/data" >&2
-"$CONDUCTOR" broker --listen "127.0.0.1:$BROKER_PORT" --data-dir "$WORK/data" --log-level error > "$WORK/broker.out" 2> "$WORK/broker.err" &
+"$CONDUCTOR" broker --listen "127.0.0.1:$BROKER_PORT" --data-dir "$WORK/data" --queue-max-ready 0 --max-memory 0 --log-level error > "$WORK/broker.out" 2> "$WORK/broker.err" &
 BROKER_PID=$!
 for _ in $(seq 1 100); do
     grep -q "listening on" "$WORK/broker.out" 2>/dev/null && break
