@@ -248,7 +248,9 @@ final class BrokerQueue {
         self.flow.add(message.size)
         var queued = QueuedMessage(message: message, sequence: self.nextSequence, redelivered: true)
         self.nextSequence &+= 1
-        if let ttl = self.settings.messageTTL {
+        // TTLs count again from the restart (the time spent before it is not recorded).
+        let ttl = [self.settings.messageTTL, (try? MessageExpiration.milliseconds(message.properties.expiration)) ?? nil].compactMap { $0 }.min()
+        if let ttl {
             queued.expiresAt = BrokerClock.milliseconds() + ttl
             self.mayExpire = true
         }
