@@ -92,6 +92,10 @@ public struct BrokerConfiguration: Sendable {
     public var dataDirectory: String? = nil
     /// Size at which the message log starts a new segment file (drained segments are deleted).
     public var storeSegmentBytes: Int = 16 << 20
+    /// A durable queue holding more bodies of persistent messages in memory than this
+    /// drops the newest ones from memory and reads them back from the log when they are
+    /// delivered (0: never). Per queue.
+    public var storePageOutBytes: Int = 64 << 20
 
     /// When the broker stops reading from publishing connections, and when it resumes.
     /// Each pair is a high watermark (stop) and a low watermark (resume); a high value of

@@ -23,6 +23,8 @@ final class BrokerCore {
     var store: BrokerStore?
     /// Channels whose publisher confirms wait for the store's next fsync.
     var durabilityWaiters: [ObjectIdentifier: ServerChannel] = [:]
+    /// Durable queues past `storePageOutBytes` of bodies in memory (paged as records reach disk).
+    var pagingQueues: [ObjectIdentifier: BrokerQueue] = [:]
     /// Counters for /metrics (Metrics.swift).
     let statistics = BrokerStatistics()
 

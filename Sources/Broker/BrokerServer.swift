@@ -174,7 +174,7 @@ public final class BrokerServer: Service, Sendable {
         core.eventLoop.scheduleTask(in: .seconds(2)) { settled.succeed() }
         try? await settled.futureResult.get()
         // What the last connections did (acks) reaches the disk before the loop stops.
-        try? await core.eventLoop.submit { core.value.store?.handoff() }.get()
+        try? await core.eventLoop.submit { core.value.store?.shutdown() }.get()
         if let log = self.state.withLockedValue({ $0.messageLog }) { await log.close() }
         try await self.group.shutdownGracefully()
     }

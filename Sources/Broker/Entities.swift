@@ -170,6 +170,8 @@ final class BrokerQueue {
     private(set) var messages: PriorityMessages
     /// Body bytes of the ready messages.
     private(set) var readyBytes = 0
+    /// Of those, bytes paged out (dropped from memory, read back at delivery).
+    private(set) var pagedBytes = 0
     private(set) var consumers: [Consumer] = []
     private var nextConsumer = 0
     private var nextSequence: UInt64 = 0
@@ -237,6 +239,11 @@ final class BrokerQueue {
             }
         }
         self.messages.append(queued, priority: self.priority(of: message))
+        if self.storeID != 0, message.storeID != 0, let core = self.vhost.core, core.configuration.storePageOutBytes > 0,
+            self.readyBytes - self.pagedBytes > core.configuration.storePageOutBytes
+        {
+            core.pagingQueues[ObjectIdentifier(self)] = self
+        }
         if self.settings.overflow == .dropHead { self.dropOverLimit() }
         if !self.consumers.isEmpty { self.dispatch() }
         if self.mayExpire { self.expireHeads() }
@@ -301,8 +308,30 @@ final class BrokerQueue {
         let size = queued.message.size
         self.readyBytes &-= size
         self.flow.remove(size)
+        if queued.message.isPagedOut {
+            self.pagedBytes = Swift.max(0, self.pagedBytes - size)
+            self.vhost.store?.pageIn(queued.message)
+        }
         if !self.blockedPublishers.isEmpty, self.messages.count <= self.resumeReady { self.resumePublishers() }
         return queued
+    }
+
+    /// Past `limit` bytes of bodies in memory: drops the bodies served last (newest,
+    /// lowest priority) whose records are on disk, down to half the limit. Stops at the
+    /// first body already paged out, so each call costs about what arrived since the
+    /// last. Returns whether the queue is still over the limit.
+    func pageOut(into store: BrokerStore, limit: Int) -> Bool {
+        guard !self.isDeleted else { return false }
+        let target = limit / 2
+        var steps = 0
+        self.messages.reverseWalk { queued in
+            steps += 1
+            let message = queued.message
+            if message.isPagedOut || steps > 100_000 { return false }
+            if store.pageOut(message) { self.pagedBytes += message.size }
+            return self.readyBytes - self.pagedBytes > target
+        }
+        return self.readyBytes - self.pagedBytes > limit
     }
 
     func requeue(_ messages: [QueuedMessage]) {
@@ -335,6 +364,7 @@ final class BrokerQueue {
         let count = self.messages.removeAll()
         self.flow.remove(self.readyBytes)
         self.readyBytes = 0
+        self.pagedBytes = 0
         self.resumePublishers()
         return count
     }

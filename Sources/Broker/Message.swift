@@ -9,13 +9,19 @@ final class Message {
     let exchange: String
     let routingKey: String
     let properties: BasicProperties
-    let body: ByteBuffer
+    /// Empty while paged out (see `BrokerStore.pageOut`).
+    var body: ByteBuffer
     /// `body.readableBytes`, what flow control counts.
     let size: Int
     /// Its id in the data directory, 0 while not persisted (see `BrokerStore`).
     var storeID: UInt64 = 0
     /// The segment file holding it (meaningful when `storeID` is not 0).
     var segment: UInt32 = 0
+    /// Where the body starts in the segment file, and the store ticket of its record.
+    var bodyOffset = -1
+    var ticket: UInt64 = 0
+    /// The body was dropped from memory; `BrokerStore.pageIn` reads it back.
+    var isPagedOut = false
 
     var isPersistent: Bool { self.properties.deliveryMode == 2 }
 
@@ -103,6 +109,16 @@ struct MessageBuffer {
         for case let queued? in self.storage[self.head...] { body(queued) }
     }
 
+    /// Newest first, while `body` returns true; returns false if it was stopped.
+    func reverseWalk(_ body: (QueuedMessage) -> Bool) -> Bool {
+        var index = self.storage.count - 1
+        while index >= self.head {
+            if let queued = self.storage[index], !body(queued) { return false }
+            index -= 1
+        }
+        return true
+    }
+
     mutating func removeAll() -> Int {
         let count = self.count
         self.storage.removeAll()
@@ -163,6 +179,11 @@ struct PriorityMessages {
 
     func forEach(_ body: (QueuedMessage) -> Void) {
         for level in self.levels { level.forEach(body) }
+    }
+
+    /// The messages served last first (lowest priority, newest), while `body` returns true.
+    func reverseWalk(_ body: (QueuedMessage) -> Bool) {
+        for level in self.levels where !level.reverseWalk(body) { return }
     }
 
     mutating func removeAll() -> Int {

@@ -1,5 +1,8 @@
 import AMQPProtocol
+import Foundation
+import Logging
 import NIOCore
+import NIOPosix
 import Testing
 
 @testable import Broker
@@ -142,5 +145,69 @@ import Testing
         #expect(confirms.confirmable(durable: 3) == [.ack(2, multiple: true), .nack(3), .ack(4, multiple: true)])
         confirms.published(ticket: 0, refused: true)
         #expect(confirms.confirmable(durable: 3) == [.nack(5)])
+    }
+}
+
+/// Paging: a durable queue past its limit drops bodies whose records are on disk and
+/// reads them back at delivery, byte for byte.
+@Suite struct PersistencePagingTests {
+    @Test func pagedOutBodiesComeBackIntact() async throws {
+        let directory = NSTemporaryDirectory() + "conductor-paging-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        var configuration = BrokerConfiguration(port: 0, flowLimits: .unlimited)
+        configuration.storePageOutBytes = 64 * 1024
+        configuration.storeSegmentBytes = 256 * 1024
+        let settings = configuration
+        let box = try await loop.submit {
+            NIOLoopBound(BrokerCore(configuration: settings, eventLoop: loop, logger: Logger(label: "test.paging")), eventLoop: loop)
+        }.get()
+        let log = try await loop.submit {
+            try box.value.openStore(
+                directory: directory,
+                onDurable: { ticket in loop.execute { box.value.storeDurable(upTo: ticket) } },
+                onFailure: { _ in }
+            )
+        }.get()
+        let count = 600
+        try await loop.submit {
+            let core = box.value
+            let vhost = core.vhosts["/"]!
+            let queue = BrokerQueue(name: "paged", durable: true, exclusiveOwner: nil, autoDelete: false, arguments: [:], vhost: vhost)
+            queue.storeID = core.store!.newQueueID()
+            vhost.queues["paged"] = queue
+            for index in 0..<count {
+                var body = ByteBuffer(string: "message \(index) ")
+                body.writeRepeatingByte(UInt8(ascii: "a") + UInt8(index % 26), count: 1000)
+                let message = Message(exchange: "", routingKey: "paged", properties: BasicProperties(deliveryMode: 2), body: body)
+                _ = core.persistIfNeeded(message, queues: [queue])
+                queue.enqueue(message)
+            }
+        }.get()
+        // Wait (bounded) until the writer has everything on disk and paging has run.
+        var paged = 0
+        for _ in 0..<200 {
+            paged = try await loop.submit { box.value.store!.durableTicket >= UInt64(count) ? box.value.store!.pagedOut : 0 }.get()
+            if paged > 0 { break }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        #expect(paged > 300, "only \(paged) of \(count) bodies paged out with a 64 KiB limit")
+        let mismatches = try await loop.submit { () -> [Int] in
+            let queue = box.value.vhosts["/"]!.queues["paged"]!
+            var bad: [Int] = []
+            for index in 0..<count {
+                guard let queued = queue.popFirst() else { bad.append(index); continue }
+                var expected = ByteBuffer(string: "message \(index) ")
+                expected.writeRepeatingByte(UInt8(ascii: "a") + UInt8(index % 26), count: 1000)
+                if queued.message.body != expected || queued.message.isPagedOut { bad.append(index) }
+            }
+            return bad
+        }.get()
+        #expect(mismatches.isEmpty, "bodies that did not come back intact: \(mismatches.prefix(10))")
+        #expect(try await loop.submit { box.value.store!.pagedIn }.get() == paged)
+        try await loop.submit { box.value.store!.shutdown() }.get()
+        await log.close()
+        try await group.shutdownGracefully()
     }
 }

@@ -101,6 +101,11 @@ extension BrokerCore {
     func storeDurable(upTo ticket: UInt64) {
         guard let store = self.store else { return }
         store.durable(upTo: ticket)
+        if !self.pagingQueues.isEmpty {
+            for (id, queue) in self.pagingQueues where !queue.pageOut(into: store, limit: self.configuration.storePageOutBytes) {
+                self.pagingQueues[id] = nil
+            }
+        }
         guard !self.durabilityWaiters.isEmpty else { return }
         let waiters = Array(self.durabilityWaiters.values)
         for channel in waiters {
@@ -136,6 +141,8 @@ extension BrokerCore {
     func deadLetter(_ queued: QueuedMessage, from queue: BrokerQueue, exchange name: String, reason: String) {
         let vhost = queue.vhost
         let original = queued.message
+        // Another queue holding the same message may have paged its body out.
+        if original.isPagedOut { self.store?.pageIn(original) }
         let routingKey = queue.settings.deadLetterRoutingKey ?? original.routingKey
         let properties = DeadLetter.properties(
             of: original, queue: queue.name, reason: reason, now: UInt64(Date().timeIntervalSince1970)

@@ -1,4 +1,5 @@
 import AMQPProtocol
+import Glibc
 import NIOCore
 
 /// The event loop's side of persistence: numbers messages and queues, encodes records
@@ -25,6 +26,11 @@ final class BrokerStore {
     private var oldestSegment: UInt32
     private var live: [UInt32: Int]
     private(set) var failure: String?
+    /// Read descriptors of segments, for paging bodies back in.
+    private var readers: [UInt32: Int32] = [:]
+    /// Bodies dropped from memory and read back, since start (for tests and the log).
+    private(set) var pagedOut = 0
+    private(set) var pagedIn = 0
 
     init(log: MessageLog, eventLoop: any EventLoop, recovered: RecoveredState, segment: UInt32, oldestSegment: UInt32, segmentSize: Int) {
         self.log = log
@@ -59,14 +65,19 @@ final class BrokerStore {
             self.nextMessageID += 1
         }
         message.segment = self.segment
+        let offset = self.segmentBytes
         let before = self.records.writerIndex
         LogRecord.publish(StoredMessage(
             id: message.storeID, queues: queues, exchange: message.exchange, routingKey: message.routingKey,
             properties: message.properties, body: message.body
         )).encode(into: &self.records)
-        self.segmentBytes += self.records.writerIndex - before
+        let encoded = self.records.writerIndex - before
+        self.segmentBytes += encoded
+        // The body is the record's last field.
+        message.bodyOffset = offset + encoded - message.size
         self.live[self.segment, default: 0] += queues.count
         self.ticket += 1
+        message.ticket = self.ticket
         if self.segmentBytes >= self.segmentSize { self.roll() }
         self.scheduleHandoff()
         return self.ticket
@@ -105,6 +116,7 @@ final class BrokerStore {
             self.flushRecords()
             self.operations.append(.delete(self.oldestSegment))
             self.live[self.oldestSegment] = nil
+            if let fd = self.readers.removeValue(forKey: self.oldestSegment) { Glibc.close(fd) }
             self.oldestSegment += 1
         }
     }
@@ -129,6 +141,48 @@ final class BrokerStore {
         let operations = self.operations
         self.operations.removeAll(keepingCapacity: true)
         self.log.submit(operations, ticket: self.ticket)
+    }
+
+    // MARK: - Paging
+
+    /// Drops the body of a persistent message whose record is on disk; false if it cannot.
+    func pageOut(_ message: Message) -> Bool {
+        guard message.storeID != 0, !message.isPagedOut, message.bodyOffset >= 0, message.ticket <= self.durableTicket,
+            self.live[message.segment] != nil, self.failure == nil
+        else { return false }
+        message.body = ByteBuffer()
+        message.isPagedOut = true
+        self.pagedOut += 1
+        return true
+    }
+
+    /// Reads a paged-out body back from its segment (a read on the loop: the segment was
+    /// written recently or is in the page cache; only queues past the threshold pay it).
+    func pageIn(_ message: Message) {
+        guard message.isPagedOut else { return }
+        message.isPagedOut = false
+        self.pagedIn += 1
+        var fd = self.readers[message.segment] ?? -1
+        if fd < 0 {
+            fd = Glibc.open(MessageLog.segmentPath(self.log.directory, message.segment), O_RDONLY | O_CLOEXEC)
+            if fd >= 0 { self.readers[message.segment] = fd }
+        }
+        var body = ByteBufferAllocator().buffer(capacity: message.size)
+        let read = body.writeWithUnsafeMutableBytes(minimumWritableBytes: message.size) { pointer in
+            fd < 0 ? 0 : Swift.max(0, pread(fd, pointer.baseAddress, message.size, off_t(message.bodyOffset)))
+        }
+        if read != message.size {
+            // Cannot happen unless the file was changed under us; an empty body is all we have.
+            self.failure = self.failure ?? "cannot read a paged-out message from segment \(message.segment)"
+        }
+        message.body = body
+    }
+
+    /// Hands over what is pending and closes the read descriptors (broker shutdown).
+    func shutdown() {
+        self.handoff()
+        for fd in self.readers.values { Glibc.close(fd) }
+        self.readers.removeAll()
     }
 
     func durable(upTo ticket: UInt64) {
