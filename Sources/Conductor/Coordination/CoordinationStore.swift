@@ -92,6 +92,8 @@ public protocol CoordinationStore: Sendable {
     func reserveTokens(through: Int64) throws
     /// Inserts or updates (renewed lease) a holder.
     func saveLockHolder(_ holder: LockHolderRecord) throws
+    /// May be queued rather than done at once, as long as it is ordered before later writes
+    /// (a leftover row after a crash only holds the lock until its lease or owner check ends it).
     func removeLockHolder(lock: String, token: Int64) throws
     func saveSignal(_ key: EventKey, _ signal: EventSignal) throws
     /// The nodes expected to signal in a scope (a deployment's instances), nil when unknown.

@@ -8,10 +8,13 @@ import Mesh
 // `synchronous = FULL` (the WAL is fsynced before the reservation returns), and tokens are
 // only issued from a reserved range; a restart starts after the whole range, so even a
 // power cut cannot bring back a token that was handed out. Holders, renewals and signals
-// are written with `synchronous = NORMAL` (in WAL mode: durable across a process crash,
-// possibly not across a power cut), which keeps a grant well under a millisecond. After a
-// power cut a lock may thus come back free; its old holder's token is still smaller than
-// every token issued afterwards, so fenced resources stay safe.
+// are written at the store's own level, `synchronous = NORMAL` (GRDB's default in WAL
+// mode: durable across a process crash, possibly not across a power cut), which keeps a
+// grant well under a millisecond. After a power cut a lock may thus come back free; its
+// old holder's token is still smaller than every token issued afterwards, so fenced
+// resources stay safe. A release is answered before its row is deleted (the delete is
+// queued on the same serial writer, so it precedes any later grant's write): a crash in
+// between leaves a holder row that its lease or owner check removes after the restart.
 
 enum CoordinationSchema {
     static let v2: [String] = [
@@ -65,17 +68,22 @@ extension SQLiteStateStore: CoordinationStore {
     }
 
     public func reserveTokens(through: Int64) throws {
-        try self.coordinationWrite(synchronous: "FULL") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO coordination_token (id, reserved_through) VALUES (1, ?)
-                    ON CONFLICT (id) DO UPDATE SET reserved_through = MAX(reserved_through, excluded.reserved_through)
-                    """, arguments: [through])
+        try self.pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            defer { try? db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            try db.inTransaction(.immediate) {
+                try db.execute(
+                    sql: """
+                        INSERT INTO coordination_token (id, reserved_through) VALUES (1, ?)
+                        ON CONFLICT (id) DO UPDATE SET reserved_through = MAX(reserved_through, excluded.reserved_through)
+                        """, arguments: [through])
+                return .commit
+            }
         }
     }
 
     public func saveLockHolder(_ holder: LockHolderRecord) throws {
-        try self.coordinationWrite(synchronous: "NORMAL") { db in
+        try self.pool.write { db in
             try db.execute(
                 sql: """
                     INSERT INTO lock_holder (lock_name, token, lock_limit, owner, holder, ttl_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -86,14 +94,14 @@ extension SQLiteStateStore: CoordinationStore {
     }
 
     public func removeLockHolder(lock: String, token: Int64) throws {
-        try self.coordinationWrite(synchronous: "NORMAL") { db in
-            try db.execute(sql: "DELETE FROM lock_holder WHERE lock_name = ? AND token = ?", arguments: [lock, token])
+        self.pool.asyncWriteWithoutTransaction { db in
+            try? db.execute(sql: "DELETE FROM lock_holder WHERE lock_name = ? AND token = ?", arguments: [lock, token])
         }
     }
 
     public func saveSignal(_ key: EventKey, _ signal: EventSignal) throws {
         let data = signal.data.map { String(decoding: $0.jsonBytes, as: UTF8.self) }
-        try self.coordinationWrite(synchronous: "NORMAL") { db in
+        try self.pool.write { db in
             try db.execute(
                 sql: """
                     INSERT INTO event_signal (scope, event, node, data, signalled_at_ms) VALUES (?, ?, ?, ?, ?)
@@ -116,19 +124,5 @@ extension SQLiteStateStore: CoordinationStore {
                     """, arguments: [scope])
         }
         return ids.isEmpty ? nil : ids.map { $0.lowercased() }
-    }
-
-    /// One immediate transaction at the given `synchronous` level, restoring the
-    /// connection's level afterwards (the rest of the store keeps its own).
-    private func coordinationWrite(synchronous: String, _ body: (Database) throws -> Void) throws {
-        try self.pool.writeWithoutTransaction { db in
-            let previous = try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? 2
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
-            defer { try? db.execute(sql: "PRAGMA synchronous = \(previous)") }
-            try db.inTransaction(.immediate) {
-                try body(db)
-                return .commit
-            }
-        }
     }
 }
