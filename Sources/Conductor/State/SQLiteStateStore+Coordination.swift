@@ -83,19 +83,20 @@ extension SQLiteStateStore: CoordinationStore {
     }
 
     public func saveLockHolder(_ holder: LockHolderRecord) throws {
-        try self.pool.write { db in
-            try db.execute(
+        // One statement in autocommit (atomic by itself), prepared once per connection.
+        try self.pool.writeWithoutTransaction { db in
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO lock_holder (lock_name, token, lock_limit, owner, holder, ttl_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (lock_name, token) DO UPDATE SET ttl_ms = excluded.ttl_ms, expires_at_ms = excluded.expires_at_ms
-                    """,
-                arguments: [holder.lock, holder.token, holder.limit, holder.owner, holder.holder, holder.ttlMilliseconds, holder.expiresAt])
+                    """
+            ).execute(arguments: [holder.lock, holder.token, holder.limit, holder.owner, holder.holder, holder.ttlMilliseconds, holder.expiresAt])
         }
     }
 
     public func removeLockHolder(lock: String, token: Int64) throws {
         self.pool.asyncWriteWithoutTransaction { db in
-            try? db.execute(sql: "DELETE FROM lock_holder WHERE lock_name = ? AND token = ?", arguments: [lock, token])
+            try? db.cachedStatement(sql: "DELETE FROM lock_holder WHERE lock_name = ? AND token = ?").execute(arguments: [lock, token])
         }
     }
 
