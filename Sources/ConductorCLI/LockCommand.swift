@@ -236,7 +236,8 @@ struct LockRunCommand: AsyncParsableCommand {
             return lost
         }
         await child.waitForExit()
-        return lost
+        // The command's exit may be seen before the task that killed it reports.
+        return lost || guardian.wasLost
     }
 }
 
@@ -250,6 +251,8 @@ final class LeaseGuardian: @unchecked Sendable {
     init(leaseEnd: ContinuousClock.Instant) { self.leaseEnd = leaseEnd }
 
     var deadline: ContinuousClock.Instant { self.lock.withLock { self.leaseEnd } }
+    /// Whether the lock was found lost (and the command killed), whichever task saw it.
+    var wasLost: Bool { self.lock.withLock { self.lost } }
 
     /// Renews every third of the TTL. Returns true when the coordinator says the lock is
     /// gone (the command must stop now); keeps retrying a failed renewal until cancelled.
@@ -278,6 +281,7 @@ final class LeaseGuardian: @unchecked Sendable {
         while !Task.isCancelled {
             let killAt = self.deadline - margin
             if ContinuousClock.now >= killAt {
+                self.lock.withLock { self.lost = true }
                 child.kill()
                 return true
             }
