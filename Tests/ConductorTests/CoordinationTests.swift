@@ -64,14 +64,18 @@ struct CoordinationTests {
         try await CoordinationHarness.with(.embedded) { harness in
             try await harness.withCoordinator { _ in
                 let client = try await harness.client()
-                let renewed = try await client.acquire(lock: "a", ttl: .seconds(2), wait: .zero, holder: "renewer")
+                let renewed = try await client.acquire(lock: "a", ttl: .seconds(3), wait: .zero, holder: "renewer")
                 let lapsed = try await client.acquire(lock: "b", ttl: .milliseconds(300), wait: .zero, holder: "sleeper")
-                // Renewed well within its lease (slack for a loaded machine), it outlives several of b's leases.
-                for _ in 0..<3 {
-                    try await Task.sleep(for: .milliseconds(400))
+                // a is renewed every 200 ms (a 3 s lease leaves slack for a loaded machine) until it
+                // has outlived its own first lease and b's lease has run out.
+                let started = ContinuousClock.now
+                var bGone = false
+                for _ in 0..<200 where !(bGone && ContinuousClock.now - started > .milliseconds(3500)) {
+                    try await Task.sleep(for: .milliseconds(200))
                     #expect(try await client.renew(lock: "a", token: renewed.token).held)
+                    bGone = try await client.status(lock: "b").holders.isEmpty
                 }
-                #expect(try await client.status(lock: "b").holders.isEmpty)
+                #expect(bGone)
                 #expect(try await client.renew(lock: "b", token: lapsed.token).held == false)
                 #expect(try await client.status(lock: "a").holders.map(\.token) == [renewed.token])
                 await client.close()
