@@ -12,7 +12,8 @@ import Testing
 /// valid from the grant until the release is sent, the kill, or the lease deadline the
 /// holder computed from the moment it *sent* the request, whichever is first. The checker
 /// asserts that valid sections never overlap beyond the limit and that tokens only increase.
-@Suite(.timeLimit(.minutes(2)))
+/// The two buses run one after the other, so the churn never loads the machine twice over.
+@Suite(.serialized, .timeLimit(.minutes(2)))
 struct CoordinationHistoryTests {
     struct Section: Sendable {
         var lock: String

@@ -5,6 +5,7 @@ import Conductor
 import Foundation
 import Logging
 import Mesh
+import Synchronization
 import Testing
 
 /// A bus for coordinator tests (the embedded broker, or the RabbitMQ of
@@ -52,10 +53,10 @@ struct CoordinationHarness: Sendable {
 
     /// Runs a coordinator for the duration of `body`, then stops it (and waits until it has).
     func withCoordinator<T: Sendable>(
-        store: any CoordinationStore = InMemoryCoordinationStore(), ownerCheck: Duration = .milliseconds(200),
+        store: any CoordinationStore = InMemoryCoordinationStore(), ownerCheck: Duration = .milliseconds(200), clock: CoordinationClock = .system,
         _ body: (CoordinatorService) async throws -> T
     ) async throws -> T {
-        let coordinator = try CoordinatorService(broker: self.configuration, scope: self.scope, store: store, logger: Self.logger, ownerCheckInterval: ownerCheck)
+        let coordinator = try CoordinatorService(broker: self.configuration, scope: self.scope, store: store, logger: Self.logger, clock: clock, ownerCheckInterval: ownerCheck)
         let running = Task { try await coordinator.run() }
         do {
             try await coordinator.waitUntilReady()
@@ -89,4 +90,11 @@ func eventually(timeout: Duration = .seconds(5), _ condition: () async throws ->
         try? await Task.sleep(for: .milliseconds(20))
     }
     return try await condition()
+}
+
+/// A clock that moves only when the test says so (leases without sleeping).
+final class ManualClock: Sendable {
+    private let milliseconds = Synchronization.Mutex<Int64>(1_000_000)
+    var clock: CoordinationClock { CoordinationClock { self.milliseconds.withLock { $0 } } }
+    func advance(by delta: Int64) { self.milliseconds.withLock { $0 += delta } }
 }

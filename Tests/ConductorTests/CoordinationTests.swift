@@ -60,24 +60,26 @@ struct CoordinationTests {
         }
     }
 
+    /// Leases on a manual clock: no sleeping, so a loaded machine cannot make it flaky.
     @Test func aLeaseThatIsNotRenewedRunsOutAndARenewedOneDoesNot() async throws {
         try await CoordinationHarness.with(.embedded) { harness in
-            try await harness.withCoordinator { _ in
+            let time = ManualClock()
+            try await harness.withCoordinator(clock: time.clock) { _ in
                 let client = try await harness.client()
-                let renewed = try await client.acquire(lock: "a", ttl: .seconds(3), wait: .zero, holder: "renewer")
+                let renewed = try await client.acquire(lock: "a", ttl: .seconds(1), wait: .zero, holder: "renewer")
                 let lapsed = try await client.acquire(lock: "b", ttl: .milliseconds(300), wait: .zero, holder: "sleeper")
-                // a is renewed every 200 ms (a 3 s lease leaves slack for a loaded machine) until it
-                // has outlived its own first lease and b's lease has run out.
-                let started = ContinuousClock.now
-                var bGone = false
-                for _ in 0..<200 where !(bGone && ContinuousClock.now - started > .milliseconds(3500)) {
-                    try await Task.sleep(for: .milliseconds(200))
-                    #expect(try await client.renew(lock: "a", token: renewed.token).held)
-                    bGone = try await client.status(lock: "b").holders.isEmpty
-                }
-                #expect(bGone)
+                time.advance(by: 250)
+                #expect(try await client.renew(lock: "a", token: renewed.token).held)
+                time.advance(by: 250)
+                // b's lease (300 ms) is over: the next tick takes it away.
+                #expect(try await eventually { try await client.status(lock: "b").holders.isEmpty })
                 #expect(try await client.renew(lock: "b", token: lapsed.token).held == false)
+                time.advance(by: 700)
+                // a is past its first lease (1000 ms) and still held: it was renewed at 250.
+                #expect(try await client.renew(lock: "a", token: renewed.token).held)
                 #expect(try await client.status(lock: "a").holders.map(\.token) == [renewed.token])
+                time.advance(by: 1001)
+                #expect(try await eventually { try await client.status(lock: "a").holders.isEmpty })
                 await client.close()
             }
         }
