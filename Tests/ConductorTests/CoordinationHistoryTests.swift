@@ -61,13 +61,13 @@ struct CoordinationHistoryTests {
         try await CoordinationHarness.with(bus) { harness in
             try await harness.withCoordinator(ownerCheck: .milliseconds(100)) { _ in
                 let history = History()
-                // Until 1500 operations or 25 s, whichever comes first (a loaded machine gets fewer).
+                // Until 1000 operations or 25 s, whichever comes first (a loaded machine gets fewer).
                 let deadline = ContinuousClock.now + .seconds(25)
                 let locks = [("mutex", 1), ("pair", 2)]
                 await withTaskGroup(of: Void.self) { group in
-                    for worker in 0..<8 {
+                    for worker in 0..<5 {
                         group.addTask {
-                            await Self.worker(worker, harness: harness, locks: locks, history: history, until: deadline, enough: 1500)
+                            await Self.worker(worker, harness: harness, locks: locks, history: history, until: deadline, enough: 1000)
                         }
                     }
                 }
