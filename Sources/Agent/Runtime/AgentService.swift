@@ -91,8 +91,9 @@ public final class AgentService: Service, Sendable {
                 background.addTask { await self.facts.run(clock: self.clock) }
                 let lost = await withTaskGroup(of: Bool.self) { work in
                     // A loop that ends by itself (not cancelled) means the bus stopped delivering.
-                    work.addTask { await self.requestLoop(requestConsumer, channel: requests, shutdown); return !Task.isCancelled }
-                    work.addTask { await self.jobLoop(jobConsumer, channel: jobs, shutdown); return !Task.isCancelled }
+                    // A loop that stopped because shutdown began (it saw a delivery after the trigger) is not a lost bus.
+                    work.addTask { await self.requestLoop(requestConsumer, channel: requests, shutdown); return !Task.isCancelled && !shutdown.isTriggered }
+                    work.addTask { await self.jobLoop(jobConsumer, channel: jobs, shutdown); return !Task.isCancelled && !shutdown.isTriggered }
                     work.addTask { await shutdown.wait(); return false }
                     let lost = await work.next() ?? false
                     if lost { shutdown.trigger() }
