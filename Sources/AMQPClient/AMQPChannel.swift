@@ -159,7 +159,7 @@ public final class AMQPChannel: Sendable {
         let session = try self.connection.sessionNow()
         let method = AMQP.Method.basicPublish(AMQP.Basic.Publish(exchange: exchange, routingKey: routingKey, mandatory: mandatory))
         let channelID = self.channelID
-        return try session.enqueue(channelID: channelID, waiter: waiter) { (buffer: inout ByteBuffer, frameMax: UInt32) throws(ProtocolError) in
+        return try session.enqueue(channelID: channelID, publish: true, waiter: waiter) { (buffer: inout ByteBuffer, frameMax: UInt32) throws(ProtocolError) in
             try buffer.writeContent(channel: channelID, method: method, properties: properties, body: body, frameMax: frameMax)
         }
     }
@@ -292,7 +292,7 @@ public final class AMQPChannel: Sendable {
         let session = try self.connection.sessionNow()
         if let sessionID, sessionID != session.id { return }
         let channelID = self.channelID
-        _ = try session.enqueue(channelID: channelID) { (buffer: inout ByteBuffer, _: UInt32) throws(ProtocolError) in
+        _ = try session.enqueue(channelID: channelID, publish: false) { (buffer: inout ByteBuffer, _: UInt32) throws(ProtocolError) in
             try buffer.writeMethodFrame(channel: channelID, method)
         }
     }

@@ -192,6 +192,7 @@ final class Session: Sendable {
     /// another thread turns into a few large writes.
     func enqueue(
         channelID: UInt16,
+        publish: Bool,
         waiter: ConfirmWaiter? = nil,
         _ encode: (inout ByteBuffer, UInt32) throws(ProtocolError) -> Void
     ) throws(AMQPError) -> UInt64? {
@@ -207,10 +208,9 @@ final class Session: Sendable {
                 outbox.buffer.moveWriterIndex(to: mark)
                 return .failure(AMQPError(.invalidArgument, error.message))
             }
-            var sequence: UInt64? = nil
-            if waiter != nil || outbox.confirms[channelID] != nil {
-                sequence = outbox.confirms[channelID]?.published(waiter: waiter)
-            }
+            // Only a publish takes a confirm sequence number: the broker counts publishes,
+            // and an ack of ours on the same channel must not shift the numbering.
+            let sequence = publish ? outbox.confirms[channelID]?.published(waiter: waiter) : nil
             let schedule = !outbox.flushScheduled
             outbox.flushScheduled = true
             return .success((sequence, schedule))

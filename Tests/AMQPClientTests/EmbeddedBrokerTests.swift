@@ -24,6 +24,7 @@ struct EmbeddedBrokerTests {
     @Test func mandatoryReturn() async throws { try await Self.withBroker(Scenarios.mandatoryReturn) }
     @Test func confirms() async throws { try await Self.withBroker(Scenarios.confirms) }
     @Test func transactions() async throws { try await Self.withBroker(Scenarios.transactions) }
+    @Test func confirmsAfterGetAndAck() async throws { try await Self.withBroker(Scenarios.confirmsAfterGetAndAck) }
     @Test func exclusiveQueueLocked() async throws { try await Self.withBroker(Scenarios.exclusiveQueueLocked) }
     @Test func passiveDeclareMissing() async throws { try await Self.withBroker(Scenarios.passiveDeclareMissing) }
     @Test func wrongPassword() async throws { try await Self.withBroker(Scenarios.wrongPassword) }

@@ -14,6 +14,7 @@ struct RabbitMQTests {
     @Test func mandatoryReturn() async throws { try await Scenarios.mandatoryReturn(self.url) }
     @Test func confirms() async throws { try await Scenarios.confirms(self.url) }
     @Test func transactions() async throws { try await Scenarios.transactions(self.url) }
+    @Test func confirmsAfterGetAndAck() async throws { try await Scenarios.confirmsAfterGetAndAck(self.url) }
     @Test func exclusiveQueueLocked() async throws { try await Scenarios.exclusiveQueueLocked(self.url) }
     @Test func passiveDeclareMissing() async throws { try await Scenarios.passiveDeclareMissing(self.url) }
     @Test func wrongPassword() async throws { try await Scenarios.wrongPassword(self.url) }

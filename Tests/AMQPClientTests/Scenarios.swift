@@ -160,6 +160,45 @@ enum Scenarios {
         try await connection.close()
     }
 
+    /// A channel that fetches and acks (basic.get + basic.ack from us) still gets its
+    /// publisher confirms: only publishes take confirm sequence numbers, not our acks.
+    static func confirmsAfterGetAndAck(_ url: String) async throws {
+        let connection = try await connect(url)
+        let channel = try await connection.openChannel()
+        try await channel.confirmSelect()
+        let queue = try await channel.queueDeclare(name: "", exclusive: true).name
+        try await channel.publishConfirmed("first", routingKey: queue)
+        let fetched = try #require(try await channel.get(queue: queue))
+        try fetched.ack()
+        var sequences: [UInt64?] = []
+        for index in 0..<10 { sequences.append(try channel.publish("after \(index)", routingKey: queue)) }
+        #expect(sequences == (2...11).map { $0 }, "the ack took a sequence number")
+        let confirmed = try await within(seconds: 10) { try await channel.waitForConfirms() }
+        #expect(confirmed == [], "waitForConfirms did not return within 10 s")
+        #expect(try await channel.queueDeclare(name: queue, passive: true).messageCount == 10)
+        try await connection.close()
+    }
+
+    /// `body`'s result, or nil when it takes longer than `seconds` (it is then left
+    /// running: a wait that ignores cancellation must not hang the test run).
+    static func within<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+        let (stream, continuation) = AsyncStream.makeStream(of: Result<T, any Error>?.self)
+        let work = Task {
+            do { continuation.yield(.success(try await body())) } catch { continuation.yield(.failure(error)) }
+        }
+        let timer = Task {
+            try? await Task.sleep(for: .seconds(seconds))
+            continuation.yield(nil)
+        }
+        defer {
+            work.cancel()
+            timer.cancel()
+            continuation.finish()
+        }
+        for await first in stream { return try first?.get() }
+        return nil
+    }
+
     static func transactions(_ url: String) async throws {
         let connection = try await connect(url)
         let channel = try await connection.openChannel()
