@@ -381,6 +381,12 @@ final class BrokerConnection: ChannelDuplexHandler {
         }
     }
 
+    /// Closes `channel` with `error` outside of a method it received (the store failed
+    /// while a commit waited for it).
+    func failChannel(_ channel: ServerChannel, _ error: BrokerError) {
+        self.channelFailed(channel, error, classID: 0, methodID: 0)
+    }
+
     private func channelFailed(_ channel: ServerChannel, _ error: BrokerError, classID: UInt16, methodID: UInt16) {
         switch error.scope {
         case .connection:

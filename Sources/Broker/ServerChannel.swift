@@ -36,6 +36,9 @@ final class ServerChannel {
     var confirmPending = false
     private var txPublishes: [(AMQP.Basic.Publish, Message)] = []
     private var txAcks: [(AckKind, UInt64, Bool, Bool)] = []
+    /// A `tx.commit` whose persistent messages are not on disk yet: its commit-ok waits
+    /// for this store ticket, as a confirm would (0: none waits).
+    private var commitTicket: UInt64 = 0
     /// The queue last declared here, which an empty queue name in bind/consume/get means.
     private var lastQueueName: String?
     private var scratchQueues: [BrokerQueue] = []
@@ -244,11 +247,19 @@ final class ServerChannel {
     /// The store's fsync reached `durable`; returns true when nothing waits any more.
     func durabilityAdvanced(to durable: UInt64) -> Bool {
         self.sendConfirms()
-        return !self.confirms.isWaiting || self.isClosing
+        self.sendCommitIfDurable(durable)
+        return (!self.confirms.isWaiting && self.commitTicket == 0) || self.isClosing
     }
 
-    /// The store failed: confirms waiting for the disk become nacks.
+    /// The store failed: confirms waiting for the disk become nacks, and a commit waiting
+    /// for it fails the channel (541) instead of being acknowledged.
     func diskFailed() {
+        if self.commitTicket != 0 {
+            self.commitTicket = 0
+            if !self.isClosing {
+                self.connection.failChannel(self, .channel(ReplyCode.internalError, "INTERNAL_ERROR - the data directory cannot be written; the transaction is not committed"))
+            }
+        }
         for action in self.confirms.diskFailed() where !self.isClosing {
             switch action {
             case .ack(let tag, let multiple): self.send(.basicAck(.init(deliveryTag: tag, multiple: multiple)))
@@ -273,9 +284,27 @@ final class ServerChannel {
         let acks = self.txAcks
         self.txPublishes.removeAll()
         self.txAcks.removeAll()
-        for (publish, message) in publishes { _ = try self.route(publish, message) }
+        var ticket: UInt64 = 0
+        for (publish, message) in publishes { ticket = max(ticket, try self.route(publish, message).ticket) }
         for (kind, tag, multiple, requeue) in acks { try self.applySettle(kind, tag, multiple: multiple, requeue: requeue) }
-        self.send(.txCommitOk(.init()))
+        // commit-ok promises the publishes are the broker's: persistent ones must be on
+        // disk first, or a crash right after it would lose what the client saw committed.
+        guard ticket != 0, let store = self.core.store, ticket > store.durableTicket else {
+            self.send(.txCommitOk(.init()))
+            return
+        }
+        if let failure = store.failure {
+            throw .channel(ReplyCode.internalError, "INTERNAL_ERROR - the data directory cannot be written: \(failure)")
+        }
+        self.commitTicket = ticket
+        self.core.durabilityWaiters[ObjectIdentifier(self)] = self
+    }
+
+    /// The commit-ok a `tx.commit` waits for, once the store is durable up to its ticket.
+    private func sendCommitIfDurable(_ durable: UInt64) {
+        guard self.commitTicket != 0, durable >= self.commitTicket else { return }
+        self.commitTicket = 0
+        if !self.isClosing { self.send(.txCommitOk(.init())) }
     }
 
     // MARK: - Delivery and acknowledgement
