@@ -56,6 +56,20 @@ struct PrimitiveBusOptions: ParsableArguments {
             PrimitiveOutput.fail(command, "cannot reach the bus: \(error)", code: PrimitiveExit.unavailable)
         }
     }
+
+    /// Connects, makes one call and closes; a connection or call that fails ends the
+    /// process with the exit code the failure maps to (`PrimitiveOutput.fail`).
+    func call<Result>(command: String, _ body: (any CoordinatorCalling) async throws -> Result) async -> Result {
+        let client = await self.connect(command: command)
+        do {
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch {
+            await client.close()
+            PrimitiveOutput.fail(command, error)
+        }
+    }
 }
 
 enum PrimitiveOutput {
@@ -453,20 +467,15 @@ struct LockAcquireCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = await self.coordinator.connect(command: "lock acquire")
-        do {
-            let grant = try await client.acquire(
+        let grant = await self.coordinator.call(command: "lock acquire") { client in
+            try await client.acquire(
                 lock: self.name, limit: self.limit, ttl: PrimitiveOutput.parseDuration(self.ttl)!, wait: PrimitiveOutput.parseDuration(self.wait)!,
                 holder: PrimitiveOutput.holderName(), owned: false)
-            await client.close()
-            if self.json {
-                PrimitiveOutput.json(try MeshValue(encoding: grant))
-            } else {
-                print(grant.token)
-            }
-        } catch {
-            await client.close()
-            PrimitiveOutput.fail("lock acquire", error)
+        }
+        if self.json {
+            PrimitiveOutput.json(try MeshValue(encoding: grant))
+        } else {
+            print(grant.token)
         }
     }
 }
@@ -489,15 +498,10 @@ struct LockRenewCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = await self.coordinator.connect(command: "lock renew")
-        do {
-            let result = try await client.renew(lock: self.name, token: self.token, ttl: self.ttl.flatMap { PrimitiveOutput.parseDuration($0) })
-            await client.close()
-            try LockReleaseCommand.report(result, json: self.json, verb: "renewed")
-        } catch {
-            await client.close()
-            PrimitiveOutput.fail("lock renew", error)
+        let result = await self.coordinator.call(command: "lock renew") { client in
+            try await client.renew(lock: self.name, token: self.token, ttl: self.ttl.flatMap { PrimitiveOutput.parseDuration($0) })
         }
+        try LockReleaseCommand.report(result, json: self.json, verb: "renewed")
     }
 }
 
@@ -514,15 +518,10 @@ struct LockReleaseCommand: AsyncParsableCommand {
     @OptionGroup var coordinator: PrimitiveBusOptions
 
     func run() async throws {
-        let client = await self.coordinator.connect(command: "lock release")
-        do {
-            let result = try await client.release(lock: self.name, token: self.token)
-            await client.close()
-            try Self.report(result, json: self.json, verb: "released")
-        } catch {
-            await client.close()
-            PrimitiveOutput.fail("lock release", error)
+        let result = await self.coordinator.call(command: "lock release") { client in
+            try await client.release(lock: self.name, token: self.token)
         }
+        try Self.report(result, json: self.json, verb: "released")
     }
 
     static func report(_ result: LockTokenResult, json: Bool, verb: String) throws {
@@ -550,23 +549,16 @@ struct LockStatusCommand: AsyncParsableCommand {
     @OptionGroup var coordinator: PrimitiveBusOptions
 
     func run() async throws {
-        let client = await self.coordinator.connect(command: "lock status")
-        do {
-            let status = try await client.status(lock: self.name)
-            await client.close()
-            if self.json {
-                PrimitiveOutput.json(try MeshValue(encoding: status))
-                return
-            }
-            if status.holders.isEmpty { print("lock '\(status.lock)' is free") }
-            for holder in status.holders {
-                print("held by \(holder.holder), token \(holder.token), lease \(Double(holder.leaseRemainingMilliseconds) / 1000) s left")
-            }
-            if status.waiters > 0 { print("\(status.waiters) waiting") }
-        } catch {
-            await client.close()
-            PrimitiveOutput.fail("lock status", error)
+        let status = await self.coordinator.call(command: "lock status") { client in try await client.status(lock: self.name) }
+        if self.json {
+            PrimitiveOutput.json(try MeshValue(encoding: status))
+            return
         }
+        if status.holders.isEmpty { print("lock '\(status.lock)' is free") }
+        for holder in status.holders {
+            print("held by \(holder.holder), token \(holder.token), lease \(Double(holder.leaseRemainingMilliseconds) / 1000) s left")
+        }
+        if status.waiters > 0 { print("\(status.waiters) waiting") }
     }
 }
 

@@ -79,18 +79,11 @@ struct SignalCommand: AsyncParsableCommand {
     func run() async throws {
         let request = SignalRequest(event: self.event, scope: try self.scope.resolved(), node: Self.nodeName(self.node), data: try self.data.map(Self.parseData))
         do { try request.validate() } catch { throw ValidationError(error.message) }
-        let client = await self.coordinator.connect(command: "signal")
-        do {
-            let state = try await client.signal(request)
-            await client.close()
-            if self.json {
-                PrimitiveOutput.json(try MeshValue(encoding: state))
-            } else {
-                print("signalled '\(state.event)' (\(state.scope)) as \(request.node): \(state.signals.count) node(s) so far")
-            }
-        } catch {
-            await client.close()
-            PrimitiveOutput.fail("signal", error)
+        let state = await self.coordinator.call(command: "signal") { client in try await client.signal(request) }
+        if self.json {
+            PrimitiveOutput.json(try MeshValue(encoding: state))
+        } else {
+            print("signalled '\(state.event)' (\(state.scope)) as \(request.node): \(state.signals.count) node(s) so far")
         }
     }
 }

@@ -47,15 +47,7 @@ struct WaitCommand: AsyncParsableCommand {
     func run() async throws {
         let timeout = PrimitiveOutput.parseDuration(self.timeout)!
         let request = WaitRequest(event: self.event, scope: try self.scope.resolved(), count: self.count, timeoutMilliseconds: timeout.wholeMilliseconds)
-        let client = await self.coordinator.connect(command: "wait")
-        let state: EventState
-        do {
-            state = try await client.wait(request)
-            await client.close()
-        } catch {
-            await client.close()
-            PrimitiveOutput.fail("wait", error)
-        }
+        let state = await self.coordinator.call(command: "wait") { client in try await client.wait(request) }
         if self.json {
             PrimitiveOutput.json(try MeshValue(encoding: state))
         } else if state.satisfied {
