@@ -49,6 +49,9 @@ struct LaunchTests {
             let stopped = try await launcher.terminate(deployment: "webapp", environment: "default")
             #expect(stopped.count == 4)
             for id in ids { #expect(LaunchHarness.processes(carrying: id).isEmpty, "processes of \(id) still running") }
+            // A second terminate finds nothing left to stop and is not an error.
+            #expect(try await launcher.terminate(deployment: "webapp", environment: "default").isEmpty)
+            #expect(try await harness.store.deployment("webapp", environment: "default")?.status == .terminated)
         }
     }
 

@@ -84,9 +84,11 @@ public struct Launcher: Sendable {
     /// Returns the members stopped.
     @discardableResult
     public func terminate(deployment: String, environment: String) async throws -> [String] {
-        guard try await self.store.deployment(deployment, environment: environment) != nil else {
+        guard let record = try await self.store.deployment(deployment, environment: environment) else {
             throw LaunchError(.notFound, "no deployment \(deployment)@\(environment) in \(self.options.stateFile)")
         }
+        // Terminating twice is not an error: there is nothing left to stop.
+        guard record.status != .terminated else { return [] }
         let actor = self.options.actor
         try await self.store.setDeploymentStatus(deployment, environment: environment, to: .terminating, reason: nil, actor: actor)
         var running: [InstanceRecord] = []
