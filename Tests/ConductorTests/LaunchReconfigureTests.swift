@@ -45,6 +45,15 @@ import Testing
 
             // The db's custom fact changes after web was configured.
             try "version=2\n".write(toFile: work + "/db/facts.d/version.txt", atomically: true, encoding: .utf8)
+
+            // While another launch holds the deployment, the pass sends nothing.
+            let other = try await harness.store.acquireLaunchLock(
+                deployment: "reconf", environment: "default", holder: .thisProcess(), lease: .seconds(60), actor: stateTestActor)
+            #expect(try await launcher.reconfigure(deployment: "reconf", environment: "default").isEmpty)
+            let held = try await Self.instances(harness.store)
+            #expect(try await harness.store.jobs(instanceID: try #require(held["web"]).id).count == 1)
+            try await harness.store.releaseLaunchLock(other, actor: stateTestActor)
+
             let done = try await launcher.reconfigure(deployment: "reconf", environment: "default")
             #expect(done.map(\.member) == ["web"])
             #expect(done.first?.changed == ["app.db_version"])

@@ -28,6 +28,12 @@ extension Launcher {
     /// Does nothing unless the deployment is `configured` with an active generation whose
     /// members are all configured. A source whose agent does not answer leaves its
     /// consumers as they are (a missing fact is not a changed fact).
+    ///
+    /// The comparison runs without the launch lock (a pass that finds nothing to do writes
+    /// nothing, not even an audit entry); the jobs are sent holding it, after checking
+    /// again that the deployment and each member are still configured. When someone else
+    /// holds the lock (a launch, `fwd` or `terminate` in another process), the pass sends
+    /// nothing and returns empty: the next pass sees what they left.
     public func reconfigure(deployment: String, environment: String) async throws -> [Reconfiguration] {
         guard let record = try await self.store.deployment(deployment, environment: environment), record.status == .configured,
             let generation = try await self.store.generations(deployment: deployment, environment: environment).last(where: { $0.status == .active })
@@ -49,19 +55,52 @@ extension Launcher {
 
         let console = try await MeshConsole.connect(self.options.console)
         do {
-            let done = try await self.reconfigure(plan, instances: instances, known: known, deployment: deployment, environment: environment, console: console)
+            let pending = try await self.pendingReconfigurations(plan, instances: instances, known: known, console: console)
+            var done: [Reconfiguration] = []
+            if !pending.isEmpty {
+                done = try await self.withLaunchLock(deployment: deployment, environment: environment) {
+                    try await self.send(pending, generationID: generation.id, deployment: deployment, environment: environment, console: console)
+                }
+            }
             try? await console.close()
             return done
+        } catch let error as StateStoreError where error.code == .lockHeld {
+            try? await console.close()
+            return []
         } catch {
             try? await console.close()
             throw error
         }
     }
 
-    private func reconfigure(
-        _ plan: ResolutionPlan, instances: [String: InstanceRecord], known: KnownValues, deployment: String, environment: String,
-        console: MeshConsole
+    /// A member to give a new job, and why.
+    private struct PendingReconfiguration: Sendable {
+        var instance: InstanceRecord
+        var services: [ResolvedService]
+        var changed: [String]
+        var number: Int
+    }
+
+    private func send(
+        _ pending: [PendingReconfiguration], generationID: Int64, deployment: String, environment: String, console: MeshConsole
     ) async throws -> [Reconfiguration] {
+        // Checked again under the lock: a terminate or launch may have ended before we got it.
+        guard try await self.store.deployment(deployment, environment: environment)?.status == .configured else { return [] }
+        let current = Dictionary(
+            try await self.store.instances(generationID: generationID).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var done: [Reconfiguration] = []
+        for item in pending where current[item.instance.id]?.state == .configured {
+            done.append(
+                try await self.sendReconfiguration(
+                    item.instance, services: item.services, changed: item.changed, number: item.number, deployment: deployment,
+                    environment: environment, console: console))
+        }
+        return done
+    }
+
+    private func pendingReconfigurations(
+        _ plan: ResolutionPlan, instances: [String: InstanceRecord], known: KnownValues, console: MeshConsole
+    ) async throws -> [PendingReconfiguration] {
         var known = known
         // Only members whose facts someone references are asked.
         var sources = Set<MemberID>()
@@ -75,7 +114,7 @@ extension Launcher {
             known.facts[member.member] = facts
         }
 
-        var done: [Reconfiguration] = []
+        var pending: [PendingReconfiguration] = []
         let resolution = plan.resolve(with: known)
         for member in plan.members {
             guard case .ready(let services) = resolution[member.member], let instance = instances[member.member.description] else { continue }
@@ -85,12 +124,9 @@ extension Launcher {
             else { continue }
             let changed = Self.changedParameters(from: previous.services, to: services.map(\.spec))
             guard !changed.isEmpty else { continue }
-            done.append(
-                try await self.sendReconfiguration(
-                    instance, services: services, changed: changed, number: jobs.count + 1, deployment: deployment,
-                    environment: environment, console: console))
+            pending.append(PendingReconfiguration(instance: instance, services: services, changed: changed, number: jobs.count + 1))
         }
-        return done
+        return pending
     }
 
     /// Parameter names (`service.parameter`) whose value differs, or whose service was added or removed.
