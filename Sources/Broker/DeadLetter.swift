@@ -6,7 +6,8 @@ extension BrokerCore {
     // MARK: - Dead lettering
 
     /// Publishes a copy of `queued` to `exchange` with the `x-death` header RabbitMQ writes.
-    /// A missing exchange drops it (as RabbitMQ does).
+    /// A missing exchange drops it (as RabbitMQ does), and so does a target queue the
+    /// message would reach again through a cycle of automatic deaths (`DeadLetter.closesCycle`).
     func deadLetter(_ queued: QueuedMessage, from queue: BrokerQueue, exchange name: String, reason: String) {
         let vhost = queue.vhost
         let original = queued.message
@@ -23,7 +24,9 @@ extension BrokerCore {
         } else if let exchange = vhost.exchanges[name] {
             self.route(exchange: exchange, routingKey: routingKey, headers: properties.headers, into: &targets, vhost: vhost)
         }
-        targets.removeAll { $0.refuses(message) }
+        targets.removeAll { target in
+            target.refuses(message) || DeadLetter.closesCycle(deaths: properties.headers, reason: reason, into: target.name)
+        }
         guard !targets.isEmpty else { return }
         _ = self.persistIfNeeded(message, queues: targets)
         for target in targets { target.enqueue(message) }
@@ -40,6 +43,21 @@ extension BrokerCore {
 
 /// The header changes of dead lettering, as RabbitMQ 3.10 makes them.
 enum DeadLetter {
+    /// Whether dead-lettering into `target` would go round a cycle nobody chose, so the
+    /// message is dropped for that queue (RabbitMQ 3.10's rule). `headers` are the new
+    /// message's, with this death already at the front of `x-death`. A `rejected` death now
+    /// never closes a cycle. Otherwise the deaths since the message last died in `target`,
+    /// and that death itself, must all be automatic (`expired`, `maxlen`): one `rejected`
+    /// among them, or an entry that is not a table (a client wrote it), lets the message go on.
+    static func closesCycle(deaths headers: FieldTable?, reason: String, into target: String) -> Bool {
+        guard reason != "rejected", case .array(let deaths)? = headers?["x-death"] else { return false }
+        for death in deaths {
+            guard case .table(let table) = death, table["reason"]?.stringValue != "rejected" else { return false }
+            if table["queue"]?.stringValue == target { return true }
+        }
+        return false
+    }
+
     static func properties(of message: Message, queue: String, reason: String, now: UInt64) -> BasicProperties {
         var properties = message.properties
         var headers = properties.headers ?? [:]

@@ -151,6 +151,43 @@ enum QueueFeatureScenarios {
         try await connection.close()
     }
 
+    /// reject-publish-dlx: the refused publish is nacked to the confirming publisher and
+    /// dead-lettered (reason `maxlen`), as RabbitMQ 3.10's classic queues do.
+    static func rejectPublishDLXNacksAndDeadLetters(_ url: String) async throws {
+        let connection = try await connect(url)
+        let channel = try await connection.openChannel()
+        let dead = try await deadLetterTarget(channel)
+        let queue = unique("qf.reject-dlx")
+        try await channel.queueDeclare(name: queue, arguments: [
+            "x-max-length": .int32(1), "x-overflow": .string("reject-publish-dlx"), "x-dead-letter-exchange": .string(dead.exchange),
+        ])
+        try await channel.confirmSelect()
+        for index in 1...3 { try channel.publish("m\(index)", routingKey: queue) }
+        #expect(try await channel.waitForConfirms() == [2, 3])
+        var refused: [String] = []
+        for _ in 0..<2 {
+            guard let message = try await getEventually(channel, dead.queue) else { break }
+            refused.append(message.bodyString)
+            let entry = try #require(Self.death(message))
+            #expect(entry["reason"]?.stringValue == "maxlen")
+            #expect(entry["queue"]?.stringValue == queue)
+            #expect(entry["count"]?.integerValue == 1)
+            #expect(entry["routing-keys"] == .array([.string(queue)]))
+        }
+        #expect(refused == ["m2", "m3"])
+        #expect(try await drain(channel, queue) == ["m1"])
+        // Without confirms the refused message is still dead-lettered.
+        try await channel.close()
+        let plain = try await connection.openChannel()
+        try plain.publish("p1", routingKey: queue)
+        try plain.publish("p2", routingKey: queue)
+        #expect(try await getEventually(plain, dead.queue)?.bodyString == "p2")
+        #expect(try await drain(plain, queue) == ["p1"])
+        for name in [queue, dead.queue] { try await plain.queueDelete(name: name) }
+        try await plain.exchangeDelete(name: dead.exchange)
+        try await connection.close()
+    }
+
     static func rejectedMessagesDeadLetter(_ url: String) async throws {
         let connection = try await connect(url)
         let channel = try await connection.openChannel()
@@ -338,6 +375,7 @@ struct QueueFeatureTests {
     @Test func maxLengthDropsHead() async throws { try await Self.withBroker(QueueFeatureScenarios.maxLengthDropsHead) }
     @Test func maxLengthBytesDropsHead() async throws { try await Self.withBroker(QueueFeatureScenarios.maxLengthBytesDropsHead) }
     @Test func rejectPublishNacks() async throws { try await Self.withBroker(QueueFeatureScenarios.rejectPublishNacks) }
+    @Test func rejectPublishDLXNacksAndDeadLetters() async throws { try await Self.withBroker(QueueFeatureScenarios.rejectPublishDLXNacksAndDeadLetters) }
     @Test func rejectedMessagesDeadLetter() async throws { try await Self.withBroker(QueueFeatureScenarios.rejectedMessagesDeadLetter) }
     @Test func priorities() async throws { try await Self.withBroker(QueueFeatureScenarios.priorities) }
     @Test func alternateExchange() async throws { try await Self.withBroker(QueueFeatureScenarios.alternateExchange) }
@@ -355,6 +393,7 @@ struct QueueFeatureRabbitMQTests {
     @Test func maxLengthDropsHead() async throws { try await QueueFeatureScenarios.maxLengthDropsHead(self.url) }
     @Test func maxLengthBytesDropsHead() async throws { try await QueueFeatureScenarios.maxLengthBytesDropsHead(self.url) }
     @Test func rejectPublishNacks() async throws { try await QueueFeatureScenarios.rejectPublishNacks(self.url) }
+    @Test func rejectPublishDLXNacksAndDeadLetters() async throws { try await QueueFeatureScenarios.rejectPublishDLXNacksAndDeadLetters(self.url) }
     @Test func rejectedMessagesDeadLetter() async throws { try await QueueFeatureScenarios.rejectedMessagesDeadLetter(self.url) }
     @Test func priorities() async throws { try await QueueFeatureScenarios.priorities(self.url) }
     @Test func alternateExchange() async throws { try await QueueFeatureScenarios.alternateExchange(self.url) }
