@@ -81,6 +81,39 @@ import Testing
         }
     }
 
+    /// A coordinator that died after recording (and maybe sending) a re-configuration job:
+    /// `fwd` sends that job again under its id, and does not settle for the first one.
+    @Test(arguments: LaunchBusKind.all) func rollForwardResendsAnInterruptedReconfiguration(bus: LaunchBusKind) async throws {
+        let directory = try LaunchHarness.temporaryDirectory()
+        try Self.deployable.write(toFile: directory + "/reconf.yml", atomically: true, encoding: .utf8)
+        try await LaunchHarness.with(prefix: bus == .embedded ? (127, 61, 32) : (127, 61, 33), bus: bus) { harness in
+            let launcher = harness.launcher()
+            let result = try await launcher.launch(LaunchRequest(file: directory + "/reconf.yml"))
+            #expect(result.configured, "\(result.members.map { "\($0.member): \($0.state) \($0.reason ?? "")" })")
+            let work = harness.stateDirectory + "/deployments/reconf@default"
+            #expect(try String(contentsOfFile: work + "/web/work/seen.txt", encoding: .utf8) == "1\n")
+
+            // What `sendReconfiguration` records before it sends, then the coordinator is gone.
+            let web = try #require(try await Self.instances(harness.store)["web"])
+            let first = try #require(try await harness.store.jobs(instanceID: web.id).first)
+            var job = try first.payload.decode(as: ConfigurationJob.self)
+            job.services[0].parameters["db_version"] = .string("2")
+            let recorded = try await harness.store.recordJobIntent(
+                instanceID: web.id, name: "reconfigure-2", payload: try MeshValue(encoding: job), actor: stateTestActor)
+            try await harness.store.transitionInstance(web.id, to: .configuring, providerHandle: nil, address: nil, reason: nil, actor: stateTestActor)
+
+            let rolled = try await harness.launcher().rollForward(deployment: "reconf", environment: "default")
+            #expect(rolled.configured, "\(rolled.members.map { "\($0.member): \($0.state) \($0.reason ?? "")" })")
+            #expect(try String(contentsOfFile: work + "/web/work/seen.txt", encoding: .utf8) == "2\n")
+            let jobs = try await harness.store.jobs(instanceID: web.id)
+            #expect(jobs.map(\.name).sorted() == ["configure", "reconfigure-2"])
+            #expect(jobs.first { $0.name == "reconfigure-2" }?.id == recorded.id)
+            #expect(jobs.allSatisfy { $0.state == .succeeded })
+            #expect(try #require(try await Self.instances(harness.store)["web"]).state == .configured)
+            try await launcher.terminate(deployment: "reconf", environment: "default")
+        }
+    }
+
     @Test func changedParametersNameServiceAndParameter() {
         let old = [ServiceSpec(name: "app", script: "x", parameters: ["a": .string("1"), "b": .string("1")])]
         let new = [ServiceSpec(name: "app", script: "x", parameters: ["a": .string("2"), "b": .string("1")]), ServiceSpec(name: "extra", script: "y")]

@@ -266,6 +266,8 @@ extension Launcher {
 
     /// Records the job (its id is made once, here), then sends it with that id and
     /// collects the answer in a child task. A job already answered is not sent again.
+    /// A re-configuration job that a crash left unanswered (recorded or sent) is the one
+    /// that counts: it is sent again as recorded, under its id.
     private func send(
         _ runtime: inout MemberRuntime, services: [ResolvedService], plan: ResolutionPlan, environment: String,
         known: inout KnownValues, console: MeshConsole, collectors: inout ThrowingTaskGroup<Void, any Error>, answers: JobAnswers
@@ -273,8 +275,16 @@ extension Launcher {
         let actor = self.options.actor
         let timeout = Double(self.options.jobTimeout.components.seconds)
         let draft = ConfigurationJob(jobID: "-", deployment: "\(plan.deployment)@\(environment)", services: services.map(\.spec), timeoutSeconds: max(1, timeout))
-        let record = try await self.store.recordJobIntent(
-            instanceID: runtime.record.id, name: Self.jobName, payload: try MeshValue(encoding: draft), actor: actor)
+        let interrupted = try await self.store.jobs(instanceID: runtime.record.id)
+            .filter { $0.name != Self.jobName && ($0.state == .recorded || $0.state == .sent) }
+            .max { $0.createdAt < $1.createdAt }
+        let record: JobRecord
+        if let interrupted {
+            record = interrupted
+        } else {
+            record = try await self.store.recordJobIntent(
+                instanceID: runtime.record.id, name: Self.jobName, payload: try MeshValue(encoding: draft), actor: actor)
+        }
         switch record.state {
         case .succeeded:
             let result = record.result.flatMap { try? $0.decode(as: JobResult.self) } ?? JobResult(jobID: record.id, status: .succeeded, services: [])
