@@ -46,7 +46,6 @@ struct FwdCommand: AsyncParsableCommand {
         // Instances the crash left unstarted go on the launch's own addresses.
         let recorded = try await store.pendingWork(deployment: self.deployment, environment: self.env)?.generation
             .flatMap { try? JSONDecoder().decode(LaunchRequest.self, from: Data($0.document.utf8)) }
-        let prefix = recorded?.localAddresses.flatMap(LaunchCommand.prefix) ?? (127, 0, 0)
         let bus = try await self.bus.start(
             record: EmbeddedBusRecord.path(stateDirectory: self.state.directory, deployment: self.deployment, environment: self.env))
         let json = self.json
@@ -58,7 +57,9 @@ struct FwdCommand: AsyncParsableCommand {
         let options = LaunchOptions(
             stateDirectory: self.state.directory, console: bus.console, agentBrokerURL: bus.agentURL,
             waitBudget: .milliseconds(Int64(self.waitBudget * 1000)), trustedUser: bus.trustedUser)
-        let launcher = Launcher(store: store, providers: [LocalProvider(addressPrefix: prefix)], options: options) { event in
+        // The providers a launch has: `local` on the launch's own addresses, `agents` on this bus.
+        let providers = LaunchCoordinator.standardProviders(recorded ?? LaunchRequest(file: "/"), console: bus.console)
+        let launcher = Launcher(store: store, providers: providers, options: options) { event in
             let line = event.description + "\n"
             if json { FileHandle.standardError.write(Data(line.utf8)) } else { FileHandle.standardOutput.write(Data(line.utf8)) }
         }

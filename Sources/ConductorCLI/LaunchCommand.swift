@@ -29,7 +29,7 @@ struct LaunchArguments: ParsableArguments {
     var localAddresses: String = "127.0.0"
 
     func validate() throws {
-        guard LaunchCommand.prefix(self.localAddresses) != nil else {
+        guard LocalProvider.addressPrefix(self.localAddresses) != nil else {
             throw ValidationError("--local-addresses takes three octets of 127.0.0.0/8, like 127.0.0, got '\(self.localAddresses)'")
         }
         guard self.waitBudget > 0, self.jobTimeout >= 1 else { throw ValidationError("--wait-budget and --job-timeout must be positive") }
@@ -225,12 +225,6 @@ struct LaunchCommand: AsyncParsableCommand {
         }
         FileHandle.standardError.write(Data("conductor launch: \(error)\n".utf8))
         return ExitCode(1)
-    }
-
-    static func prefix(_ text: String) -> (UInt8, UInt8, UInt8)? {
-        let octets = text.split(separator: ".").compactMap { UInt8($0) }
-        guard octets.count == 3, text.split(separator: ".").count == 3, octets[0] == 127 else { return nil }
-        return (octets[0], octets[1], octets[2])
     }
 
     static func seconds(_ duration: Duration) -> Double {

@@ -59,6 +59,60 @@ import Testing
         }
     }
 
+    /// `conductor fwd` rolls forward with the standard providers: a launch that died after its
+    /// first job finishes on the same agents, none started or stopped.
+    @Test func aHaltedLaunchOnAgentsIsRolledForward() async throws {
+        let directory = try LaunchHarness.temporaryDirectory()
+        try """
+            name: placedfwd
+            instances:
+              db:
+                provider: agents
+                services:
+                  server:
+                    script: echo "db" >> "$CONDUCTOR_WORK_DIR/runs.txt"
+              web:
+                provider: agents
+                services:
+                  app:
+                    script: echo "$db_host" > "$CONDUCTOR_WORK_DIR/seen.txt"
+                    parameters: {db_host: "${db.ipaddress}"}
+            """.write(toFile: directory + "/placedfwd.yml", atomically: true, encoding: .utf8)
+        try await LaunchHarness.with(prefix: (127, 61, 62)) { harness in
+            var agents: [String: Process] = [:]
+            defer { for process in agents.values where process.isRunning { process.terminate() } }
+            for (name, role, address) in [("db-y", "db", "127.61.62.2"), ("web-y", "web", "127.61.62.3")] {
+                agents[name] = try Self.startAgent(name: name, role: role, address: address, in: directory, broker: harness.agentURL)
+            }
+            let console = try AMQPConnectionConfiguration(url: harness.consoleURL)
+            let mesh = try await MeshConsole.connect(console)
+            var joined = 0
+            for _ in 0..<40 where joined < 2 {
+                joined = try await mesh.locate(timeout: .milliseconds(500), expectedAgents: 2).count
+            }
+            try? await mesh.close()
+            #expect(joined == 2)
+
+            func launcher(halt: Int?) -> Launcher {
+                let options = LaunchOptions(
+                    stateDirectory: harness.stateDirectory, console: console, agentBrokerURL: harness.agentURL, waitBudget: .seconds(20),
+                    jobTimeout: .seconds(30), actor: .system, haltAfterSendingJobs: halt)
+                let request = LaunchRequest(file: directory + "/placedfwd.yml")
+                return Launcher(store: harness.store, providers: LaunchCoordinator.standardProviders(request, console: console), options: options)
+            }
+            let halted = try await launcher(halt: 1).launch(LaunchRequest(file: directory + "/placedfwd.yml"))
+            #expect(!halted.configured)
+
+            let rolled = try await launcher(halt: nil).rollForward(deployment: "placedfwd", environment: "default")
+            #expect(rolled.configured, "\(rolled.members.map { "\($0.member): \($0.state) \($0.reason ?? "")" })")
+            #expect(rolled.members.map(\.address) == ["127.61.62.2", "127.61.62.3"])
+            #expect(try String(contentsOfFile: directory + "/web-y/work/seen.txt", encoding: .utf8) == "127.61.62.2\n")
+            // The db's job was sent again under its id: the agent answered from its record.
+            #expect(try String(contentsOfFile: directory + "/db-y/work/runs.txt", encoding: .utf8) == "db\n")
+            #expect(agents.values.allSatisfy { $0.isRunning })
+        }
+    }
+
     @Test func tooFewAgentsIsAClearError() async throws {
         try await LaunchHarness.with(prefix: (127, 61, 61)) { harness in
             let provider = AgentsProvider(console: try AMQPConnectionConfiguration(url: harness.consoleURL), locateTimeout: .milliseconds(300))
