@@ -144,11 +144,19 @@ struct EmbeddedBusRecord: Codable, Equatable {
     }
 
     func write(_ path: String) throws {
-        let directory = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: try JSONEncoder().encode(self), attributes: [.posixPermissions: 0o600]),
-            rename(temporary, path) == 0
-        else { throw ValidationError("cannot write \(path)") }
+        try writePrivateRecord(self, to: path)
     }
+}
+
+/// Writes `value` as JSON to `path` atomically (a temporary file, then rename), mode 0600
+/// in a directory created 0700: the state directory's records hold passwords or say who
+/// owns what.
+func writePrivateRecord<Value: Encodable>(_ value: Value, to path: String) throws {
+    let directory = (path as NSString).deletingLastPathComponent
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    let temporary = path + ".tmp"
+    guard FileManager.default.createFile(atPath: temporary, contents: try JSONEncoder().encode(value), attributes: [.posixPermissions: 0o600]) else {
+        throw ValidationError("cannot write \(temporary)")
+    }
+    guard rename(temporary, path) == 0 else { throw ValidationError("cannot write \(path)") }
 }

@@ -23,13 +23,7 @@ struct CoordinatorRecord: Codable {
     }
 
     func write(_ path: String) throws {
-        let directory = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: try JSONEncoder().encode(self), attributes: [.posixPermissions: 0o600]) else {
-            throw ValidationError("cannot write \(temporary)")
-        }
-        guard rename(temporary, path) == 0 else { throw ValidationError("cannot write \(path)") }
+        try writePrivateRecord(self, to: path)
     }
 
     /// The record of a live `conductor serve` in this state directory, if any.
@@ -101,8 +95,17 @@ struct CoordinatorHost {
             watchInterval: watchInterval, log: log)
         configuration.haltAfterSendingJobs = TestHooks.haltAfterSendingJobs
         // `conductor fwd DEPLOYMENT` finds the bus of a deployment by its name: record it
-        // for every deployment launched here before any instance learns its URL.
+        // for every deployment launched here before any instance learns its URL. On an
+        // external bus, record which coordinator launched it, so a `serve` restarted with
+        // the same --broker and scope takes it over (a foreground launch owns its own).
+        let external = bus.broker == nil
+        let ours = CoordinatedRecord(scope: scope, bus: bus.console.redactedURL)
         configuration.accepted = { ticket in
+            if external {
+                let path = CoordinatedRecord.path(stateDirectory: stateDirectory, deployment: ticket.deployment, environment: ticket.environment)
+                if serveLaunches { try? writePrivateRecord(ours, to: path) } else { try? FileManager.default.removeItem(atPath: path) }
+                return
+            }
             guard let busRecord, let saved = FileManager.default.contents(atPath: busRecord) else { return }
             let path = EmbeddedBusRecord.path(stateDirectory: stateDirectory, deployment: ticket.deployment, environment: ticket.environment)
             if path != busRecord, FileManager.default.createFile(atPath: path + ".tmp", contents: saved, attributes: [.posixPermissions: 0o600]) {
@@ -296,6 +299,8 @@ struct ServeCommand: AsyncParsableCommand {
             (mode 0600: pid, bus URL with credentials) so local commands find it, re-configures \
             members whose referenced facts changed (every --watch-interval), and on SIGTERM or \
             Ctrl-C stops every instance it launched (records stay), then its broker. \
+            Restarted after a crash, it takes over the configured deployments it had launched: \
+            on its recorded embedded bus, or with the same --broker and --scope. \
             `conductor launch --detach` starts one in the background when none is running. \
             See docs/launch.md.
 
@@ -346,7 +351,7 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("conductor serve: cannot start: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        await Self.adoptEarlierDeployments(host, stateDirectory: directory, busRecord: busRecord)
+        await Self.adoptEarlierDeployments(host, stateDirectory: directory, busRecord: busRecord, scope: self.scope)
         let record = CoordinatorRecord(pid: getpid(), broker: host.bus.consoleURL, scope: self.scope)
         do {
             try record.write(recordPath)
@@ -365,22 +370,49 @@ struct ServeCommand: AsyncParsableCommand {
 }
 
 extension ServeCommand {
-    /// A `serve` restarted on its recorded embedded bus takes over the configured
-    /// deployments the earlier one launched there (their agents reconnect by themselves):
-    /// those whose bus record is this coordinator's.
-    static func adoptEarlierDeployments(_ host: CoordinatorHost, stateDirectory: String, busRecord: String) async {
-        guard host.bus.restored, let ours = FileManager.default.contents(atPath: busRecord),
-            let reports = try? await host.store.status()
-        else { return }
+    /// A restarted `serve` takes over the configured deployments the earlier one launched
+    /// (their agents reconnect by themselves): on its recorded embedded bus, those whose
+    /// bus record is this coordinator's; with --broker, those whose `CoordinatedRecord`
+    /// names this scope and bus.
+    static func adoptEarlierDeployments(_ host: CoordinatorHost, stateDirectory: String, busRecord: String, scope: String) async {
+        guard let reports = try? await host.store.status() else { return }
+        let launchedHere: (String, String) -> Bool
+        if host.bus.broker == nil {
+            let ours = CoordinatedRecord(scope: scope, bus: host.bus.console.redactedURL)
+            launchedHere = { name, environment in
+                CoordinatedRecord.read(CoordinatedRecord.path(stateDirectory: stateDirectory, deployment: name, environment: environment)) == ours
+            }
+        } else {
+            guard host.bus.restored, let ours = FileManager.default.contents(atPath: busRecord) else { return }
+            launchedHere = { name, environment in
+                FileManager.default.contents(atPath: EmbeddedBusRecord.path(stateDirectory: stateDirectory, deployment: name, environment: environment)) == ours
+            }
+        }
         for report in reports where report.deployment.status == .configured {
             let name = report.deployment.name
             let environment = report.deployment.environment
-            let path = EmbeddedBusRecord.path(stateDirectory: stateDirectory, deployment: name, environment: environment)
-            guard FileManager.default.contents(atPath: path) == ours else { continue }
+            guard launchedHere(name, environment) else { continue }
             if (try? await host.launches.adopt(deployment: name, environment: environment)) == true {
                 say("took over \(name)@\(environment), launched by the previous coordinator on this bus")
             }
         }
+    }
+}
+
+/// Which coordinator launched a deployment on an external bus (`serve --broker`), as
+/// `<state-dir>/coordinated/<deployment>@<environment>.json`: its scope and the bus's URL
+/// without password. A `serve` restarted with the same --broker and scope takes over the
+/// configured deployments whose record names it; a foreground launch removes the record.
+struct CoordinatedRecord: Codable, Equatable {
+    var scope: String
+    var bus: String
+
+    static func path(stateDirectory: String, deployment: String, environment: String) -> String {
+        "\(stateDirectory)/coordinated/\(deployment)@\(environment).json"
+    }
+
+    static func read(_ path: String) -> CoordinatedRecord? {
+        FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(CoordinatedRecord.self, from: $0) }
     }
 }
 

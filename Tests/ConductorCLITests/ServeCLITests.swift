@@ -89,10 +89,12 @@ struct ServeCLITests {
         #expect(!FileManager.default.fileExists(atPath: record))
     }
 
-    @Test("a serve restarted after SIGKILL brings back its bus, takes over what the first launched, and stops it on SIGTERM")
-    func restartedServeTakesOver() async throws {
+    @Test("a serve restarted after SIGKILL, on its embedded bus or the same --broker, takes over what the first launched and stops it on SIGTERM",
+        arguments: [false, true])
+    func restartedServeTakesOver(external: Bool) async throws {
         let state = NSTemporaryDirectory() + "conductor-serve-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let third = external ? 56 : 51
         try """
             name: pair
             instances:
@@ -102,9 +104,12 @@ struct ServeCLITests {
               web:
                 services:
                   app:
-                    script: test "$db_host" = 127.61.51.2
+                    script: test "$db_host" = 127.61.\(third).2
                     parameters: {db_host: "${db.ipaddress}"}
             """.write(toFile: state + "/pair.yml", atomically: true, encoding: .utf8)
+        // On an external bus (a `conductor broker` the test owns), with a scope of its own.
+        let broker = external ? try await BrokerProcess.start() : nil
+        let busArguments = broker.map { ["--broker", "amqp://guest:guest@127.0.0.1:\($0.port)/%2F", "--scope", "takeover"] } ?? []
         let record = state + "/coordinator.json"
         func recordedPid() -> Int32? {
             FileManager.default.contents(atPath: record)
@@ -113,8 +118,13 @@ struct ServeCLITests {
         }
         defer { if let pid = recordedPid() { kill(pid, SIGTERM) } }
         let launch = try await CLI.run(
-            ["launch", state + "/pair.yml", "--state-dir", state, "--local-addresses", "127.61.51", "--detach", "--wait-budget", "20"], timeout: 45)
+            ["launch", state + "/pair.yml", "--state-dir", state, "--local-addresses", "127.61.\(third)", "--detach", "--wait-budget", "20"]
+                + busArguments, timeout: 45)
         #expect(launch.status == 0, "\(launch.stdout)\n\(launch.stderr)")
+        if external {
+            let attributes = try FileManager.default.attributesOfItem(atPath: state + "/coordinated/pair@default.json")
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        }
         let first = try #require(recordedPid())
         kill(first, SIGKILL)
         for _ in 0..<50 where kill(first, 0) == 0 { try await Task.sleep(for: .milliseconds(100)) }
@@ -122,7 +132,7 @@ struct ServeCLITests {
         // A new serve, as a user (or systemd) would start it after the crash.
         let serve = Process()
         serve.executableURL = CLI.binary
-        serve.arguments = ["serve", "--state-dir", state]
+        serve.arguments = ["serve", "--state-dir", state] + busArguments
         _ = FileManager.default.createFile(atPath: state + "/serve2.log", contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: state + "/serve2.log"))
         serve.standardOutput = log
@@ -135,7 +145,8 @@ struct ServeCLITests {
         let serveLog = (try? String(contentsOfFile: state + "/serve2.log", encoding: .utf8)) ?? ""
         #expect(serveLog.contains("took over pair@default"), "\(serveLog)")
         let status = try await CLI.run(["status", "--state-dir", state])
-        #expect(status.stdout.contains("coordinator conductor:coordinator:default serving (pid \(serve.processIdentifier)"), "\(status.stdout)")
+        let scope = external ? "takeover" : "default"
+        #expect(status.stdout.contains("coordinator conductor:coordinator:\(scope) serving (pid \(serve.processIdentifier)"), "\(status.stdout)")
         #expect(status.stdout.contains("pair@default: configured"), "\(status.stdout)")
 
         serve.terminate()
@@ -146,6 +157,7 @@ struct ServeCLITests {
         #expect(exited == 0)
         let after = try await CLI.run(["status", "pair", "--state-dir", state])
         #expect(after.stdout.contains("pair@default: terminated"), "\(after.stdout)")
+        await broker?.stop()
     }
 
     @Test("a foreground launch serves locks and events to its instances' recipes")
