@@ -18,29 +18,8 @@ struct ServeCLITests {
 
     @Test("launch submits to a running serve; --exit-when-configured terminates through it; SIGTERM stops serve")
     func launchThroughServe() async throws {
-        let state = NSTemporaryDirectory() + "conductor-serve-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-        try """
-            name: pair
-            instances:
-              db:
-                services:
-                  server: {script: "true"}
-              web:
-                services:
-                  app:
-                    script: test "$db_host" = 127.61.50.2
-                    parameters: {db_host: "${db.ipaddress}"}
-            """.write(toFile: state + "/pair.yml", atomically: true, encoding: .utf8)
-        let serve = Process()
-        serve.executableURL = CLI.binary
-        serve.arguments = ["serve", "--state-dir", state, "--watch-interval", "0"]
-        _ = FileManager.default.createFile(atPath: state + "/serve.log", contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: state + "/serve.log"))
-        serve.standardOutput = log
-        serve.standardError = log
-        serve.standardInput = FileHandle.nullDevice
-        try serve.run()
+        let state = try Self.stateWithPair(addresses: "127.61.50")
+        let serve = try Self.startServe(["--state-dir", state, "--watch-interval", "0"], log: state + "/serve.log")
         defer { if serve.isRunning { serve.terminate() } }
         let record = state + "/coordinator.json"
         for _ in 0..<200 where !FileManager.default.fileExists(atPath: record) { try await Task.sleep(for: .milliseconds(100)) }
@@ -92,21 +71,8 @@ struct ServeCLITests {
     @Test("a serve restarted after SIGKILL, on its embedded bus or the same --broker, takes over what the first launched and stops it on SIGTERM",
         arguments: [false, true])
     func restartedServeTakesOver(external: Bool) async throws {
-        let state = NSTemporaryDirectory() + "conductor-serve-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         let third = external ? 56 : 51
-        try """
-            name: pair
-            instances:
-              db:
-                services:
-                  server: {script: "true"}
-              web:
-                services:
-                  app:
-                    script: test "$db_host" = 127.61.\(third).2
-                    parameters: {db_host: "${db.ipaddress}"}
-            """.write(toFile: state + "/pair.yml", atomically: true, encoding: .utf8)
+        let state = try Self.stateWithPair(addresses: "127.61.\(third)")
         // On an external bus (a `conductor broker` the test owns), with a scope of its own.
         let broker = external ? try await BrokerProcess.start() : nil
         let busArguments = broker.map { ["--broker", "amqp://guest:guest@127.0.0.1:\($0.port)/%2F", "--scope", "takeover"] } ?? []
@@ -130,15 +96,7 @@ struct ServeCLITests {
         for _ in 0..<50 where kill(first, 0) == 0 { try await Task.sleep(for: .milliseconds(100)) }
 
         // A new serve, as a user (or systemd) would start it after the crash.
-        let serve = Process()
-        serve.executableURL = CLI.binary
-        serve.arguments = ["serve", "--state-dir", state] + busArguments
-        _ = FileManager.default.createFile(atPath: state + "/serve2.log", contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: state + "/serve2.log"))
-        serve.standardOutput = log
-        serve.standardError = log
-        serve.standardInput = FileHandle.nullDevice
-        try serve.run()
+        let serve = try Self.startServe(["--state-dir", state] + busArguments, log: state + "/serve2.log")
         defer { if serve.isRunning { serve.terminate() } }
         for _ in 0..<200 where recordedPid() != serve.processIdentifier { try await Task.sleep(for: .milliseconds(100)) }
         #expect(recordedPid() == serve.processIdentifier)
@@ -184,5 +142,39 @@ struct ServeCLITests {
         #expect(launch.stdout.contains("stopped the instances of locky@default"), "\(launch.stdout)")
         let token = try String(contentsOfFile: state + "/deployments/locky@default/a/work/token.txt", encoding: .utf8)
         #expect(Int(token.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 > 0, "token \(token)")
+    }
+
+    /// A fresh state directory holding `pair.yml`: a db, and a web whose script checks it
+    /// got the db's address (`<addresses>.2`).
+    static func stateWithPair(addresses: String) throws -> String {
+        let state = NSTemporaryDirectory() + "conductor-serve-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        try """
+            name: pair
+            instances:
+              db:
+                services:
+                  server: {script: "true"}
+              web:
+                services:
+                  app:
+                    script: test "$db_host" = \(addresses).2
+                    parameters: {db_host: "${db.ipaddress}"}
+            """.write(toFile: state + "/pair.yml", atomically: true, encoding: .utf8)
+        return state
+    }
+
+    /// `conductor serve ARGUMENTS` in the background, its output in `log`.
+    static func startServe(_ arguments: [String], log path: String) throws -> Process {
+        let serve = Process()
+        serve.executableURL = CLI.binary
+        serve.arguments = ["serve"] + arguments
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        serve.standardOutput = log
+        serve.standardError = log
+        serve.standardInput = FileHandle.nullDevice
+        try serve.run()
+        return serve
     }
 }
