@@ -10,7 +10,8 @@ import NIOPosix
 /// The API (`/api/...`, JSON) takes HTTP basic authentication with a broker user's
 /// name and password; the user must be an administrator: one of `administrators`, or,
 /// when that is empty, any user the broker was started with (by default guest, who can
-/// only log in from loopback anyway). `/metrics` needs no credentials, like a Prometheus
+/// only log in from loopback anyway), or one tagged administrator in the data directory's
+/// users.json (UserStore.swift). `/metrics` needs no credentials, like a Prometheus
 /// exporter; the listener is on loopback by default. See docs/broker.md, "Admin".
 public struct AdminConfiguration: Sendable, Hashable {
     public var host: String
@@ -83,6 +84,14 @@ public enum AdminAPI {
     public struct UserInfo: Codable, Sendable, Hashable {
         public var name: String
         public var administrator: Bool
+        /// In answers to changes: whether the change was saved in the data directory (false:
+        /// the broker runs without one and the change is lost when it stops).
+        public var persisted: Bool?
+        public init(name: String, administrator: Bool, persisted: Bool? = nil) {
+            self.name = name
+            self.administrator = administrator
+            self.persisted = persisted
+        }
     }
 
     public struct NewUser: Codable, Sendable, Hashable {
@@ -98,10 +107,13 @@ public enum AdminAPI {
         public var configure: String
         public var write: String
         public var read: String
-        public init(configure: String, write: String, read: String) {
+        /// In answers: whether the change was saved in the data directory (see `UserInfo`).
+        public var persisted: Bool?
+        public init(configure: String, write: String, read: String, persisted: Bool? = nil) {
             self.configure = configure
             self.write = write
             self.read = read
+            self.persisted = persisted
         }
     }
 
@@ -138,12 +150,9 @@ public enum AdminAPI {
 /// Binds the admin HTTP listener on the broker's own loop, so requests read and change
 /// broker state with plain calls, like connections do.
 enum AdminServer {
-    /// `users`: the broker's users at start, the administrators when none are configured.
-    static func bind(_ configuration: AdminConfiguration, users: [String], core: NIOLoopBoundBox<BrokerCore>, logger: Logger) async throws -> any Channel {
+    /// Administrators are the core's (`BrokerCore.userStore`).
+    static func bind(_ configuration: AdminConfiguration, core: NIOLoopBoundBox<BrokerCore>, logger: Logger) async throws -> any Channel {
         let eventLoop = core.eventLoop
-        let administrators = NIOLoopBoundBox.makeBoxSendingValue(
-            Set(configuration.administrators.isEmpty ? users : configuration.administrators), eventLoop: eventLoop
-        )
         let bootstrap = ServerBootstrap(group: eventLoop)
             .serverChannelOption(.backlog, value: 32)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -151,7 +160,7 @@ enum AdminServer {
                 eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(
-                        AdminHTTPHandler(api: AdminRequestHandler(core: core.value, administrators: administrators), logger: logger))
+                        AdminHTTPHandler(api: AdminRequestHandler(core: core.value), logger: logger))
                 }
             }
         do {
@@ -182,11 +191,31 @@ struct AdminResponse {
 /// The API itself: routes a request to broker state. Runs on the broker loop.
 struct AdminRequestHandler {
     let core: BrokerCore
-    let administrators: NIOLoopBoundBox<Set<String>>
 
-    func handle(method: HTTPMethod, path: String, authorization: String?, body: [UInt8]) -> AdminResponse {
+    private var administrators: Set<String> {
+        get { self.core.userStore.administrators }
+        nonmutating set { self.core.userStore.administrators = newValue }
+    }
+
+    /// The answer; a change to users or permissions is answered once it is saved.
+    func handle(method: HTTPMethod, path: String, authorization: String?, body: [UInt8]) -> EventLoopFuture<AdminResponse> {
+        let parts = Self.segments(of: path)
+        let response = self.respond(method: method, path: path, parts: parts, authorization: authorization, body: body)
+        let changesUsers = (method == .PUT || method == .DELETE) && parts.count > 2 && ["users", "permissions"].contains(parts[1])
+        guard changesUsers, response.status.code < 300 else { return self.core.eventLoop.makeSucceededFuture(response) }
+        let path = self.core.userStore.path ?? ""
+        return self.core.userStore.save(self.core.userDocument(), on: self.core.eventLoop).map { response }.recover { error in
+            .failure(.internalServerError, "changed in the running broker, but not saved to \(path): \(error); it is lost at restart unless a later change saves")
+        }
+    }
+
+    /// The path's segments, percent-decoded, without the query.
+    static func segments(of path: String) -> [String] {
         let segments = path.split(separator: "?", maxSplits: 1).first.map { $0.split(separator: "/", omittingEmptySubsequences: true) } ?? []
-        let parts = segments.map { String($0).removingPercentEncoding ?? String($0) }
+        return segments.map { String($0).removingPercentEncoding ?? String($0) }
+    }
+
+    private func respond(method: HTTPMethod, path: String, parts: [String], authorization: String?, body: [UInt8]) -> AdminResponse {
         if method == .GET, parts == ["metrics"] {
             return AdminResponse(status: .ok, contentType: "text/plain; version=0.0.4", body: self.core.statistics.render(core: self.core))
         }
@@ -219,7 +248,7 @@ struct AdminRequestHandler {
         else { return nil }
         let name = String(decoded[..<colon]), password = String(decoded[decoded.index(after: colon)...])
         guard let user = self.core.authenticator.users[name], user.verify(password: password),
-            self.administrators.value.contains(name)
+            self.administrators.contains(name)
         else { return nil }
         return name
     }
@@ -308,7 +337,7 @@ struct AdminRequestHandler {
     }
 
     private func users() -> [AdminAPI.UserInfo] {
-        self.core.authenticator.users.keys.sorted().map { AdminAPI.UserInfo(name: $0, administrator: self.administrators.value.contains($0)) }
+        self.core.authenticator.users.keys.sorted().map { AdminAPI.UserInfo(name: $0, administrator: self.administrators.contains($0)) }
     }
 
     // MARK: - Changes
@@ -321,25 +350,26 @@ struct AdminRequestHandler {
         let existed = self.core.authenticator.users[name] != nil
         self.core.authenticator.users[name] = BrokerUser(name: name, password: request.password)
         if request.administrator {
-            self.administrators.value.insert(name)
+            self.administrators.insert(name)
         } else {
-            self.administrators.value.remove(name)
+            self.administrators.remove(name)
         }
-        return .json(AdminAPI.UserInfo(name: name, administrator: request.administrator), existed ? .ok : .created)
+        let persisted = self.core.userStore.persists
+        return .json(AdminAPI.UserInfo(name: name, administrator: request.administrator, persisted: persisted), existed ? .ok : .created)
     }
 
     private func deleteUser(_ name: String) -> AdminResponse {
         guard self.core.authenticator.users.removeValue(forKey: name) != nil else {
             return .failure(.notFound, "no user '\(name)'")
         }
-        self.administrators.value.remove(name)
+        self.administrators.remove(name)
         self.core.authenticator.access[name] = nil
         self.core.permissions[name] = nil
         // As rabbitmqctl delete_user does: the user's connections are closed.
         for connection in self.core.connections.values where connection.user == name {
             connection.shutdown()
         }
-        return .json(AdminAPI.UserInfo(name: name, administrator: false))
+        return .json(AdminAPI.UserInfo(name: name, administrator: false, persisted: self.core.userStore.persists))
     }
 
     private func setPermissions(vhost: String, user: String, _ body: [UInt8]) -> AdminResponse {
@@ -354,7 +384,9 @@ struct AdminRequestHandler {
         self.core.permissions[user, default: [:]][vhost] = BrokerPermission(
             user: user, vhost: vhost, configure: request.configure, write: request.write, read: request.read)
         self.core.authenticator.access[user, default: []].insert(vhost)
-        return .json(request)
+        var answer = request
+        answer.persisted = self.core.userStore.persists
+        return .json(answer)
     }
 
     private func purge(vhost: String, queue name: String) -> AdminResponse {
@@ -406,10 +438,13 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             guard let head = self.head else { return }
             self.head = nil
             let response = self.tooLarge
-                ? AdminResponse.failure(.payloadTooLarge, "request body over 1 MiB")
+                ? context.eventLoop.makeSucceededFuture(AdminResponse.failure(.payloadTooLarge, "request body over 1 MiB"))
                 : self.api.handle(method: head.method, path: head.uri, authorization: head.headers.first(name: "authorization"), body: self.body)
             self.body = []
-            self.respond(response, keepAlive: head.isKeepAlive, version: head.version, context: context)
+            // Changes to users are answered after users.json is on disk (off the loop).
+            response.assumeIsolated().whenSuccess { response in
+                self.respond(response, keepAlive: head.isKeepAlive, version: head.version, context: context)
+            }
         }
     }
 

@@ -70,9 +70,13 @@ public struct BrokerConfiguration: Sendable {
     public var host: String
     /// 0 picks a free port (see `BrokerServer.start()`).
     public var port: Int
-    public var users: [BrokerUser]
+    public var users: [BrokerUser] { didSet { self.accessIsBuiltInDefault = false } }
     public var vhosts: [String]
-    public var permissions: [BrokerPermission]
+    public var permissions: [BrokerPermission] { didSet { self.accessIsBuiltInDefault = false } }
+    /// True while `users` and `permissions` are the built-in guest (nothing was given or
+    /// set). Like RabbitMQ's default user, that one only seeds a new data directory's
+    /// users.json; users given explicitly are applied at every start (UserStore.swift).
+    public private(set) var accessIsBuiltInDefault: Bool
     /// Heartbeat interval in seconds proposed in connection.tune; 0 disables.
     public var heartbeat: UInt16
     public var frameMax: UInt32
@@ -126,9 +130,9 @@ public struct BrokerConfiguration: Sendable {
     public init(
         host: String = "127.0.0.1",
         port: Int = 5672,
-        users: [BrokerUser] = [BrokerUser(name: "guest", password: "guest", loopbackOnly: true)],
+        users: [BrokerUser]? = nil,
         vhosts: [String] = ["/"],
-        permissions: [BrokerPermission] = [BrokerPermission(user: "guest", vhost: "/")],
+        permissions: [BrokerPermission]? = nil,
         heartbeat: UInt16 = 60,
         frameMax: UInt32 = 131_072,
         channelMax: UInt16 = 2047,
@@ -136,9 +140,11 @@ public struct BrokerConfiguration: Sendable {
     ) {
         self.host = host
         self.port = port
-        self.users = users
+        // nil: the built-in guest/guest, loopback only, with full permissions on "/".
+        self.users = users ?? [BrokerUser(name: "guest", password: "guest", loopbackOnly: true)]
         self.vhosts = vhosts
-        self.permissions = permissions
+        self.permissions = permissions ?? [BrokerPermission(user: "guest", vhost: "/")]
+        self.accessIsBuiltInDefault = users == nil && permissions == nil
         self.heartbeat = heartbeat
         self.frameMax = frameMax
         self.channelMax = channelMax

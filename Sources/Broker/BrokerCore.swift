@@ -10,6 +10,8 @@ final class BrokerCore {
     let configuration: BrokerConfiguration
     /// Mutable for the admin API (add-user, delete-user, set-permissions; AdminServer.swift).
     var authenticator: ServerConnectionStateMachine.Authenticator
+    /// Administrators and the data directory's users.json (UserStore.swift).
+    let userStore: UserStore
     let logger: Logger
     private(set) var vhosts: [String: VirtualHost] = [:]
     /// user -> vhost -> permission.
@@ -32,6 +34,7 @@ final class BrokerCore {
         self.eventLoop = eventLoop
         self.configuration = configuration
         self.authenticator = .init(configuration: configuration)
+        self.userStore = UserStore(configuration: configuration)
         self.logger = logger
         self.flow = FlowController(limits: configuration.flowLimits)
         for name in configuration.vhosts { self.vhosts[name] = VirtualHost(name: name, flow: self.flow) }

@@ -44,6 +44,9 @@ public final class BrokerServer: Service, Sendable {
         let configuration = self.configuration
         // Bad certificate files fail here, before anything listens.
         let tlsContext = try configuration.tls?.makeContext()
+        let core = self.core
+        // The data directory's users.json (written atomically, so readable before the lock).
+        try await core.eventLoop.submit { try core.value.loadStoredUsers() }.get()
         try await self.openStore()
         let channel = try await self.bind(host: configuration.host, port: configuration.port, tls: nil)
         var extra: [any Channel] = []
@@ -54,7 +57,7 @@ public final class BrokerServer: Service, Sendable {
                 self.state.withLockedValue { $0.tlsChannel = tlsChannel }
             }
             if let admin = configuration.admin {
-                let adminChannel = try await AdminServer.bind(admin, users: configuration.users.map(\.name), core: self.core, logger: self.logger)
+                let adminChannel = try await AdminServer.bind(admin, core: self.core, logger: self.logger)
                 extra.append(adminChannel)
                 self.state.withLockedValue { $0.adminChannel = adminChannel }
             }
@@ -67,7 +70,6 @@ public final class BrokerServer: Service, Sendable {
             $0.serverChannel = channel
             $0.started = true
         }
-        let core = self.core
         let logger = self.logger
         try await core.eventLoop.submit {
             core.value.flow.startMonitoring(configuration.watermarks, dataDirectory: configuration.dataDirectory, on: core.eventLoop, logger: logger)

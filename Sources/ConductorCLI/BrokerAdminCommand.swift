@@ -16,6 +16,13 @@ enum BrokerAdminCommands {
         administrator: by default any user the broker started with, e.g. guest from loopback). \
         Exit status: 0 done, 1 the broker refused or could not be reached, 64 bad arguments.
         """
+
+    static let persistence = """
+         The broker saves the change in its data directory (users.json) before answering, so it \
+        survives a restart; users given to the broker with --user or --definitions get their \
+        configured password and permissions back at every start. A broker run with \
+        --no-persistence keeps the change in memory only (a note on stderr says so).
+        """
 }
 
 /// Where the admin API is and who asks.
@@ -71,6 +78,12 @@ struct AdminOptions: ParsableArguments {
         }
         print(line(columns))
         for row in rows { print(line(row)) }
+    }
+
+    /// A change the broker could not save (it runs without a data directory): say so on stderr.
+    func noteIfNotPersisted(_ persisted: Bool?) {
+        guard persisted == false else { return }
+        FileHandle.standardError.write(Data("conductor broker: note: the broker has no data directory (--no-persistence); this change is lost when it stops\n".utf8))
     }
 
     static func path(_ parts: String...) -> String {
@@ -160,7 +173,7 @@ extension BrokerAdminCommands {
         static let configuration = CommandConfiguration(
             commandName: "add-user",
             abstract: "Add a user (or change its password). It needs set-permissions before it can open a vhost.",
-            discussion: BrokerAdminCommands.discussion + " Users live in the running broker's memory: a restart goes back to its configuration.")
+            discussion: BrokerAdminCommands.discussion + BrokerAdminCommands.persistence)
         @Argument(help: "User name.") var name: String
         @Argument(help: "Password.") var password: String
         @Flag(name: .long, help: "Allow the user to use the admin API.") var administrator = false
@@ -170,18 +183,21 @@ extension BrokerAdminCommands {
             let body = AdminAPI.encode(AdminAPI.NewUser(password: self.password, administrator: self.administrator))
             let user = try await self.admin.call(.PUT, AdminOptions.path("users", self.name), body: body, as: AdminAPI.UserInfo.self)
             self.admin.output(user, columns: ["added"], rows: [[user.name]])
+            self.admin.noteIfNotPersisted(user.persisted)
         }
     }
 
     struct DeleteUser: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "delete-user", abstract: "Delete a user; its open connections are closed (320 CONNECTION_FORCED).", discussion: BrokerAdminCommands.discussion)
+            commandName: "delete-user", abstract: "Delete a user; its open connections are closed (320 CONNECTION_FORCED).",
+            discussion: BrokerAdminCommands.discussion + BrokerAdminCommands.persistence)
         @Argument(help: "User name.") var name: String
         @OptionGroup var admin: AdminOptions
 
         func run() async throws {
             let user = try await self.admin.call(.DELETE, AdminOptions.path("users", self.name), as: AdminAPI.UserInfo.self)
             self.admin.output(user, columns: ["deleted"], rows: [[user.name]])
+            self.admin.noteIfNotPersisted(user.persisted)
         }
     }
 
@@ -189,7 +205,8 @@ extension BrokerAdminCommands {
         static let configuration = CommandConfiguration(
             commandName: "set-permissions",
             abstract: "Set a user's configure, write and read permissions (regular expressions) in a vhost.",
-            discussion: BrokerAdminCommands.discussion + " As in RabbitMQ, \"\" grants nothing and \".*\" everything. New connections use them.")
+            discussion: BrokerAdminCommands.discussion + " As in RabbitMQ, \"\" grants nothing and \".*\" everything. New connections use them."
+                + BrokerAdminCommands.persistence)
         @Argument(help: "User name.") var user: String
         @Argument(help: "Configure pattern.") var configure: String
         @Argument(help: "Write pattern.") var write: String
@@ -203,6 +220,7 @@ extension BrokerAdminCommands {
             self.admin.output(permission, columns: ["user", "vhost", "configure", "write", "read"], rows: [
                 [self.user, self.vhost, permission.configure, permission.write, permission.read],
             ])
+            self.admin.noteIfNotPersisted(permission.persisted)
         }
     }
 

@@ -14,6 +14,13 @@ struct BrokerCommand: AsyncParsableCommand {
             (and "... on amqps://HOST:PORT" and "... admin API on http://HOST:PORT" for the TLS and \
             HTTP listeners). Without --definitions or --user, guest/guest is accepted from loopback only.
 
+            Users and permissions changed through the admin API (add-user, delete-user, \
+            set-permissions) are saved in the data directory (DIR/users.json). At start the broker \
+            takes that file if it exists, then applies --user, --permission and --definitions on top \
+            (they win for the names they give, at every start). The built-in guest only seeds a new \
+            data directory: once users.json exists, a deleted guest stays deleted. With \
+            --no-persistence, admin changes last until the broker stops.
+
             Limits, memory/disk alarms, TLS, the admin API and metrics: see docs/broker.md. \
             Admin commands talk to a broker started with --http-port: conductor broker list-queues, ... \
             (see their --help).

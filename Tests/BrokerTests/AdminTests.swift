@@ -1,4 +1,5 @@
 import AMQPClient
+import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -102,7 +103,8 @@ struct AdminTests {
             // Unknown user: refused.
             await #expect(throws: AMQPError.self) { try await AMQPConnection.connect(url: url) }
             let added = try await admin.call(.PUT, "/api/users/alice", body: AdminAPI.encode(AdminAPI.NewUser(password: "s3cret", administrator: false)), as: AdminAPI.UserInfo.self)
-            #expect(added == AdminAPI.UserInfo(name: "alice", administrator: false))
+            // Without a data directory the change lives in memory only, and the answer says so.
+            #expect(added == AdminAPI.UserInfo(name: "alice", administrator: false, persisted: false))
             // Known, but no permission on the vhost: 530 at connection.open.
             await #expect(throws: AMQPError.self) { try await AMQPConnection.connect(url: url) }
             _ = try await admin.call(.PUT, "/api/permissions/%2F/alice", body: AdminAPI.encode(AdminAPI.Permission(configure: "^alice\\.", write: "^$", read: ".*")), as: AdminAPI.Permission.self)
@@ -128,6 +130,123 @@ struct AdminTests {
             #expect(closed)
             await #expect(throws: AMQPError.self) { try await AMQPConnection.connect(url: url) }
             try? await connection.close()
+        }
+    }
+
+    /// A broker with a data directory and the admin API, stopped at the end of `body`.
+    static func withPersistentAdminBroker(
+        directory: String, configuration base: BrokerConfiguration = BrokerConfiguration(port: 0),
+        _ body: (_ amqpPort: Int, _ admin: BrokerAdminClient) async throws -> Void
+    ) async throws {
+        var configuration = base
+        configuration.dataDirectory = directory
+        configuration.admin = AdminConfiguration(port: 0)
+        let server = BrokerServer(configuration: configuration, logger: Logger(label: "test.broker"))
+        let port = try await server.start()
+        do {
+            try await body(port, BrokerAdminClient(port: try #require(server.adminPort)))
+        } catch {
+            try? await server.shutdown()
+            throw error
+        }
+        try await server.shutdown()
+    }
+
+    static func expectRefused(_ url: String, sourceLocation: SourceLocation = #_sourceLocation) async {
+        await #expect(sourceLocation: sourceLocation) {
+            try await AMQPConnection.connect(url: url)
+        } throws: { error in
+            (error as? AMQPError)?.code == .authenticationFailed && (error as? AMQPError)?.replyCode == 403
+        }
+    }
+
+    @Test func userChangesSurviveARestart() async throws {
+        let directory = try PersistenceRestartTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await Self.withPersistentAdminBroker(directory: directory) { port, admin in
+            let dora = try await admin.call(.PUT, "/api/users/dora", body: AdminAPI.encode(AdminAPI.NewUser(password: "d0ra", administrator: true)), as: AdminAPI.UserInfo.self)
+            #expect(dora == AdminAPI.UserInfo(name: "dora", administrator: true, persisted: true))
+            let granted = try await admin.call(.PUT, "/api/permissions/%2F/dora", body: AdminAPI.encode(AdminAPI.Permission(configure: "^dora\\.", write: ".*", read: ".*")), as: AdminAPI.Permission.self)
+            #expect(granted.persisted == true)
+            _ = try await admin.call(.PUT, "/api/users/eve", body: AdminAPI.encode(AdminAPI.NewUser(password: "3ve", administrator: false)), as: AdminAPI.UserInfo.self)
+            _ = try await admin.call(.PUT, "/api/permissions/%2F/eve", body: AdminAPI.encode(AdminAPI.Permission(configure: ".*", write: ".*", read: ".*")), as: AdminAPI.Permission.self)
+            try await AMQPConnection.connect(url: "amqp://eve:3ve@127.0.0.1:\(port)/%2F").close()
+            _ = try await admin.call(.DELETE, "/api/users/eve", as: AdminAPI.UserInfo.self)
+            // The built-in guest only seeded the directory: deleted (by dora), it stays deleted.
+            let asDora = BrokerAdminClient(port: admin.port, username: "dora", password: "d0ra")
+            _ = try await asDora.call(.DELETE, "/api/users/guest", as: AdminAPI.UserInfo.self)
+        }
+
+        // On disk: owner-only, no password in clear, a RabbitMQ definitions document.
+        let path = directory + "/users.json"
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(!text.contains("d0ra"))
+        #expect(text.contains("rabbit_password_hashing_sha256"))
+        let definitions = try BrokerConfiguration.load(definitionsFile: path)
+        #expect(definitions.users.map(\.name) == ["dora"])
+        #expect(definitions.users.first?.verify(password: "d0ra") == true)
+        #expect(!FileManager.default.fileExists(atPath: path + ".tmp"))
+
+        try await Self.withPersistentAdminBroker(directory: directory) { port, admin in
+            let connection = try await AMQPConnection.connect(url: "amqp://dora:d0ra@127.0.0.1:\(port)/%2F")
+            let channel = try await connection.openChannel()
+            _ = try await channel.queueDeclare(name: "dora.inbox")
+            // Her permissions came back as set, not as full access.
+            await #expect {
+                _ = try await channel.queueDeclare(name: "other.inbox")
+            } throws: { error in
+                (error as? AMQPError)?.replyCode == 403
+            }
+            try? await connection.close()
+            await Self.expectRefused("amqp://eve:3ve@127.0.0.1:\(port)/%2F")
+            await Self.expectRefused("amqp://guest:guest@127.0.0.1:\(port)/%2F")
+            // dora is still an administrator; guest is not a user any more.
+            let asDora = BrokerAdminClient(port: admin.port, username: "dora", password: "d0ra")
+            let users = try await asDora.call(.GET, "/api/users", as: [AdminAPI.UserInfo].self)
+            #expect(users == [AdminAPI.UserInfo(name: "dora", administrator: true)])
+        }
+    }
+
+    /// Users the configuration names are applied at every start, over what is stored.
+    @Test func configuredUsersWinOverStoredOnes() async throws {
+        let directory = try PersistenceRestartTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let configured = BrokerConfiguration(
+            port: 0, users: [BrokerUser(name: "ops", password: "first")], permissions: [BrokerPermission(user: "ops", vhost: "/")])
+        try await Self.withPersistentAdminBroker(directory: directory, configuration: configured) { port, admin in
+            let ops = BrokerAdminClient(port: admin.port, username: "ops", password: "first")
+            _ = try await ops.call(.PUT, "/api/users/ops", body: AdminAPI.encode(AdminAPI.NewUser(password: "second", administrator: true)), as: AdminAPI.UserInfo.self)
+            let opsNow = BrokerAdminClient(port: admin.port, username: "ops", password: "second")
+            _ = try await opsNow.call(.PUT, "/api/users/kim", body: AdminAPI.encode(AdminAPI.NewUser(password: "k1m", administrator: false)), as: AdminAPI.UserInfo.self)
+            _ = try await opsNow.call(.PUT, "/api/permissions/%2F/kim", body: AdminAPI.encode(AdminAPI.Permission(configure: "", write: "", read: ".*")), as: AdminAPI.Permission.self)
+            try await AMQPConnection.connect(url: "amqp://ops:second@127.0.0.1:\(port)/%2F").close()
+        }
+        try await Self.withPersistentAdminBroker(directory: directory, configuration: configured) { port, _ in
+            // ops is configured: its configured password is back; kim was only stored and stays.
+            try await AMQPConnection.connect(url: "amqp://ops:first@127.0.0.1:\(port)/%2F").close()
+            await Self.expectRefused("amqp://ops:second@127.0.0.1:\(port)/%2F")
+            try await AMQPConnection.connect(url: "amqp://kim:k1m@127.0.0.1:\(port)/%2F").close()
+        }
+    }
+
+    @Test func unreadableUsersFileFailsTheStart() async throws {
+        let directory = try PersistenceRestartTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try Data("{\"users\": 42}".utf8).write(to: URL(fileURLWithPath: directory + "/users.json"))
+        var configuration = BrokerConfiguration(port: 0)
+        configuration.dataDirectory = directory
+        let server = BrokerServer(configuration: configuration, logger: Logger(label: "test.broker"))
+        await #expect {
+            try await server.start()
+        } throws: { error in
+            "\(error)".contains(directory + "/users.json")
+        }
+        // Nothing was left running or locked: a broker can start there once the file is gone.
+        try FileManager.default.removeItem(atPath: directory + "/users.json")
+        try await Self.withPersistentAdminBroker(directory: directory) { port, _ in
+            try await AMQPConnection.connect(url: "amqp://guest:guest@127.0.0.1:\(port)/%2F").close()
         }
     }
 
