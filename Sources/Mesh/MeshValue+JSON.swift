@@ -8,9 +8,9 @@ extension MeshValue {
     /// Parses a JSON document (any value at the top, not only objects and arrays).
     public init(json: some DataProtocol) throws(MeshError) {
         do {
-            self = try JSONDecoder().decode(MeshValue.self, from: Data(json))
+            self = try MeshJSONParser.parse(Array(json))
         } catch {
-            throw MeshError(.invalidJSON, "the body is not valid JSON (\(MeshError.describe(error)))")
+            throw MeshError(.invalidJSON, "the body is not valid JSON (\(error.reason) at byte \(error.offset))")
         }
     }
 

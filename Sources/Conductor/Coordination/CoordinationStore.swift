@@ -56,6 +56,16 @@ public struct LockHolderRecord: Hashable, Sendable {
     }
 }
 
+/// Names one holder's record: its lock and token.
+public struct LockHolderKey: Hashable, Sendable {
+    public var lock: String
+    public var token: Int64
+    public init(lock: String, token: Int64) {
+        self.lock = lock
+        self.token = token
+    }
+}
+
 /// Everything the coordinator reloads on start.
 public struct CoordinationSnapshot: Sendable {
     /// Every token up to this one may have been issued: the next token is larger.
@@ -90,11 +100,13 @@ public protocol CoordinationStore: Sendable {
     func loadCoordination() throws -> CoordinationSnapshot
     /// Durably records that tokens up to `through` may be issued (must survive power loss).
     func reserveTokens(through: Int64) throws
-    /// Inserts or updates (renewed lease) a holder.
-    func saveLockHolder(_ holder: LockHolderRecord) throws
-    /// May be queued rather than done at once, as long as it is ordered before later writes
-    /// (a leftover row after a crash only holds the lock until its lease or owner check ends it).
-    func removeLockHolder(lock: String, token: Int64) throws
+    /// Deletes the `removed` holders, then inserts or updates (renewed lease) `holder`, in one
+    /// transaction: the lock service hands over the removals it has not stored yet.
+    func saveLockHolder(_ holder: LockHolderRecord, removing removed: [LockHolderKey]) throws
+    /// Deletes holders. The lock service calls it late on purpose (with the next grant, or
+    /// at its next tick): a leftover row after a crash only holds the lock until its lease
+    /// or owner check ends it.
+    func removeLockHolders(_ removed: [LockHolderKey]) throws
     func saveSignal(_ key: EventKey, _ signal: EventSignal) throws
     /// The nodes expected to signal in a scope (a deployment's instances), nil when unknown.
     func expectedNodes(scope: String) throws -> [String]?
@@ -115,15 +127,16 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         self.state.withLock { $0.reservedThrough = max($0.reservedThrough, through) }
     }
 
-    public func saveLockHolder(_ holder: LockHolderRecord) throws {
+    public func saveLockHolder(_ holder: LockHolderRecord, removing removed: [LockHolderKey]) throws {
         self.state.withLock { state in
+            state.holders.removeAll { removed.contains(LockHolderKey(lock: $0.lock, token: $0.token)) }
             state.holders.removeAll { $0.lock == holder.lock && $0.token == holder.token }
             state.holders.append(holder)
         }
     }
 
-    public func removeLockHolder(lock: String, token: Int64) throws {
-        self.state.withLock { $0.holders.removeAll { $0.lock == lock && $0.token == token } }
+    public func removeLockHolders(_ removed: [LockHolderKey]) throws {
+        self.state.withLock { $0.holders.removeAll { removed.contains(LockHolderKey(lock: $0.lock, token: $0.token)) } }
     }
 
     public func saveSignal(_ key: EventKey, _ signal: EventSignal) throws {

@@ -207,7 +207,7 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
         }
         let method: MethodRequest
         do {
-            method = try request.decodeBody()
+            method = try Self.methodRequest(request.body)
         } catch {
             return request.exceptionResponse(ExceptionBody(code: .invalidRequest, text: "invalid _method_request: \(error.message)"), agent: self.name)
         }
@@ -218,11 +218,25 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
         let call = CoordinatorCall(method: method, userID: request.userID, replyTo: replyTo, message: request)
         switch await handler(call) {
         case .success(let response):
-            let body = (try? MeshValue(encoding: response)) ?? .map(["_arguments": .map(response.arguments)])
-            return request.response(opcode: .methodResponse, body: body, agent: self.name)
+            // What `MethodResponse` encodes to, built directly (no JSON round trip).
+            return request.response(opcode: .methodResponse, body: .map(["_arguments": .map(response.arguments)]), agent: self.name)
         case .failure(let exception):
             return request.exceptionResponse(exception, agent: self.name)
         }
+    }
+
+    /// Reads a `_method_request` body. The usual shape (method name and arguments only) is
+    /// taken straight from the tree; anything else goes through `MethodRequest`'s Codable
+    /// conformance, which also words the errors.
+    static func methodRequest(_ body: MeshValue) throws(MeshError) -> MethodRequest {
+        if case .map(let map) = body, map["_object_id"] == nil, map["_signature"] == nil, case .string(let name)? = map["_method_name"] {
+            switch map["_arguments"] {
+            case nil, .null?: return MethodRequest(methodName: name)
+            case .map(let arguments)?: return MethodRequest(methodName: name, arguments: arguments)
+            default: break
+            }
+        }
+        return try body.decode(as: MethodRequest.self)
     }
 
     private func publish(_ message: MeshMessage, to replyTo: String, channel: AMQPChannel) {

@@ -5,7 +5,9 @@ import Mesh
 /// table. Acquires wait here (a continuation per waiter) until granted or refused.
 ///
 /// Order of effects: a token range is stored before tokens from it are issued, a grant
-/// is stored before it is answered, a removal is stored when it happens. Store calls are
+/// is stored before it is answered. A removal is stored late, in the transaction of the
+/// next grant or renewal, or at the next tick (`timePassed`, every 20 ms) if none comes
+/// first: a release then costs no write, and a grant one transaction. Store calls are
 /// synchronous inside the actor, so no other event can slip between a decision and its
 /// record.
 public actor LockService {
@@ -16,6 +18,8 @@ public actor LockService {
     private var waiting: [LockStateMachine.WaiterID: CheckedContinuation<Result<LockGrant, ExceptionBody>, Never>] = [:]
     private var nextWaiter: LockStateMachine.WaiterID = 0
     private var closed = false
+    /// Holders removed from the machine whose rows are still in the store.
+    private var unstoredRemovals: [LockHolderKey] = []
 
     public init(store: any CoordinationStore, clock: CoordinationClock = .system, logger: Logger) throws(CoordinationError) {
         do {
@@ -49,7 +53,8 @@ public actor LockService {
             return .success(LockTokenResult(lock: request.lock, token: request.token, leaseMilliseconds: 0, held: false))
         }
         do {
-            try self.store.saveLockHolder(renewed)
+            try self.store.saveLockHolder(renewed, removing: self.unstoredRemovals)
+            self.unstoredRemovals = []
         } catch {
             // The lease is extended in memory; a restart would fall back to the old lease.
             self.logger.warning("renewed lease not stored", metadata: ["lock": "\(request.lock)", "error": "\(error)"])
@@ -70,6 +75,7 @@ public actor LockService {
 
     public func timePassed() {
         self.carry(self.machine.timePassed(now: self.clock.now()))
+        self.storeRemovals()
     }
 
     public func ownerGone(_ owner: String) {
@@ -86,6 +92,7 @@ public actor LockService {
     /// Refuses every waiter, and every acquire from now on: the coordinator is stopping.
     public func close() {
         self.closed = true
+        self.storeRemovals()
         let waiting = self.waiting
         self.waiting = [:]
         for continuation in waiting.values {
@@ -109,7 +116,8 @@ public actor LockService {
                 }
             case .grant(let waiter, let holder):
                 do {
-                    try self.store.saveLockHolder(holder)
+                    try self.store.saveLockHolder(holder, removing: self.unstoredRemovals)
+                    self.unstoredRemovals = []
                 } catch {
                     self.logger.error("grant not stored; refused", metadata: ["lock": "\(holder.lock)", "error": "\(error)"])
                     self.answer(waiter, .failure(ExceptionBody(code: .internalError, text: "the grant could not be stored: \(error)")))
@@ -123,13 +131,21 @@ public actor LockService {
                 if reason != .released {
                     self.logger.info("lock lost", metadata: ["lock": "\(holder.lock)", "token": "\(holder.token)", "holder": "\(holder.holder)", "reason": "\(reason.rawValue)"])
                 }
-                do {
-                    try self.store.removeLockHolder(lock: holder.lock, token: holder.token)
-                } catch {
-                    // A stale row only delays nothing: on restart its token is below every new one and its lease runs out.
-                    self.logger.warning("released holder not removed from the store", metadata: ["lock": "\(holder.lock)", "error": "\(error)"])
-                }
+                self.unstoredRemovals.append(LockHolderKey(lock: holder.lock, token: holder.token))
             }
+        }
+    }
+
+    /// Stores the removals no grant has carried yet.
+    private func storeRemovals() {
+        guard !self.unstoredRemovals.isEmpty else { return }
+        let removals = self.unstoredRemovals
+        self.unstoredRemovals = []
+        do {
+            try self.store.removeLockHolders(removals)
+        } catch {
+            // A stale row endangers nothing: on restart its token is below every new one and its lease runs out.
+            self.logger.warning("released holders not removed from the store", metadata: ["count": "\(removals.count)", "error": "\(error)"])
         }
     }
 

@@ -12,9 +12,10 @@ import Mesh
 // mode: durable across a process crash, possibly not across a power cut), which keeps a
 // grant well under a millisecond. After a power cut a lock may thus come back free; its
 // old holder's token is still smaller than every token issued afterwards, so fenced
-// resources stay safe. A release is answered before its row is deleted (the delete is
-// queued on the same serial writer, so it precedes any later grant's write): a crash in
-// between leaves a holder row that its lease or owner check removes after the restart.
+// resources stay safe. A release is answered before its row is deleted: the lock service
+// keeps the removal and stores it in the same transaction as the next grant, or at its
+// next tick (20 ms) when no grant comes, so a release costs no write of its own. A crash
+// in between leaves a holder row that its lease or owner check removes after the restart.
 
 enum CoordinationSchema {
     static let v2: [String] = [
@@ -82,22 +83,43 @@ extension SQLiteStateStore: CoordinationStore {
         }
     }
 
-    public func saveLockHolder(_ holder: LockHolderRecord) throws {
-        // One statement in autocommit (atomic by itself), prepared once per connection.
+    public func saveLockHolder(_ holder: LockHolderRecord, removing removed: [LockHolderKey]) throws {
+        // Statements prepared once per connection. Alone, the insert is one autocommit
+        // statement (atomic by itself); with removals, all of it is one transaction.
         try self.pool.writeWithoutTransaction { db in
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO lock_holder (lock_name, token, lock_limit, owner, holder, ttl_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (lock_name, token) DO UPDATE SET ttl_ms = excluded.ttl_ms, expires_at_ms = excluded.expires_at_ms
-                    """
-            ).execute(arguments: [holder.lock, holder.token, holder.limit, holder.owner, holder.holder, holder.ttlMilliseconds, holder.expiresAt])
+            let save = {
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO lock_holder (lock_name, token, lock_limit, owner, holder, ttl_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (lock_name, token) DO UPDATE SET ttl_ms = excluded.ttl_ms, expires_at_ms = excluded.expires_at_ms
+                        """
+                ).execute(arguments: [holder.lock, holder.token, holder.limit, holder.owner, holder.holder, holder.ttlMilliseconds, holder.expiresAt])
+            }
+            if removed.isEmpty {
+                try save()
+            } else {
+                try db.inTransaction(.immediate) {
+                    try Self.delete(removed, db)
+                    try save()
+                    return .commit
+                }
+            }
         }
     }
 
-    public func removeLockHolder(lock: String, token: Int64) throws {
-        self.pool.asyncWriteWithoutTransaction { db in
-            try? db.cachedStatement(sql: "DELETE FROM lock_holder WHERE lock_name = ? AND token = ?").execute(arguments: [lock, token])
+    public func removeLockHolders(_ removed: [LockHolderKey]) throws {
+        guard !removed.isEmpty else { return }
+        try self.pool.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                try Self.delete(removed, db)
+                return .commit
+            }
         }
+    }
+
+    private static func delete(_ removed: [LockHolderKey], _ db: Database) throws {
+        let statement = try db.cachedStatement(sql: "DELETE FROM lock_holder WHERE lock_name = ? AND token = ?")
+        for key in removed { try statement.execute(arguments: [key.lock, key.token]) }
     }
 
     public func saveSignal(_ key: EventKey, _ signal: EventSignal) throws {
