@@ -129,7 +129,7 @@ final class BrokerConnection: ChannelDuplexHandler {
         }
         if case .awaitingProtocolHeader = self.machine.state {
             let check = incoming.readAMQPProtocolHeader()
-            self.run(self.machine.protocolHeaderReceived(check))
+            self.run(self.machine.protocolHeaderReceived(check, certificateLogin: self.isTLS ? Self.certificateLogin(context, verifyPeer: self.core.configuration.tls?.verifyPeer ?? false) : nil))
             switch check {
             case .accepted: break
             case .needMoreData: self.keepPartial(incoming, context: context); return

@@ -64,6 +64,9 @@ struct ServerConnectionStateMachine {
     private(set) var clientWantsBlockedNotifications = false
     /// What the client sent in connection.start-ok (product, connection_name, ...).
     private(set) var clientProperties: FieldTable = [:]
+    /// The user named by the peer's verified TLS client certificate (its subject CN):
+    /// SASL EXTERNAL is offered, and logs in as this user, only when there is one.
+    private(set) var certificateLogin: String?
 
     init(authenticator: Authenticator, serverTuning: ConnectionTuning, peerIsLoopback: Bool) {
         self.authenticator = authenticator
@@ -100,7 +103,9 @@ struct ServerConnectionStateMachine {
         }
     }
 
-    mutating func protocolHeaderReceived(_ check: ProtocolHeaderCheck) -> Action {
+    /// `certificateLogin`: see the property; known once the TLS handshake is done, which
+    /// is before the first bytes of AMQP arrive.
+    mutating func protocolHeaderReceived(_ check: ProtocolHeaderCheck, certificateLogin: String? = nil) -> Action {
         guard case .awaitingProtocolHeader = self.state else { return .wait }
         switch check {
         case .needMoreData:
@@ -110,9 +115,11 @@ struct ServerConnectionStateMachine {
             return .sendProtocolHeaderAndClose
         case .accepted:
             self.state = .awaitingStartOk
+            self.certificateLogin = certificateLogin
+            let mechanisms = certificateLogin == nil ? "PLAIN AMQPLAIN" : "PLAIN AMQPLAIN EXTERNAL"
             return .sendStart(AMQP.Connection.Start(
                 versionMajor: 0, versionMinor: 9, serverProperties: Self.serverProperties,
-                mechanisms: Array("PLAIN AMQPLAIN".utf8), locales: Array("en_US".utf8)
+                mechanisms: Array(mechanisms.utf8), locales: Array("en_US".utf8)
             ))
         }
     }
@@ -124,7 +131,8 @@ struct ServerConnectionStateMachine {
             self.clientWantsCancelNotifications = capabilities["consumer_cancel_notify"]?.boolValue ?? false
             self.clientWantsBlockedNotifications = capabilities["connection.blocked"]?.boolValue ?? false
         }
-        let credentials: (user: String, password: String)?
+        // password nil: EXTERNAL, the verified certificate stands for it.
+        let credentials: (user: String, password: String?)?
         switch startOk.mechanism {
         case "PLAIN":
             // [authzid] NUL authcid NUL passwd
@@ -143,12 +151,15 @@ struct ServerConnectionStateMachine {
             } else {
                 credentials = nil
             }
+        case "EXTERNAL" where self.certificateLogin != nil:
+            // As RabbitMQ's rabbitmq_auth_mechanism_ssl: the response (an authzid) is ignored.
+            credentials = self.certificateLogin.map { ($0, nil) }
         default:
             return self.close(ReplyCode.commandInvalid, "COMMAND_INVALID - unknown authentication mechanism '\(startOk.mechanism)'", startOk.asMethod)
         }
         let refusal = "ACCESS_REFUSED - Login was refused using authentication mechanism \(startOk.mechanism)."
         guard let credentials, let user = self.authenticator.users[credentials.user],
-            user.verify(password: credentials.password)
+            credentials.password.map({ user.verify(password: $0) }) ?? true
         else {
             return self.close(ReplyCode.accessRefused, refusal, startOk.asMethod)
         }

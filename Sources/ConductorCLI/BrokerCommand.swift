@@ -96,7 +96,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "PEM CA certificates that client certificates must chain to.")
     var tlsCa: String?
 
-    @Flag(name: .long, help: "Require a client certificate signed by --tls-ca on the amqps listener.")
+    @Flag(name: .long, help: "Require a client certificate signed by --tls-ca on the amqps listener (such a client may log in with SASL EXTERNAL as the user named by its certificate's CN).")
     var tlsVerifyPeer = false
 
     @Option(name: .long, help: ArgumentHelp(

@@ -1,4 +1,6 @@
 import AMQPClient
+import AMQPProtocol
+import Foundation
 import Logging
 import NIOCore
 import Testing
@@ -133,6 +135,115 @@ struct TLSTests {
             #expect([.tlsFailed, .connectionClosed, .authenticationFailed].contains(error.code), "\(error)", sourceLocation: sourceLocation)
         } catch {
             Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    // MARK: - SASL EXTERNAL
+
+    static let certificateUser = "conductor-test-client"
+
+    static func externalMachine(certificateLogin: String?) -> (ServerConnectionStateMachine, mechanisms: String) {
+        let configuration = BrokerConfiguration(
+            users: [BrokerUser(name: Self.certificateUser, password: "unused"), BrokerUser(name: "app", password: "pw")],
+            permissions: [BrokerPermission(user: Self.certificateUser, vhost: "/")])
+        var machine = ServerConnectionStateMachine(
+            authenticator: .init(configuration: configuration), serverTuning: ConnectionTuning(channelMax: 2047, frameMax: 131_072, heartbeat: 60),
+            peerIsLoopback: true)
+        guard case .sendStart(let start) = machine.protocolHeaderReceived(.accepted, certificateLogin: certificateLogin) else { return (machine, "") }
+        return (machine, String(decoding: start.mechanisms, as: UTF8.self))
+    }
+
+    static func closeCode(_ action: ServerConnectionStateMachine.Action) -> UInt16? {
+        if case .sendClose(let close) = action { return close.replyCode }
+        return nil
+    }
+
+    @Test func externalIsOfferedOnlyWithAVerifiedCertificate() {
+        let external = AMQP.Connection.StartOk(mechanism: "EXTERNAL", response: [], locale: "en_US")
+        var (withCertificate, offered) = Self.externalMachine(certificateLogin: Self.certificateUser)
+        #expect(offered.split(separator: " ").contains("EXTERNAL"))
+        #expect(withCertificate.startOkReceived(external) == .sendTune(.init(channelMax: 2047, frameMax: 131_072, heartbeat: 60)))
+        #expect(withCertificate.user == Self.certificateUser)
+        // Not offered without a certificate: asking for it is an unknown mechanism (503).
+        var (without, plainOnly) = Self.externalMachine(certificateLogin: nil)
+        #expect(plainOnly == "PLAIN AMQPLAIN")
+        #expect(Self.closeCode(without.startOkReceived(external)) == 503)
+        // A certificate naming no user of the broker: 403, as a wrong password.
+        var (stranger, _) = Self.externalMachine(certificateLogin: "nobody")
+        #expect(Self.closeCode(stranger.startOkReceived(external)) == 403)
+        // PLAIN still works next to it.
+        var (plain, _) = Self.externalMachine(certificateLogin: Self.certificateUser)
+        let startOk = AMQP.Connection.StartOk(mechanism: "PLAIN", response: [0] + Array("app".utf8) + [0] + Array("pw".utf8), locale: "en_US")
+        #expect(plain.startOkReceived(startOk) == .sendTune(.init(channelMax: 2047, frameMax: 131_072, heartbeat: 60)))
+    }
+
+    /// pika with `ExternalCredentials` and the test client certificate: it logs in as the
+    /// certificate's CN (the only user with permissions) and round-trips a message; with a
+    /// broker that has no such user it is refused with 403.
+    @Test func pikaLogsInWithItsCertificate() async throws {
+        let files = try await TestCertificates.files()
+        for (users, expected) in [([Self.certificateUser], "OK external"), (["someone-else"], "REFUSED")] {
+            var configuration = BrokerConfiguration(
+                port: 0, users: users.map { BrokerUser(name: $0, password: UUID().uuidString) },
+                permissions: users.map { BrokerPermission(user: $0, vhost: "/") })
+            configuration.tls = BrokerTLSConfiguration(
+                port: 0, certificateChainFile: files.serverCertificate, privateKeyFile: files.serverKey, caFile: files.ca, verifyPeer: true)
+            let server = BrokerServer(configuration: configuration, logger: Logger(label: "test.broker"))
+            try await server.start()
+            let tlsPort = try #require(server.tlsPort)
+            let output = try await Self.runPython(Self.pikaExternalScript, arguments: ["\(tlsPort)", files.ca, files.clientCertificate, files.clientKey])
+            try await server.shutdown()
+            #expect(output.hasPrefix(expected), "\(output)")
+            if expected == "REFUSED" { #expect(output.contains("403"), "\(output)") }
+        }
+    }
+
+    static let pikaExternalScript = """
+        import ssl, sys, time, pika
+        port, ca, cert, key = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+        context = ssl.create_default_context(cafile=ca)
+        context.load_cert_chain(cert, key)
+        parameters = pika.ConnectionParameters(
+            host="127.0.0.1", port=int(port), virtual_host="/", credentials=pika.credentials.ExternalCredentials(),
+            ssl_options=pika.SSLOptions(context, "localhost"), connection_attempts=1, socket_timeout=5, blocked_connection_timeout=5)
+        try:
+            connection = pika.BlockingConnection(parameters)
+        except Exception as error:
+            print("REFUSED", repr(error))
+            sys.exit(0)
+        channel = connection.channel()
+        queue = channel.queue_declare("", exclusive=True).method.queue
+        channel.basic_publish("", queue, b"external")
+        for _ in range(100):
+            method, properties, body = channel.basic_get(queue, auto_ack=True)
+            if body is not None:
+                break
+            time.sleep(0.02)
+        connection.close()
+        print("OK", body.decode() if body else None)
+        """
+
+    /// Runs `python3 -c script arguments...` on a Dispatch thread (bounded: 30 s), stdout and stderr together.
+    static func runPython(_ script: String, arguments: [String]) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                process.arguments = ["python3", "-c", script] + arguments
+                let pipe = Pipe()
+                process.standardOutput = pipe
+                process.standardError = pipe
+                do { try process.run() } catch {
+                    continuation.resume(throwing: error)
+                    return
+                }
+                let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+                DispatchQueue.global().asyncAfter(deadline: .now() + 30, execute: killer)
+                let output = pipe.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                killer.cancel()
+                continuation.resume(returning: String(decoding: output, as: UTF8.self))
+            }
         }
     }
 
