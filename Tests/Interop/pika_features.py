@@ -5,8 +5,9 @@
     python3 Tests/Interop/pika_features.py URL --broker-binary .build/debug/conductor
 
 Scenarios: message TTL and per-message expiration with dead lettering (the x-death
-header as RabbitMQ writes it), dead lettering of rejected messages, max length with
-drop-head and reject-publish (nacks), max length in bytes, priorities. With
+header as RabbitMQ writes it), dead lettering of rejected messages, an expiry self-cycle
+dropped after one death, max length with drop-head, reject-publish (nacks) and
+reject-publish-dlx (nack and dead letter), max length in bytes, priorities. With
 --broker-binary (our broker only: restarting RabbitMQ takes too long here), persistence:
 the script starts `conductor broker --data-dir` itself and checks that durable queues
 and persistent messages survive a clean restart and a kill -9, and transient ones do not.
@@ -214,6 +215,42 @@ def max_length_reject_publish_nacks(ctx):
     except pe.NackError:
         pass
     check(drain(channel, queue) == ["m1", "m2"], "queue content")
+
+
+@scenario
+def max_length_reject_publish_dlx_nacks_and_dead_letters(ctx):
+    channel = ctx.channel()
+    dlx, dead = ctx.dead_letter_target(channel)
+    queue = ctx.queue(channel, "reject-dlx", **{"x-max-length": 1, "x-overflow": "reject-publish-dlx", "x-dead-letter-exchange": dlx})
+    channel.confirm_delivery()
+    channel.basic_publish("", queue, b"m1")
+    try:
+        channel.basic_publish("", queue, b"m2")
+        raise Failure("the second publish was confirmed, not nacked")
+    except pe.NackError:
+        pass
+    _, properties, body = get_eventually(channel, dead)
+    check(body == b"m2", f"dead-lettered {body!r}")
+    death = first_death(properties)
+    check(death.get("reason") == "maxlen" and death.get("queue") == queue, f"x-death {death}")
+    check(drain(channel, queue) == ["m1"], "queue content")
+
+
+@scenario
+def expired_self_cycle_is_dropped(ctx):
+    # TTL, dead-lettered through the default exchange under its own name: back into the
+    # same queue. With no rejection in the cycle the broker drops it after one death.
+    channel = ctx.channel()
+    queue = ctx.queue(channel, "self-cycle", **{"x-message-ttl": 50, "x-dead-letter-exchange": ""})
+    channel.confirm_delivery()
+    channel.basic_publish("", queue, b"round and round")
+    deadline = time.monotonic() + 5
+    while channel.queue_declare(queue, passive=True).method.message_count != 0 and time.monotonic() < deadline:
+        channel.connection.sleep(0.02)
+    for _ in range(5):
+        channel.connection.sleep(0.1)
+        count = channel.queue_declare(queue, passive=True).method.message_count
+        check(count == 0, f"the message is still circulating ({count} in {queue})")
 
 
 @scenario
