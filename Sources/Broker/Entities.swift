@@ -249,16 +249,16 @@ final class BrokerQueue {
         if self.mayExpire { self.expireHeads() }
     }
 
-    /// A message recovered from the data directory (redelivered: it may have been delivered).
-    func enqueueRecovered(_ message: Message) {
+    /// A message recovered from the data directory (redelivered: it may have been
+    /// delivered), possibly paged out; `expiresAt` as `RecoveredExpiry` computed it.
+    func enqueueRecovered(_ message: Message, expiresAt: Int64) {
         self.readyBytes &+= message.size
+        if message.isPagedOut { self.pagedBytes &+= message.size }
         self.flow.add(message.size)
         var queued = QueuedMessage(message: message, sequence: self.nextSequence, redelivered: true)
         self.nextSequence &+= 1
-        // TTLs count again from the restart (the time spent before it is not recorded).
-        let ttl = [self.settings.messageTTL, (try? MessageExpiration.milliseconds(message.properties.expiration)) ?? nil].compactMap { $0 }.min()
-        if let ttl {
-            queued.expiresAt = BrokerClock.milliseconds() + ttl
+        if expiresAt != 0 {
+            queued.expiresAt = expiresAt
             self.mayExpire = true
         }
         self.messages.append(queued, priority: self.priority(of: message))

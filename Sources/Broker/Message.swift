@@ -22,6 +22,14 @@ final class Message {
     var ticket: UInt64 = 0
     /// The body was dropped from memory; `BrokerStore.pageIn` reads it back.
     var isPagedOut = false
+    /// The durable queues (store ids) whose copy of it is still alive on disk; compaction
+    /// rewrites its record for exactly these.
+    var storeQueues: [UInt64] = []
+    /// Its index in its segment's message list (`BrokerStore`), and its record's size.
+    var storeSlot = -1
+    var recordSize = 0
+    /// When it was first written (wall clock, ms since 1970), so TTLs survive a restart.
+    var arrival: Int64 = 0
 
     var isPersistent: Bool { self.properties.deliveryMode == 2 }
 
@@ -31,6 +39,17 @@ final class Message {
         self.properties = properties
         self.body = body
         self.size = body.readableBytes
+    }
+
+    /// A message recovered from the data directory whose body stays on disk until it is
+    /// delivered (`BrokerStore.pageIn` reads `size` bytes at `bodyOffset` of `segment`).
+    init(exchange: String, routingKey: String, properties: BasicProperties, pagedOutSize size: Int) {
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.properties = properties
+        self.body = ByteBuffer()
+        self.size = size
+        self.isPagedOut = true
     }
 }
 

@@ -16,6 +16,9 @@ struct StoredMessage: Equatable {
     var routingKey: String
     var properties: BasicProperties
     var body: ByteBuffer
+    /// When the broker first received it (wall clock, ms since 1970); 0 when unknown (a
+    /// record written before arrival times were kept). TTLs count from it across restarts.
+    var arrival: Int64 = 0
 }
 
 /// What the metadata log holds: durable exchanges, queues and bindings, added and removed.
@@ -86,7 +89,14 @@ enum RecordFraming {
 
     /// Splits `bytes` into record payloads; returns them and how many bytes were valid.
     static func records(in bytes: ByteBuffer) -> (payloads: [ByteBuffer], validBytes: Int) {
-        var payloads: [ByteBuffer] = []
+        let (located, valid) = Self.locatedRecords(in: bytes)
+        return (located.map(\.payload), valid)
+    }
+
+    /// As `records(in:)`, with where each framed record starts in `bytes` (its file offset
+    /// when `bytes` is a whole file).
+    static func locatedRecords(in bytes: ByteBuffer) -> (records: [(payload: ByteBuffer, offset: Int)], validBytes: Int) {
+        var payloads: [(payload: ByteBuffer, offset: Int)] = []
         var buffer = bytes
         var valid = 0
         while buffer.readableBytes >= headerSize {
@@ -97,7 +107,7 @@ enum RecordFraming {
             else { break }
             let actual = payload.withUnsafeReadableBytes { CRC32.checksum($0) }
             guard actual == crc else { break }
-            payloads.append(payload)
+            payloads.append((payload, valid))
             buffer.moveReaderIndex(forwardBy: headerSize + length)
             valid += headerSize + length
         }
@@ -106,14 +116,16 @@ enum RecordFraming {
 }
 
 extension LogRecord {
-    private enum Kind: UInt8 { case publish = 1, remove = 2 }
+    /// `publish` (1) is the format before arrival times; it is still read, never written.
+    private enum Kind: UInt8 { case publish = 1, remove = 2, timedPublish = 3 }
 
     func encode(into buffer: inout ByteBuffer) {
         RecordFraming.append(to: &buffer) { buffer in
             switch self {
             case .publish(let message):
-                buffer.writeInteger(Kind.publish.rawValue)
+                buffer.writeInteger(Kind.timedPublish.rawValue)
                 buffer.writeInteger(message.id)
+                buffer.writeInteger(message.arrival)
                 buffer.writeInteger(UInt16(truncatingIfNeeded: message.queues.count))
                 for queue in message.queues { buffer.writeInteger(queue) }
                 buffer.writeStoreString(message.exchange)
@@ -139,8 +151,14 @@ extension LogRecord {
         var buffer = payload
         guard let raw = buffer.readInteger(as: UInt8.self), let kind = Kind(rawValue: raw) else { return nil }
         switch kind {
-        case .publish:
-            guard let id = buffer.readInteger(as: UInt64.self), let count = buffer.readInteger(as: UInt16.self) else { return nil }
+        case .publish, .timedPublish:
+            guard let id = buffer.readInteger(as: UInt64.self) else { return nil }
+            var arrival: Int64 = 0
+            if kind == .timedPublish {
+                guard let time = buffer.readInteger(as: Int64.self) else { return nil }
+                arrival = time
+            }
+            guard let count = buffer.readInteger(as: UInt16.self) else { return nil }
             var queues: [UInt64] = []
             for _ in 0..<count {
                 guard let queue = buffer.readInteger(as: UInt64.self) else { return nil }
@@ -153,7 +171,9 @@ extension LogRecord {
                 let bodyLength = buffer.readInteger(as: UInt32.self),
                 let body = buffer.readSlice(length: Int(bodyLength))
             else { return nil }
-            self = .publish(StoredMessage(id: id, queues: queues, exchange: exchange, routingKey: routingKey, properties: properties, body: body))
+            self = .publish(StoredMessage(
+                id: id, queues: queues, exchange: exchange, routingKey: routingKey, properties: properties, body: body, arrival: arrival
+            ))
         case .remove:
             guard let id = buffer.readInteger(as: UInt64.self), let queue = buffer.readInteger(as: UInt64.self) else { return nil }
             self = .remove(id: id, queue: queue)
