@@ -202,10 +202,13 @@ struct AdminRequestHandler {
         let parts = Self.segments(of: path)
         let response = self.respond(method: method, path: path, parts: parts, authorization: authorization, body: body)
         let changesUsers = (method == .PUT || method == .DELETE) && parts.count > 2 && ["users", "permissions"].contains(parts[1])
-        guard changesUsers, response.status.code < 300 else { return self.core.eventLoop.makeSucceededFuture(response) }
-        let path = self.core.userStore.path ?? ""
+        guard changesUsers, response.status.code < 300, let path = self.core.userStore.path else {
+            return self.core.eventLoop.makeSucceededFuture(response)
+        }
+        let logger = self.core.logger
         return self.core.userStore.save(self.core.userDocument(), on: self.core.eventLoop).map { response }.recover { error in
-            .failure(.internalServerError, "changed in the running broker, but not saved to \(path): \(error); it is lost at restart unless a later change saves")
+            logger.error("users and permissions not saved", metadata: ["broker_users_file": "\(path)", "error": "\(error)"])
+            return .failure(.internalServerError, "changed in the running broker, but not saved to \(path): \(error); it is lost at restart unless a later change saves")
         }
     }
 

@@ -250,6 +250,19 @@ struct AdminTests {
         }
     }
 
+    @Test func aChangeThatCannotBeSavedIsAnsweredWithAnError() async throws {
+        let directory = try PersistenceRestartTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // The temporary file's name is taken by a directory: the write fails.
+        try FileManager.default.createDirectory(atPath: directory + "/users.json.tmp", withIntermediateDirectories: false)
+        try await Self.withPersistentAdminBroker(directory: directory) { _, admin in
+            let response = try await admin.request(.PUT, "/api/users/fay", body: AdminAPI.encode(AdminAPI.NewUser(password: "f", administrator: false)))
+            #expect(response.status == 500)
+            #expect(response.text.contains(directory + "/users.json"), "\(response.text)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: directory + "/users.json"))
+    }
+
     @Test func strangersAndBadRequestsAreRefused() async throws {
         try await Self.withAdminBroker { _, admin in
             let anonymous = try await admin.request(.GET, "/api/queues", body: nil)
