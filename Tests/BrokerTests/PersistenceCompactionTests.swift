@@ -261,6 +261,73 @@ struct PersistenceCompactionTests {
         try await restarted.close(clean: true)
     }
 
+    /// The same through AMQP: a message delivered and never acked and one never consumed,
+    /// while 4,000 messages are published with confirms and consumed with acks through
+    /// 64 KiB segments; then a restart brings back those two, once each.
+    @Test func overAMQPTheLogStaysSmallAndThePinnedMessagesComeBack() async throws {
+        let directory = StoreHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let segmentBytes = 64 * 1024
+        let persistent = BasicProperties(deliveryMode: 2)
+        let files = { () -> (count: Int, bytes: Int) in
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/segments")) ?? []
+            return (names.count, names.reduce(0) { total, name in
+                total + ((try? FileManager.default.attributesOfItem(atPath: directory + "/segments/" + name)[.size] as? Int) ?? 0)
+            })
+        }
+        try await PersistenceRestartTests.withBroker(directory: directory, segmentBytes: segmentBytes) { url in
+            let connection = try await QueueFeatureScenarios.connect(url)
+            let channel = try await connection.openChannel()
+            try await channel.queueDeclare(name: "pinned", durable: true)
+            try await channel.queueDeclare(name: "bulk", durable: true)
+            try await channel.queueDeclare(name: "markers", durable: true)
+            try await channel.confirmSelect()
+            try channel.publish("pinned-unacked", routingKey: "pinned", properties: persistent)
+            try channel.publish("pinned-ready", routingKey: "pinned", properties: persistent)
+            #expect(try await channel.waitForConfirms() == [])
+            let holder = try await connection.openChannel()
+            let held = try #require(try await holder.get(queue: "pinned"))
+            #expect(held.bodyString == "pinned-unacked")
+            let consumerChannel = try await connection.openChannel()
+            try await consumerChannel.basicQos(prefetchCount: 500)
+            var deliveries = try await consumerChannel.consume(queue: "bulk").makeAsyncIterator()
+            let body = ByteBuffer(repeating: UInt8(ascii: "b"), count: 1000)
+            for _ in 0..<20 {
+                for _ in 0..<200 { try channel.publish(body, routingKey: "bulk", properties: persistent) }
+                #expect(try await channel.waitForConfirms() == [])
+                for _ in 0..<200 {
+                    let message = try #require(try await deliveries.next())
+                    try message.ack()
+                }
+            }
+            // The last acks and compaction's copies reach the disk with the next writes.
+            var final = files()
+            for _ in 0..<100 {
+                try channel.publish("marker", routingKey: "markers", properties: persistent)
+                #expect(try await channel.waitForConfirms() == [])
+                final = files()
+                if final.bytes < 6 * segmentBytes { break }
+                try await Task.sleep(nanoseconds: 50_000_000)
+            }
+            // About 4 MB went through; without compaction every segment would still be here.
+            #expect(final.bytes < 6 * segmentBytes, "\(final.count) segment files, \(final.bytes) bytes")
+            try await connection.close()
+        }
+        try await PersistenceRestartTests.withBroker(directory: directory, segmentBytes: segmentBytes) { url in
+            let connection = try await QueueFeatureScenarios.connect(url)
+            let channel = try await connection.openChannel()
+            #expect(try await channel.queueDeclare(name: "bulk", passive: true).messageCount == 0)
+            var pinned: [String] = []
+            for _ in 0..<5 {
+                guard let message = try await channel.get(queue: "pinned", noAck: true) else { break }
+                #expect(message.redelivered)
+                pinned.append(message.bodyString)
+            }
+            #expect(pinned == ["pinned-unacked", "pinned-ready"])
+            try await connection.close()
+        }
+    }
+
     @Test func thePolicyCompactsGarbageNotBacklogs() {
         let segment = 1 << 20
         // One segment on disk besides the current one is never compacted.
