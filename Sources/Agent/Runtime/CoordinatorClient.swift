@@ -63,7 +63,7 @@ public final class CoordinatorClient: CoordinatorCalling {
     private let connection: AMQPConnection
     private let ownsConnection: Bool
     private let channel: AMQPChannel
-    private let pending = Mutex<[String: CheckedContinuation<MeshMessage, any Error>]>([:])
+    private let calls = Mutex(Calls())
     private let readers = Mutex<[Task<Void, Never>]>([])
     /// Correlation ids: a counter is unique within this client's reply queue, and free
     /// (a UUID reads /dev/urandom on Linux, three syscalls per call).
@@ -111,7 +111,8 @@ public final class CoordinatorClient: CoordinatorCalling {
             userID: connection.configuration.username)
         let replies = Task { await client.readReplies(consumer) }
         let returns = Task { await client.readReturns() }
-        client.readers.withLock { $0 = [replies, returns] }
+        let timeouts = Task { await client.expireCalls() }
+        client.readers.withLock { $0 = [replies, returns, timeouts] }
         return client
     }
 
@@ -121,6 +122,12 @@ public final class CoordinatorClient: CoordinatorCalling {
             return readers
         }
         for reader in readers { reader.cancel() }
+        let sweeper = self.calls.withLock { calls in
+            calls.closed = true
+            defer { calls.parkedSweeper = nil }
+            return calls.parkedSweeper
+        }
+        sweeper?.resume(returning: false)
         self.failAll(CoordinatorCallError(.bus, "the coordinator client was closed"))
         if self.ownsConnection {
             try? await self.connection.close()
@@ -170,13 +177,19 @@ public final class CoordinatorClient: CoordinatorCalling {
     }
 
     private func exchange(_ message: MeshMessage, correlationID: String, timeout: Duration) async throws -> MeshMessage {
-        let timer = Task {
-            try await Task.sleep(for: timeout)
-            self.fail(correlationID, CoordinatorCallError(.timeout, "\(self.coordinator) did not answer within \(timeout)"))
-        }
-        defer { timer.cancel() }
-        return try await withCheckedThrowingContinuation { continuation in
-            self.pending.withLock { $0[correlationID] = continuation }
+        try await withCheckedThrowingContinuation { continuation in
+            let deadline = ContinuousClock.now + timeout
+            let (open, sweeper) = self.calls.withLock { calls -> (Bool, CheckedContinuation<Bool, Never>?) in
+                guard !calls.closed else { return (false, nil) }
+                calls.waiting[correlationID] = Waiting(continuation: continuation, deadline: deadline, timeout: timeout)
+                defer { calls.parkedSweeper = nil }
+                return (true, calls.parkedSweeper)
+            }
+            guard open else {
+                continuation.resume(throwing: CoordinatorCallError(.bus, "the coordinator client was closed"))
+                return
+            }
+            sweeper?.resume(returning: true)
             do {
                 var properties = message.properties()
                 properties.expiration = String(max(1, timeout.wholeMilliseconds))
@@ -193,7 +206,7 @@ public final class CoordinatorClient: CoordinatorCalling {
         do {
             for try await delivery in consumer {
                 guard let correlation = delivery.properties.correlationId,
-                    let continuation = self.pending.withLock({ $0.removeValue(forKey: correlation) })
+                    let continuation = self.calls.withLock({ $0.waiting.removeValue(forKey: correlation)?.continuation })
                 else { continue }
                 do {
                     continuation.resume(returning: try MeshMessage(properties: delivery.properties, body: delivery.body))
@@ -213,15 +226,66 @@ public final class CoordinatorClient: CoordinatorCalling {
     }
 
     private func fail(_ correlationID: String, _ error: CoordinatorCallError) {
-        self.pending.withLock { $0.removeValue(forKey: correlationID) }?.resume(throwing: error)
+        self.calls.withLock { $0.waiting.removeValue(forKey: correlationID) }?.continuation.resume(throwing: error)
     }
 
     private func failAll(_ error: CoordinatorCallError) {
-        let all = self.pending.withLock { pending in
-            defer { pending = [:] }
-            return Array(pending.values)
+        let all = self.calls.withLock { calls in
+            defer { calls.waiting = [:] }
+            return Array(calls.waiting.values)
         }
-        for continuation in all { continuation.resume(throwing: error) }
+        for call in all { call.continuation.resume(throwing: error) }
+    }
+
+    // MARK: - Timeouts
+
+    /// Calls waiting for their answer, and the timeout sweeper when it is parked.
+    private struct Calls {
+        var waiting: [String: Waiting] = [:]
+        /// Resumed with true by the next call, with false by `close()`.
+        var parkedSweeper: CheckedContinuation<Bool, Never>?
+        var closed = false
+    }
+
+    private struct Waiting {
+        var continuation: CheckedContinuation<MeshMessage, any Error>
+        var deadline: ContinuousClock.Instant
+        var timeout: Duration
+    }
+
+    /// How late a timeout may fire.
+    static let timeoutResolution: Duration = .milliseconds(25)
+
+    /// Fails the calls past their deadline. One task per client rather than a timer task
+    /// per call, which cost a task, a dispatch timer and two thread wake-ups per call
+    /// (docs/benchmarks.md, "Locks"). It parks while no call waits: an idle client costs nothing.
+    private func expireCalls() async {
+        while await self.nextSweep() {
+            try? await Task.sleep(for: Self.timeoutResolution)
+            let now = ContinuousClock.now
+            let expired = self.calls.withLock { calls in
+                let expired = calls.waiting.filter { $0.value.deadline <= now }
+                for correlation in expired.keys { calls.waiting.removeValue(forKey: correlation) }
+                return Array(expired.values)
+            }
+            for call in expired {
+                call.continuation.resume(throwing: CoordinatorCallError(.timeout, "\(self.coordinator) did not answer within \(call.timeout)"))
+            }
+        }
+    }
+
+    /// True at once while calls wait; otherwise parks until a call comes (true) or the
+    /// client closes (false).
+    private func nextSweep() async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let now: Bool? = self.calls.withLock { calls in
+                if calls.closed { return false }
+                if !calls.waiting.isEmpty { return true }
+                calls.parkedSweeper = continuation
+                return nil
+            }
+            if let now { continuation.resume(returning: now) }
+        }
     }
 
 }
