@@ -5,8 +5,9 @@
 #
 # 1. `conductor lock bench`: an in-process coordinator with a SQLite state store on an
 #    embedded broker (127.0.0.1), two clients: uncontended acquire+release p50/p99 and the
-#    handoff to a waiting client (release sent -> waiter's grant received) p50/p99.
-#    With CONDUCTOR_RABBITMQ_URL set, the same against that RabbitMQ.
+#    handoff to a waiting client (release sent -> waiter's grant received) p50/p99, and the
+#    store's grant write timed alone (store_grant_write_*). Then the same with the locks
+#    in memory (--memory). With CONDUCTOR_RABBITMQ_URL set, the same against that RabbitMQ.
 # 2. The CLI as a recipe calls it: `conductor signal` and `conductor lock -- true`, wall time
 #    including process start, through a local agent's socket and straight to the bus.
 # 3. etcd (when `etcd` is installed: apt-get install -y etcd-server etcd-client): a
@@ -23,6 +24,8 @@ HANDOFFS="${HANDOFFS:-500}"
 
 echo "== conductor (embedded broker, SQLite store): $CYCLES cycles, $HANDOFFS handoffs"
 timeout 300 "$BIN" lock bench --cycles "$CYCLES" --handoffs "$HANDOFFS"
+echo "== conductor (embedded broker, locks in memory: the difference is the store's share)"
+timeout 300 "$BIN" lock bench --memory --cycles "$CYCLES" --handoffs "$HANDOFFS"
 if [[ -n "${CONDUCTOR_RABBITMQ_URL:-}" ]]; then
     echo "== conductor (RabbitMQ $CONDUCTOR_RABBITMQ_URL, SQLite store)"
     timeout 300 "$BIN" lock bench --broker "$CONDUCTOR_RABBITMQ_URL" --cycles "$CYCLES" --handoffs "$HANDOFFS"

@@ -574,6 +574,12 @@ struct LockBenchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print JSON.") var json = false
     @Flag(name: .long, help: "Keep locks in memory instead of a SQLite state store (to see the store's share).") var memory = false
 
+    func validate() throws {
+        guard (1...1_000_000).contains(self.cycles), (1...1_000_000).contains(self.handoffs) else {
+            throw ValidationError("--cycles and --handoffs must be between 1 and 1000000")
+        }
+    }
+
     func run() async throws {
         let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
         var server: BrokerServer?
@@ -590,7 +596,8 @@ struct LockBenchCommand: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let configuration = try AMQPConnectionConfiguration(url: url)
         let scope = "bench-\(UUID().uuidString.prefix(8).lowercased())"
-        let coordinator = try CoordinatorService(broker: configuration, scope: scope, store: self.memory ? InMemoryCoordinationStore() : try SQLiteStateStore(path: directory + "/state.sqlite"), logger: logger)
+        let sqlite = self.memory ? nil : try SQLiteStateStore(path: directory + "/state.sqlite")
+        let coordinator = try CoordinatorService(broker: configuration, scope: scope, store: sqlite ?? InMemoryCoordinationStore(), logger: logger)
         let running = Task { try await coordinator.run() }
         try await coordinator.waitUntilReady()
         let first = try await CoordinatorClient.connect(configuration, scope: scope)
@@ -626,16 +633,35 @@ struct LockBenchCommand: AsyncParsableCommand {
         _ = await running.result
         try? await server?.shutdown()
 
+        // The store's share of a cycle: the grant's write (carrying the previous release's
+        // delete, as the lock service does) timed alone, on the same file.
+        var storeTimes: [Duration] = []
+        if let sqlite {
+            var previous: [LockHolderKey] = []
+            for index in 0..<Int64(self.cycles) {
+                let holder = LockHolderRecord(
+                    lock: "store-bench", token: 1_000_000_000 + index, limit: 1, owner: "bench", holder: "bench", ttlMilliseconds: 30_000,
+                    expiresAt: Int64(Date().timeIntervalSince1970 * 1000) + 30_000)
+                let started = ContinuousClock.now
+                try sqlite.saveLockHolder(holder, removing: previous)
+                storeTimes.append(ContinuousClock.now - started)
+                previous = [LockHolderKey(lock: holder.lock, token: holder.token)]
+            }
+        }
+
         func percentile(_ values: [Duration], _ p: Double) -> Double {
             let sorted = values.sorted()
             let index = min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))
             let (seconds, attoseconds) = sorted[index].components
             return Double(seconds) * 1000 + Double(attoseconds) / 1e15
         }
-        let result: [(String, Double)] = [
+        var result: [(String, Double)] = [
             ("acquire_release_p50_ms", percentile(cycleTimes, 0.5)), ("acquire_release_p99_ms", percentile(cycleTimes, 0.99)),
             ("handoff_p50_ms", percentile(handoffTimes, 0.5)), ("handoff_p99_ms", percentile(handoffTimes, 0.99)),
         ]
+        if !storeTimes.isEmpty {
+            result += [("store_grant_write_p50_ms", percentile(storeTimes, 0.5)), ("store_grant_write_p99_ms", percentile(storeTimes, 0.99))]
+        }
         if self.json {
             var map: [String: MeshValue] = ["cycles": .int(Int64(self.cycles)), "handoffs": .int(Int64(self.handoffs)), "broker": .string(server == nil ? "external" : "embedded")]
             for (key, value) in result { map[key] = .double((value * 1000).rounded() / 1000) }
