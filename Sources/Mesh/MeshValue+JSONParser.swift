@@ -261,8 +261,9 @@ struct MeshJSONParser {
         let text = String(decoding: self.bytes[start..<self.index], as: UTF8.self)
         if isInteger, let value = Int64(text) { return .int(value) }
         guard let double = Double(text), double.isFinite else { throw Failure(reason: "number \(text) is out of range", offset: start) }
-        // A whole number within Int64 reads as an integer, however it was written.
-        if let whole = Int64(exactly: double) { return .int(whole) }
+        // Written with a fraction or exponent, a whole number within Int64 reads as an integer;
+        // written as an integer too large for Int64, it stays a double.
+        if !isInteger, let whole = Int64(exactly: double) { return .int(whole) }
         return .double(double)
     }
 }
