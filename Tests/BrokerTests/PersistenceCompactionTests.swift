@@ -159,6 +159,8 @@ struct PersistenceCompactionTests {
         try await harness.waitDurable()
         // Past 8 KiB of bodies in memory the pinned queue pages the newest out.
         #expect(try await harness.run { $0.store!.pagedOut } > 0)
+        // Compaction copies come later; they must keep the original arrival (for TTLs).
+        let beforeCopies = RecoveredExpiry.wallClockMilliseconds()
         var largest = (count: 0, bytes: 0)
         let chunks = 40
         for chunk in 0..<chunks {
@@ -180,6 +182,12 @@ struct PersistenceCompactionTests {
         try await harness.close(clean: false)
 
         let restarted = try await StoreHarness.open(directory, segmentBytes: segmentBytes, pageOutBytes: 8 * 1024)
+        let arrivals = try await restarted.run { core -> [Int64] in
+            var arrivals: [Int64] = []
+            core.queue("pinned")!.messages.forEach { arrivals.append($0.message.arrival) }
+            return arrivals
+        }
+        #expect(arrivals.count == 7 && arrivals.allSatisfy { $0 > 0 && $0 <= beforeCopies }, "arrivals \(arrivals), copies began at \(beforeCopies)")
         let (pinned, bulk) = try await restarted.run { core in (core.drain("pinned"), core.drain("bulk")) }
         #expect(pinned.map { String($0.body.prefix { $0 != ":" }) } == (0..<6).map { "pinned-\($0)" } + ["shared"])
         #expect(pinned.allSatisfy { $0.redelivered })
