@@ -15,8 +15,10 @@ final class Message {
     let size: Int
     /// Its id in the data directory, 0 while not persisted (see `BrokerStore`).
     var storeID: UInt64 = 0
-    /// The segment file holding it (meaningful when `storeID` is not 0).
+    /// The segment file holding it (meaningful when `storeID` is not 0), and its index in
+    /// that segment's message list (`BrokerStore`; -1 when not filed).
     var segment: UInt32 = 0
+    var storeSlot: Int32 = -1
     /// Where the body starts in the segment file, and the store ticket of its record.
     var bodyOffset = -1
     var ticket: UInt64 = 0
@@ -24,9 +26,8 @@ final class Message {
     var isPagedOut = false
     /// The durable queues (store ids) whose copy of it is still alive on disk; compaction
     /// rewrites its record for exactly these.
-    var storeQueues: [UInt64] = []
-    /// Its index in its segment's message list (`BrokerStore`), and its record's size.
-    var storeSlot = -1
+    var storeQueues = StoredQueueSet()
+    /// The size of its record in the segment.
     var recordSize = 0
     /// When it was first written (wall clock, ms since 1970), so TTLs survive a restart.
     var arrival: Int64 = 0
@@ -50,6 +51,38 @@ final class Message {
         self.body = ByteBuffer()
         self.size = size
         self.isPagedOut = true
+    }
+}
+
+/// The durable queues a stored message is still in: the first inline, so the usual
+/// message in one queue costs no allocation. Queue ids start at 1; 0 means none.
+struct StoredQueueSet {
+    private var first: UInt64 = 0
+    private var rest: [UInt64] = []
+
+    init() {}
+
+    init(_ queues: [UInt64]) {
+        guard let head = queues.first else { return }
+        self.first = head
+        if queues.count > 1 { self.rest = Array(queues.dropFirst()) }
+    }
+
+    var count: Int { (self.first == 0 ? 0 : 1) + self.rest.count }
+    var isEmpty: Bool { self.first == 0 }
+    var array: [UInt64] { self.first == 0 ? [] : [self.first] + self.rest }
+
+    func contains(_ queue: UInt64) -> Bool { queue != 0 && (self.first == queue || self.rest.contains(queue)) }
+
+    /// Removes `queue`; false if it was not in the set.
+    mutating func remove(_ queue: UInt64) -> Bool {
+        if queue != 0, self.first == queue {
+            self.first = self.rest.isEmpty ? 0 : self.rest.removeFirst()
+            return true
+        }
+        guard let index = self.rest.firstIndex(of: queue) else { return false }
+        self.rest.remove(at: index)
+        return true
     }
 }
 

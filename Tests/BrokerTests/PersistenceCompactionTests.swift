@@ -336,6 +336,20 @@ struct PersistenceCompactionTests {
         }
     }
 
+    @Test func storedQueueSetsTrackWhatIsLeft() {
+        var set = StoredQueueSet([4, 7, 9])
+        #expect(set.count == 3 && set.array == [4, 7, 9])
+        let first = set.remove(4)
+        let again = set.remove(4)
+        #expect(first)
+        #expect(!again, "a queue removed twice would write a second removal record")
+        #expect(set.array == [7, 9] && set.contains(9) && !set.contains(4))
+        let last = set.remove(9) && set.remove(7)
+        #expect(last)
+        #expect(set.isEmpty && set.count == 0 && set.array.isEmpty)
+        #expect(StoredQueueSet().isEmpty && !StoredQueueSet([3]).isEmpty)
+    }
+
     @Test func thePolicyCompactsGarbageNotBacklogs() {
         let segment = 1 << 20
         // One segment on disk besides the current one is never compacted.

@@ -96,10 +96,10 @@ final class BrokerStore {
         message.segment = recovered.segment
         message.bodyOffset = recovered.bodyOffset
         message.recordSize = recovered.recordSize
-        message.storeQueues = recovered.queues
+        message.storeQueues = StoredQueueSet(recovered.queues)
         message.arrival = recovered.stored.arrival
         guard self.older[recovered.segment] != nil else { return }
-        message.storeSlot = self.older[recovered.segment]!.messages.count
+        message.storeSlot = Int32(self.older[recovered.segment]!.messages.count)
         self.older[recovered.segment]!.messages.append(message)
         self.older[recovered.segment]!.livePairs += recovered.queues.count
         self.older[recovered.segment]!.liveBytes += recovered.recordSize
@@ -121,21 +121,22 @@ final class BrokerStore {
             // Written before for other queues: the new record lists them all and replaces it.
             let previous = message.storeQueues
             self.detach(message, from: message.segment)
-            message.storeQueues = previous + queues.filter { !previous.contains($0) }
-            return self.write(message, body: message.body)
+            let all = previous.array + queues.filter { !previous.contains($0) }
+            message.storeQueues = StoredQueueSet(all)
+            return self.write(message, body: message.body, queues: all)
         }
         if message.arrival == 0 { message.arrival = RecoveredExpiry.wallClockMilliseconds() }
-        message.storeQueues = queues
-        return self.write(message, body: message.body)
+        message.storeQueues = StoredQueueSet(queues)
+        return self.write(message, body: message.body, queues: queues)
     }
 
-    /// Appends `message`'s publish record (for `message.storeQueues`) to the current
-    /// segment and files it there.
-    private func write(_ message: Message, body: ByteBuffer) -> UInt64 {
+    /// Appends `message`'s publish record to the current segment and files it there;
+    /// `queues` are `message.storeQueues`.
+    private func write(_ message: Message, body: ByteBuffer, queues: [UInt64]) -> UInt64 {
         let offset = self.current.size
         let before = self.records.writerIndex
         LogRecord.publish(StoredMessage(
-            id: message.storeID, queues: message.storeQueues, exchange: message.exchange, routingKey: message.routingKey,
+            id: message.storeID, queues: queues, exchange: message.exchange, routingKey: message.routingKey,
             properties: message.properties, body: body, arrival: message.arrival
         )).encode(into: &self.records)
         let encoded = self.records.writerIndex - before
@@ -143,10 +144,10 @@ final class BrokerStore {
         // The body is the record's last field.
         message.bodyOffset = offset + encoded - message.size
         message.recordSize = encoded
-        message.storeSlot = self.current.messages.count
+        message.storeSlot = Int32(self.current.messages.count)
         self.current.messages.append(message)
         self.current.size += encoded
-        self.current.livePairs += message.storeQueues.count
+        self.current.livePairs += queues.count
         self.current.liveBytes += encoded
         self.diskBytes += encoded
         self.liveBytes += encoded
@@ -159,8 +160,7 @@ final class BrokerStore {
 
     /// The message left a durable queue for good (acked, dropped, expired, purged ...).
     func remove(_ message: Message, queue: UInt64) {
-        guard let index = message.storeQueues.firstIndex(of: queue) else { return }
-        message.storeQueues.remove(at: index)
+        guard message.storeQueues.remove(queue) else { return }
         LogRecord.remove(id: message.storeID, queue: queue).encode(into: &self.records)
         self.current.size += 25
         self.diskBytes += 25
@@ -179,7 +179,8 @@ final class BrokerStore {
 
     /// No durable queue holds `message` any more: its record is garbage.
     private func release(_ message: Message, from segment: inout Segment) {
-        if message.storeSlot >= 0, message.storeSlot < segment.messages.count { segment.messages[message.storeSlot] = nil }
+        let slot = Int(message.storeSlot)
+        if slot >= 0, slot < segment.messages.count { segment.messages[slot] = nil }
         segment.liveBytes -= message.recordSize
         self.liveBytes -= message.recordSize
         message.storeSlot = -1
@@ -317,7 +318,7 @@ final class BrokerStore {
             }
         }
         self.detach(message, from: source)
-        _ = self.write(message, body: body)
+        _ = self.write(message, body: body, queues: message.storeQueues.array)
         if message.isPagedOut { self.copiedBodies[ObjectIdentifier(message)] = (message, body) }
         self.compacted += 1
     }
