@@ -294,6 +294,8 @@ final class BrokerStore {
             }
             let slot = self.compactionSlot
             self.compactionSlot += 1
+            // Looking at a slot costs too, so a segment of gone messages is no free pass.
+            budget -= 16
             guard let message = self.older[source]!.messages[slot] else { continue }
             budget -= message.recordSize
             self.copyForward(message, from: source)
@@ -355,6 +357,9 @@ final class BrokerStore {
     private func readBody(_ message: Message) -> ByteBuffer? {
         var fd = self.readers[message.segment] ?? -1
         if fd < 0 {
+            // A bounded set of open segments: a backlog spread over thousands of them must
+            // not run the process out of descriptors.
+            if self.readers.count >= 64 { Glibc.close(self.readers.remove(at: self.readers.startIndex).value) }
             fd = Glibc.open(MessageLog.segmentPath(self.log.directory, message.segment), O_RDONLY | O_CLOEXEC)
             if fd >= 0 { self.readers[message.segment] = fd }
         }
