@@ -24,46 +24,21 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
-import uuid
 
 import pika
 import pika.exceptions as pe
 
-RUN_ID = f"features-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-SCENARIO_TIMEOUT = 30
-SCENARIOS = []
+from interop import Failure, Resources, Suite, check
+
+SUITE = Suite("features", "pika features")
+scenario = SUITE.scenario
+name = SUITE.name
 
 
-def scenario(fn):
-    SCENARIOS.append(fn)
-    return fn
-
-
-class Failure(AssertionError):
-    pass
-
-
-class ScenarioTimeout(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
-def name(kind):
-    return f"{RUN_ID}.{kind}.{uuid.uuid4().hex[:6]}"
-
-
-class Ctx:
+class Ctx(Resources):
     def __init__(self, url, binary):
-        self.url = url
+        super().__init__(url)
         self.binary = binary
-        self.connections = []
-        self.queues = []
-        self.exchanges = []
 
     def connect(self, url=None):
         connection = pika.BlockingConnection(pika.URLParameters(url or self.url))
@@ -86,24 +61,6 @@ class Ctx:
         queue = self.queue(channel, "dead")
         channel.queue_bind(queue, exchange)
         return exchange, queue
-
-    def cleanup(self):
-        if self.queues or self.exchanges:
-            try:
-                channel = pika.BlockingConnection(pika.URLParameters(self.url)).channel()
-                for queue in self.queues:
-                    channel.queue_delete(queue)
-                for exchange in self.exchanges:
-                    channel.exchange_delete(exchange)
-                channel.connection.close()
-            except Exception:
-                pass
-        for connection in self.connections:
-            try:
-                if connection.is_open:
-                    connection.close()
-            except Exception:
-                pass
 
 
 def get_eventually(channel, queue, wait=5.0):
@@ -362,10 +319,6 @@ def persistence_across_restart(ctx):
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def on_alarm(signum, frame):
-    raise ScenarioTimeout(f"scenario exceeded {SCENARIO_TIMEOUT}s")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("url", nargs="?", default=os.environ.get("CONDUCTOR_INTEROP_URL"))
@@ -373,38 +326,7 @@ def main():
     arguments = parser.parse_args()
     if not arguments.url:
         parser.error("give the broker URL (or set CONDUCTOR_INTEROP_URL)")
-    signal.signal(signal.SIGALRM, on_alarm)
-    failures = []
-    for fn in SCENARIOS:
-        ctx = Ctx(arguments.url, arguments.broker_binary)
-        started = time.monotonic()
-        signal.setitimer(signal.ITIMER_REAL, SCENARIO_TIMEOUT)
-        try:
-            fn(ctx)
-            error = None
-        except Exception as caught:
-            error = caught
-            detail = traceback.format_exc()
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.setitimer(signal.ITIMER_REAL, 15)
-        try:
-            ctx.cleanup()
-        except ScenarioTimeout:
-            pass
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        elapsed = time.monotonic() - started
-        if error is None:
-            print(f"PASS {fn.__name__} ({elapsed:.2f}s)", flush=True)
-        else:
-            failures.append(fn.__name__)
-            print(f"FAIL {fn.__name__} ({elapsed:.2f}s): {type(error).__name__}: {error}", flush=True)
-            if os.environ.get("CONDUCTOR_INTEROP_VERBOSE"):
-                print(detail, flush=True)
-    print(f"pika features: {len(SCENARIOS) - len(failures)} passed, {len(failures)} failed"
-          + (": " + " ".join(failures) if failures else ""), flush=True)
-    return 1 if failures else 0
+    return SUITE.run(SUITE.scenarios, lambda: Ctx(arguments.url, arguments.broker_binary))
 
 
 if __name__ == "__main__":

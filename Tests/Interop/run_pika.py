@@ -13,61 +13,22 @@ prints PASS/FAIL per scenario and exits 1 if any failed, 2 on a usage error.
 
 import argparse
 import os
-import signal
 import sys
 import time
-import traceback
 import uuid
 
 import pika
 import pika.exceptions as pe
 
-SCENARIO_TIMEOUT = float(os.environ.get("CONDUCTOR_INTEROP_SCENARIO_TIMEOUT", "30"))
-RUN_ID = f"interop-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+from interop import Failure, Resources, Suite, check
 
-SCENARIOS = []
-
-
-def scenario(fn):
-    SCENARIOS.append(fn)
-    return fn
+SUITE = Suite("interop", "pika interop")
+scenario = SUITE.scenario
+name = SUITE.name
 
 
-class ScenarioTimeout(Exception):
-    pass
-
-
-class Failure(AssertionError):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
-def name(kind):
-    """A queue/exchange name unique to this run and scenario."""
-    return f"{RUN_ID}.{kind}.{uuid.uuid4().hex[:6]}"
-
-
-class Ctx:
+class Ctx(Resources):
     """Per-scenario resources; everything opened here is closed afterwards."""
-
-    def __init__(self, url):
-        self.url = url
-        self.connections = []
-        self.queues = []
-        self.exchanges = []
-
-    def params(self, **overrides):
-        params = pika.URLParameters(self.url)
-        params.connection_attempts = 1
-        params.socket_timeout = 5
-        params.blocked_connection_timeout = 10
-        for key, value in overrides.items():
-            setattr(params, key, value)
-        return params
 
     def connect(self, **overrides):
         connection = pika.BlockingConnection(self.params(**overrides))
@@ -88,36 +49,6 @@ class Ctx:
         channel.exchange_declare(exchange, exchange_type=exchange_type, **kwargs)
         self.exchanges.append(exchange)
         return exchange
-
-    def cleanup(self):
-        try:
-            if self.queues or self.exchanges:
-                connection = pika.BlockingConnection(self.params())
-                try:
-                    for queue in self.queues:
-                        channel = connection.channel()
-                        try:
-                            channel.queue_delete(queue)
-                            channel.close()
-                        except Exception:
-                            pass
-                    for exchange in self.exchanges:
-                        channel = connection.channel()
-                        try:
-                            channel.exchange_delete(exchange)
-                            channel.close()
-                        except Exception:
-                            pass
-                finally:
-                    connection.close()
-        except Exception:
-            pass
-        for connection in self.connections:
-            try:
-                if connection.is_open:
-                    connection.close()
-            except Exception:
-                pass
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -698,10 +629,6 @@ def fifo_order_many_messages(ctx):
 
 # --- runner --------------------------------------------------------------------------
 
-def on_alarm(signum, frame):
-    raise ScenarioTimeout(f"scenario exceeded {SCENARIO_TIMEOUT:.0f}s")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("url", nargs="?", default=os.environ.get("CONDUCTOR_INTEROP_URL"))
@@ -709,47 +636,15 @@ def main():
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
     if args.list:
-        print("\n".join(fn.__name__ for fn in SCENARIOS))
+        print("\n".join(fn.__name__ for fn in SUITE.scenarios))
         return 0
     if not args.url:
         parser.error("give the broker URL as an argument or CONDUCTOR_INTEROP_URL")
-    selected = [fn for fn in SCENARIOS if not args.k or any(word in fn.__name__ for word in args.k)]
+    selected = [fn for fn in SUITE.scenarios if not args.k or any(word in fn.__name__ for word in args.k)]
     if not selected:
         parser.error("no scenario matches " + ", ".join(args.k))
-
-    signal.signal(signal.SIGALRM, on_alarm)
-    print(f"pika {pika.__version__} interop against {args.url} (run id {RUN_ID})", flush=True)
-    failures = []
-    for fn in selected:
-        ctx = Ctx(args.url)
-        started = time.monotonic()
-        signal.setitimer(signal.ITIMER_REAL, SCENARIO_TIMEOUT)
-        try:
-            fn(ctx)
-            error = None
-        except Exception as caught:  # a scenario fails, the runner goes on
-            error = caught
-            detail = traceback.format_exc()
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.setitimer(signal.ITIMER_REAL, 15)
-        try:
-            ctx.cleanup()
-        except ScenarioTimeout:
-            pass
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        elapsed = time.monotonic() - started
-        if error is None:
-            print(f"PASS {fn.__name__} ({elapsed:.2f}s)", flush=True)
-        else:
-            failures.append(fn.__name__)
-            print(f"FAIL {fn.__name__} ({elapsed:.2f}s): {type(error).__name__}: {error}", flush=True)
-            if os.environ.get("CONDUCTOR_INTEROP_VERBOSE"):
-                print(detail, flush=True)
-    passed = len(selected) - len(failures)
-    print(f"pika interop: {passed} passed, {len(failures)} failed" + (": " + " ".join(failures) if failures else ""), flush=True)
-    return 1 if failures else 0
+    print(f"pika {pika.__version__} interop against {args.url} (run id {SUITE.run_id})", flush=True)
+    return SUITE.run(selected, lambda: Ctx(args.url))
 
 
 if __name__ == "__main__":
