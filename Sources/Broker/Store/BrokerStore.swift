@@ -169,7 +169,7 @@ final class BrokerStore {
         if segment == self.segment {
             self.current.livePairs -= 1
             if gone { self.release(message, from: &self.current) }
-        } else if self.older[segment] != nil {
+        } else if self.older.index(forKey: segment) != nil {
             self.older[segment]!.livePairs -= 1
             if gone { self.release(message, from: &self.older[segment]!) }
             if segment == self.oldestSegment, self.older[segment]!.livePairs <= 0 { self.deleteDrainedSegments() }
@@ -192,7 +192,7 @@ final class BrokerStore {
         if number == self.segment {
             self.current.livePairs -= pairs
             self.release(message, from: &self.current)
-        } else if self.older[number] != nil {
+        } else if self.older.index(forKey: number) != nil {
             self.older[number]!.livePairs -= pairs
             self.release(message, from: &self.older[number]!)
         }
@@ -330,7 +330,7 @@ final class BrokerStore {
     /// Drops the body of a persistent message whose record is on disk; false if it cannot.
     func pageOut(_ message: Message) -> Bool {
         guard message.storeID != 0, !message.isPagedOut, message.bodyOffset >= 0, message.ticket <= self.durableTicket,
-            message.segment == self.segment || self.older[message.segment] != nil, self.failure == nil
+            message.segment == self.segment || self.older.index(forKey: message.segment) != nil, self.failure == nil
         else { return false }
         message.body = ByteBuffer()
         message.isPagedOut = true
