@@ -42,6 +42,11 @@ struct BrokerCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Keep everything in memory: nothing is written, nothing survives a restart.")
     var noPersistence = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Size at which the data directory's message log starts a new segment file: 16MiB, 64KiB (at least 4KiB).",
+        discussion: "Drained segments are deleted and pinned ones compacted (docs/broker.md, \"Persistence\")."))
+    var segmentSize: String = "16MiB"
+
     @Option(name: .long, help: "A user NAME:PASSWORD (repeatable); gets full permissions on every vhost unless --permission is given.")
     var user: [String] = []
 
@@ -129,6 +134,9 @@ struct BrokerCommand: AsyncParsableCommand {
         if self.noPersistence, self.dataDir != nil {
             throw ValidationError("--data-dir and --no-persistence exclude each other")
         }
+        guard case .absolute(let segmentBytes)? = ResourceAmount(parsing: self.segmentSize), segmentBytes >= 4096 else {
+            throw ValidationError("--segment-size must be a size of at least 4KiB (16MiB, 64KiB), got '\(self.segmentSize)'")
+        }
         guard self.queueMaxReady >= 0, self.maxMemory >= 0 else {
             throw ValidationError("--queue-max-ready and --max-memory must be 0 or more")
         }
@@ -186,6 +194,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.heartbeat = self.heartbeat
         configuration.frameMax = self.frameMax
         configuration.dataDirectory = self.noPersistence ? nil : self.dataDirectory
+        if case .absolute(let segmentBytes)? = ResourceAmount(parsing: self.segmentSize) { configuration.storeSegmentBytes = segmentBytes }
         configuration.flowLimits = BrokerConfiguration.FlowLimits(
             queueMaxReady: self.queueMaxReady,
             queueResumeReady: self.queueMaxReady / 2,
