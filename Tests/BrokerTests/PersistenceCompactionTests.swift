@@ -174,8 +174,9 @@ struct PersistenceCompactionTests {
             if files.bytes > largest.bytes { largest = files }
         }
         // About 3.6 MB went through 32 KiB segments; without compaction all of it stays.
-        let compacted = try await harness.run { $0.store!.compacted }
+        let (compacted, stuck) = try await harness.run { ($0.store!.compacted, $0.store!.compactionStuck) }
         #expect(compacted > 0)
+        #expect(!stuck, "compaction found live pairs no filed message accounts for")
         #expect(largest.bytes < 16 * segmentBytes, "segment files grew to \(largest.count) files, \(largest.bytes) bytes")
         let final = harness.segmentFiles
         #expect(final.bytes < 8 * segmentBytes, "\(final.count) segment files, \(final.bytes) bytes left")
@@ -254,6 +255,7 @@ struct PersistenceCompactionTests {
         #expect(rightSeen == 60)
         #expect(removedWhileCompacting > 10)
         #expect(try await harness.run { $0.store!.compacted } > 0)
+        #expect(try await harness.run { $0.store!.compactionStuck } == false)
         try await harness.waitDurable()
         try await harness.close(clean: false)
 

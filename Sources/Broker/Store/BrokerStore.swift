@@ -61,6 +61,9 @@ final class BrokerStore {
     /// A compaction round is under way (for tests and the log).
     var isCompacting: Bool { self.compactionEnd != 0 }
     private var compactionSource: UInt32 = 0
+    /// Set if a round found pairs counted that no filed message accounts for (a bug of
+    /// ours): compaction stops for good rather than loop; drained segments still go.
+    private(set) var compactionStuck = false
     private var compactionSlot = 0
     /// Paged-out messages compacted whose new record is not on disk yet: `pageIn` serves
     /// them from here until it is (their old segment may be gone by then).
@@ -174,6 +177,13 @@ final class BrokerStore {
             if gone { self.release(message, from: &self.older[segment]!) }
             if segment == self.oldestSegment, self.older[segment]!.livePairs <= 0 { self.deleteDrainedSegments() }
         }
+        if self.current.size >= self.segmentSize {
+            // Removal records fill segments too (acks with no publishes in between).
+            self.roll()
+        } else if gone, self.compactionEnd == 0 {
+            // Garbage grew: a burst of acks can leave a pinned log without another roll.
+            self.startCompactionIfNeeded()
+        }
         self.scheduleHandoff()
     }
 
@@ -256,7 +266,7 @@ final class BrokerStore {
     /// Starts a round when `CompactionPolicy` says so: it empties the segments older than
     /// the current one, oldest first, a slice per turn of the loop.
     private func startCompactionIfNeeded() {
-        guard !self.compactionScheduled, self.compactionEnd <= self.oldestSegment, self.failure == nil,
+        guard !self.compactionScheduled, !self.compactionStuck, self.compactionEnd <= self.oldestSegment, self.failure == nil,
             CompactionPolicy.shouldCompact(
                 diskBytes: self.diskBytes, liveBytes: self.liveBytes, segmentSize: self.segmentSize,
                 segmentsBehind: Int(self.segment - self.oldestSegment)
@@ -304,7 +314,8 @@ final class BrokerStore {
             self.scheduleCompaction()
         } else {
             self.compactionEnd = 0
-            if !stuck { self.startCompactionIfNeeded() }
+            self.compactionStuck = stuck
+            self.startCompactionIfNeeded()
         }
     }
 
