@@ -25,8 +25,8 @@ struct CoordinatorClientTimeoutTests {
                         (error as? CoordinatorCallError)?.code == .timeout
                     }
                     let waited = ContinuousClock.now - started
-                    // Not before its deadline; late by at most the sweep interval plus a loaded machine's slack.
-                    #expect(waited >= .milliseconds(200) && waited < .seconds(3), "round \(round): \(waited)")
+                    // Not before its deadline; late by the sweep interval (25 ms) plus what a loaded machine adds.
+                    #expect(waited >= .milliseconds(200) && waited < .seconds(8), "round \(round): \(waited)")
                     // Idle in between, so the sweeper parks and must be woken by the next call.
                     try await Task.sleep(for: .milliseconds(100))
                 }
