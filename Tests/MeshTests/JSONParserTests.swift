@@ -65,7 +65,7 @@ struct JSONParserTests {
         }
     }
 
-    static func randomValue(depth: Int, _ generator: inout SplitMix) -> MeshValue {
+    private static func randomValue(depth: Int, _ generator: inout SplitMix) -> MeshValue {
         let pick = Int(generator.next() % (depth > 3 ? 5 : 7))
         switch pick {
         case 0: return .null
@@ -84,7 +84,7 @@ struct JSONParserTests {
     }
 }
 
-struct SplitMix: RandomNumberGenerator {
+private struct SplitMix: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { self.state = seed }
     mutating func next() -> UInt64 {
