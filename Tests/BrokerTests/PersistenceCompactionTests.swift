@@ -215,6 +215,45 @@ struct PersistenceCompactionTests {
         try await again.close(clean: true)
     }
 
+    /// A backlog behind one pinned message, then acked in one burst with no publish after
+    /// it (its removal records fill less than a segment, so nothing rolls over): the
+    /// garbage alone starts compaction.
+    @Test func aBurstOfAcksAloneStartsCompaction() async throws {
+        let directory = StoreHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let segmentBytes = 64 * 1024
+        let harness = try await StoreHarness.open(directory, segmentBytes: segmentBytes)
+        try await harness.run { core in
+            let pinned = try core.declareDurableQueue("pinned")
+            let backlog = try core.declareDurableQueue("backlog")
+            core.publishPersistent(patternBody("pinned", size: 500), to: [pinned])
+            for index in 0..<300 { core.publishPersistent(patternBody("backlog-\(index)", size: 8000), to: [backlog]) }
+        }
+        try await harness.waitDurable()
+        #expect(harness.segmentFiles.bytes > 2_300_000)
+        let (acked, rolled) = try await harness.run { core -> (Int, Bool) in
+            let before = core.store!.segment
+            let acked = core.ackAll(core.queue("backlog")!)
+            return (acked, core.store!.segment != before)
+        }
+        #expect(acked == 300)
+        #expect(!rolled, "the acks rolled a segment over, so this does not test what it means to")
+        var files = harness.segmentFiles
+        for _ in 0..<200 {
+            try await harness.waitDurable()
+            files = harness.segmentFiles
+            if files.bytes < 4 * segmentBytes { break }
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+        #expect(files.bytes < 4 * segmentBytes, "\(files.count) segment files, \(files.bytes) bytes after the backlog was acked")
+        try await harness.close(clean: false)
+        let restarted = try await StoreHarness.open(directory, segmentBytes: segmentBytes)
+        let (pinned, backlog) = try await restarted.run { core in (core.drain("pinned"), core.drain("backlog")) }
+        #expect(pinned.map(\.body) == [String(buffer: patternBody("pinned", size: 500))])
+        #expect(backlog.isEmpty)
+        try await restarted.close(clean: true)
+    }
+
     /// Slices of one message each, interleaved with acks of the messages being copied
     /// (in queues that share them): what was acked stays acked, the rest survives, for
     /// every queue separately.
