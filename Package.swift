@@ -136,8 +136,9 @@ let package = Package(
     swiftLanguageModes: [.v6]
 )
 
-// libFuzzer target for the frame decoder, only when asked for: it must be built with
-// `-sanitize=fuzzer`, which a normal build cannot link. See scripts/fuzz.sh.
+// libFuzzer targets for the frame decoder and the bus's JSON reader, only when asked for:
+// they must be built with `-sanitize=fuzzer`, which a normal build cannot link. See
+// scripts/fuzz.sh.
 if Context.environment["CONDUCTOR_FUZZ"] != nil {
     package.targets.append(
         .executableTarget(
@@ -147,4 +148,6 @@ if Context.environment["CONDUCTOR_FUZZ"] != nil {
         )
     )
     package.products.append(.executable(name: "FrameDecoderFuzzer", targets: ["FrameDecoderFuzzer"]))
+    package.targets.append(.executableTarget(name: "MeshJSONFuzzer", dependencies: ["Mesh"], path: "Fuzz/MeshJSONFuzzer"))
+    package.products.append(.executable(name: "MeshJSONFuzzer", targets: ["MeshJSONFuzzer"]))
 }

@@ -11,7 +11,7 @@
 #
 # Stages: install, build (fails on any compiler warning in Sources/ or Tests/), RabbitMQ
 # (scripts/rabbitmq.sh), swift test (CONDUCTOR_RABBITMQ_URL, _TLS_URL, _TLS_CA set), interop against RabbitMQ
-# (proves the suite) and against `conductor broker`, fuzz (scripts/fuzz.sh 30 if present).
+# (proves the suite) and against `conductor broker`, fuzz (scripts/fuzz.sh 30: each target 30 s).
 # Everything is bounded by `timeout`; what this script starts, it stops (trap on EXIT).
 # Logs go to .build/test-logs/ (or $CONDUCTOR_TEST_SCRATCH_PATH/test-logs/). See docs/testing.md.
 set -uo pipefail
@@ -326,7 +326,7 @@ fi
 
 if wants fuzz; then
     if [[ -x scripts/fuzz.sh || -f scripts/fuzz.sh ]]; then
-        run_stage fuzz "$LOGS/fuzz.log" timeout --kill-after=30 $((FUZZ_SECONDS * 4 + 600)) bash scripts/fuzz.sh "$FUZZ_SECONDS"
+        run_stage fuzz "$LOGS/fuzz.log" timeout --kill-after=30 $((FUZZ_SECONDS * 6 + 600)) bash scripts/fuzz.sh "$FUZZ_SECONDS"
     else
         record fuzz skip 0 "scripts/fuzz.sh not there yet"
     fi

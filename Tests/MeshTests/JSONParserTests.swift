@@ -39,6 +39,26 @@ struct JSONParserTests {
         #expect(throws: MeshError.self) { try MeshValue(json: [UInt8(ascii: "\""), 0xFF, 0xFE, UInt8(ascii: "\"")]) }
     }
 
+    /// Found by the differential fuzzer (Fuzz/MeshJSONFuzzer): input that is not JSON but
+    /// that JSONDecoder reads anyway. It stops at a NUL, and does not check the value of a
+    /// duplicate key it drops. We refuse them.
+    @Test(arguments: [
+        [UInt8(ascii: "9"), 0, UInt8(ascii: "\n"), 0, UInt8(ascii: "+")],
+        Array(#"{"a":1,"a":"x"#.utf8) + [0x01] + Array(#"y"}"#.utf8),
+        Array(#"{"a":1,"a":""#.utf8) + [0xFF, 0xFE] + Array(#""}"#.utf8),
+    ])
+    func whatJSONDecoderWronglyReadIsRefused(bytes: [UInt8]) {
+        #expect((try? JSONDecoder().decode(MeshValue.self, from: Data(bytes))) != nil, "JSONDecoder got stricter: move this to `refused`")
+        #expect(throws: MeshError.self) { try MeshValue(json: bytes) }
+    }
+
+    /// Past 2^53 a long literal is read to the nearest double; JSONDecoder drops the
+    /// fraction first, so the two may differ in the last place (the fuzzer allows that).
+    @Test func aLongLiteralIsReadToTheNearestDouble() throws {
+        #expect(try MeshValue(json: "9222530372253037.08") == .int(9_222_530_372_253_038))
+        #expect(try MeshValue(json: "922337203685574780.7") == .int(922_337_203_685_574_784))
+    }
+
     @Test func theErrorSaysWhereAndWhy() {
         #expect {
             try MeshValue(json: #"{"a": tru}"#)
