@@ -36,38 +36,8 @@ export CONDUCTOR_RABBITMQ_NODENAME="conductor-bench-persistent@localhost"
 export CONDUCTOR_RABBITMQ_DIR="${TMPDIR:-/tmp}/conductor-bench-persistent-rabbitmq"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/conductor-bench-persistent.XXXXXX")"
 
-if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
-    echo "bench: building release ($SCRATCH)" >&2
-    swift build -c release --scratch-path "$SCRATCH" --product conductor >&2
-fi
-CONDUCTOR="$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/conductor"
-[[ -x "$CONDUCTOR" ]] || { echo "bench: no binary at $CONDUCTOR" >&2; exit 1; }
-
-BROKER_PID=""
-cleanup() {
-    if [[ -n "$BROKER_PID" ]] && kill -0 "$BROKER_PID" 2>/dev/null; then
-        kill -TERM "$BROKER_PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$BROKER_PID" 2>/dev/null || true
-    fi
-    scripts/rabbitmq.sh stop > /dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-echo "bench: starting RabbitMQ on 127.0.0.1:$CONDUCTOR_RABBITMQ_PORT" >&2
-RABBITMQ_URL="$(scripts/rabbitmq.sh start)"
-
-echo "bench: starting conductor broker on 127.0.0.1:$BROKER_PORT with --data-dir $WORK/data" >&2
-"$CONDUCTOR" broker --listen "127.0.0.1:$BROKER_PORT" --data-dir "$WORK/data" --queue-max-ready 0 --max-memory 0 --log-level error > "$WORK/broker.out" 2> "$WORK/broker.err" &
-BROKER_PID=$!
-for _ in $(seq 1 100); do
-    grep -q "listening on" "$WORK/broker.out" 2>/dev/null && break
-    kill -0 "$BROKER_PID" 2>/dev/null || { cat "$WORK/broker.err" >&2; exit 1; }
-    sleep 0.1
-done
-grep -q "listening on" "$WORK/broker.out" || { echo "bench: broker did not start" >&2; exit 1; }
-BROKER_URL="amqp://guest:guest@127.0.0.1:$BROKER_PORT/%2F"
+source scripts/bench-common.sh
+bench_start_broker --data-dir "$WORK/data" --queue-max-ready 0 --max-memory 0
 
 # run NAME URL ARGS...: one perf-test run, its JSON report in $WORK/NAME.json.
 run() {
