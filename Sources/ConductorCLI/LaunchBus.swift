@@ -140,12 +140,17 @@ struct EmbeddedBusRecord: Codable, Equatable {
     }
 
     static func read(_ path: String) -> EmbeddedBusRecord? {
-        FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(EmbeddedBusRecord.self, from: $0) }
+        readRecord(EmbeddedBusRecord.self, from: path)
     }
 
     func write(_ path: String) throws {
         try writePrivateRecord(self, to: path)
     }
+}
+
+/// A record `writePrivateRecord` wrote; nil when missing or unreadable.
+func readRecord<Value: Decodable>(_ type: Value.Type, from path: String) -> Value? {
+    FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(type, from: $0) }
 }
 
 /// Writes `value` as JSON to `path` atomically (a temporary file, then rename), mode 0600

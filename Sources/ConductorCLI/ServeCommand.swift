@@ -19,7 +19,7 @@ struct CoordinatorRecord: Codable {
     static func path(stateDirectory: String) -> String { stateDirectory + "/coordinator.json" }
 
     static func read(_ path: String) -> CoordinatorRecord? {
-        FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(CoordinatorRecord.self, from: $0) }
+        readRecord(CoordinatorRecord.self, from: path)
     }
 
     func write(_ path: String) throws {
@@ -412,7 +412,7 @@ struct CoordinatedRecord: Codable, Equatable {
     }
 
     static func read(_ path: String) -> CoordinatedRecord? {
-        FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(CoordinatedRecord.self, from: $0) }
+        readRecord(CoordinatedRecord.self, from: path)
     }
 }
 

@@ -154,25 +154,9 @@ import Testing
     @Test func pagedOutBodiesComeBackIntact() async throws {
         let directory = NSTemporaryDirectory() + "conductor-paging-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        var configuration = BrokerConfiguration(port: 0, flowLimits: .unlimited)
-        configuration.storePageOutBytes = 64 * 1024
-        configuration.storeSegmentBytes = 256 * 1024
-        let settings = configuration
-        let box = try await loop.submit {
-            NIOLoopBound(BrokerCore(configuration: settings, eventLoop: loop, logger: Logger(label: "test.paging")), eventLoop: loop)
-        }.get()
-        let log = try await loop.submit {
-            try box.value.openStore(
-                directory: directory,
-                onDurable: { ticket in loop.execute { box.value.storeDurable(upTo: ticket) } },
-                onFailure: { _ in }
-            )
-        }.get()
+        let harness = try await StoreHarness.open(directory, segmentBytes: 256 * 1024, pageOutBytes: 64 * 1024)
         let count = 600
-        try await loop.submit {
-            let core = box.value
+        try await harness.run { core in
             let vhost = core.vhosts["/"]!
             let queue = BrokerQueue(name: "paged", durable: true, exclusiveOwner: nil, autoDelete: false, arguments: [:], vhost: vhost)
             queue.storeID = core.store!.newQueueID()
@@ -184,17 +168,17 @@ import Testing
                 _ = core.persistIfNeeded(message, queues: [queue])
                 queue.enqueue(message)
             }
-        }.get()
+        }
         // Wait (bounded) until the writer has everything on disk and paging has run.
         var paged = 0
         for _ in 0..<200 {
-            paged = try await loop.submit { box.value.store!.durableTicket >= UInt64(count) ? box.value.store!.pagedOut : 0 }.get()
+            paged = try await harness.run { core in core.store!.durableTicket >= UInt64(count) ? core.store!.pagedOut : 0 }
             if paged > 0 { break }
             try await Task.sleep(nanoseconds: 20_000_000)
         }
         #expect(paged > 300, "only \(paged) of \(count) bodies paged out with a 64 KiB limit")
-        let mismatches = try await loop.submit { () -> [Int] in
-            let queue = box.value.vhosts["/"]!.queues["paged"]!
+        let mismatches = try await harness.run { core -> [Int] in
+            let queue = core.vhosts["/"]!.queues["paged"]!
             var bad: [Int] = []
             for index in 0..<count {
                 guard let queued = queue.popFirst() else { bad.append(index); continue }
@@ -203,11 +187,9 @@ import Testing
                 if queued.message.body != expected || queued.message.isPagedOut { bad.append(index) }
             }
             return bad
-        }.get()
+        }
         #expect(mismatches.isEmpty, "bodies that did not come back intact: \(mismatches.prefix(10))")
-        #expect(try await loop.submit { box.value.store!.pagedIn }.get() == paged)
-        try await loop.submit { box.value.store!.shutdown() }.get()
-        await log.close()
-        try await group.shutdownGracefully()
+        #expect(try await harness.run { core in core.store!.pagedIn } == paged)
+        try await harness.close(clean: true)
     }
 }
