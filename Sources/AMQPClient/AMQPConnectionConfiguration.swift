@@ -23,6 +23,17 @@ public struct AMQPConnectionConfiguration: Sendable, Hashable {
     public var recovery: RecoveryPolicy
     /// TLS (amqps); nil: plain TCP.
     public var tls: TLSOptions?
+    /// How the client logs in: `.plain` sends `username` and `password`; `.external`
+    /// lets the broker take the identity from the TLS client certificate (`tls` with
+    /// `certificateFile` and `keyFile`), sending no password.
+    public var authenticationMechanism: AuthenticationMechanism = .plain
+
+    /// The SASL mechanisms the client speaks.
+    public enum AuthenticationMechanism: String, Sendable, Hashable {
+        case plain = "PLAIN"
+        /// RabbitMQ's rabbitmq_auth_mechanism_ssl, and our broker's certificate login.
+        case external = "EXTERNAL"
+    }
 
     /// How the client speaks TLS: it verifies the broker's certificate chain and host
     /// name by default, against the system's trusted CAs or `caFile`.
@@ -111,9 +122,10 @@ public struct AMQPConnectionConfiguration: Sendable, Hashable {
     /// default to guest/guest, port 5672 (amqps: 5671) and vhost "/". Percent-escapes are
     /// decoded in user, password and vhost (`/%2F` is the vhost "/"); an empty path also
     /// means "/", as most clients read it. Query parameters `heartbeat`, `frame_max`,
-    /// `channel_max` and `connection_timeout` (milliseconds) are understood, and for amqps
-    /// RabbitMQ's URI parameters `cacertfile`, `certfile`, `keyfile`, `verify`
-    /// (`verify_peer`, the default, or `verify_none`) and `server_name_indication`.
+    /// `channel_max`, `connection_timeout` (milliseconds) and `auth_mechanism` (`plain`, the
+    /// default, or `external`) are understood, and for amqps RabbitMQ's URI parameters
+    /// `cacertfile`, `certfile`, `keyfile`, `verify` (`verify_peer`, the default, or
+    /// `verify_none`) and `server_name_indication`.
     public init(url: String) throws(AMQPError) {
         self.init()
         let scheme: String
@@ -181,6 +193,12 @@ public struct AMQPConnectionConfiguration: Sendable, Hashable {
             case "frame_max": if let v = UInt32(parts[1]) { self.frameMax = v }
             case "channel_max": if let v = UInt16(parts[1]) { self.channelMax = v }
             case "connection_timeout": if let v = Int64(parts[1]) { self.connectTimeout = .milliseconds(v) }
+            case "auth_mechanism":
+                switch parts[1].lowercased() {
+                case "plain": self.authenticationMechanism = .plain
+                case "external": self.authenticationMechanism = .external
+                default: throw AMQPError(.invalidURL, "auth_mechanism must be plain or external in \(url)")
+                }
             case "cacertfile", "certfile", "keyfile", "verify", "server_name_indication":
                 guard self.tls != nil else {
                     throw AMQPError(.invalidURL, "\(parts[0]) is a TLS parameter, but the URL is not amqps://")

@@ -13,6 +13,7 @@ struct ClientConnectionStateMachine {
     struct Settings: Hashable {
         var username: String
         var password: String
+        var mechanism: AMQPConnectionConfiguration.AuthenticationMechanism = .plain
         var virtualHost: String
         var heartbeat: UInt16
         var frameMax: UInt32
@@ -78,17 +79,20 @@ struct ClientConnectionStateMachine {
         switch (self.state, method) {
         case (.awaitingStart, .connectionStart(let start)):
             let mechanisms = String(decoding: start.mechanisms, as: UTF8.self).split(separator: " ")
-            guard mechanisms.contains("PLAIN") else {
+            let mechanism = self.settings.mechanism.rawValue
+            guard mechanisms.contains(Substring(mechanism)) else {
                 self.state = .closed
-                return .closeSocket(AMQPError(.authenticationFailed, "the broker does not offer PLAIN authentication (offers: \(mechanisms.joined(separator: " ")))"))
+                let hint = self.settings.mechanism == .external ? "; it offers EXTERNAL only to a TLS client certificate it verified" : ""
+                return .closeSocket(AMQPError(
+                    .authenticationFailed, "the broker does not offer \(mechanism) authentication (offers: \(mechanisms.joined(separator: " "))\(hint))"))
             }
             self.serverProperties = start.serverProperties
             self.state = .awaitingTune
-            var response: [UInt8] = [0]
-            response += Array(self.settings.username.utf8)
-            response.append(0)
-            response += Array(self.settings.password.utf8)
-            return .sendStartOk(AMQP.Connection.StartOk(clientProperties: self.settings.clientProperties, mechanism: "PLAIN", response: response, locale: "en_US"))
+            var response: [UInt8] = []
+            if self.settings.mechanism == .plain {
+                response = [0] + Array(self.settings.username.utf8) + [0] + Array(self.settings.password.utf8)
+            }
+            return .sendStartOk(AMQP.Connection.StartOk(clientProperties: self.settings.clientProperties, mechanism: mechanism, response: response, locale: "en_US"))
 
         case (.awaitingTune, .connectionTune(let tune)):
             let negotiated = NegotiatedParameters(

@@ -61,6 +61,7 @@ final class Session: Sendable {
         let settings = ClientConnectionStateMachine.Settings(
             username: configuration.username,
             password: configuration.password,
+            mechanism: configuration.authenticationMechanism,
             virtualHost: configuration.virtualHost,
             heartbeat: configuration.heartbeat,
             frameMax: configuration.frameMax,

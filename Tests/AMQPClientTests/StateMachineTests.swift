@@ -20,6 +20,26 @@ import Testing
         #expect(machine.isOpen)
     }
 
+    @Test func externalSendsNoPasswordAndNeedsTheBrokerToOfferIt() {
+        var settings = Self.settings
+        settings.mechanism = .external
+        var machine = ClientConnectionStateMachine(settings: settings)
+        _ = machine.channelActive()
+        guard case .sendStartOk(let startOk) = machine.methodReceived(.connectionStart(AMQP.Connection.Start(mechanisms: Array("PLAIN EXTERNAL".utf8)))) else {
+            Issue.record("expected start-ok"); return
+        }
+        #expect(startOk.mechanism == "EXTERNAL")
+        #expect(startOk.response.isEmpty)
+
+        var refused = ClientConnectionStateMachine(settings: settings)
+        _ = refused.channelActive()
+        guard case .closeSocket(let error?) = refused.methodReceived(.connectionStart(AMQP.Connection.Start(mechanisms: Array("PLAIN AMQPLAIN".utf8)))) else {
+            Issue.record("expected the socket closed with an error"); return
+        }
+        #expect(error.code == .authenticationFailed)
+        #expect(error.message.contains("does not offer EXTERNAL authentication (offers: PLAIN AMQPLAIN"))
+    }
+
     @Test func refusedCredentialsAre403AuthenticationFailed() {
         var machine = ClientConnectionStateMachine(settings: Self.settings)
         _ = machine.channelActive()

@@ -23,6 +23,13 @@ let rabbitMQTLSCA = ProcessInfo.processInfo.environment["CONDUCTOR_RABBITMQ_TLS_
         #expect(options.port == 5674)
     }
 
+    @Test func authMechanismChoosesHowToLogIn() throws {
+        #expect(try AMQPConnectionConfiguration(url: "amqp://h/").authenticationMechanism == .plain)
+        #expect(try AMQPConnectionConfiguration(url: "amqps://h/?auth_mechanism=external&certfile=/c.pem&keyfile=/c.key").authenticationMechanism == .external)
+        #expect(try AMQPConnectionConfiguration(url: "amqps://h/?auth_mechanism=PLAIN").authenticationMechanism == .plain)
+        #expect(throws: AMQPError.self) { try AMQPConnectionConfiguration(url: "amqps://h/?auth_mechanism=amqplain") }
+    }
+
     @Test func tlsParametersNeedAmqps() {
         #expect(throws: AMQPError.self) { try AMQPConnectionConfiguration(url: "amqp://h/?cacertfile=/ca.pem") }
         #expect(throws: AMQPError.self) { try AMQPConnectionConfiguration(url: "amqps://h/?verify=maybe") }

@@ -180,6 +180,48 @@ struct TLSTests {
     /// pika with `ExternalCredentials` and the test client certificate: it logs in as the
     /// certificate's CN (the only user with permissions) and round-trips a message; with a
     /// broker that has no such user it is refused with 403.
+    /// Our client with `auth_mechanism=external`: in as the certificate's CN with no
+    /// password; refused when the CN names no user, or when no certificate was verified.
+    @Test func ourClientLogsInWithItsCertificate() async throws {
+        let files = try await TestCertificates.files()
+        for (users, verifyPeer, expected) in [
+            ([Self.certificateUser], true, nil), (["someone-else"], true, 403), ([Self.certificateUser], false, 0),
+        ] as [([String], Bool, UInt16?)] {
+            var configuration = BrokerConfiguration(
+                port: 0, users: users.map { BrokerUser(name: $0, password: UUID().uuidString) },
+                permissions: users.map { BrokerPermission(user: $0, vhost: "/") })
+            configuration.tls = BrokerTLSConfiguration(
+                port: 0, certificateChainFile: files.serverCertificate, privateKeyFile: files.serverKey,
+                caFile: verifyPeer ? files.ca : nil, verifyPeer: verifyPeer)
+            let server = BrokerServer(configuration: configuration, logger: Logger(label: "test.broker"))
+            try await server.start()
+            let tlsPort = try #require(server.tlsPort)
+            let url = "amqps://127.0.0.1:\(tlsPort)/%2F?cacertfile=\(files.ca)&certfile=\(files.clientCertificate)&keyfile=\(files.clientKey)&auth_mechanism=external"
+            do {
+                if let expected {
+                    var client = try AMQPConnectionConfiguration(url: url)
+                    client.recovery = .disabled
+                    do {
+                        let connection = try await AMQPConnection.connect(client)
+                        try? await connection.close()
+                        Issue.record("logged in, but should not have (users \(users), verifyPeer \(verifyPeer))")
+                    } catch let error as AMQPError {
+                        #expect(error.code == .authenticationFailed, "\(error)")
+                        // 0: refused before start-ok (EXTERNAL not offered), no reply code.
+                        if expected != 0 { #expect(error.replyCode == expected, "\(error)") }
+                        if expected == 0 { #expect(error.message.contains("does not offer EXTERNAL"), "\(error)") }
+                    }
+                } else {
+                    try await Self.roundTrip(url)
+                }
+            } catch {
+                try? await server.shutdown()
+                throw error
+            }
+            try await server.shutdown()
+        }
+    }
+
     @Test func pikaLogsInWithItsCertificate() async throws {
         let files = try await TestCertificates.files()
         for (users, expected) in [([Self.certificateUser], "OK external"), (["someone-else"], "REFUSED")] {
