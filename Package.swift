@@ -80,6 +80,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+                // Ed25519 request signatures.
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The coordinator: deployable model and validation, resolver, providers, state store.

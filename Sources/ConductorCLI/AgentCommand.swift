@@ -13,7 +13,8 @@ struct AgentCommand: AsyncParsableCommand {
         discussion: """
             Connects to the bus (retrying until the broker answers), heartbeats, answers fact \
             queries and agent locates, and runs `run` requests and configuration jobs sent by \
-            the trusted user. Jobs wait in the durable queue conductor.agent.<instance>.jobs while \
+            the trusted user (and, with --trusted-key, signed by the coordinator's key: an unsigned, \
+            altered, expired or replayed request is refused). Jobs wait in the durable queue conductor.agent.<instance>.jobs while \
             the agent is away; a job id that already finished is answered with its stored result. \
             SIGTERM or SIGINT: stop taking work, let a running job finish for --grace-period \
             seconds, else kill it and report it interrupted. See docs/agent.md and docs/protocol.md.
@@ -40,6 +41,11 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .long, help: "AMQP user whose user_id may send run requests and jobs ('guest' only for local development).")
     var trustedUser: String = AgentConfiguration.defaultTrustedUser
 
+    @Option(
+        name: .long,
+        help: "Also require run requests and jobs to be signed by this key (ed25519:<base64>, as `conductor signing-key` prints it); repeat for several. Default: $CONDUCTOR_TRUSTED_KEYS (space-separated), else none.")
+    var trustedKey: [String] = []
+
     @Option(name: .long, help: "Seconds a running job may go on after SIGTERM before it is killed and reported interrupted.")
     var gracePeriod: Double = 30
 
@@ -60,6 +66,19 @@ struct AgentCommand: AsyncParsableCommand {
             throw ValidationError("--grace-period must be between 0 and 86400 seconds")
         }
         guard !self.trustedUser.isEmpty else { throw ValidationError("--trusted-user must not be empty") }
+        _ = try self.trustedKeys()
+    }
+
+    /// `--trusted-key`s, else those of $CONDUCTOR_TRUSTED_KEYS.
+    func trustedKeys() throws -> [RequestSigner.PublicKey] {
+        let texts = self.trustedKey.isEmpty
+            ? (ProcessInfo.processInfo.environment["CONDUCTOR_TRUSTED_KEYS"] ?? "").split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
+            : self.trustedKey
+        do {
+            return try texts.map { text throws(RequestSignature.Refusal) in try RequestSigner.PublicKey(text) }
+        } catch {
+            throw ValidationError("--trusted-key: \(error.reason)")
+        }
     }
 
     /// `conductor launch`'s local provider gives each agent its loopback address this way.
@@ -71,12 +90,16 @@ struct AgentCommand: AsyncParsableCommand {
         let (broker, source) = try self.bus.configuration()
         var logger = Logger(label: "conductor.agent")
         logger.logLevel = Logger.Level(rawValue: self.logLevel) ?? .info
-        let configuration = AgentConfiguration(
+        var configuration = AgentConfiguration(
             broker: broker, instanceID: self.instanceID, stateDirectory: self.stateDir, factsDirectory: self.factsDir,
             heartbeatInterval: .milliseconds(Int64(self.heartbeatInterval * 1000)),
             refreshInterval: .milliseconds(Int64(self.refreshInterval * 1000)),
             trustedUser: self.trustedUser, shutdownGracePeriod: .milliseconds(Int64(self.gracePeriod * 1000)),
             factSources: FactSources(ipaddressOverride: self.ipaddress ?? Self.environmentIPAddress))
+        configuration.trustedKeys = try self.trustedKeys()
+        if configuration.trustedKeys.isEmpty {
+            logger.notice("run requests and jobs are checked by user_id only; give --trusted-key to require the coordinator's signature")
+        }
         let agent: AgentService
         do {
             agent = try AgentService(configuration: configuration, logger: logger)

@@ -27,6 +27,10 @@ struct RemoteRunCommand: AsyncParsableCommand {
             COMMAND after -- is run without a shell when it has several words; a single word \
             is run with /bin/sh -c, so `-- 'echo $HOSTNAME > /tmp/x'` works.
 
+            Requests are signed with the coordinator's key from --state-dir \
+            (<state-dir>/keys/requests.ed25519) when it exists; agents started with \
+            --trusted-key refuse unsigned ones.
+
             --after EVENT waits for a (latched) event before anything runs; --then-signal \
             EVENT signals one when every node succeeded, and only then. Events are scoped to \
             --deployment, else $CONDUCTOR_DEPLOYMENT, or --global, as for conductor signal/wait.
@@ -176,9 +180,20 @@ struct RemoteRunCommand: AsyncParsableCommand {
             discoveryTimeout: Self.parseDuration(self.discoveryTimeout)!,
             maximumOutputBytes: self.maxOutput)
         let (broker, source) = try self.bus.configuration()
+        // Agents that require the coordinator's signature (--trusted-key) accept run
+        // requests signed with the key of the state directory, when it holds one.
+        let keyPath = RequestSigner.path(stateDirectory: self.state.directory)
+        var signer: RequestSigner?
+        if FileManager.default.fileExists(atPath: keyPath) {
+            do {
+                signer = try RequestSigner.loadOrCreate(at: keyPath)
+            } catch {
+                Self.fail("cannot read the signing key: \(error)")
+            }
+        }
         let console: MeshConsole
         do {
-            console = try await MeshConsole.connect(broker)
+            console = try await MeshConsole.connect(broker, signer: signer)
         } catch {
             Self.fail("cannot connect to the bus at \(broker.redactedURL) (from \(source)): \(error)")
         }

@@ -16,5 +16,6 @@ extension Conductor {
         FwdCommand.self,
         TerminateCommand.self,
         ServeCommand.self,
+        SigningKeyCommand.self,
     ]
 }

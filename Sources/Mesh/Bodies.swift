@@ -198,48 +198,17 @@ public struct ObjectData: Hashable, Sendable, Codable {
     }
 }
 
-/// Reserved for signed requests (jobs and `run`), not checked yet: an Ed25519 signature
-/// by the conductor over the canonical JSON of the request body without `_signature`,
-/// followed by this object without `signature` (see docs/protocol.md).
-public struct MeshSignature: Hashable, Sendable, Codable {
-    public var algorithm: String
-    public var keyID: String
-    /// Base64 of the 64-byte signature.
-    public var signature: String
-    /// Seconds since 1970 after which the request must be refused.
-    public var expiresAt: Int64
-    /// Random, unique per request, so a replay within the expiry is recognised.
-    public var nonce: String
-
-    public init(algorithm: String = "ed25519", keyID: String, signature: String, expiresAt: Int64, nonce: String) {
-        self.algorithm = algorithm
-        self.keyID = keyID
-        self.signature = signature
-        self.expiresAt = expiresAt
-        self.nonce = nonce
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case algorithm
-        case keyID = "key_id"
-        case signature
-        case expiresAt = "expires_at"
-        case nonce
-    }
-}
-
 /// The body of `_method_request`. Without `_object_id` the method is the agent's own.
 public struct MethodRequest: Hashable, Sendable, Codable {
     public var objectID: ObjectID?
     public var methodName: String
     public var arguments: [String: MeshValue]
-    public var signature: MeshSignature?
 
-    public init(objectID: ObjectID? = nil, methodName: String, arguments: [String: MeshValue] = [:], signature: MeshSignature? = nil) {
+    /// Signatures of `run` and `apply_job` travel in headers (`RequestSignature`, Agent).
+    public init(objectID: ObjectID? = nil, methodName: String, arguments: [String: MeshValue] = [:]) {
         self.objectID = objectID
         self.methodName = methodName
         self.arguments = arguments
-        self.signature = signature
     }
 
     /// A request whose arguments are a typed value (`RunRequest`, `ConfigurationJob`).
@@ -263,7 +232,6 @@ public struct MethodRequest: Hashable, Sendable, Codable {
         case objectID = "_object_id"
         case methodName = "_method_name"
         case arguments = "_arguments"
-        case signature = "_signature"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -271,7 +239,6 @@ public struct MethodRequest: Hashable, Sendable, Codable {
         self.objectID = try container.decodeIfPresent(ObjectID.self, forKey: .objectID)
         self.methodName = try container.decode(String.self, forKey: .methodName)
         self.arguments = try container.decodeIfPresent([String: MeshValue].self, forKey: .arguments) ?? [:]
-        self.signature = try container.decodeIfPresent(MeshSignature.self, forKey: .signature)
     }
 }
 

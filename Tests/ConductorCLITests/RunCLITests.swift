@@ -110,6 +110,53 @@ struct RunCLITests {
         await broker.stop()
     }
 
+    @Test("signing-key and --trusted-key: an agent that requires the coordinator's signature runs only what run signed with it")
+    func signedRuns() async throws {
+        let root = NSTemporaryDirectory() + "conductor-run-signed-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let key = try await CLI.run(["signing-key", "--state-dir", root + "/coordinator"])
+        #expect(key.status == 0, "\(key.stderr)")
+        let publicKey = key.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(publicKey.hasPrefix("ed25519:") && publicKey.count == 52, "\(publicKey)")
+        let again = try await CLI.run(["signing-key", "--state-dir", root + "/coordinator", "--json"])
+        #expect(again.stdout.contains("\"public_key\":\"\(publicKey)\""), "\(again.stdout)")
+        let mode = try FileManager.default.attributesOfItem(atPath: root + "/coordinator/keys/requests.ed25519")[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o600)
+
+        let bad = try await CLI.run(["agent", "--trusted-key", "ed25519:nope"])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("is not an Ed25519 public key"), "\(bad.stderr)")
+
+        let broker = try await BrokerProcess.start()
+        let url = "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F"
+        let agent = Process()
+        agent.executableURL = CLI.binary
+        agent.arguments = [
+            "agent", "--broker", url, "--instance-id", "signed-1", "--state-dir", root + "/agent", "--facts-dir", root + "/facts.d",
+            "--trusted-user", "guest", "--trusted-key", publicKey, "--log-level", "error",
+        ]
+        agent.standardOutput = FileHandle.nullDevice
+        agent.standardError = FileHandle.nullDevice
+        try agent.run()
+        defer { if agent.isRunning { kill(agent.processIdentifier, SIGKILL) } }
+        do {
+            var signed = CLI.Result(status: -1, stdout: "", stderr: "")
+            for _ in 0..<30 where signed.status != 0 {
+                signed = try await CLI.run(["run", "--broker", url, "--state-dir", root + "/coordinator", "--agent", "signed-1", "--", "echo", "signed"], timeout: 30)
+            }
+            #expect(signed.status == 0, "\(signed.stdout)\n\(signed.stderr)")
+            #expect(signed.stdout.contains("signed"))
+            // Another state directory, another key (or none): refused, and said why.
+            let unsigned = try await CLI.run(["run", "--broker", url, "--state-dir", root + "/elsewhere", "--agent", "signed-1", "--", "echo", "x"], timeout: 30)
+            #expect(unsigned.status == 1, "\(unsigned.stdout)\n\(unsigned.stderr)")
+            #expect(unsigned.stdout.contains("'run' is refused: it is not signed"), "\(unsigned.stdout)")
+        } catch {
+            await broker.stop()
+            throw error
+        }
+        await broker.stop()
+    }
+
     @Test("Ctrl-C during a run: the running node is named, the unsent one too, exit 130")
     func interrupted() async throws {
         try await PrimitivesCLITests.withMesh { mesh in

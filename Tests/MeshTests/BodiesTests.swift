@@ -60,7 +60,7 @@ struct BodiesTests {
         let decoded = try shell.decodeArguments(RunRequest.self)
         #expect(decoded.command.argv == ["/bin/sh", "-c", "echo hi | wc -c"])
         #expect(decoded.effectiveTimeoutSeconds == 60)
-        #expect(shell.objectID == nil && shell.signature == nil)
+        #expect(shell.objectID == nil)
     }
 
     @Test("invalid run arguments are refused with a clear text", arguments: [
@@ -127,14 +127,6 @@ struct BodiesTests {
         let value = try MeshValue(encoding: result)
         #expect(value.json == #"{"job_id":"j","services":[{"duration_ms":1000,"exit_code":137,"name":"s","stderr":"killed","stdout":"","truncated":true}],"status":"timed_out"}"#)
         #expect(try value.decode(as: JobResult.self) == result)
-    }
-
-    @Test func signatureIsAnOptionalField() throws {
-        var request = MethodRequest(methodName: MeshMethod.applyJob, arguments: ["job_id": "j"])
-        request.signature = MeshSignature(keyID: "conductor-1", signature: "c2ln", expiresAt: 1_700_000_060, nonce: "n-1")
-        let value = try MeshValue(encoding: request)
-        #expect(value.json == #"{"_arguments":{"job_id":"j"},"_method_name":"apply_job","_signature":{"algorithm":"ed25519","expires_at":1700000060,"key_id":"conductor-1","nonce":"n-1","signature":"c2ln"}}"#)
-        #expect(try value.decode(as: MethodRequest.self) == request)
     }
 
     @Test func schemaOfHost() throws {

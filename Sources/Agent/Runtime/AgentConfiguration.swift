@@ -23,6 +23,9 @@ public struct AgentConfiguration: Sendable {
     /// The AMQP user whose `user_id` may send `run` and `apply_job`. `guest` is accepted
     /// only because someone wrote it here (local development).
     public var trustedUser: String
+    /// When not empty, `run` and `apply_job` must also be signed by one of these keys
+    /// (`conductor agent --trusted-key`, `CONDUCTOR_TRUSTED_KEYS`; see `RequestSignature`).
+    public var trustedKeys: [RequestSigner.PublicKey] = []
     /// On SIGTERM, how long a running job may go on before it is reported `interrupted`.
     public var shutdownGracePeriod: Duration
     /// Where facts are read from; tests point it at fixture trees.

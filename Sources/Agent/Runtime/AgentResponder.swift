@@ -18,15 +18,21 @@ public struct AgentResponder: Sendable {
     public var name: AgentName
     public var epoch: Int64
     public var trustedUser: String
+    /// When not empty, `run` and `apply_job` must also carry a valid signature by one of
+    /// these keys (`RequestSignature`).
+    public var trustedKeys: [RequestSigner.PublicKey]
     public var maximumResponseBytes: Int
 
     /// Facts the heartbeat carries (and locate predicates see), besides QMF's reserved ones.
     public static let heartbeatAttributes = ["hostname", "fqdn", "uuid", "os", "arch", "ipaddress", "custom"]
 
-    public init(name: AgentName, epoch: Int64, trustedUser: String, maximumResponseBytes: Int = 256 * 1024) {
+    public init(
+        name: AgentName, epoch: Int64, trustedUser: String, trustedKeys: [RequestSigner.PublicKey] = [], maximumResponseBytes: Int = 256 * 1024
+    ) {
         self.name = name
         self.epoch = epoch
         self.trustedUser = trustedUser
+        self.trustedKeys = trustedKeys
         self.maximumResponseBytes = maximumResponseBytes
     }
 
@@ -40,7 +46,10 @@ public struct AgentResponder: Sendable {
 
     /// `broadcast` is true for requests that came through `qmf.default.topic`: those are
     /// not answered when nothing matches.
-    public func decide(_ request: MeshMessage, broadcast: Bool, snapshot: FactSnapshot, info: AgentInfo) -> RequestDecision {
+    /// `now`: milliseconds since 1970, for signature expiry.
+    public func decide(
+        _ request: MeshMessage, broadcast: Bool, snapshot: FactSnapshot, info: AgentInfo, now: Int64 = RequestSigner.now()
+    ) -> RequestDecision {
         guard request.replyTo != nil else {
             return .ignore("\(request.opcode.rawValue) without reply_to")
         }
@@ -50,7 +59,7 @@ public struct AgentResponder: Sendable {
         case .queryRequest:
             return self.query(request, broadcast: broadcast, snapshot: snapshot)
         case .methodRequest:
-            return self.method(request)
+            return self.method(request, now: now)
         default:
             return .reply([request.exceptionResponse(ExceptionBody(code: .notImplemented, text: "opcode \(request.opcode.rawValue) is not a request this agent answers"), agent: self.name)])
         }
@@ -118,7 +127,7 @@ public struct AgentResponder: Sendable {
         snapshot.schema
     }
 
-    private func method(_ request: MeshMessage) -> RequestDecision {
+    private func method(_ request: MeshMessage, now: Int64) -> RequestDecision {
         let call: MethodRequest
         do {
             call = try request.decodeBody()
@@ -132,6 +141,13 @@ public struct AgentResponder: Sendable {
         if needsTrust && request.userID != self.trustedUser {
             let sender = request.userID.map { "user_id '\($0)'" } ?? "a message without user_id"
             return self.fail(request, .forbidden, "'\(call.methodName)' is refused: \(sender) is not the trusted sender")
+        }
+        if needsTrust && !self.trustedKeys.isEmpty {
+            do {
+                _ = try RequestSignature.verify(request, agent: self.name.description, method: call.methodName, trustedKeys: self.trustedKeys, now: now)
+            } catch {
+                return self.fail(request, .forbidden, "'\(call.methodName)' is refused: \(error.reason)")
+            }
         }
         do {
             switch call.methodName {

@@ -6,6 +6,7 @@ import Mesh
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// The node agent: heartbeats, answers locate and query requests, runs `run` and
 /// configuration jobs, on the bus that docs/protocol.md describes.
@@ -23,6 +24,8 @@ public final class AgentService: Service, Sendable {
 
     private let state: AgentStateStore
     private let responder: AgentResponder
+    /// Signed `run` requests seen: a replay within its expiry is refused.
+    private let replays = Mutex(ReplayGuard())
     private let executor: JobExecutor
     private let clock: any Clock<Duration>
     private let logger: Logger
@@ -45,7 +48,9 @@ public final class AgentService: Service, Sendable {
             throw AgentError(.invalidInstance, "instance id '\(instance)' cannot name an agent: \(error.message)")
         }
         self.epoch = try self.state.nextEpoch()
-        self.responder = AgentResponder(name: self.name, epoch: self.epoch, trustedUser: configuration.trustedUser, maximumResponseBytes: configuration.maximumResponseBytes)
+        self.responder = AgentResponder(
+            name: self.name, epoch: self.epoch, trustedUser: configuration.trustedUser, trustedKeys: configuration.trustedKeys,
+            maximumResponseBytes: configuration.maximumResponseBytes)
         self.facts = FactStore(sources: configuration.factSources, statisticsInterval: configuration.refreshInterval, propertiesInterval: configuration.refreshInterval * 20)
         self.executor = executor
         self.clock = clock
@@ -270,6 +275,18 @@ public final class AgentService: Service, Sendable {
             let snapshot = await self.facts.refresh()
             self.publish(request.response(opcode: .methodResponse, body: .map(["_arguments": .map(["values": .map(snapshot.values)])]), agent: self.name), to: request.replyTo!, channel: channel)
         case .run(let run):
+            if !self.responder.trustedKeys.isEmpty,
+                let nonce = request.extraHeaders[RequestSignature.nonceHeader]?.stringValue,
+                let expiresAt = request.extraHeaders[RequestSignature.expiresHeader]?.intValue
+            {
+                let verified = RequestSignature.Verified(nonce: nonce, expiresAt: expiresAt)
+                guard self.replays.withLock({ $0.admit(verified, now: RequestSigner.now()) }) else {
+                    logger.warning("request refused", metadata: ["user_id": "\(request.userID ?? "-")", "error": "a replayed run request (nonce \(nonce))"])
+                    let refusal = ExceptionBody(code: .forbidden, text: "'run' is refused: it was seen before (a replay)")
+                    self.publish(request.exceptionResponse(refusal, agent: self.name), to: request.replyTo!, channel: channel)
+                    return
+                }
+            }
             logger.info("run started", metadata: ["user_id": "\(request.userID ?? "-")", "command": "\(run.command.argv)"])
             let result = await self.interruptible(shutdown) { await self.executor.run(run) }
             logger.info("run finished", metadata: ["exit_code": "\(result.exitCode)", "timed_out": "\(result.timedOut)"])

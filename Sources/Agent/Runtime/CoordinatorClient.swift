@@ -142,7 +142,7 @@ public final class CoordinatorClient: CoordinatorCalling {
     /// Calls `method` with `arguments`; the `_method_response`, or an error saying whether
     /// the coordinator refused (with its exception), is missing, or did not answer in time.
     public func call(_ method: String, arguments: [String: MeshValue], timeout: Duration) async throws(CoordinatorCallError) -> MethodResponse {
-        // The body of a `MethodRequest` without object id or signature, built as a tree
+        // The body of a `MethodRequest` without object id, built as a tree
         // rather than through its Codable conformance (a JSON round trip per call).
         var message = MeshMessage(opcode: .methodRequest, body: .map(["_method_name": .string(method), "_arguments": .map(arguments)]))
         let correlationID = String(self.nextCorrelation.wrappingAdd(1, ordering: .relaxed).newValue)

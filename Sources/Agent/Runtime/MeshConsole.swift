@@ -14,15 +14,19 @@ public final class MeshConsole: Sendable {
     private let channel: AMQPChannel
     /// Put in `user_id` of `run` and `apply_job`: the broker checks it is our login.
     public let userID: String
+    /// Signs `run` and `apply_job` requests, for agents that check (`RequestSignature`).
+    public let signer: RequestSigner?
 
-    private init(connection: AMQPConnection, channel: AMQPChannel, userID: String) {
+    private init(connection: AMQPConnection, channel: AMQPChannel, userID: String, signer: RequestSigner?) {
         self.connection = connection
         self.channel = channel
         self.userID = userID
+        self.signer = signer
     }
 
     public static func connect(
         _ configuration: AMQPConnectionConfiguration,
+        signer: RequestSigner? = nil,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "conductor.console", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws -> MeshConsole {
@@ -31,7 +35,7 @@ public final class MeshConsole: Sendable {
             let channel = try await connection.openChannel()
             try await channel.exchangeDeclare(name: QMF.topicExchange, type: "topic", durable: true)
             try await channel.exchangeDeclare(name: QMF.directExchange, type: "direct", durable: true)
-            return MeshConsole(connection: connection, channel: channel, userID: configuration.username)
+            return MeshConsole(connection: connection, channel: channel, userID: configuration.username, signer: signer)
         } catch {
             try? await connection.close()
             throw error
@@ -147,6 +151,9 @@ public final class MeshConsole: Sendable {
         var message = try MeshMessage(opcode: .methodRequest, encoding: method)
         message.userID = self.userID
         message.expiration = timeout
+        if method.methodName == MeshMethod.run || method.methodName == MeshMethod.applyJob {
+            self.signer?.sign(&message, agent: agent.description, method: method.methodName, expiresAt: RequestSigner.now() + Self.milliseconds(timeout) + 60_000)
+        }
         let replies = try await self.request(message, exchange: QMF.directExchange, routingKey: agent.description, timeout: timeout) { !$0.isEmpty }
         return replies.first
     }
@@ -163,7 +170,12 @@ public final class MeshConsole: Sendable {
         message.persistent = true
         message.replyTo = replyQueue
         message.correlationID = correlationID
+        self.signer?.sign(&message, agent: agent.description, method: MeshMethod.applyJob, expiresAt: RequestSigner.now() + RequestSigner.jobLifetime)
         try self.publish(message, exchange: QMF.directExchange, routingKey: agent.jobInbox)
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
     /// Deletes an agent's job inbox (a decommissioned agent); returns the jobs dropped.

@@ -202,10 +202,14 @@ public struct RemoteRunner: Sendable {
                         runMessage.correlationID = dispatch.correlationID
                         // A request still queued when we give up must not start later.
                         runMessage.expiration = max(.milliseconds(1), dispatch.deadline - now())
+                        var signed = runMessage
+                        self.console.signer?.sign(
+                            &signed, agent: dispatch.agent, method: MeshMethod.run,
+                            expiresAt: RequestSigner.now() + MeshConsole.milliseconds(runMessage.expiration ?? .zero) + 60_000)
                         do {
                             _ = try requests.publish(
-                                runMessage.bodyBuffer(), exchange: QMF.directExchange, routingKey: dispatch.agent, mandatory: true,
-                                properties: runMessage.properties())
+                                signed.bodyBuffer(), exchange: QMF.directExchange, routingKey: dispatch.agent, mandatory: true,
+                                properties: signed.properties())
                         } catch {
                             plan.sendFailed(correlationID: dispatch.correlationID, reason: "\(error)")
                         }

@@ -229,7 +229,7 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
     /// taken straight from the tree; anything else goes through `MethodRequest`'s Codable
     /// conformance, which also words the errors.
     static func methodRequest(_ body: MeshValue) throws(MeshError) -> MethodRequest {
-        if case .map(let map) = body, map["_object_id"] == nil, map["_signature"] == nil, case .string(let name)? = map["_method_name"] {
+        if case .map(let map) = body, map["_object_id"] == nil, case .string(let name)? = map["_method_name"] {
             switch map["_arguments"] {
             case nil, .null?: return MethodRequest(methodName: name)
             case .map(let arguments)?: return MethodRequest(methodName: name, arguments: arguments)

@@ -1,3 +1,4 @@
+import Agent
 import AMQPClient
 import Foundation
 import Mesh
@@ -50,6 +51,10 @@ public struct LaunchOptions: Sendable {
     /// Tests: return right after this many jobs were sent, recording nothing more, as a
     /// coordinator killed at that point would.
     public var haltAfterSendingJobs: Int?
+    /// Signs jobs and run requests; agents the launch starts require its signature. By
+    /// default the key in the state directory (`<state-dir>/keys/requests.ed25519`,
+    /// made on first use).
+    public var signer: RequestSigner?
 
     public init(
         stateDirectory: String, console: AMQPConnectionConfiguration, agentBrokerURL: String,
@@ -64,6 +69,7 @@ public struct LaunchOptions: Sendable {
         self.jobTimeout = jobTimeout
         self.actor = actor
         self.haltAfterSendingJobs = haltAfterSendingJobs
+        self.signer = try? RequestSigner.loadOrCreate(at: RequestSigner.path(stateDirectory: stateDirectory))
     }
 
     public var stateFile: String { self.stateDirectory + "/state.sqlite" }

@@ -53,7 +53,7 @@ extension Launcher {
         }
         for member in plan.members { for service in member.services { known.markCompleted(member.member, service: service.name) } }
 
-        let console = try await MeshConsole.connect(self.options.console)
+        let console = try await MeshConsole.connect(self.options.console, signer: self.options.signer)
         do {
             let pending = try await self.pendingReconfigurations(plan, instances: instances, known: known, console: console)
             var done: [Reconfiguration] = []

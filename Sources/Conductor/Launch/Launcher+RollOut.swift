@@ -67,7 +67,7 @@ extension Launcher {
         }
 
         // Watch heartbeats before any agent starts, so none is missed.
-        let console = try await MeshConsole.connect(self.options.console)
+        let console = try await MeshConsole.connect(self.options.console, signer: self.options.signer)
         do {
             let result = try await self.rollOut(plan, generation: generation, environment: environment, known: known, console: console)
             try? await console.close()
@@ -252,7 +252,8 @@ extension Launcher {
         let request = InstanceStartRequest(
             deployment: plan.deployment, environment: environment, member: member, ordinal: runtime.ordinal,
             instanceID: runtime.instanceID, brokerURL: self.options.agentBrokerURL, trustedUser: self.options.trustedUser,
-            workDirectory: self.workDirectory(plan, environment: environment, member: runtime.plan.member))
+            workDirectory: self.workDirectory(plan, environment: environment, member: runtime.plan.member),
+            trustedKeys: self.options.signer.map { [$0.publicKey.description] } ?? [])
         do {
             let handle = try await provider.start(request)
             runtime.address = handle.address

@@ -19,11 +19,15 @@ public struct InstanceStartRequest: Sendable, Hashable {
     public var trustedUser: String
     /// A directory of this instance's own, on the coordinator's machine.
     public var workDirectory: String
+    /// Public keys (`ed25519:<base64>`) whose signature the agent must require on jobs and
+    /// run requests; empty: the agent checks `user_id` only.
+    public var trustedKeys: [String]
 
     public init(
         deployment: String, environment: String, member: String, ordinal: Int, instanceID: String,
-        brokerURL: String, trustedUser: String, workDirectory: String
+        brokerURL: String, trustedUser: String, workDirectory: String, trustedKeys: [String] = []
     ) {
+        self.trustedKeys = trustedKeys
         self.deployment = deployment
         self.environment = environment
         self.member = member

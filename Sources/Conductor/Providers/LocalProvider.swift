@@ -70,6 +70,7 @@ public struct LocalProvider: InstanceProvider {
         environment["CONDUCTOR_WORK_DIR"] = work
         environment["CONDUCTOR_FACTS_DIR"] = facts
         environment["CONDUCTOR_MEMBER"] = request.member
+        environment["CONDUCTOR_TRUSTED_KEYS"] = request.trustedKeys.joined(separator: " ")
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: self.executable)
