@@ -34,15 +34,7 @@ struct AgentBenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
-        var server: BrokerServer?
-        let url: String
-        if let broker {
-            url = broker
-        } else {
-            let embedded = BrokerServer(configuration: BrokerConfiguration(port: 0), logger: logger)
-            url = "amqp://guest:guest@127.0.0.1:\(try await embedded.start())/%2F"
-            server = embedded
-        }
+        let (url, server) = try await benchBus(self.broker, logger: logger)
         let root = NSTemporaryDirectory() + "conductor-bench-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: root) }
         let broker = try AMQPConnectionConfiguration(url: url)
@@ -126,4 +118,12 @@ private final class DiscoveryTime: @unchecked Sendable {
     private var value = Duration.zero
     func set(_ duration: Duration) { self.lock.withLock { self.value = duration } }
     func get() -> Duration { self.lock.withLock { self.value } }
+}
+
+/// The bus a hidden benchmark runs on: `url` when given, else a broker embedded in this
+/// process on a free 127.0.0.1 port (returned, for the caller to shut down).
+func benchBus(_ url: String?, logger: Logger) async throws -> (url: String, server: BrokerServer?) {
+    if let url { return (url, nil) }
+    let embedded = BrokerServer(configuration: BrokerConfiguration(port: 0), logger: logger)
+    return ("amqp://guest:guest@127.0.0.1:\(try await embedded.start())/%2F", embedded)
 }

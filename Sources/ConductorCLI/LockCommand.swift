@@ -582,15 +582,7 @@ struct LockBenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
-        var server: BrokerServer?
-        let url: String
-        if let broker {
-            url = broker
-        } else {
-            let embedded = BrokerServer(configuration: BrokerConfiguration(port: 0), logger: logger)
-            url = "amqp://guest:guest@127.0.0.1:\(try await embedded.start())/%2F"
-            server = embedded
-        }
+        let (url, server) = try await benchBus(self.broker, logger: logger)
         let directory = NSTemporaryDirectory() + "conductor-lock-bench-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -168,9 +168,16 @@ extension MeshMessage {
     }
 
     private static func expirationString(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let milliseconds = max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
-        return String(milliseconds)
+        String(max(0, duration.wholeMilliseconds))
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds (rounded down): AMQP's `expiration`, the coordinator's `*_ms`
+    /// arguments, result durations.
+    public var wholeMilliseconds: Int64 {
+        let (seconds, attoseconds) = self.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }
 

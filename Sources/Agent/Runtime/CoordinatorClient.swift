@@ -290,14 +290,6 @@ public final class CoordinatorClient: CoordinatorCalling {
 
 }
 
-extension Duration {
-    /// Whole milliseconds (rounded down), as the coordinator's `*_ms` arguments take them.
-    public var wholeMilliseconds: Int64 {
-        let (seconds, attoseconds) = self.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-}
-
 // MARK: - Locks and events
 
 extension CoordinatorCalling {

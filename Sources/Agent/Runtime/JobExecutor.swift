@@ -33,9 +33,9 @@ public struct JobExecutor: Sendable {
             return RunResult(
                 exitCode: Self.exitCode(result), stdout: result.stdout.text, stderr: result.stderr.text,
                 truncated: result.stdout.truncated || result.stderr.truncated, timedOut: result.timedOut,
-                durationMilliseconds: Self.milliseconds(result.duration))
+                durationMilliseconds: result.duration.wholeMilliseconds)
         } catch {
-            return RunResult(exitCode: 127, stdout: "", stderr: "\(error)\n", durationMilliseconds: Self.milliseconds(started.duration(to: .now)))
+            return RunResult(exitCode: 127, stdout: "", stderr: "\(error)\n", durationMilliseconds: started.duration(to: .now).wholeMilliseconds)
         }
     }
 
@@ -76,7 +76,7 @@ public struct JobExecutor: Sendable {
     private func runService(_ service: ServiceSpec, of job: ConfigurationJob, timeout: Duration) async -> (ServiceResult, timedOut: Bool) {
         let started = ContinuousClock.now
         func failure(_ text: String) -> (ServiceResult, Bool) {
-            (ServiceResult(name: service.name, exitCode: 127, stdout: "", stderr: text + "\n", durationMilliseconds: Self.milliseconds(started.duration(to: .now))), false)
+            (ServiceResult(name: service.name, exitCode: 127, stdout: "", stderr: text + "\n", durationMilliseconds: started.duration(to: .now).wholeMilliseconds), false)
         }
         var scratch: String?
         defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
@@ -127,7 +127,7 @@ public struct JobExecutor: Sendable {
             return (
                 ServiceResult(
                     name: service.name, exitCode: exitCode, stdout: result.stdout.text, stderr: result.stderr.text,
-                    truncated: result.stdout.truncated || result.stderr.truncated, durationMilliseconds: Self.milliseconds(result.duration)),
+                    truncated: result.stdout.truncated || result.stderr.truncated, durationMilliseconds: result.duration.wholeMilliseconds),
                 result.timedOut
             )
         } catch {
@@ -156,10 +156,5 @@ public struct JobExecutor: Sendable {
         case .signaled(let signal): return 128 + Int(signal)
         case .unknown: return 255
         }
-    }
-
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

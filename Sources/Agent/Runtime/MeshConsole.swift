@@ -152,7 +152,7 @@ public final class MeshConsole: Sendable {
         message.userID = self.userID
         message.expiration = timeout
         if method.methodName == MeshMethod.run || method.methodName == MeshMethod.applyJob {
-            self.signer?.sign(&message, agent: agent.description, method: method.methodName, expiresAt: RequestSigner.now() + Self.milliseconds(timeout) + 60_000)
+            self.signer?.sign(&message, agent: agent.description, method: method.methodName, expiresAt: RequestSigner.now() + timeout.wholeMilliseconds + 60_000)
         }
         let replies = try await self.request(message, exchange: QMF.directExchange, routingKey: agent.description, timeout: timeout) { !$0.isEmpty }
         return replies.first
@@ -172,10 +172,6 @@ public final class MeshConsole: Sendable {
         message.correlationID = correlationID
         self.signer?.sign(&message, agent: agent.description, method: MeshMethod.applyJob, expiresAt: RequestSigner.now() + RequestSigner.jobLifetime)
         try self.publish(message, exchange: QMF.directExchange, routingKey: agent.jobInbox)
-    }
-
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
     /// Deletes an agent's job inbox (a decommissioned agent); returns the jobs dropped.

@@ -205,7 +205,7 @@ public struct RemoteRunner: Sendable {
                         var signed = runMessage
                         self.console.signer?.sign(
                             &signed, agent: dispatch.agent, method: MeshMethod.run,
-                            expiresAt: RequestSigner.now() + MeshConsole.milliseconds(runMessage.expiration ?? .zero) + 60_000)
+                            expiresAt: RequestSigner.now() + (runMessage.expiration ?? .zero).wholeMilliseconds + 60_000)
                         do {
                             _ = try requests.publish(
                                 signed.bodyBuffer(), exchange: QMF.directExchange, routingKey: dispatch.agent, mandatory: true,
