@@ -74,45 +74,31 @@ public final class AgentService: Service, Sendable {
 
     private func serve(_ shutdown: ShutdownSignal) async throws {
         await self.facts.refresh()
-        guard let connection = try await self.connect(shutdown) else { return }
-        let lost: Bool
-        var localSocket: LocalSocketServer?
-        do {
-            let requests = try await connection.openChannel()
-            let jobs = try await connection.openChannel()
-            try await jobs.basicQos(prefetchCount: 1)
-            let requestQueue = try await self.declareTopology(requests)
-            let requestConsumer = try await requests.consume(queue: requestQueue, noAck: true)
-            let jobConsumer = try await jobs.consume(queue: self.name.jobInbox)
-            localSocket = await self.startLocalSocket(connection)
-            self.logger.info(
-                "agent ready",
-                metadata: ["job_inbox": "\(self.name.jobInbox)", "trusted_user": "\(self.configuration.trustedUser)", "broker": "\(self.configuration.broker.redactedURL)"])
-            if self.configuration.trustedUser == "guest" {
-                self.logger.warning("jobs and run requests are accepted from 'guest': for local development only")
-            }
-            lost = await withTaskGroup(of: Void.self) { background in
-                background.addTask { await self.heartbeatLoop(requests) }
-                background.addTask { await self.facts.run(clock: self.clock) }
-                let lost = await withTaskGroup(of: Bool.self) { work in
-                    // A loop that ends by itself (not cancelled) means the bus stopped delivering.
-                    // A loop that stopped because shutdown began (it saw a delivery after the trigger) is not a lost bus.
-                    work.addTask { await self.requestLoop(requestConsumer, channel: requests, shutdown); return !Task.isCancelled && !shutdown.isTriggered }
-                    work.addTask { await self.jobLoop(jobConsumer, channel: jobs, shutdown); return !Task.isCancelled && !shutdown.isTriggered }
-                    work.addTask { await shutdown.wait(); return false }
-                    let lost = await work.next() ?? false
-                    if lost { shutdown.trigger() }
-                    // Stops waiting for deliveries; running work is shielded and finishes.
-                    work.cancelAll()
-                    return lost
-                }
-                background.cancelAll()
+        guard let (connection, requests, jobs, requestConsumer, jobConsumer) = try await self.attach(shutdown) else { return }
+        let localSocket = await self.startLocalSocket(connection)
+        self.logger.info(
+            "agent ready",
+            metadata: ["job_inbox": "\(self.name.jobInbox)", "trusted_user": "\(self.configuration.trustedUser)", "broker": "\(self.configuration.broker.redactedURL)"])
+        if self.configuration.trustedUser == "guest" {
+            self.logger.warning("jobs and run requests are accepted from 'guest': for local development only")
+        }
+        let lost = await withTaskGroup(of: Void.self) { background in
+            background.addTask { await self.heartbeatLoop(requests) }
+            background.addTask { await self.facts.run(clock: self.clock) }
+            let lost = await withTaskGroup(of: Bool.self) { work in
+                // A loop that ends by itself (not cancelled) means the bus stopped delivering.
+                // A loop that stopped because shutdown began (it saw a delivery after the trigger) is not a lost bus.
+                work.addTask { await self.requestLoop(requestConsumer, channel: requests, shutdown); return !Task.isCancelled && !shutdown.isTriggered }
+                work.addTask { await self.jobLoop(jobConsumer, channel: jobs, shutdown); return !Task.isCancelled && !shutdown.isTriggered }
+                work.addTask { await shutdown.wait(); return false }
+                let lost = await work.next() ?? false
+                if lost { shutdown.trigger() }
+                // Stops waiting for deliveries; running work is shielded and finishes.
+                work.cancelAll()
                 return lost
             }
-        } catch {
-            await localSocket?.stop()
-            try? await connection.close()
-            throw error
+            background.cancelAll()
+            return lost
         }
         await localSocket?.stop()
         try? await connection.close()
@@ -120,6 +106,34 @@ public final class AgentService: Service, Sendable {
             throw AgentError(.busLost, "the bus stopped delivering (a channel was closed or recovery gave up)")
         }
         self.logger.info("agent stopped")
+    }
+
+    /// Connects and sets up the channels, queues and consumers. A connection lost before
+    /// that is done (the broker went away just after the handshake, say a launch killed at
+    /// that moment) is the same as a broker not reachable yet: connect again. Nil when
+    /// shutdown came first.
+    private func attach(
+        _ shutdown: ShutdownSignal
+    ) async throws -> (AMQPConnection, requests: AMQPChannel, jobs: AMQPChannel, AMQPConsumer, AMQPConsumer)? {
+        while let connection = try await self.connect(shutdown) {
+            do {
+                let requests = try await connection.openChannel()
+                let jobs = try await connection.openChannel()
+                try await jobs.basicQos(prefetchCount: 1)
+                let requestQueue = try await self.declareTopology(requests)
+                let requestConsumer = try await requests.consume(queue: requestQueue, noAck: true)
+                let jobConsumer = try await jobs.consume(queue: self.name.jobInbox)
+                return (connection, requests, jobs, requestConsumer, jobConsumer)
+            } catch let error as AMQPError where error.code == .connectionClosed {
+                self.logger.warning("lost the bus while setting up, connecting again", metadata: ["error": "\(error)"])
+                try? await connection.close()
+                await self.sleep(for: .milliseconds(100), unless: shutdown)
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+        }
+        return nil
     }
 
     /// Connects, retrying with backoff while the broker is unreachable (the agent may start
