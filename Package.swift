@@ -10,7 +10,10 @@ let package = Package(
         .library(name: "AMQPClient", targets: ["AMQPClient"]),
         .library(name: "Broker", targets: ["Broker"]),
         .library(name: "Mesh", targets: ["Mesh"]),
+        .library(name: "MeshClient", targets: ["MeshClient"]),
+        .library(name: "ProcessSupport", targets: ["ProcessSupport"]),
         .library(name: "Agent", targets: ["Agent"]),
+        .library(name: "PerfTest", targets: ["PerfTest"]),
         .library(name: "Conductor", targets: ["Conductor"]),
     ],
     dependencies: [
@@ -70,11 +73,27 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Spawning and supervising child processes: one posix_spawn helper (process groups,
+        // sessions, descriptors), group kills, wait-status decoding, bounded capture.
+        .target(name: "ProcessSupport"),
+        // The console side of the bus, used by agent, conductor and CLI alike: requests and
+        // replies, heartbeat watching, remote run, the coordinator client, request signing.
+        .target(
+            name: "MeshClient",
+            dependencies: [
+                "Mesh", "AMQPClient", "AMQPProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                // Ed25519 request signatures.
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // The node agent: fact collectors, object model, job runner.
         .target(
             name: "Agent",
             dependencies: [
-                "Mesh", "AMQPClient", "AMQPProtocol",
+                "Mesh", "MeshClient", "ProcessSupport", "AMQPClient", "AMQPProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -88,7 +107,7 @@ let package = Package(
         .target(
             name: "Conductor",
             dependencies: [
-                "Mesh", "AMQPClient", "AMQPProtocol", "Agent",
+                "Mesh", "MeshClient", "ProcessSupport", "AMQPClient", "AMQPProtocol", "Broker",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -96,10 +115,29 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // `conductor perf-test`: a load generator for any AMQP 0-9-1 broker.
+        .target(
+            name: "PerfTest",
+            dependencies: [
+                "AMQPClient", "AMQPProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // The hidden benchmarks (`bench-agents`, `lock bench`): agents or a coordinator in
+        // this process, timed through the client API.
+        .target(
+            name: "ConductorBench",
+            dependencies: [
+                "Agent", "Conductor", "Broker", "Mesh", "MeshClient", "AMQPClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "ConductorCLI",
             dependencies: [
-                "AMQPProtocol", "AMQPClient", "Broker", "Mesh", "Agent", "Conductor",
+                "AMQPProtocol", "AMQPClient", "Broker", "Mesh", "MeshClient", "ProcessSupport", "Agent", "Conductor", "ConductorBench", "PerfTest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -126,11 +164,11 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "Mesh", "AMQPClient", "AMQPProtocol", "Broker", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+            dependencies: ["Agent", "Mesh", "MeshClient", "ProcessSupport", "AMQPClient", "AMQPProtocol", "Broker", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(
             name: "ConductorTests",
-            dependencies: ["Conductor", "Mesh", "Agent", "AMQPClient", "Broker", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["Conductor", "Mesh", "MeshClient", "Agent", "AMQPClient", "Broker", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // Runs the built `conductor` binary: --help pinned, errors, perf-test end to end.
         .testTarget(name: "ConductorCLITests"),

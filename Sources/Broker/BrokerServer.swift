@@ -191,3 +191,12 @@ public struct BrokerServerError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
 }
+
+extension BrokerServer {
+    /// Runs the started broker as this process's main service until SIGTERM or SIGINT,
+    /// then shuts it down gracefully (`conductor broker`).
+    public func runUntilTerminated(logger: Logger) async throws {
+        let group = ServiceGroup(configuration: .init(services: [.init(service: self)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

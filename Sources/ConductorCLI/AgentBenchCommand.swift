@@ -1,11 +1,5 @@
-import AMQPClient
-import Agent
 import ArgumentParser
-import Broker
-import Foundation
-import Logging
-import Mesh
-import ServiceLifecycle
+import ConductorBench
 
 /// `conductor bench-agents` (hidden): N agents in this process against an embedded broker
 /// (or --broker), then fact queries timed from publish to the N-th answer. See
@@ -33,97 +27,12 @@ struct AgentBenchCommand: AsyncParsableCommand {
     var hold: Double = 0
 
     func run() async throws {
-        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
-        let (url, server) = try await benchBus(self.broker, logger: logger)
-        let root = NSTemporaryDirectory() + "conductor-bench-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let broker = try AMQPConnectionConfiguration(url: url)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        for index in 0..<self.agents {
-            let configuration = AgentConfiguration(
-                broker: broker, instanceID: "bench-\(index)", stateDirectory: "\(root)/\(index)", factsDirectory: "\(root)/facts.d",
-                heartbeatInterval: .seconds(5), refreshInterval: .seconds(60), trustedUser: "guest")
-            services.append(.init(service: try AgentService(configuration: configuration, logger: logger)))
+        do {
+            try await AgentBench.run(
+                AgentBench.Settings(agents: self.agents, queries: self.queries, broker: self.broker, runs: self.runs, hold: self.hold),
+                report: { say($0) })
+        } catch let error as BenchError {
+            throw ValidationError(error.message)
         }
-        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
-        let console = try await MeshConsole.connect(broker)
-        let expected = self.agents
-        let queries = self.queries
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            // Ready when every agent answers a locate.
-            let readyBy = ContinuousClock.now + .seconds(60)
-            while try await console.locate(timeout: .seconds(2), expectedAgents: expected).count < expected {
-                guard ContinuousClock.now < readyBy else { throw ValidationError("agents did not all come up within 60 s") }
-            }
-            var times: [Double] = []
-            for _ in 0..<queries {
-                let started = ContinuousClock.now
-                let answers = try await console.query(QueryRequest(what: .object, schemaID: MeshSchema.hostClassID), timeout: .seconds(10), expectedAgents: expected)
-                let elapsed = started.duration(to: .now)
-                guard answers.objects.count == expected else { throw ValidationError("only \(answers.objects.count) of \(expected) agents answered") }
-                times.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
-            }
-            times.sort()
-            if !times.isEmpty {
-                let median = times[times.count / 2]
-                let p95 = times[min(times.count - 1, Int(Double(times.count) * 0.95))]
-                say(String(format: "%d agents, %d queries: median %.1f ms, p95 %.1f ms, max %.1f ms (publish to %d-th answer)", expected, queries, median, p95, times.last!, expected))
-            }
-            try await Self.timeRuns(self.runs, agents: expected, console: console)
-            if self.hold > 0 {
-                say("agents ready on \(broker.redactedURL)")
-                try await Task.sleep(for: .milliseconds(Int64(self.hold * 1000)))
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-        }
-        try? await console.close()
-        try? await server?.shutdown()
     }
-
-    /// `conductor run --all --expect N -- true` through the same engine, timed from the
-    /// discovery request to the last node's result.
-    static func timeRuns(_ runs: Int, agents: Int, console: MeshConsole) async throws {
-        guard runs > 0 else { return }
-        func milliseconds(_ duration: Duration) -> Double {
-            Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000
-        }
-        var times: [Double] = []
-        var discoveries: [Double] = []
-        for _ in 0..<runs {
-            let started = ContinuousClock.now
-            let discovered = DiscoveryTime()
-            let report = try await RemoteRunner(console: console).run(
-                RunRequest(command: .argv(["true"])), on: .matching(nil, expect: agents), settings: .init(discoveryTimeout: .seconds(10))
-            ) { progress in
-                if case .discovered(_, let elapsed) = progress { discovered.set(elapsed) }
-            }
-            let elapsed = started.duration(to: .now)
-            guard report.agents(.succeeded).count == agents else { throw ValidationError("run: \(report.summary)") }
-            times.append(milliseconds(elapsed))
-            discoveries.append(milliseconds(discovered.get()))
-        }
-        times.sort()
-        discoveries.sort()
-        say(String(
-            format: "%d agents, %d runs of `true`: median %.1f ms, p95 %.1f ms, max %.1f ms (discovery + every result; discovery alone median %.1f ms)",
-            agents, runs, times[times.count / 2], times[min(times.count - 1, Int(Double(times.count) * 0.95))], times.last!, discoveries[discoveries.count / 2]))
-    }
-}
-
-/// Where the runner's progress callback leaves the discovery time.
-private final class DiscoveryTime: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = Duration.zero
-    func set(_ duration: Duration) { self.lock.withLock { self.value = duration } }
-    func get() -> Duration { self.lock.withLock { self.value } }
-}
-
-/// The bus a hidden benchmark runs on: `url` when given, else a broker embedded in this
-/// process on a free 127.0.0.1 port (returned, for the caller to shut down).
-func benchBus(_ url: String?, logger: Logger) async throws -> (url: String, server: BrokerServer?) {
-    if let url { return (url, nil) }
-    let embedded = BrokerServer(configuration: BrokerConfiguration(port: 0), logger: logger)
-    return ("amqp://guest:guest@127.0.0.1:\(try await embedded.start())/%2F", embedded)
 }

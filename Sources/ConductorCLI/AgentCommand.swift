@@ -3,7 +3,7 @@ import Agent
 import ArgumentParser
 import Foundation
 import Logging
-import ServiceLifecycle
+import MeshClient
 
 /// `conductor agent`: the node agent (docs/agent.md).
 struct AgentCommand: AsyncParsableCommand {
@@ -113,11 +113,8 @@ struct AgentCommand: AsyncParsableCommand {
                 "agent_name": "\(agent.name)", "agent_epoch": "\(agent.epoch)", "broker": "\(broker.redactedURL)", "broker_from": "\(source)",
                 "state_dir": "\(self.stateDir)", "facts_dir": "\(self.factsDir)", "pid": "\(ProcessInfo.processInfo.processIdentifier)",
             ])
-        let group = ServiceGroup(
-            configuration: .init(services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        )
         do {
-            try await group.run()
+            try await agent.runUntilTerminated(logger: logger)
         } catch {
             FileHandle.standardError.write(Data("conductor agent: \(error)\n".utf8))
             throw ExitCode(1)

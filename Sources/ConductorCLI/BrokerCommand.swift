@@ -2,7 +2,6 @@ import ArgumentParser
 import Broker
 import Foundation
 import Logging
-import ServiceLifecycle
 
 /// `conductor broker`: the embedded AMQP 0-9-1 broker, standalone.
 struct BrokerCommand: AsyncParsableCommand {
@@ -266,9 +265,6 @@ struct BrokerCommand: AsyncParsableCommand {
         if let adminPort = server.adminPort, let admin = configuration.admin {
             FileHandle.standardOutput.write(Data("conductor broker admin API on http://\(admin.host):\(adminPort)\n".utf8))
         }
-        let group = ServiceGroup(
-            configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        )
-        try await group.run()
+        try await server.runUntilTerminated(logger: logger)
     }
 }

@@ -3,6 +3,7 @@ import Agent
 import ArgumentParser
 import Foundation
 import Mesh
+import MeshClient
 
 /// `conductor facts`: asks every agent for its host facts and prints them.
 struct FactsCommand: AsyncParsableCommand {

@@ -1,10 +1,8 @@
 import AMQPClient
 import ArgumentParser
-import Broker
 import Conductor
 import Dispatch
 import Foundation
-import Logging
 
 /// Written at once (not buffered), so it interleaves with the progress lines in order.
 func say(_ text: String) {
@@ -127,10 +125,14 @@ struct LaunchCommand: AsyncParsableCommand {
         let json = self.json
         let host: CoordinatorHost
         do {
-            host = try await CoordinatorHost.start(
-                state: self.arguments.state, bus: self.arguments.bus,
-                busRecord: EmbeddedBusRecord.path(stateDirectory: self.arguments.state.directory, deployment: target.deployment, environment: target.environment),
-                scope: self.scope, watchInterval: .milliseconds(Int64(self.watchInterval * 1000)), serveLaunches: false, log: { _ in })
+            let directory = self.arguments.state.directory
+            var settings = CoordinatorHost.Settings(
+                stateDirectory: directory, broker: self.arguments.bus.broker, agentBroker: self.arguments.bus.agentBroker,
+                trustedUser: self.arguments.bus.trustedUser,
+                busRecord: EmbeddedBusRecord.path(stateDirectory: directory, deployment: target.deployment, environment: target.environment),
+                scope: self.scope, watchInterval: .milliseconds(Int64(self.watchInterval * 1000)), serveLaunches: false)
+            settings.haltAfterSendingJobs = TestHooks.haltAfterSendingJobs
+            host = try await CoordinatorHost.start(settings, log: { _ in })
         } catch {
             FileHandle.standardError.write(Data("conductor launch: \(error)\n".utf8))
             throw ExitCode(1)

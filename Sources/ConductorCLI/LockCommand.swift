@@ -1,11 +1,12 @@
 import AMQPClient
 import Agent
 import ArgumentParser
-import Broker
 import Conductor
+import ConductorBench
 import Foundation
-import Logging
 import Mesh
+import MeshClient
+import ProcessSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -199,7 +200,11 @@ struct LockRunCommand: AsyncParsableCommand {
             if case .failure(let error) = acquired { PrimitiveOutput.fail("lock", error) }
             return
         }
-        let spawned = Result { try ChildProcess.spawn(self.command, environment: ["CONDUCTOR_LOCK_NAME": self.name, "CONDUCTOR_LOCK_TOKEN": String(grant.token)]) }
+        let spawned = Result {
+            try SupervisedChild.spawn(
+                supervisorArguments: ["lock", "supervise", "--"], command: self.command,
+                environment: ["CONDUCTOR_LOCK_NAME": self.name, "CONDUCTOR_LOCK_TOKEN": String(grant.token)])
+        }
         guard case .success(let child) = spawned else {
             _ = try? await client.release(lock: self.name, token: grant.token)
             await client.close()
@@ -229,7 +234,7 @@ struct LockRunCommand: AsyncParsableCommand {
     }
 
     /// Runs until the child exits, renewing the lease; true when the lock was lost (and the child killed).
-    static func hold(child: ChildProcess, client: any CoordinatorCalling, lock: String, token: Int64, ttl: Duration, leaseEnd: ContinuousClock.Instant) async -> Bool {
+    static func hold(child: SupervisedChild, client: any CoordinatorCalling, lock: String, token: Int64, ttl: Duration, leaseEnd: ContinuousClock.Instant) async -> Bool {
         let guardian = LeaseGuardian(leaseEnd: leaseEnd)
         let lost = await withTaskGroup(of: Bool?.self) { group in
             group.addTask {
@@ -290,7 +295,7 @@ final class LeaseGuardian: @unchecked Sendable {
     }
 
     /// Kills the command a safety margin before the lease this process knows of ends.
-    func killWhenLeaseEnds(_ child: ChildProcess, ttl: Duration) async -> Bool? {
+    func killWhenLeaseEnds(_ child: SupervisedChild, ttl: Duration) async -> Bool? {
         let margin = min(ttl / 5, .seconds(2))
         while !Task.isCancelled {
             let killAt = self.deadline - margin
@@ -305,134 +310,17 @@ final class LeaseGuardian: @unchecked Sendable {
     }
 }
 
-/// A command run with our stdin/stdout/stderr in its own process group, so a kill reaches
-/// everything it started. Waited for on a Dispatch thread, never on the cooperative pool.
-final class ChildProcess: @unchecked Sendable {
-    let pid: pid_t
-    private let lock = NSLock()
-    private var status: Int32?
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-    private var signalSources: [any DispatchSourceSignal] = []
-
-    private init(pid: pid_t) { self.pid = pid }
-
-    /// Starts `argv` under `conductor lock supervise` (in a new process group) with a pipe
-    /// whose write end only this process holds: if this process dies, even by SIGKILL,
-    /// the supervisor sees the pipe close and kills the whole group at once.
-    static func spawn(_ argv: [String], environment extra: [String: String]) throws -> ChildProcess {
-        var environment = ProcessInfo.processInfo.environment
-        for (key, value) in extra { environment[key] = value }
-        var pipeEnds: [Int32] = [0, 0]
-        guard pipe(&pipeEnds) == 0 else { throw ChildError(message: "cannot create a pipe: errno \(errno)") }
-        _ = fcntl(pipeEnds[1], F_SETFD, FD_CLOEXEC)
-        defer { Glibc.close(pipeEnds[0]) }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, pipeEnds[0], LockSuperviseCommand.parentDescriptor)
-        let supervised = ["/proc/self/exe", "lock", "supervise", "--"] + argv
-        let arguments = supervised.map { strdup($0) } + [nil]
-        let environmentStrings = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for pointer in arguments { free(pointer) }
-            for pointer in environmentStrings { free(pointer) }
-        }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, arguments, environmentStrings)
-        guard result == 0 else {
-            Glibc.close(pipeEnds[1])
-            throw ChildError(message: String(cString: strerror(result)))
-        }
-        // The write end stays open (never written) for as long as this process lives.
-        _ = pipeEnds[1]
-        let child = ChildProcess(pid: pid)
-        child.forwardSignals()
-        let childPID = pid
-        DispatchQueue.global().async {
-            var raw: Int32 = 0
-            while waitpid(childPID, &raw, 0) < 0 && errno == EINTR {}
-            let code: Int32 = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
-            let waiting = child.lock.withLock {
-                child.status = code
-                defer { child.waiters = [] }
-                return child.waiters
-            }
-            for continuation in waiting { continuation.resume() }
-        }
-        return child
-    }
-
-    struct ChildError: Error, CustomStringConvertible {
-        var message: String
-        var description: String { self.message }
-    }
-
-    /// Ctrl-C or a TERM to us reaches the command's group too (it is not in our group).
-    private func forwardSignals() {
-        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            let pid = self.pid
-            source.setEventHandler { Glibc.kill(-pid, signalNumber) }
-            source.resume()
-            self.signalSources.append(source)
-        }
-    }
-
-    func waitForExit() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = self.lock.withLock {
-                if self.status != nil { return true }
-                self.waiters.append(continuation)
-                return false
-            }
-            if done { continuation.resume() }
-        }
-    }
-
-    var exitStatus: Int32 { self.lock.withLock { self.status ?? 1 } }
-
-    func kill() {
-        Glibc.kill(-self.pid, SIGKILL)
-    }
-}
-
 /// `conductor lock supervise -- COMMAND`: internal. Runs COMMAND in its own process group
 /// (the supervisor's) and kills that group as soon as the `lock` process that started it
-/// is gone (its pipe on descriptor 3 closes), so a killed `lock` leaves nothing running.
+/// is gone (see `SupervisedChild`).
 struct LockSuperviseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "supervise", abstract: "Internal: runs a locked command for `conductor lock`.", shouldDisplay: false)
-    static let parentDescriptor: Int32 = 3
 
     @Argument(parsing: .postTerminator) var command: [String] = []
 
     func run() throws {
         guard !self.command.isEmpty else { throw ExitCode(2) }
-        _ = fcntl(Self.parentDescriptor, F_SETFD, FD_CLOEXEC)
-        let arguments = self.command.map { strdup($0) } + [nil]
-        var pid: pid_t = 0
-        let result = posix_spawnp(&pid, self.command[0], nil, nil, arguments, environ)
-        guard result == 0 else {
-            FileHandle.standardError.write(Data("conductor lock: cannot start \(self.command[0]): \(String(cString: strerror(result)))\n".utf8))
-            throw ExitCode(127)
-        }
-        while true {
-            var parent = pollfd(fd: Self.parentDescriptor, events: Int16(POLLIN), revents: 0)
-            if poll(&parent, 1, 10) > 0 {
-                // EOF (or anything) on the pipe: the lock process is gone.
-                Glibc.kill(0, SIGKILL)
-            }
-            var raw: Int32 = 0
-            let waited = waitpid(pid, &raw, WNOHANG)
-            if waited == pid {
-                throw ExitCode((raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f))
-            }
-        }
+        throw ExitCode(SupervisedChild.superviseCommand(self.command))
     }
 }
 
@@ -581,85 +469,13 @@ struct LockBenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
-        let (url, server) = try await benchBus(self.broker, logger: logger)
-        let directory = NSTemporaryDirectory() + "conductor-lock-bench-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let configuration = try AMQPConnectionConfiguration(url: url)
-        let scope = "bench-\(UUID().uuidString.prefix(8).lowercased())"
-        let sqlite = self.memory ? nil : try SQLiteStateStore(path: directory + "/state.sqlite")
-        let coordinator = try CoordinatorService(broker: configuration, scope: scope, store: sqlite ?? InMemoryCoordinationStore(), logger: logger)
-        let running = Task { try await coordinator.run() }
-        try await coordinator.waitUntilReady()
-        let first = try await CoordinatorClient.connect(configuration, scope: scope)
-        let second = try await CoordinatorClient.connect(configuration, scope: scope)
-
-        // Warm-up, then uncontended cycles.
-        for _ in 0..<100 {
-            let grant = try await first.acquire(lock: "bench", ttl: .seconds(30), wait: .zero, holder: "bench")
-            _ = try await first.release(lock: "bench", token: grant.token)
-        }
-        var cycleTimes: [Duration] = []
-        for _ in 0..<self.cycles {
-            let started = ContinuousClock.now
-            let grant = try await first.acquire(lock: "bench", ttl: .seconds(30), wait: .zero, holder: "bench")
-            _ = try await first.release(lock: "bench", token: grant.token)
-            cycleTimes.append(ContinuousClock.now - started)
-        }
-        // Handoffs: the second client waits; the time from sending the release to the waiter's grant.
-        var handoffTimes: [Duration] = []
-        for _ in 0..<self.handoffs {
-            let held = try await first.acquire(lock: "handoff", ttl: .seconds(30), wait: .zero, holder: "holder")
-            async let waited = second.acquire(lock: "handoff", ttl: .seconds(30), wait: .seconds(10), holder: "waiter")
-            while try await first.status(lock: "handoff").waiters == 0 {}
-            let released = ContinuousClock.now
-            _ = try await first.release(lock: "handoff", token: held.token)
-            let grant = try await waited
-            handoffTimes.append(ContinuousClock.now - released)
-            _ = try await second.release(lock: "handoff", token: grant.token)
-        }
-        await first.close()
-        await second.close()
-        running.cancel()
-        _ = await running.result
-        try? await server?.shutdown()
-
-        // The store's share of a cycle: the grant's write (carrying the previous release's
-        // delete, as the lock service does) timed alone, on the same file.
-        var storeTimes: [Duration] = []
-        if let sqlite {
-            var previous: [LockHolderKey] = []
-            for index in 0..<Int64(self.cycles) {
-                let holder = LockHolderRecord(
-                    lock: "store-bench", token: 1_000_000_000 + index, limit: 1, owner: "bench", holder: "bench", ttlMilliseconds: 30_000,
-                    expiresAt: Int64(Date().timeIntervalSince1970 * 1000) + 30_000)
-                let started = ContinuousClock.now
-                try sqlite.saveLockHolder(holder, removing: previous)
-                storeTimes.append(ContinuousClock.now - started)
-                previous = [LockHolderKey(lock: holder.lock, token: holder.token)]
-            }
-        }
-
-        func percentile(_ values: [Duration], _ p: Double) -> Double {
-            let sorted = values.sorted()
-            let index = min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))
-            let (seconds, attoseconds) = sorted[index].components
-            return Double(seconds) * 1000 + Double(attoseconds) / 1e15
-        }
-        var result: [(String, Double)] = [
-            ("acquire_release_p50_ms", percentile(cycleTimes, 0.5)), ("acquire_release_p99_ms", percentile(cycleTimes, 0.99)),
-            ("handoff_p50_ms", percentile(handoffTimes, 0.5)), ("handoff_p99_ms", percentile(handoffTimes, 0.99)),
-        ]
-        if !storeTimes.isEmpty {
-            result += [("store_grant_write_p50_ms", percentile(storeTimes, 0.5)), ("store_grant_write_p99_ms", percentile(storeTimes, 0.99))]
-        }
+        let result = try await LockBench.run(LockBench.Settings(broker: self.broker, cycles: self.cycles, handoffs: self.handoffs, memory: self.memory))
         if self.json {
-            var map: [String: MeshValue] = ["cycles": .int(Int64(self.cycles)), "handoffs": .int(Int64(self.handoffs)), "broker": .string(server == nil ? "external" : "embedded")]
-            for (key, value) in result { map[key] = .double((value * 1000).rounded() / 1000) }
+            var map: [String: MeshValue] = ["cycles": .int(Int64(self.cycles)), "handoffs": .int(Int64(self.handoffs)), "broker": .string(result.embeddedBroker ? "embedded" : "external")]
+            for (key, value) in result.milliseconds { map[key] = .double((value * 1000).rounded() / 1000) }
             PrimitiveOutput.json(.map(map))
         } else {
-            for (key, value) in result { print("\(key)\t\(String(format: "%.3f", value))") }
+            for (key, value) in result.milliseconds { print("\(key)\t\(String(format: "%.3f", value))") }
         }
     }
 }

@@ -1,6 +1,7 @@
 import AMQPClient
 import ArgumentParser
 import Foundation
+import PerfTest
 
 /// `conductor perf-test`: a load generator for any AMQP 0-9-1 broker, in the spirit of
 /// RabbitMQ's PerfTest.

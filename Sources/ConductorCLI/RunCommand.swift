@@ -4,6 +4,7 @@ import ArgumentParser
 import Conductor
 import Foundation
 import Mesh
+import MeshClient
 
 /// `conductor run TARGET -- COMMAND...`: one command on many nodes, every node accounted for.
 struct RemoteRunCommand: AsyncParsableCommand {

@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
 import Foundation
+import MeshClient
 
 /// `conductor signing-key`: the public half of the key that signs jobs and run requests.
 struct SigningKeyCommand: ParsableCommand {

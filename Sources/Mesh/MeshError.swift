@@ -14,6 +14,8 @@ public struct MeshError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unsupportedContentType = Code("unsupported-content-type")
         public static let invalidAgentName = Code("invalid-agent-name")
         public static let invalidArguments = Code("invalid-arguments")
+        /// The bus stopped delivering (a channel was closed or recovery gave up).
+        public static let busLost = Code("bus-lost")
     }
 
     public var code: Code

@@ -2,6 +2,7 @@ import AMQPClient
 import Agent
 import Foundation
 import Mesh
+import MeshClient
 import Testing
 
 /// The agent on a real bus: the embedded broker on a loopback port 0, and RabbitMQ when

@@ -4,6 +4,7 @@ import Broker
 import Foundation
 import Logging
 import Mesh
+import MeshClient
 import ServiceLifecycle
 import Testing
 

@@ -2,6 +2,7 @@ import AMQPClient
 import Agent
 import Foundation
 import Mesh
+import MeshClient
 import NIOCore
 import Testing
 

@@ -5,6 +5,7 @@ import Conductor
 import Foundation
 import Logging
 import Mesh
+import MeshClient
 import Synchronization
 import Testing
 

@@ -3,6 +3,7 @@ import Agent
 import Conductor
 import Foundation
 import Mesh
+import MeshClient
 import Testing
 
 /// The coordinator end to end on a real bus: locks, leases, owners' connections, restart,

@@ -2,6 +2,7 @@ import Agent
 import Conductor
 import Foundation
 import Mesh
+import MeshClient
 import Testing
 
 /// The client's timeouts come from one sweeper per client (not a timer per call): a call

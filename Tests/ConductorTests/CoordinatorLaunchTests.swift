@@ -4,6 +4,7 @@ import Conductor
 import Foundation
 import Logging
 import Mesh
+import MeshClient
 import ServiceLifecycle
 import Testing
 

@@ -2,6 +2,7 @@ import AMQPClient
 import Agent
 import Conductor
 import Foundation
+import MeshClient
 import Testing
 
 /// `provider: agents`: members placed on agents that already run (by their custom fact

@@ -1,5 +1,6 @@
 import Foundation
 import Mesh
+import MeshClient
 import Testing
 
 @testable import Conductor

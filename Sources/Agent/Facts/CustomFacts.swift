@@ -1,5 +1,6 @@
 import Foundation
 import Mesh
+import ProcessSupport
 import Yams
 
 /// Facter-style external facts: data files and executables in one directory.

@@ -1,6 +1,7 @@
 import AMQPClient
 import Foundation
 import Mesh
+import MeshClient
 
 /// Everything `AgentService` needs to know before it starts. The CLI fills it from flags;
 /// tests build it directly with temporary directories.

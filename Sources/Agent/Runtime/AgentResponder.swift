@@ -1,5 +1,6 @@
 import Foundation
 import Mesh
+import MeshClient
 
 /// What the agent does with one request: answer at once, run something, or nothing.
 public enum RequestDecision: Sendable, Equatable {

@@ -3,6 +3,7 @@ import AMQPProtocol
 import Foundation
 import Logging
 import Mesh
+import MeshClient
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -377,5 +378,14 @@ public final class AgentService: Service, Sendable {
         } catch {
             self.logger.warning("reply not sent", metadata: ["reply_to": "\(replyTo)", "error": "\(error)"])
         }
+    }
+}
+
+extension AgentService {
+    /// Runs the agent as this process's main service until SIGTERM or SIGINT, then stops
+    /// it gracefully (`conductor agent`).
+    public func runUntilTerminated(logger: Logger) async throws {
+        let group = ServiceGroup(configuration: .init(services: [.init(service: self)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Mesh
+import ProcessSupport
 
 /// Runs `run` requests and configuration jobs through `ProcessRunner`: timeouts, bounded
 /// output, parameters in the environment. Knows nothing about the bus.

@@ -2,6 +2,7 @@ import AMQPClient
 import Foundation
 import Logging
 import Mesh
+import MeshClient
 import NIOCore
 import NIOPosix
 import Synchronization

@@ -1,7 +1,7 @@
 import AMQPClient
-import Agent
 import Foundation
 import Mesh
+import MeshClient
 
 /// The caller's side of the launch methods: `conductor launch` and `terminate` talking to
 /// a running coordinator over the bus.

@@ -1,7 +1,7 @@
-import Agent
 import AMQPClient
 import Foundation
 import Mesh
+import MeshClient
 
 /// What to launch: a deployable file, its environment and `--set` values.
 public struct LaunchRequest: Sendable, Codable, Hashable {

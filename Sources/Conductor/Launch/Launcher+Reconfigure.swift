@@ -1,7 +1,7 @@
 import AMQPClient
-import Agent
 import Foundation
 import Mesh
+import MeshClient
 
 /// A member that got a new configuration job because a fact its parameters referenced
 /// changed after it was configured (Audrey fills references "as facts arrive").

@@ -1,8 +1,8 @@
 import AMQPClient
-import Agent
 import Foundation
 import Logging
 import Mesh
+import MeshClient
 
 /// One member during a roll-out.
 struct MemberRuntime {

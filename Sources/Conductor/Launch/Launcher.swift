@@ -1,5 +1,4 @@
 import AMQPClient
-import Agent
 import Foundation
 import Logging
 import Mesh

@@ -1,7 +1,7 @@
 import AMQPClient
-import Agent
 import Foundation
 import Mesh
+import MeshClient
 
 /// `provider: agents`: places members on agents that already run on the bus (machines a
 /// user set up, the compose file's agent containers) instead of starting new ones.

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import ProcessSupport
 
 /// The default provider: each instance is a `conductor agent` child process on this
 /// machine, with its own instance id, directory and loopback address (127.0.0.N), which
@@ -72,30 +73,24 @@ public struct LocalProvider: InstanceProvider {
         environment["CONDUCTOR_MEMBER"] = request.member
         environment["CONDUCTOR_TRUSTED_KEYS"] = request.trustedKeys.joined(separator: " ")
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: self.executable)
-        process.arguments = [
+        let arguments = [
             "agent", "--state-dir", state, "--facts-dir", facts, "--trusted-user", request.trustedUser,
             "--heartbeat-interval", "\(self.heartbeatInterval)", "--refresh-interval", "5", "--grace-period", "5",
             "--log-level", self.logLevel,
         ]
-        process.environment = environment
-        process.currentDirectoryURL = URL(fileURLWithPath: work)
-        let logPath = request.workDirectory + "/agent.log"
-        _ = fm.createFile(atPath: logPath, contents: nil)
-        let log = FileHandle(forWritingAtPath: logPath)
-        log?.seekToEndOfFile()
-        process.standardOutput = log ?? FileHandle.nullDevice
-        process.standardError = log ?? FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
+        // Its own process group: a Ctrl-C in our terminal is ours to handle (stop the
+        // instances in order), not a signal every agent gets at once.
+        let pid: pid_t
         do {
-            try process.run()
+            pid = try ChildProcess.spawn(
+                SpawnRequest(
+                    executable: self.executable, arguments: arguments, environment: environment, workingDirectory: work,
+                    stdin: .null, stdout: .appending(path: request.workDirectory + "/agent.log"),
+                    stderr: .appending(path: request.workDirectory + "/agent.log"), grouping: .newGroup, closeOtherDescriptors: true))
         } catch {
-            throw ProviderError(provider: self.name, "cannot run \(self.executable) agent: \(error.localizedDescription)")
+            throw ProviderError(provider: self.name, "cannot run \(self.executable) agent: \(error)")
         }
-        try? log?.close()
-        ChildProcesses.shared.keep(process)
-        return InstanceHandle(instanceID: request.instanceID, value: String(process.processIdentifier), address: address)
+        return InstanceHandle(instanceID: request.instanceID, value: String(pid), address: address)
     }
 
     public func stop(_ handle: InstanceHandle) async throws {
@@ -121,23 +116,14 @@ public struct LocalProvider: InstanceProvider {
 
     /// SIGTERM, up to 6 s (the agent's grace period is 5 s), then SIGKILL.
     static func terminate(_ pid: Int32) async {
-        guard kill(pid, SIGTERM) == 0 else { return }
-        for _ in 0..<60 {
-            if !isRunning(pid) { return }
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        kill(pid, SIGKILL)
-        for _ in 0..<20 where isRunning(pid) { try? await Task.sleep(for: .milliseconds(50)) }
+        await ChildProcess.terminate(pid, grace: .seconds(6))
     }
 
-    /// Running and not a zombie (a zombie's environment reads empty).
+    /// Running and not a zombie (a zombie's environment reads empty); an agent of ours
+    /// that ended is reaped on the way.
     static func isRunning(_ pid: Int32) -> Bool {
-        if ChildProcesses.shared.reapIfExited(pid) { return false }
-        guard kill(pid, 0) == 0 else { return false }
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return false }
-        return !stat[close...].hasPrefix(") Z")
+        _ = ChildProcess.poll(pid)
+        return ChildProcess.isRunning(pid)
     }
 
     static func environment(of pid: Int32) -> [String: String] {
@@ -165,27 +151,5 @@ public struct LocalProvider: InstanceProvider {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         let me = getpid()
         return entries.compactMap(Int32.init).filter { $0 != me && carries(pid: $0, instanceID: instanceID) }.sorted()
-    }
-}
-
-/// The `Process` objects of agents this process started, so they are reaped (no zombies)
-/// and `isRunning` is exact for them.
-final class ChildProcesses: @unchecked Sendable {
-    static let shared = ChildProcesses()
-    private let lock = NSLock()
-    private var processes: [Int32: Process] = [:]
-
-    func keep(_ process: Process) {
-        self.lock.withLock { self.processes[process.processIdentifier] = process }
-    }
-
-    /// True when `pid` is our child and has exited (and is now reaped).
-    func reapIfExited(_ pid: Int32) -> Bool {
-        self.lock.withLock {
-            guard let process = self.processes[pid] else { return false }
-            if process.isRunning { return false }
-            self.processes[pid] = nil
-            return true
-        }
     }
 }

@@ -167,7 +167,7 @@ public struct RemoteRunner: Sendable {
                 case .wake, .returned:
                     continue
                 case .consumerEnded(let reason):
-                    throw AgentError(.busLost, "discovery stopped: \(reason)")
+                    throw MeshError(.busLost, "discovery stopped: \(reason)")
                 case .delivery(let delivery):
                     guard let reply = try? MeshMessage(properties: delivery.properties, body: delivery.body), reply.correlationID == discoveryID,
                         reply.opcode == .agentLocateResponse || reply.opcode == .queryResponse, let agent = reply.agent

@@ -5,35 +5,52 @@ import NIOCore
 import NIOPosix
 
 /// Everything a perf-test run needs, already validated.
-struct PerfTestOptions: Sendable {
+public struct PerfTestOptions: Sendable {
     /// Where and as whom to connect (only address, credentials and vhost are used).
-    var connection: AMQPConnectionConfiguration
-    var queue: String
-    var size: Int
-    var producers: Int
-    var consumers: Int
-    var seconds: Int
-    var prefetch: UInt16
-    var confirmWindow: Int
-    var rate: Int
-    var autoAck: Bool
+    public var connection: AMQPConnectionConfiguration
+    public var queue: String
+    public var size: Int
+    public var producers: Int
+    public var consumers: Int
+    public var seconds: Int
+    public var prefetch: UInt16
+    public var confirmWindow: Int
+    public var rate: Int
+    public var autoAck: Bool
     /// Durable queue and delivery-mode 2 messages (a broker's disk path).
-    var persistent = false
+    public var persistent = false
+
+    public init(
+        connection: AMQPConnectionConfiguration, queue: String, size: Int, producers: Int, consumers: Int, seconds: Int, prefetch: UInt16,
+        confirmWindow: Int, rate: Int, autoAck: Bool, persistent: Bool = false
+    ) {
+        self.connection = connection
+        self.queue = queue
+        self.size = size
+        self.producers = producers
+        self.consumers = consumers
+        self.seconds = seconds
+        self.prefetch = prefetch
+        self.confirmWindow = confirmWindow
+        self.rate = rate
+        self.autoAck = autoAck
+        self.persistent = persistent
+    }
 }
 
 /// Latency percentiles in microseconds.
-struct LatencySummary: Codable, Sendable {
-    var samples: Int
-    var min: Double
-    var p50: Double
-    var p75: Double
-    var p95: Double
-    var p99: Double
-    var p999: Double
-    var max: Double
+public struct LatencySummary: Codable, Sendable {
+    public var samples: Int
+    public var min: Double
+    public var p50: Double
+    public var p75: Double
+    public var p95: Double
+    public var p99: Double
+    public var p999: Double
+    public var max: Double
 
     /// Sorts `nanoseconds` in place and reads the percentiles off it (nearest rank).
-    init?(nanoseconds: inout [UInt64]) {
+    public init?(nanoseconds: inout [UInt64]) {
         guard !nanoseconds.isEmpty else { return nil }
         nanoseconds.sort()
         func at(_ fraction: Double) -> Double {
@@ -52,33 +69,38 @@ struct LatencySummary: Codable, Sendable {
 }
 
 /// The outcome of a run, as `--json` prints it.
-struct PerfTestReport: Codable, Sendable {
-    var broker: String
-    var queue: String
-    var size: Int
-    var producers: Int
-    var consumers: Int
-    var seconds: Double
-    var published: Int
-    var confirmed: Int
-    var nacked: Int
-    var returned: Int
-    var received: Int
-    var publishRate: Double
-    var confirmRate: Double
-    var receiveRate: Double
+public struct PerfTestReport: Codable, Sendable {
+    public var broker: String
+    public var queue: String
+    public var size: Int
+    public var producers: Int
+    public var consumers: Int
+    public var seconds: Double
+    public var published: Int
+    public var confirmed: Int
+    public var nacked: Int
+    public var returned: Int
+    public var received: Int
+    public var publishRate: Double
+    public var confirmRate: Double
+    public var receiveRate: Double
     /// Publish-to-delivery latency; absent with bodies under 8 bytes or no consumers.
-    var latencyMicroseconds: LatencySummary?
+    public var latencyMicroseconds: LatencySummary?
 }
 
 /// Starts the producer and consumer connections, reports once a second, and stops them
 /// after the configured time.
-struct PerfTestRunner {
-    var options: PerfTestOptions
+public struct PerfTestRunner: Sendable {
+    public var options: PerfTestOptions
     /// Called with one line per second of progress.
-    var progress: @Sendable (String) -> Void
+    public var progress: @Sendable (String) -> Void
 
-    func run() async throws -> PerfTestReport {
+    public init(options: PerfTestOptions, progress: @escaping @Sendable (String) -> Void) {
+        self.options = options
+        self.progress = progress
+    }
+
+    public func run() async throws -> PerfTestReport {
         let threads = Swift.max(1, Swift.min(System.coreCount, self.options.producers + self.options.consumers))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         do {

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import Synchronization
 
 /// What to run, where, and within which limits.
 public struct ProcessRequest: Sendable {
@@ -141,12 +142,11 @@ public enum ProcessRunner {
 }
 
 /// Set from a cancellation handler, read by the supervising thread.
-final class CancellationFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
+final class CancellationFlag: Sendable {
+    private let value = Atomic<Bool>(false)
 
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
+    func set() { self.value.store(true, ordering: .releasing) }
+    var isSet: Bool { self.value.load(ordering: .acquiring) }
 }
 
 private struct SpawnedChild: Sendable {
@@ -156,72 +156,35 @@ private struct SpawnedChild: Sendable {
     let started: ContinuousClock.Instant
 
     static func spawn(_ request: ProcessRequest) throws(ProcessError) -> SpawnedChild {
-        let (path, arguments, searchPath): (String, [String], Bool) = {
+        let (path, arguments): (String, [String]) = {
             switch request.command {
-            case .executable(let path, let arguments): return (path, [path] + arguments, !path.contains("/"))
-            case .shell(let script): return ("/bin/sh", ["/bin/sh", "-c", script], false)
+            case .executable(let path, let arguments): return (path, arguments)
+            case .shell(let script): return ("/bin/sh", ["-c", script])
             }
         }()
-        let description = arguments.joined(separator: " ")
-
-        var stdoutPipe: [Int32] = [-1, -1]
-        var stderrPipe: [Int32] = [-1, -1]
-        guard LibC.pipe2(&stdoutPipe, O_CLOEXEC) == 0 else {
-            throw ProcessError(code: .pipeFailed, errno: errno, command: description)
+        let stdoutPipe = try makePipe()
+        let stderrPipe: (read: Int32, write: Int32)
+        do {
+            stderrPipe = try makePipe()
+        } catch {
+            close(stdoutPipe.read)
+            close(stdoutPipe.write)
+            throw error
         }
-        guard LibC.pipe2(&stderrPipe, O_CLOEXEC) == 0 else {
-            let saved = errno
-            close(stdoutPipe[0]); close(stdoutPipe[1])
-            throw ProcessError(code: .pipeFailed, errno: saved, command: description)
+        // Own process group so a timeout can signal everything the command started.
+        let spawn = SpawnRequest(
+            executable: path, arguments: arguments, environment: request.environment, workingDirectory: request.workingDirectory,
+            stdin: .null, stdout: .descriptor(stdoutPipe.write), stderr: .descriptor(stderrPipe.write), grouping: .newGroup)
+        let pid: pid_t
+        do {
+            pid = try ChildProcess.spawn(spawn)
+        } catch {
+            for fd in [stdoutPipe.read, stdoutPipe.write, stderrPipe.read, stderrPipe.write] { close(fd) }
+            throw error
         }
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
-        if let directory = request.workingDirectory {
-            guard let addChdir = LibC.addChdir else {
-                close(stdoutPipe[0]); close(stdoutPipe[1]); close(stderrPipe[0]); close(stderrPipe[1])
-                throw ProcessError(code: .spawnFailed, errno: ENOSYS, command: description)
-            }
-            _ = addChdir(&actions, directory)
-        }
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Own process group so a timeout can signal everything the command started;
-        // default signal dispositions because we may ignore SIGPIPE and the child must not.
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
-        let environment = request.environment ?? ProcessInfo.processInfo.environment
-        let environmentStrings = environment.map { "\($0.key)=\($0.value)" }
-
-        var pid: pid_t = 0
-        let status = withCStringArray(arguments) { argv in
-            withCStringArray(environmentStrings) { envp in
-                searchPath
-                    ? posix_spawnp(&pid, path, &actions, &attributes, argv, envp)
-                    : posix_spawn(&pid, path, &actions, &attributes, argv, envp)
-            }
-        }
-        close(stdoutPipe[1])
-        close(stderrPipe[1])
-        guard status == 0 else {
-            close(stdoutPipe[0])
-            close(stderrPipe[0])
-            throw ProcessError(code: .spawnFailed, errno: status, command: description)
-        }
-        return SpawnedChild(pid: pid, stdoutFD: stdoutPipe[0], stderrFD: stderrPipe[0], started: .now)
+        close(stdoutPipe.write)
+        close(stderrPipe.write)
+        return SpawnedChild(pid: pid, stdoutFD: stdoutPipe.read, stderrFD: stderrPipe.read, started: .now)
     }
 
     /// Blocks the calling thread: drains both pipes, enforces the timeout, reaps the child.
@@ -299,10 +262,10 @@ private struct SpawnedChild: Sendable {
             if result == -1, errno == ECHILD { return .unknown }
             return nil
         }
-        // The wait-status macros are not imported into Swift; decode the bits as glibc does.
-        let signal = status & 0x7f
-        if signal == 0 { return .exited((status >> 8) & 0xff) }
-        return .signaled(signal)
+        switch WaitStatus(raw: status) {
+        case .exited(let code): return .exited(code)
+        case .signaled(let signal): return .signaled(signal)
+        }
     }
 }
 
@@ -320,32 +283,4 @@ private struct OutputBuffer {
     }
 
     var captured: CapturedOutput { CapturedOutput(bytes: bytes, truncated: total > bytes.count, totalByteCount: total) }
-}
-
-private func withCStringArray<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
-    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-    pointers.append(nil)
-    defer { for pointer in pointers { free(pointer) } }
-    return body(pointers)
-}
-
-/// glibc functions Swift does not import without `_GNU_SOURCE`, looked up once at run time.
-private enum LibC {
-    typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
-    typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
-
-    private static let pipe2Function: Pipe2? = lookUp("pipe2")
-    static let addChdir: AddChdir? = lookUp("posix_spawn_file_actions_addchdir_np")
-
-    /// `pipe2`, so the pipe is close-on-exec from birth: a child spawned concurrently by
-    /// another thread must not inherit our write end and hold our EOF hostage.
-    static func pipe2(_ fds: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32 {
-        guard let pipe2Function else { errno = ENOSYS; return -1 }
-        return pipe2Function(fds, flags)
-    }
-
-    private static func lookUp<F>(_ name: String) -> F? {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else { return nil }
-        return unsafeBitCast(symbol, to: F.self)
-    }
 }

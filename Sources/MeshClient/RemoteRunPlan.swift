@@ -1,7 +1,8 @@
 import Foundation
+import Mesh
 
 // The bookkeeping of `conductor run` without I/O: which nodes run in which batch, which
-// reply belongs to whom, and who never answered. The driver (Agent's RemoteRunner) feeds
+// reply belongs to whom, and who never answered. The driver (`RemoteRunner`) feeds
 // it discovery results, replies and the time; it answers with what to do next. A node
 // that should have answered and did not is always named: a timeout is never a success.
 

@@ -1,0 +1,104 @@
+import AMQPClient
+import Broker
+import Foundation
+import Logging
+
+/// The bus a launch (or fwd) runs on: the `--broker` given, or an embedded broker on a
+/// free loopback port with two fresh users (`conductor`, trusted by the agents, and
+/// `agent`), random passwords, loopback only.
+public struct LaunchBus: Sendable {
+    public var console: AMQPConnectionConfiguration
+    /// `console` as a URL, password included.
+    public var consoleURL: String
+    public var agentURL: String
+    public var trustedUser: String
+    public var broker: BrokerServer?
+    /// An embedded broker brought back on the port and users of an `EmbeddedBusRecord`.
+    public var restored = false
+
+    public static func start(broker url: String?, agentBroker: String? = nil, trustedUser: String? = nil, record: String? = nil) async throws -> LaunchBus {
+        if let url {
+            let configuration: AMQPConnectionConfiguration
+            do {
+                configuration = try AMQPConnectionConfiguration(url: url)
+                if let agentBroker { _ = try AMQPConnectionConfiguration(url: agentBroker) }
+            } catch {
+                throw HostError("--broker/--agent-broker is not usable: \(error.message)")
+            }
+            return LaunchBus(console: configuration, consoleURL: url, agentURL: agentBroker ?? url, trustedUser: trustedUser ?? configuration.username, broker: nil)
+        }
+        // Bound again on the recorded port, with the recorded users, the instances of a
+        // crashed launch reconnect by themselves; when the port is taken, a fresh bus.
+        if let record, let saved = EmbeddedBusRecord.read(record), let bus = try? await Self.embedded(saved, restored: true) {
+            return bus
+        }
+        var fresh = EmbeddedBusRecord(port: 0, conductorPassword: Self.password(), agentPassword: Self.password())
+        let bus = try await Self.embedded(fresh, restored: false)
+        if let record {
+            fresh.port = bus.console.port
+            do {
+                try fresh.write(record)
+            } catch {
+                await bus.stop()
+                throw error
+            }
+        }
+        return bus
+    }
+
+    private static func embedded(_ record: EmbeddedBusRecord, restored: Bool) async throws -> LaunchBus {
+        let users = [
+            BrokerUser(name: "conductor", password: record.conductorPassword, loopbackOnly: true),
+            BrokerUser(name: "agent", password: record.agentPassword, loopbackOnly: true),
+        ]
+        let server = BrokerServer(
+            configuration: BrokerConfiguration(
+                host: "127.0.0.1", port: record.port, users: users, permissions: users.map { BrokerPermission(user: $0.name, vhost: "/") }),
+            logger: Logger(label: "conductor.broker", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let port: Int
+        do {
+            port = try await server.start()
+        } catch {
+            try? await server.shutdown()
+            throw error
+        }
+        let consoleURL = "amqp://conductor:\(record.conductorPassword)@127.0.0.1:\(port)/%2F"
+        return LaunchBus(
+            console: try AMQPConnectionConfiguration(url: consoleURL), consoleURL: consoleURL,
+            agentURL: "amqp://agent:\(record.agentPassword)@127.0.0.1:\(port)/%2F", trustedUser: "conductor", broker: server,
+            restored: restored)
+    }
+
+    static func password() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<32).map { _ in alphabet.randomElement(using: &generator)! })
+    }
+
+    public func stop() async {
+        try? await self.broker?.shutdown()
+    }
+}
+
+/// An embedded launch bus as `<state-dir>/buses/<deployment>@<environment>.json` (mode
+/// 0600 in a 0700 directory, like the secrets in state.sqlite): its loopback port and
+/// the passwords of its `conductor` and `agent` users. Written before any instance is
+/// told the bus's URL (record first), read by `conductor fwd` to bring the same bus back
+/// after a crash took the launch and its broker down.
+public struct EmbeddedBusRecord: Codable, Equatable, Sendable {
+    public var port: Int
+    public var conductorPassword: String
+    public var agentPassword: String
+
+    public static func path(stateDirectory: String, deployment: String, environment: String) -> String {
+        "\(stateDirectory)/buses/\(deployment)@\(environment).json"
+    }
+
+    public static func read(_ path: String) -> EmbeddedBusRecord? {
+        StateRecords.read(EmbeddedBusRecord.self, from: path)
+    }
+
+    public func write(_ path: String) throws(HostError) {
+        try StateRecords.write(self, to: path)
+    }
+}

@@ -1,0 +1,47 @@
+import AMQPClient
+import ArgumentParser
+import Conductor
+import Foundation
+
+/// `--state-dir` for launch, status, fwd and terminate.
+struct StateOptions: ParsableArguments {
+    @Option(name: .long, help: "Directory of the coordinator state (state.sqlite, instance directories). Default: $CONDUCTOR_STATE_DIR, else ~/.local/state/conductor.")
+    var stateDir: String?
+
+    var directory: String {
+        if let stateDir { return stateDir.hasPrefix("/") ? stateDir : FileManager.default.currentDirectoryPath + "/" + stateDir }
+        let environment = ProcessInfo.processInfo.environment
+        if let fromEnvironment = environment["CONDUCTOR_STATE_DIR"], !fromEnvironment.isEmpty { return fromEnvironment }
+        return (environment["HOME"] ?? NSTemporaryDirectory()) + "/.local/state/conductor"
+    }
+
+    func openStore() throws -> SQLiteStateStore {
+        try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
+        return try SQLiteStateStore(path: self.directory + "/state.sqlite")
+    }
+}
+
+/// `--broker`, `--agent-broker` and `--trusted-user` for launch and fwd.
+struct LaunchBusOptions: ParsableArguments {
+    @Option(name: .long, help: "AMQP URL of an existing bus for the coordinator (its user is the agents' trusted user); default: an embedded broker.")
+    var broker: String?
+
+    @Option(name: .long, help: "AMQP URL the agents connect with (with --broker; default: the --broker URL).")
+    var agentBroker: String?
+
+    @Option(name: .long, help: "The user whose jobs the agents accept (with --broker; default: the --broker URL's user, which must be the login that sends them).")
+    var trustedUser: String?
+
+    func validate() throws {
+        if self.broker == nil, self.agentBroker != nil || self.trustedUser != nil {
+            throw ValidationError("--agent-broker and --trusted-user need --broker (the embedded broker makes its own users)")
+        }
+    }
+
+    /// `record`: where an embedded broker's port and passwords are kept (see
+    /// `EmbeddedBusRecord`), so that `fwd` can bring back the bus a crashed launch's
+    /// instances still reconnect to.
+    func start(record: String? = nil) async throws -> LaunchBus {
+        try await LaunchBus.start(broker: self.broker, agentBroker: self.agentBroker, trustedUser: self.trustedUser, record: record)
+    }
+}
