@@ -1,12 +1,25 @@
 import AMQPClient
 import ArgumentParser
+import Conductor
 import Foundation
 
 /// `--broker URL` for every command that talks to the bus. Where the URL comes from, first
 /// found wins: the flag, `CONDUCTOR_BROKER_URL`, key "broker" of
-/// `~/.config/conductor/config.json`, then of `/etc/conductor/config.json`, else the
-/// local default.
+/// `~/.config/conductor/config.json`, then of `/etc/conductor/config.json`, then (for the
+/// commands recipes use) the live `conductor serve` recorded in the state directory, else
+/// the local default.
 struct BusOptions: ParsableArguments {
+    /// Which login a command takes from a live local coordinator's record.
+    enum LocalLogin {
+        /// None: the command does not look for one (`agent`).
+        case none
+        /// Its recipe login (`lock`, `signal`, `wait`, `facts`): never the coordinator's own.
+        case recipe
+        /// The coordinator's login (`run`, which agents take only from the user they
+        /// trust, and signs with the state directory's key: its operator's command).
+        case coordinator
+    }
+
     static let defaultURL = "amqp://guest:guest@127.0.0.1:5672/%2F"
     static let environmentVariable = "CONDUCTOR_BROKER_URL"
 
@@ -14,15 +27,18 @@ struct BusOptions: ParsableArguments {
         name: .long,
         help: ArgumentHelp(
             "AMQP URL of the bus, amqp://USER:PASS@HOST:PORT/VHOST.",
-            discussion: "Default: $CONDUCTOR_BROKER_URL, else \"broker\" in ~/.config/conductor/config.json or /etc/conductor/config.json, else \(BusOptions.defaultURL).",
+            discussion: "Default: $CONDUCTOR_BROKER_URL, else \"broker\" in ~/.config/conductor/config.json or /etc/conductor/config.json, else the bus of a `conductor serve` recorded in the state directory ($CONDUCTOR_STATE_DIR, else ~/.local/state/conductor), else \(BusOptions.defaultURL).",
             valueName: "URL"))
     var broker: String?
 
-    /// The URL to use and where it came from (for the startup line).
-    func resolvedURL(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> (url: String, source: String) {
-        if let broker { return (broker, "--broker") }
+    /// The URL, where it came from (for the startup line), and the scope of the coordinator
+    /// whose record gave it.
+    func resolved(
+        local: LocalLogin = .none, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> (url: String, source: String, scope: String?) {
+        if let broker { return (broker, "--broker", nil) }
         if let fromEnvironment = environment[Self.environmentVariable], !fromEnvironment.isEmpty {
-            return (fromEnvironment, Self.environmentVariable)
+            return (fromEnvironment, Self.environmentVariable, nil)
         }
         var files: [String] = []
         if let home = environment["HOME"] { files.append(home + "/.config/conductor/config.json") }
@@ -35,15 +51,39 @@ struct BusOptions: ParsableArguments {
             } catch {
                 throw ValidationError("\(file) is not valid JSON: \(error.localizedDescription)")
             }
-            if let url = (object as? [String: Any])?["broker"] as? String { return (url, file) }
+            if let url = (object as? [String: Any])?["broker"] as? String { return (url, file, nil) }
         }
-        return (Self.defaultURL, "default")
+        if local != .none {
+            let directory = StateOptions.defaultDirectory(environment: environment)
+            if let record = CoordinatorRecord.live(stateDirectory: directory) {
+                let source = "the coordinator recorded in \(CoordinatorRecord.path(stateDirectory: directory)) (pid \(record.pid))"
+                switch local {
+                case .coordinator:
+                    return (record.broker, source, record.scope)
+                case .recipe:
+                    guard let recipe = record.recipe else {
+                        throw ValidationError(
+                            "\(source) serves on an external bus, whose users are not its to make: give --broker (or $\(Self.environmentVariable)) a login of that bus")
+                    }
+                    return (recipe, source, record.scope)
+                case .none:
+                    break
+                }
+            }
+        }
+        return (Self.defaultURL, "default", nil)
     }
 
-    func configuration() throws -> (AMQPConnectionConfiguration, source: String) {
-        let (url, source) = try self.resolvedURL()
+    func configuration(local: LocalLogin = .none) throws -> (AMQPConnectionConfiguration, source: String) {
+        let (configuration, source, _) = try self.configurationAndScope(local: local)
+        return (configuration, source)
+    }
+
+    /// `configuration`, plus the scope of the coordinator whose record gave the URL.
+    func configurationAndScope(local: LocalLogin) throws -> (AMQPConnectionConfiguration, source: String, scope: String?) {
+        let (url, source, scope) = try self.resolved(local: local)
         do {
-            return (try AMQPConnectionConfiguration(url: url), source)
+            return (try AMQPConnectionConfiguration(url: url), source, scope)
         } catch {
             throw ValidationError("broker URL from \(source) is not usable: \(error.message)")
         }

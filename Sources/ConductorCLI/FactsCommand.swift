@@ -67,7 +67,7 @@ struct FactsCommand: AsyncParsableCommand {
                 Self.fail("invalid --where: \(error)")
             }
         }
-        let (broker, source) = try self.bus.configuration()
+        let (broker, source) = try self.bus.configuration(local: .recipe)
         let answers: QueryAnswers
         do {
             let console = try await MeshConsole.connect(broker)

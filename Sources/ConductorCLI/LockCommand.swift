@@ -27,14 +27,17 @@ enum PrimitiveExit {
 struct PrimitiveBusOptions: ParsableArguments {
     @OptionGroup var bus: BusOptions
 
-    @Option(name: .long, help: "The coordinator's scope: conductor:coordinator:<scope> (default: $CONDUCTOR_COORDINATOR_SCOPE, else default).")
+    @Option(name: .long, help: "The coordinator's scope: conductor:coordinator:<scope> (default: $CONDUCTOR_COORDINATOR_SCOPE, else the scope of the `conductor serve` whose record gave the bus, else default).")
     var scope: String?
 
     @Flag(name: .long, help: "Use the bus even when a local agent socket ($CONDUCTOR_AGENT_SOCKET) is there.")
     var noAgent = false
 
-    var resolvedScope: String {
-        self.scope ?? ProcessInfo.processInfo.environment["CONDUCTOR_COORDINATOR_SCOPE"].flatMap { $0.isEmpty ? nil : $0 } ?? Coordinator.defaultScope
+    var resolvedScope: String { self.resolvedScope(recorded: nil) }
+
+    func resolvedScope(recorded: String?) -> String {
+        self.scope ?? ProcessInfo.processInfo.environment["CONDUCTOR_COORDINATOR_SCOPE"].flatMap { $0.isEmpty ? nil : $0 } ?? recorded
+            ?? Coordinator.defaultScope
     }
 
     func connect(command: String) async -> any CoordinatorCalling {
@@ -48,13 +51,20 @@ struct PrimitiveBusOptions: ParsableArguments {
                 PrimitiveOutput.warn(command, "local agent socket not usable, using the bus: \(error.message)")
             }
         }
+        let configuration: AMQPConnectionConfiguration
+        let source: String
+        let recordedScope: String?
         do {
-            let (configuration, _) = try self.bus.configuration()
+            (configuration, source, recordedScope) = try self.bus.configurationAndScope(local: .recipe)
+        } catch {
+            PrimitiveOutput.fail(command, "\(error)", code: PrimitiveExit.unavailable)
+        }
+        do {
             var recovering = configuration
             recovering.recovery = .disabled
-            return try await CoordinatorClient.connect(recovering, scope: self.resolvedScope)
+            return try await CoordinatorClient.connect(recovering, scope: self.resolvedScope(recorded: recordedScope))
         } catch {
-            PrimitiveOutput.fail(command, "cannot reach the bus: \(error)", code: PrimitiveExit.unavailable)
+            PrimitiveOutput.fail(command, "cannot reach the bus at \(configuration.redactedURL) (from \(source)): \(error)", code: PrimitiveExit.unavailable)
         }
     }
 

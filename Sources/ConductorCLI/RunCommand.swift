@@ -180,7 +180,7 @@ struct RemoteRunCommand: AsyncParsableCommand {
             batchWait: Self.parseDuration(self.batchWait, allowZero: true)!,
             discoveryTimeout: Self.parseDuration(self.discoveryTimeout)!,
             maximumOutputBytes: self.maxOutput)
-        let (broker, source) = try self.bus.configuration()
+        let (broker, source) = try self.bus.configuration(local: .coordinator)
         // Agents that require the coordinator's signature (--trusted-key) accept run
         // requests signed with the key of the state directory, when it holds one.
         let keyPath = RequestSigner.path(stateDirectory: self.state.directory)

@@ -149,7 +149,7 @@ struct ServeCommand: AsyncParsableCommand {
         for adopted in await host.adoptEarlierDeployments() {
             say("took over \(adopted), launched by the previous coordinator on this bus")
         }
-        let record = CoordinatorRecord(pid: getpid(), broker: host.bus.consoleURL, scope: self.scope)
+        let record = CoordinatorRecord(pid: getpid(), broker: host.bus.consoleURL, scope: self.scope, recipe: host.bus.recipeURL)
         do {
             try record.write(recordPath)
         } catch {

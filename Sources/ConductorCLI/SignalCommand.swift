@@ -4,9 +4,10 @@ import Foundation
 import Mesh
 
 /// Where an event lives: the deployment (`--deployment` or `$CONDUCTOR_DEPLOYMENT`, which
-/// jobs get), or everywhere with `--global`.
+/// jobs get), or everywhere with `--global`, which is also where a shell outside any job
+/// signals and waits.
 struct EventScopeOptions: ParsableArguments {
-    @Flag(name: .long, help: "A global event, not scoped to a deployment.")
+    @Flag(name: .long, help: "A global event, not scoped to a deployment (the default outside a job, when there is no deployment).")
     var global = false
 
     @Option(name: .long, help: "The deployment the event belongs to (default: $CONDUCTOR_DEPLOYMENT).")
@@ -19,9 +20,9 @@ struct EventScopeOptions: ParsableArguments {
             guard self.deployment == nil else { throw ValidationError("--global and --deployment exclude each other") }
             return Self.globalScope
         }
-        let scope = self.deployment ?? ProcessInfo.processInfo.environment["CONDUCTOR_DEPLOYMENT"].flatMap { $0.isEmpty ? nil : $0 }
-        guard let scope else {
-            throw ValidationError("no deployment to scope the event to: pass --deployment NAME, set CONDUCTOR_DEPLOYMENT (jobs have it), or use --global")
+        // A shell outside any job has no deployment: its events are the global ones.
+        guard let scope = self.deployment ?? ProcessInfo.processInfo.environment["CONDUCTOR_DEPLOYMENT"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            return Self.globalScope
         }
         do { try LockNames.validate(scope, what: "deployment") } catch { throw ValidationError(error.message) }
         return scope

@@ -10,7 +10,11 @@ struct StateOptions: ParsableArguments {
 
     var directory: String {
         if let stateDir { return stateDir.hasPrefix("/") ? stateDir : FileManager.default.currentDirectoryPath + "/" + stateDir }
-        let environment = ProcessInfo.processInfo.environment
+        return Self.defaultDirectory()
+    }
+
+    /// Without --state-dir: $CONDUCTOR_STATE_DIR, else ~/.local/state/conductor.
+    static func defaultDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let fromEnvironment = environment["CONDUCTOR_STATE_DIR"], !fromEnvironment.isEmpty { return fromEnvironment }
         return (environment["HOME"] ?? NSTemporaryDirectory()) + "/.local/state/conductor"
     }

@@ -27,14 +27,16 @@ struct CLI {
     /// Runs to completion, killing the process after `timeout` seconds. The waiting happens
     /// on a Dispatch thread: blocking one of the two threads of Swift's cooperative pool for
     /// seconds would stall every other suite's timers running in parallel.
-    static func run(_ arguments: [String], timeout: TimeInterval = 60) async throws -> Result {
-        try await offloaded { try runBlocking(arguments, timeout: timeout) }
+    /// `environment`: the whole environment of the command (nil: ours).
+    static func run(_ arguments: [String], timeout: TimeInterval = 60, environment: [String: String]? = nil) async throws -> Result {
+        try await offloaded { try runBlocking(arguments, timeout: timeout, environment: environment) }
     }
 
-    private static func runBlocking(_ arguments: [String], timeout: TimeInterval) throws -> Result {
+    private static func runBlocking(_ arguments: [String], timeout: TimeInterval, environment: [String: String]?) throws -> Result {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
+        if let environment { process.environment = environment }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

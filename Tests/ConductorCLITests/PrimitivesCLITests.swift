@@ -146,9 +146,11 @@ struct PrimitivesCLITests {
         let badData = try await CLI.run(["signal", "x", "--global", "--data", "{nope"])
         #expect(badData.status == 64)
         #expect(badData.stderr.contains("--data is not valid JSON"))
-        let noScope = try await CLI.run(["wait", "x"])
-        #expect(noScope.status == 64)
-        #expect(noScope.stderr.contains("CONDUCTOR_DEPLOYMENT"), "\(noScope.stderr)")
+        // Outside a job an event with no deployment is global (issue 11: `conductor wait e`
+        // in a shell must work); both scopes at once is still a usage error.
+        let bothScopes = try await CLI.run(["wait", "x", "--global", "--deployment", "d"])
+        #expect(bothScopes.status == 64)
+        #expect(bothScopes.stderr.contains("exclude each other"), "\(bothScopes.stderr)")
         let broker = try await BrokerProcess.start()
         let nobody = try await CLI.run(["lock", "status", "x", "--broker", "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F", "--scope", "nobody-here"])
         await broker.stop()

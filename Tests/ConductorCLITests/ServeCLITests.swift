@@ -68,6 +68,40 @@ struct ServeCLITests {
         #expect(!FileManager.default.fileExists(atPath: record))
     }
 
+    @Test("with no broker flags, lock, signal, wait and facts in another shell find the local serve through its record, as the recipe user")
+    func localCommandsFindTheLocalCoordinator() async throws {
+        let home = NSTemporaryDirectory() + "conductor-home-" + UUID().uuidString
+        let state = home + "/.local/state/conductor"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        // A shell with nothing set: no CONDUCTOR_* variables, no config file, the default state directory.
+        var shell = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CONDUCTOR_") }
+        shell["HOME"] = home
+        let serve = try Self.startServe(["--watch-interval", "0"], log: home + "/serve.log", environment: shell)
+        defer { if serve.isRunning { serve.terminate() } }
+        let record = state + "/coordinator.json"
+        for _ in 0..<200 where CoordinatorRecordFile.recipe(record) == nil { try await Task.sleep(for: .milliseconds(100)) }
+        let recipe = try #require(CoordinatorRecordFile.recipe(record), "serve recorded no recipe login: \((try? String(contentsOfFile: home + "/serve.log", encoding: .utf8)) ?? "")")
+        #expect(recipe.hasPrefix("amqp://recipe:"), "\(recipe)")
+
+        let lock = try await CLI.run(["lock", "demo", "--", "true"], timeout: 30, environment: shell)
+        #expect(lock.status == 0, "\(lock.stderr)")
+        let signal = try await CLI.run(["signal", "e"], timeout: 30, environment: shell)
+        #expect(signal.status == 0, "\(signal.stderr)")
+        let wait = try await CLI.run(["wait", "e", "--timeout", "5"], timeout: 30, environment: shell)
+        #expect(wait.status == 0, "\(wait.stderr)")
+        // No agent runs here: facts reaches the bus and finds nobody (not "cannot connect").
+        let facts = try await CLI.run(["facts", "--timeout", "1s"], timeout: 30, environment: shell)
+        #expect(facts.stderr.contains("no agent answered"), "\(facts.stdout)\n\(facts.stderr)")
+
+        // With the coordinator gone, the record no longer counts: the default URL, and its error.
+        serve.terminate()
+        _ = try await offloaded { serve.waitUntilExit() }
+        let gone = try await CLI.run(["signal", "e"], timeout: 30, environment: shell)
+        #expect(gone.status == 69, "\(gone.stderr)")
+        #expect(gone.stderr.contains("127.0.0.1:5672"), "\(gone.stderr)")
+    }
+
     @Test("a serve restarted after SIGKILL, on its embedded bus or the same --broker, takes over what the first launched and stops it on SIGTERM",
         arguments: [false, true])
     func restartedServeTakesOver(external: Bool) async throws {
@@ -165,10 +199,11 @@ struct ServeCLITests {
     }
 
     /// `conductor serve ARGUMENTS` in the background, its output in `log`.
-    static func startServe(_ arguments: [String], log path: String) throws -> Process {
+    static func startServe(_ arguments: [String], log path: String, environment: [String: String]? = nil) throws -> Process {
         let serve = Process()
         serve.executableURL = CLI.binary
         serve.arguments = ["serve"] + arguments
+        if let environment { serve.environment = environment }
         _ = FileManager.default.createFile(atPath: path, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         serve.standardOutput = log
@@ -176,5 +211,15 @@ struct ServeCLITests {
         serve.standardInput = FileHandle.nullDevice
         try serve.run()
         return serve
+    }
+}
+
+/// Reads `coordinator.json` as a user's shell would find it.
+enum CoordinatorRecordFile {
+    static func recipe(_ path: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
+        return object["recipe"] as? String
     }
 }

@@ -250,11 +250,15 @@ public struct CoordinatorRecord: Codable, Sendable {
     /// The coordinator's bus, credentials included.
     public var broker: String
     public var scope: String
+    /// The same bus with the login for local commands (`LaunchBus.recipeURL`); nil on an
+    /// external bus.
+    public var recipe: String?
 
-    public init(pid: Int32, broker: String, scope: String) {
+    public init(pid: Int32, broker: String, scope: String, recipe: String? = nil) {
         self.pid = pid
         self.broker = broker
         self.scope = scope
+        self.recipe = recipe
     }
 
     public static func path(stateDirectory: String) -> String { stateDirectory + "/coordinator.json" }

@@ -11,6 +11,10 @@ public struct LaunchBus: Sendable {
     /// `console` as a URL, password included.
     public var consoleURL: String
     public var agentURL: String
+    /// The login for local commands (`conductor lock`, `signal`, `wait`, `facts` in a shell
+    /// on this machine), found through the coordinator's record: not the coordinator's own,
+    /// whose user the agents trust. Nil on an external bus (its users are not ours to make).
+    public var recipeURL: String?
     public var trustedUser: String
     public var broker: BrokerServer?
     /// An embedded broker brought back on the port and users of an `EmbeddedBusRecord`.
@@ -25,14 +29,16 @@ public struct LaunchBus: Sendable {
             } catch {
                 throw HostError("--broker/--agent-broker is not usable: \(error.message)")
             }
-            return LaunchBus(console: configuration, consoleURL: url, agentURL: agentBroker ?? url, trustedUser: trustedUser ?? configuration.username, broker: nil)
+            return LaunchBus(
+                console: configuration, consoleURL: url, agentURL: agentBroker ?? url, recipeURL: nil, trustedUser: trustedUser ?? configuration.username,
+                broker: nil)
         }
         // Bound again on the recorded port, with the recorded users, the instances of a
         // crashed launch reconnect by themselves; when the port is taken, a fresh bus.
         if let record, let saved = EmbeddedBusRecord.read(record), let bus = try? await Self.embedded(saved, restored: true) {
             return bus
         }
-        var fresh = EmbeddedBusRecord(port: 0, conductorPassword: Self.password(), agentPassword: Self.password())
+        var fresh = EmbeddedBusRecord(port: 0, conductorPassword: Self.password(), agentPassword: Self.password(), recipePassword: Self.password())
         let bus = try await Self.embedded(fresh, restored: false)
         if let record {
             fresh.port = bus.console.port
@@ -47,10 +53,11 @@ public struct LaunchBus: Sendable {
     }
 
     private static func embedded(_ record: EmbeddedBusRecord, restored: Bool) async throws -> LaunchBus {
-        let users = [
+        var users = [
             BrokerUser(name: "conductor", password: record.conductorPassword, loopbackOnly: true),
             BrokerUser(name: "agent", password: record.agentPassword, loopbackOnly: true),
         ]
+        if let recipe = record.recipePassword { users.append(BrokerUser(name: "recipe", password: recipe, loopbackOnly: true)) }
         let server = BrokerServer(
             configuration: BrokerConfiguration(
                 host: "127.0.0.1", port: record.port, users: users, permissions: users.map { BrokerPermission(user: $0.name, vhost: "/") }),
@@ -65,7 +72,8 @@ public struct LaunchBus: Sendable {
         let consoleURL = "amqp://conductor:\(record.conductorPassword)@127.0.0.1:\(port)/%2F"
         return LaunchBus(
             console: try AMQPConnectionConfiguration(url: consoleURL), consoleURL: consoleURL,
-            agentURL: "amqp://agent:\(record.agentPassword)@127.0.0.1:\(port)/%2F", trustedUser: "conductor", broker: server,
+            agentURL: "amqp://agent:\(record.agentPassword)@127.0.0.1:\(port)/%2F",
+            recipeURL: record.recipePassword.map { "amqp://recipe:\($0)@127.0.0.1:\(port)/%2F" }, trustedUser: "conductor", broker: server,
             restored: restored)
     }
 
@@ -82,13 +90,15 @@ public struct LaunchBus: Sendable {
 
 /// An embedded launch bus as `<state-dir>/buses/<deployment>@<environment>.json` (mode
 /// 0600 in a 0700 directory, like the secrets in state.sqlite): its loopback port and
-/// the passwords of its `conductor` and `agent` users. Written before any instance is
+/// the passwords of its `conductor`, `agent` and `recipe` users. Written before any instance is
 /// told the bus's URL (record first), read by `conductor fwd` to bring the same bus back
 /// after a crash took the launch and its broker down.
 public struct EmbeddedBusRecord: Codable, Equatable, Sendable {
     public var port: Int
     public var conductorPassword: String
     public var agentPassword: String
+    /// The `recipe` user's (see `LaunchBus.recipeURL`); absent in records written before it.
+    public var recipePassword: String?
 
     public static func path(stateDirectory: String, deployment: String, environment: String) -> String {
         "\(stateDirectory)/buses/\(deployment)@\(environment).json"
