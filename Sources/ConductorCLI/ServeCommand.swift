@@ -93,7 +93,6 @@ struct CoordinatorHost {
         var configuration = LaunchCoordinator.Configuration(
             stateDirectory: stateDirectory, console: bus.console, agentBrokerURL: bus.agentURL, trustedUser: bus.trustedUser,
             watchInterval: watchInterval, log: log)
-        configuration.haltAfterSendingJobs = TestHooks.haltAfterSendingJobs
         // `conductor fwd DEPLOYMENT` finds the bus of a deployment by its name: record it
         // for every deployment launched here before any instance learns its URL. On an
         // external bus, record which coordinator launched it, so a `serve` restarted with
@@ -131,10 +130,10 @@ struct CoordinatorHost {
         return host
     }
 
-    /// Terminates what it launched (unless `keepInstances`), stops the endpoint, then the bus.
-    func stop(keepInstances: Bool = false) async -> [String] {
+    /// Terminates what it launched, stops the endpoint, then the bus.
+    func stop() async -> [String] {
         self.launches.stopAccepting()
-        let stopped = keepInstances ? [] : await self.launches.stopAll()
+        let stopped = await self.launches.stopAll()
         await self.launchesGroup.triggerGracefulShutdown()
         await self.endpointGroup.triggerGracefulShutdown()
         for task in self.running { _ = await task.result }

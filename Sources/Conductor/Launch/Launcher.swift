@@ -31,7 +31,7 @@ public struct Launcher: Sendable {
         logger: Logger = Logger(label: "conductor.launch", factory: { _ in SwiftLogNoOpLogHandler() }),
         progress: @escaping @Sendable (LaunchEvent) -> Void = { _ in }
     ) {
-        self.init(store: store, providers: providers, options: options, logger: logger, progress: progress, interruption: options.haltAfterSendingJobs.map(RollOutInterruptions.afterSendingJobs))
+        self.init(store: store, providers: providers, options: options, logger: logger, progress: progress, interruption: nil)
     }
 
     /// The test seam: `interruption` sees every action the roll-out carries out and may stop it there.
