@@ -126,12 +126,11 @@ struct LaunchCommand: AsyncParsableCommand {
         let host: CoordinatorHost
         do {
             let directory = self.arguments.state.directory
-            var settings = CoordinatorHost.Settings(
+            let settings = CoordinatorHost.Settings(
                 stateDirectory: directory, broker: self.arguments.bus.broker, agentBroker: self.arguments.bus.agentBroker,
                 trustedUser: self.arguments.bus.trustedUser,
                 busRecord: EmbeddedBusRecord.path(stateDirectory: directory, deployment: target.deployment, environment: target.environment),
                 scope: self.scope, watchInterval: .milliseconds(Int64(self.watchInterval * 1000)), serveLaunches: false)
-            settings.haltAfterSendingJobs = TestHooks.haltAfterSendingJobs
             host = try await CoordinatorHost.start(settings, log: { _ in })
         } catch {
             FileHandle.standardError.write(Data("conductor launch: \(error)\n".utf8))
@@ -146,10 +145,9 @@ struct LaunchCommand: AsyncParsableCommand {
             // In this process a poll is a lock and a copy: often, so nothing waits on it.
             result = try await Self.follow(json: json, every: .milliseconds(20)) { since in try await host.launches.progress(ticket.launchID, since: since) }
         } catch {
-            _ = await host.stop(keepInstances: TestHooks.haltAfterSendingJobs != nil)
+            _ = await host.stop()
             throw Self.exit(error)
         }
-        if TestHooks.haltAfterSendingJobs != nil, result.members.contains(where: { $0.state == "pending" }) { TestHooks.waitToBeKilled() }
         self.show(result, started: started)
         if !self.exitWhenConfigured {
             if !json { say("serving; Ctrl-C stops the instances and the broker") }
@@ -252,22 +250,6 @@ struct LaunchCommand: AsyncParsableCommand {
                 once.keep(source)
             }
         }
-    }
-}
-
-/// Test-only: `CONDUCTOR_TEST_HALT_AFTER_JOBS=N` makes `launch` stop right after its
-/// N-th job is recorded as sent, record nothing more, and wait (up to 5 minutes) to be
-/// killed, leaving its instances running: the state a coordinator killed at that point
-/// leaves, for the roll-forward tests (LaunchKillTests). Not for anything else.
-enum TestHooks {
-    static var haltAfterSendingJobs: Int? {
-        ProcessInfo.processInfo.environment["CONDUCTOR_TEST_HALT_AFTER_JOBS"].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil }
-    }
-
-    static func waitToBeKilled() -> Never {
-        FileHandle.standardError.write(Data("conductor launch: test hook: halted after sending a job; waiting to be killed\n".utf8))
-        sleep(300)
-        exit(3)
     }
 }
 

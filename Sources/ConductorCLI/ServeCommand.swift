@@ -132,11 +132,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let started = ContinuousClock.now
-        var settings = CoordinatorHost.Settings(
+        let settings = CoordinatorHost.Settings(
             stateDirectory: directory, broker: self.bus.broker, agentBroker: self.bus.agentBroker, trustedUser: self.bus.trustedUser,
             busRecord: CoordinatorHost.serveBusRecord(stateDirectory: directory, scope: self.scope), scope: self.scope,
             watchInterval: self.watchInterval > 0 ? .milliseconds(Int64(self.watchInterval * 1000)) : nil)
-        settings.haltAfterSendingJobs = TestHooks.haltAfterSendingJobs
         let host: CoordinatorHost
         do {
             host = try await CoordinatorHost.start(settings) { line in

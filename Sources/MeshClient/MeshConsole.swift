@@ -187,6 +187,42 @@ public final class MeshConsole: Sendable {
         try await self.channel.queueBind(queue: queue, exchange: QMF.topicExchange, routingKey: QMF.Subject.allHeartbeats)
         return HeartbeatWatch(queue: queue, channel: self.channel)
     }
+
+    /// Every agent's heartbeats as they arrive, pushed by the broker: a consumer on an
+    /// exclusive queue bound to the heartbeat subject. Heartbeats sent from now on are kept
+    /// until read. Cancel it (or close the console) when done.
+    public func heartbeats() async throws -> Heartbeats {
+        let queue = try await self.declareReplyQueue()
+        try await self.channel.queueBind(queue: queue, exchange: QMF.topicExchange, routingKey: QMF.Subject.allHeartbeats)
+        return Heartbeats(consumer: try await self.channel.consume(queue: queue, noAck: true))
+    }
+}
+
+/// Heartbeats consumed from a console's queue (`MeshConsole.heartbeats()`), decoded; other
+/// messages are skipped. Ends when cancelled; throws when the connection fails for good.
+public struct Heartbeats: AsyncSequence, Sendable {
+    public typealias Element = AgentInfo
+    let consumer: AMQPConsumer
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var deliveries: AMQPConsumer.AsyncIterator
+
+        public mutating func next() async throws -> AgentInfo? {
+            while let delivery = try await self.deliveries.next() {
+                if let message = try? MeshMessage(properties: delivery.properties, body: delivery.body),
+                    message.opcode == .agentHeartbeatIndication, let info = try? message.decodeBody(AgentInfo.self)
+                {
+                    return info
+                }
+            }
+            return nil
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(deliveries: self.consumer.makeAsyncIterator()) }
+
+    /// Stops the consumer; the sequence ends after the heartbeats already received.
+    public func cancel() async throws { try await self.consumer.cancel() }
 }
 
 /// The answers to a query, by agent.

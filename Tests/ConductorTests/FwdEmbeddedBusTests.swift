@@ -16,12 +16,13 @@ struct FwdEmbeddedBusTests {
             let cleanup = try? CLIProcess.start(["terminate", "webapp", "--state-dir", state])
             cleanup?.waitUntilExit()
         }
+        // Killed once its progress says the db's job was sent (that job takes seconds here).
         let launch = try CLIProcess.start(
-            ["launch", LaunchTests.repository + "/examples/webapp/deployable.yml", "--state-dir", state, "--local-addresses", prefix,
+            ["launch", try SlowWebapp.copy(into: state), "--state-dir", state, "--local-addresses", prefix,
              "--exit-when-configured", "--json", "--wait-budget", "20"],
-            environment: ["CONDUCTOR_TEST_HALT_AFTER_JOBS": "1"], stderrFile: state + "/launch.err")
+            stderrFile: state + "/launch.err")
         let halted = await CLIProcess.waitFor(seconds: 40) {
-            ((try? String(contentsOfFile: state + "/launch.err", encoding: .utf8)) ?? "").contains("test hook: halted")
+            ((try? String(contentsOfFile: state + "/launch.err", encoding: .utf8)) ?? "").contains("configuring db (job")
         }
         #expect(halted, "the launch never reached its first job: \((try? String(contentsOfFile: state + "/launch.err", encoding: .utf8)) ?? "")")
         kill(launch.processIdentifier, SIGKILL)

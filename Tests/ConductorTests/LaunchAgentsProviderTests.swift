@@ -1,6 +1,6 @@
 import AMQPClient
 import Agent
-import Conductor
+@testable import Conductor
 import Foundation
 import MeshClient
 import Testing
@@ -97,9 +97,11 @@ import Testing
             func launcher(halt: Int?) -> Launcher {
                 let options = LaunchOptions(
                     stateDirectory: harness.stateDirectory, console: console, agentBrokerURL: harness.agentURL, waitBudget: .seconds(20),
-                    jobTimeout: .seconds(30), actor: .system, haltAfterSendingJobs: halt)
+                    jobTimeout: .seconds(30), actor: .system)
                 let request = LaunchRequest(file: directory + "/placedfwd.yml")
-                return Launcher(store: harness.store, providers: LaunchCoordinator.standardProviders(request, console: console), options: options)
+                return Launcher(
+                    store: harness.store, providers: LaunchCoordinator.standardProviders(request, console: console), options: options,
+                    interruption: halt.map(RollOutInterruptions.afterSendingJobs))
             }
             let halted = try await launcher(halt: 1).launch(LaunchRequest(file: directory + "/placedfwd.yml"))
             #expect(!halted.configured)

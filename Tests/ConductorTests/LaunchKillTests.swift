@@ -38,13 +38,14 @@ struct LaunchKillTests {
             cleanup?.waitUntilExit()
         }
 
-        // 1. The launch, halted by the test hook right after its first job was sent, then killed.
+        // 1. The launch, killed once its progress says the db's job was sent (that job takes
+        //    seconds here, so it is the only one sent and it is still unanswered).
         let launch = try CLIProcess.start(
-            ["launch", LaunchTests.repository + "/examples/webapp/deployable.yml", "--state-dir", state, "--local-addresses", prefix,
+            ["launch", try SlowWebapp.copy(into: state), "--state-dir", state, "--local-addresses", prefix,
              "--exit-when-configured", "--json", "--wait-budget", "20"] + busArguments,
-            environment: ["CONDUCTOR_TEST_HALT_AFTER_JOBS": "1"], stderrFile: state + "/launch.err")
+            stderrFile: state + "/launch.err")
         let halted = await CLIProcess.waitFor(seconds: 40) {
-            ((try? String(contentsOfFile: state + "/launch.err", encoding: .utf8)) ?? "").contains("test hook: halted")
+            ((try? String(contentsOfFile: state + "/launch.err", encoding: .utf8)) ?? "").contains("configuring db (job")
         }
         #expect(halted, "the launch never reached its first job: \((try? String(contentsOfFile: state + "/launch.err", encoding: .utf8)) ?? "")")
         kill(launch.processIdentifier, SIGKILL)
@@ -109,6 +110,21 @@ struct LaunchKillTests {
             else { return false }
             return data.split(separator: 0).dropFirst().first.map { String(decoding: $0, as: UTF8.self) } == "agent"
         }
+    }
+}
+
+/// examples/webapp copied into a test's directory, its db script made `seconds` slower: a
+/// test that kills the launch when it reports `configuring db` kills it while the db's job
+/// runs, before any other job is sent, however loaded the machine. Nothing else differs.
+enum SlowWebapp {
+    static func copy(into directory: String, seconds: Int = 2) throws -> String {
+        let target = directory + "/webapp"
+        try FileManager.default.copyItem(atPath: LaunchTests.repository + "/examples/webapp", toPath: target)
+        let script = target + "/scripts/db.sh"
+        let text = try String(contentsOfFile: script, encoding: .utf8)
+        guard text.contains("set -eu\n") else { throw CocoaError(.fileReadCorruptFile) }
+        try text.replacingOccurrences(of: "set -eu\n", with: "set -eu\nsleep \(seconds)\n").write(toFile: script, atomically: true, encoding: .utf8)
+        return target + "/deployable.yml"
     }
 }
 

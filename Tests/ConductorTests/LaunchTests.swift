@@ -1,6 +1,6 @@
 import AMQPClient
 import Broker
-import Conductor
+@testable import Conductor
 import Foundation
 import Logging
 import Mesh
@@ -141,7 +141,7 @@ struct LaunchTests {
     @Test func rollForwardAfterACrashDuplicatesNothing() async throws {
         try await LaunchHarness.with(prefix: (127, 61, 4)) { harness in
             let file = Self.repository + "/examples/webapp/deployable.yml"
-            let crashed = try await harness.launcher(haltAfterSendingJobs: 1).launch(LaunchRequest(file: file))
+            let crashed = try await harness.launcher(interruption: RollOutInterruptions.afterSendingJobs(1)).launch(LaunchRequest(file: file))
             #expect(!crashed.configured)
             #expect(harness.provider.starts.value.count == 4)
             let pending = try #require(try await harness.store.pendingWork(deployment: "webapp", environment: "default"))
@@ -224,12 +224,13 @@ struct LaunchHarness {
         try? await broker?.shutdown()
     }
 
-    func launcher(haltAfterSendingJobs: Int? = nil) -> Launcher {
+    /// `interruption`: where the roll-out stops as if its coordinator were killed (the test seam).
+    func launcher(interruption: RollOutInterruption? = nil) -> Launcher {
         let options = LaunchOptions(
             stateDirectory: self.stateDirectory, console: try! AMQPConnectionConfiguration(url: self.consoleURL),
             agentBrokerURL: self.agentURL, waitBudget: self.waitBudget, jobTimeout: .seconds(30),
-            actor: .system, haltAfterSendingJobs: haltAfterSendingJobs)
-        return Launcher(store: self.store, providers: [self.provider], options: options)
+            actor: .system)
+        return Launcher(store: self.store, providers: [self.provider], options: options, interruption: interruption)
     }
 
     /// Whatever a failing test left running.

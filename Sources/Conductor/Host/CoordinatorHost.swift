@@ -40,8 +40,6 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
         public var scope: String
         public var watchInterval: Duration?
         public var serveLaunches: Bool
-        /// Tests only (see `LaunchOptions.haltAfterSendingJobs`).
-        public var haltAfterSendingJobs: Int?
 
         public init(
             stateDirectory: String, broker: String? = nil, agentBroker: String? = nil, trustedUser: String? = nil, busRecord: String? = nil,
@@ -77,7 +75,6 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
         var configuration = LaunchCoordinator.Configuration(
             stateDirectory: stateDirectory, console: bus.console, agentBrokerURL: bus.agentURL, trustedUser: bus.trustedUser,
             watchInterval: settings.watchInterval, log: log)
-        configuration.haltAfterSendingJobs = settings.haltAfterSendingJobs
         configuration.accepted = Self.recordBus(of: bus, settings: settings)
         let launches = LaunchCoordinator(store: store, configuration: configuration)
         if settings.serveLaunches { launches.register(on: endpoint) }
@@ -150,16 +147,16 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
         }
     }
 
-    /// Terminates what it launched (unless `keepInstances`), stops the endpoint, then the
-    /// bus. Returns the members stopped. A second call waits for the first.
+    /// Terminates what it launched, stops the endpoint, then the bus. Returns the members
+    /// stopped. A second call waits for the first.
     @discardableResult
-    public func stop(keepInstances: Bool = false) async -> [String] {
+    public func stop() async -> [String] {
         guard self.stopping.begin() else {
             await self.stopping.waitUntilStopped()
             return []
         }
         self.launches.stopAccepting()
-        let stopped = keepInstances ? [] : await self.launches.stopAll()
+        let stopped = await self.launches.stopAll()
         await self.group.triggerGracefulShutdown()
         if let task = self.background.withLock({ $0 }) { _ = await task.result }
         await self.bus.stop()

@@ -28,8 +28,6 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
         public var log: @Sendable (String) -> Void
         /// Called once a launch is accepted, before any instance is started.
         public var accepted: @Sendable (LaunchTicket) -> Void = { _ in }
-        /// Tests only (see `LaunchOptions.haltAfterSendingJobs`).
-        public var haltAfterSendingJobs: Int?
 
         public init(
             stateDirectory: String, console: AMQPConnectionConfiguration, agentBrokerURL: String, trustedUser: String? = nil,
@@ -119,7 +117,7 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
             agentBrokerURL: self.configuration.agentBrokerURL,
             waitBudget: .milliseconds(Int64(max(0.1, submission.waitBudgetSeconds) * 1000)),
             jobTimeout: .milliseconds(Int64(max(1, submission.jobTimeoutSeconds) * 1000)), actor: actor,
-            haltAfterSendingJobs: self.configuration.haltAfterSendingJobs, trustedUser: self.configuration.trustedUser)
+            trustedUser: self.configuration.trustedUser)
         let log = ProgressLog(echo: self.configuration.log)
         let launcher = Launcher(
             store: self.store, providers: self.configuration.providers(submission.request), options: options,

@@ -48,9 +48,6 @@ public struct LaunchOptions: Sendable {
     /// How long one configuration job may run.
     public var jobTimeout: Duration
     public var actor: AuditActor
-    /// Tests: return right after this many jobs were sent, recording nothing more, as a
-    /// coordinator killed at that point would.
-    public var haltAfterSendingJobs: Int?
     /// Signs jobs and run requests; agents the launch starts require its signature. By
     /// default the key in the state directory (`<state-dir>/keys/requests.ed25519`,
     /// made on first use).
@@ -59,7 +56,7 @@ public struct LaunchOptions: Sendable {
     public init(
         stateDirectory: String, console: AMQPConnectionConfiguration, agentBrokerURL: String,
         waitBudget: Duration = .seconds(30), jobTimeout: Duration = .seconds(300),
-        actor: AuditActor = .currentOSUser(), haltAfterSendingJobs: Int? = nil, trustedUser: String? = nil
+        actor: AuditActor = .currentOSUser(), trustedUser: String? = nil
     ) {
         self.stateDirectory = stateDirectory
         self.console = console
@@ -68,7 +65,6 @@ public struct LaunchOptions: Sendable {
         self.waitBudget = waitBudget
         self.jobTimeout = jobTimeout
         self.actor = actor
-        self.haltAfterSendingJobs = haltAfterSendingJobs
         self.signer = try? RequestSigner.loadOrCreate(at: RequestSigner.path(stateDirectory: stateDirectory))
     }
 
@@ -122,7 +118,7 @@ public struct MemberOutcome: Sendable, Codable, Hashable {
     public var member: String
     public var instanceID: String
     public var address: String?
-    /// `configured`, `failed`, `blocked`, or `pending` (a halted launch).
+    /// `configured`, `failed` or `blocked`; `pending` only in a roll-out a test interrupted.
     public var state: String
     public var services: [Service]
     public var reason: String?

@@ -3,73 +3,55 @@ import Foundation
 import Logging
 import Mesh
 import MeshClient
+import Synchronization
 
-/// One member during a roll-out.
-struct MemberRuntime {
-    enum Phase: Equatable {
-        /// Started (or found running); its agent has not been heard yet.
-        case starting
-        /// Its agent is up and its facts are known.
-        case up
-        case sent(jobID: String)
-        case configured
-        case failed(String)
-        /// A halted (simulated crash) launch left it here.
-        case pending
+/// A test seam: called after each action the roll-out carried out; true stops the
+/// roll-out right there, recording and sending nothing more, as a coordinator killed at
+/// that point would (the crash tests). Not a production option.
+typealias RollOutInterruption = @Sendable (RollOutStateMachine.Action) -> Bool
 
-        var isFinished: Bool {
-            switch self {
-            case .configured, .failed: true
-            default: false
+enum RollOutInterruptions {
+    /// Stops once `count` jobs were sent and reported `configuring`.
+    static func afterSendingJobs(_ count: Int) -> RollOutInterruption {
+        let sent = SentJobs()
+        return { action in
+            guard case .report(.configuring) = action else { return false }
+            return sent.count.withLock { sent in
+                sent += 1
+                return sent >= count
             }
         }
     }
 
-    var plan: MemberPlan
-    var ordinal: Int
-    var record: InstanceRecord
-    var agent: AgentName
-    var address: String?
-    var phase: Phase = .starting
-    var resolved: [ResolvedService]?
-    var result: JobResult?
-    var waits: [Requirement] = []
-
-    var instanceID: String { Launcher.instanceID(self.record) }
-}
-
-/// Job answers, filled by the collecting tasks and drained by the loop.
-final class JobAnswers: @unchecked Sendable {
-    private let lock = NSLock()
-    private var answers: [(MemberID, MeshMessage?)] = []
-
-    func append(_ member: MemberID, _ message: MeshMessage?) { self.lock.withLock { self.answers.append((member, message)) } }
-
-    func drain() -> [(MemberID, MeshMessage?)] {
-        self.lock.withLock {
-            defer { self.answers = [] }
-            return self.answers
-        }
+    private final class SentJobs: Sendable {
+        let count = Mutex(0)
     }
 }
 
 extension Launcher {
+    /// Rolls a recorded generation out: reads what the store holds for it (nothing for a
+    /// fresh launch), then drives a `RollOutStateMachine` to its end.
     func rollOut(_ plan: ResolutionPlan, generation: GenerationRecord) async throws -> LaunchResult {
         let environment = plan.environment ?? "default"
         let actor = self.options.actor
-        self.progress(.recorded(deployment: plan.deployment, environment: environment, generation: generation.number, members: plan.members.count))
-
-        var known = KnownValues()
+        var secrets: [SecretID: String] = [:]
         for (id, spec) in plan.secrets.sorted(by: { $0.key < $1.key }) {
-            known.secrets[id] = try await self.store.secret(
+            secrets[id] = try await self.store.secret(
                 deployment: plan.deployment, environment: environment, name: id.rawValue, actor: actor, generate: { spec.generate() }
             ).value
         }
+        let directories = plan.members.map { ($0.member, self.workDirectory(plan, environment: environment, member: $0.member)) }
+        let configuration = RollOutStateMachine.Configuration(
+            plan: plan, environment: environment, generation: generation, waitBudget: self.options.waitBudget,
+            jobTimeout: self.options.jobTimeout, secrets: secrets,
+            workDirectories: Dictionary(directories, uniquingKeysWith: { first, _ in first }))
 
-        // Watch heartbeats before any agent starts, so none is missed.
         let console = try await MeshConsole.connect(self.options.console, signer: self.options.signer)
         do {
-            let result = try await self.rollOut(plan, generation: generation, environment: environment, known: known, console: console)
+            // Heartbeats are consumed before any agent starts, so none is missed.
+            let heartbeats = try await console.heartbeats()
+            var driver = RollOutDriver(launcher: self, plan: plan, console: console, machine: RollOutStateMachine(configuration))
+            let result = try await driver.run(from: try await self.records(generationID: generation.id), heartbeats: heartbeats)
             try? await console.close()
             return result
         } catch {
@@ -78,281 +60,14 @@ extension Launcher {
         }
     }
 
-    private func rollOut(
-        _ plan: ResolutionPlan, generation: GenerationRecord, environment: String, known: KnownValues, console: MeshConsole
-    ) async throws -> LaunchResult {
-        let actor = self.options.actor
-        var known = known
-        let watch = try await console.watchHeartbeats()
-
-        // 1. Instances: recorded first, then started (or found running).
-        var members: [MemberID: MemberRuntime] = [:]
-        var byInstance: [String: MemberID] = [:]
-        for (ordinal, member) in plan.members.enumerated() {
-            let record = try await self.store.recordInstanceIntent(
-                generationID: generation.id, member: member.member.description, provider: member.provider, actor: actor)
-            var runtime = MemberRuntime(plan: member, ordinal: ordinal, record: record, agent: try Self.agentName(of: record))
-            try await self.ensureStarted(&runtime, plan: plan, environment: environment)
-            // A provider may have placed it on an agent that already ran under its own name.
-            runtime.agent = try Self.agentName(of: runtime.record)
-            byInstance[runtime.agent.instance] = member.member
-            members[member.member] = runtime
+    /// What the store holds for a generation: its instances, their jobs and facts.
+    func records(generationID: Int64) async throws -> RollOutRecords {
+        var records = RollOutRecords(instances: try await self.store.instances(generationID: generationID))
+        for instance in records.instances {
+            records.jobs[instance.id] = try await self.store.jobs(instanceID: instance.id)
+            records.facts[instance.id] = try await self.store.facts(instanceID: instance.id)
         }
-
-        // 2. The loop: heartbeats -> facts -> resolve -> jobs -> answers, until every
-        //    member is configured or failed, or the budget is spent.
-        let answers = JobAnswers()
-        let deadline = ContinuousClock.now + self.options.waitBudget
-        var jobsSent = 0
-        var halted = false
-        try await withThrowingTaskGroup(of: Void.self) { collectors in
-            defer { collectors.cancelAll() }
-            while true {
-                // Heartbeats: a member's agent is up; its facts come with a refresh call.
-                var next = try await watch.next(timeout: .milliseconds(100))
-                while let info = next {
-                    if let id = byInstance[info.name.instance], var runtime = members[id], runtime.phase == .starting {
-                        let facts = await Self.facts(of: info, console: console)
-                        known.facts[id] = facts
-                        runtime.address = facts[path: "ipaddress"]?.stringValue ?? runtime.address
-                        if let address = facts[path: "ipaddress"] {
-                            try await self.store.recordFact(instanceID: runtime.record.id, name: "ipaddress", value: address)
-                        }
-                        runtime.phase = .up
-                        members[id] = runtime
-                        self.progress(.agentUp(member: id.description, address: runtime.address))
-                    }
-                    next = try await watch.next(timeout: .milliseconds(1))
-                }
-
-                // Job answers.
-                for (id, message) in answers.drain() {
-                    guard var runtime = members[id], case .sent(let jobID) = runtime.phase else { continue }
-                    switch Self.jobResult(message) {
-                    case .success(let result):
-                        runtime.result = result
-                        try await self.finish(&runtime, jobID: jobID, result: result, known: &known, console: console)
-                    case .failure(let reason):
-                        try await self.store.transitionJob(jobID, to: .failed, result: .map(["error": .string(reason.text)]), actor: actor)
-                        try await self.fail(&runtime, reason.text)
-                    }
-                    members[id] = runtime
-                }
-
-                // Resolve and send what is complete; name what the rest waits for.
-                let resolution = plan.resolve(with: known)
-                for member in plan.members {
-                    guard var runtime = members[member.member], runtime.phase == .up else { continue }
-                    switch resolution[member.member] {
-                    case .ready(let services):
-                        runtime.resolved = services
-                        try await self.send(&runtime, services: services, plan: plan, environment: environment, known: &known, console: console, collectors: &collectors, answers: answers)
-                        if case .sent = runtime.phase { jobsSent += 1 }
-                    case .waiting(let requirements):
-                        if requirements != runtime.waits {
-                            runtime.waits = requirements
-                            try await self.store.recordFact(
-                                instanceID: runtime.record.id, name: Self.waitingFact, value: .list(requirements.map { .string($0.description) }))
-                            self.progress(.waiting(member: member.member.description, on: requirements.map(\.description)))
-                        }
-                        if let dead = requirements.first(where: { $0.source.map { members[$0]?.phase.isFailed ?? false } ?? false }) {
-                            try await self.fail(&runtime, "blocked: needs \(dead), but \(dead.source!) failed")
-                        }
-                    case nil:
-                        break
-                    }
-                    members[member.member] = runtime
-                }
-
-                if let halt = self.options.haltAfterSendingJobs, jobsSent >= halt {
-                    // As if killed here: drop the bus (which also ends the collectors).
-                    halted = true
-                    try? await console.close()
-                    return
-                }
-                if members.values.allSatisfy(\.phase.isFinished) { return }
-
-                // Budgets: nothing waits silently forever.
-                if ContinuousClock.now >= deadline {
-                    for id in members.keys.sorted() {
-                        guard var runtime = members[id] else { continue }
-                        switch runtime.phase {
-                        case .starting:
-                            try await self.fail(&runtime, "blocked: its agent never came up within \(self.options.waitBudget) (see \(self.workDirectory(plan, environment: environment, member: id))/agent.log)")
-                        case .up:
-                            try await self.fail(&runtime, "blocked: waited \(self.options.waitBudget) for " + runtime.waits.map(\.description).joined(separator: ", "))
-                        default:
-                            continue
-                        }
-                        members[id] = runtime
-                    }
-                }
-            }
-        }
-
-        let outcomes = plan.members.compactMap { members[$0.member] }.map { Self.outcome($0, halted: halted) }
-        let configured = !halted && members.values.allSatisfy { $0.phase == .configured }
-        if halted {
-            return LaunchResult(deployment: plan.deployment, environment: environment, generation: generation.number, configured: false, members: outcomes)
-        }
-        if configured {
-            if generation.status != .active { try await self.store.activateGeneration(generation.id, actor: actor) }
-            try await self.store.setDeploymentStatus(plan.deployment, environment: environment, to: .configured, reason: nil, actor: actor)
-        } else {
-            let reasons = outcomes.filter { $0.state != "configured" }.map { "\($0.member): \($0.reason ?? $0.state)" }.joined(separator: "; ")
-            if generation.status == .pending {
-                try await self.store.failGeneration(generation.id, reason: reasons, actor: actor)
-            } else {
-                try await self.store.setDeploymentStatus(plan.deployment, environment: environment, to: .failed, reason: reasons, actor: actor)
-            }
-        }
-        self.progress(.finished(configured: configured))
-        return LaunchResult(deployment: plan.deployment, environment: environment, generation: generation.number, configured: configured, members: outcomes)
-    }
-
-    // MARK: - Steps
-
-    /// Starts the member unless it runs already: by its recorded handle, or found by its
-    /// instance id (a coordinator that died between asking and recording).
-    private func ensureStarted(_ runtime: inout MemberRuntime, plan: ResolutionPlan, environment: String) async throws {
-        let actor = self.options.actor
-        let provider = self.providers[runtime.plan.provider]!
-        let member = runtime.plan.member.description
-        switch runtime.record.state {
-        case .terminated, .failed:
-            runtime.phase = .failed(runtime.record.failureReason ?? "instance \(runtime.record.state.rawValue)")
-            return
-        default:
-            break
-        }
-        var running: InstanceHandle?
-        if let handle = Self.handle(runtime.record), await provider.isAlive(handle) {
-            running = handle
-        } else if runtime.record.state != .recorded {
-            running = await provider.locate(instanceID: runtime.instanceID)
-        }
-        if let running {
-            runtime.address = running.address ?? runtime.record.address
-            if runtime.record.state == .starting {
-                runtime.record = try await self.store.transitionInstance(
-                    runtime.record.id, to: .started, providerHandle: Self.encode(running), address: running.address, reason: nil, actor: actor)
-            }
-            self.progress(.started(member: member, address: runtime.address, reused: true))
-            return
-        }
-        guard runtime.record.state == .recorded || runtime.record.state == .starting else {
-            // Started once and now gone: starting it again would be a second instance.
-            runtime.record = try await self.store.transitionInstance(
-                runtime.record.id, to: .failed, providerHandle: nil, address: nil, reason: "the instance is gone (was \(runtime.record.state.rawValue))", actor: actor)
-            runtime.phase = .failed(runtime.record.failureReason ?? "gone")
-            return
-        }
-        self.progress(.starting(member: member, instanceID: runtime.instanceID))
-        runtime.record = try await self.store.transitionInstance(runtime.record.id, to: .starting, providerHandle: nil, address: nil, reason: nil, actor: actor)
-        let request = InstanceStartRequest(
-            deployment: plan.deployment, environment: environment, member: member, ordinal: runtime.ordinal,
-            instanceID: runtime.instanceID, brokerURL: self.options.agentBrokerURL, trustedUser: self.options.trustedUser,
-            workDirectory: self.workDirectory(plan, environment: environment, member: runtime.plan.member),
-            trustedKeys: self.options.signer.map { [$0.publicKey.description] } ?? [])
-        do {
-            let handle = try await provider.start(request)
-            runtime.address = handle.address
-            runtime.record = try await self.store.transitionInstance(
-                runtime.record.id, to: .started, providerHandle: Self.encode(handle), address: handle.address, reason: nil, actor: actor)
-            self.progress(.started(member: member, address: handle.address, reused: false))
-        } catch {
-            try await self.fail(&runtime, "\(error)")
-        }
-    }
-
-    /// Records the job (its id is made once, here), then sends it with that id and
-    /// collects the answer in a child task. A job already answered is not sent again.
-    /// A re-configuration job that a crash left unanswered (recorded or sent) is the one
-    /// that counts: it is sent again as recorded, under its id.
-    private func send(
-        _ runtime: inout MemberRuntime, services: [ResolvedService], plan: ResolutionPlan, environment: String,
-        known: inout KnownValues, console: MeshConsole, collectors: inout ThrowingTaskGroup<Void, any Error>, answers: JobAnswers
-    ) async throws {
-        let actor = self.options.actor
-        let timeout = Double(self.options.jobTimeout.components.seconds)
-        let draft = ConfigurationJob(jobID: "-", deployment: "\(plan.deployment)@\(environment)", services: services.map(\.spec), timeoutSeconds: max(1, timeout))
-        let interrupted = try await self.store.jobs(instanceID: runtime.record.id)
-            .filter { $0.name != Self.jobName && ($0.state == .recorded || $0.state == .sent) }
-            .max { $0.createdAt < $1.createdAt }
-        let record: JobRecord
-        if let interrupted {
-            record = interrupted
-        } else {
-            record = try await self.store.recordJobIntent(
-                instanceID: runtime.record.id, name: Self.jobName, payload: try MeshValue(encoding: draft), actor: actor)
-        }
-        switch record.state {
-        case .succeeded:
-            let result = record.result.flatMap { try? $0.decode(as: JobResult.self) } ?? JobResult(jobID: record.id, status: .succeeded, services: [])
-            runtime.result = result
-            try await self.finish(&runtime, jobID: record.id, result: result, known: &known, console: console, alreadyRecorded: true)
-            return
-        case .failed:
-            try await self.fail(&runtime, "its job \(record.id) failed earlier")
-            return
-        case .recorded, .sent:
-            break
-        }
-        // A replay sends what was recorded, under the recorded id.
-        var job = (try? record.payload.decode(as: ConfigurationJob.self)) ?? draft
-        job.jobID = record.id
-        if runtime.record.state != .configuring {
-            runtime.record = try await self.store.transitionInstance(runtime.record.id, to: .configuring, providerHandle: nil, address: nil, reason: nil, actor: actor)
-        }
-        try await self.store.recordFact(instanceID: runtime.record.id, name: Self.waitingFact, value: .list([]))
-        let replyQueue = try await console.declareReplyQueue()
-        try await console.sendJob(job, to: runtime.agent, replyQueue: replyQueue, correlationID: job.jobID)
-        try await self.store.transitionJob(job.jobID, to: .sent, result: nil, actor: actor)
-        runtime.phase = .sent(jobID: job.jobID)
-        self.progress(.configuring(member: runtime.plan.member.description, jobID: job.jobID))
-        let member = runtime.plan.member
-        let jobTimeout = self.options.jobTimeout + .seconds(5)
-        collectors.addTask {
-            let replies = try await console.collect(replyQueue: replyQueue, correlationID: job.jobID, timeout: jobTimeout) { !$0.isEmpty }
-            answers.append(member, replies.first)
-        }
-    }
-
-    /// A job answered: record it, mark the services completed, and read the member's
-    /// facts again (a service may have published one).
-    private func finish(
-        _ runtime: inout MemberRuntime, jobID: String, result: JobResult, known: inout KnownValues, console: MeshConsole,
-        alreadyRecorded: Bool = false
-    ) async throws {
-        let actor = self.options.actor
-        let succeeded = result.status == .succeeded
-        if !alreadyRecorded {
-            try await self.store.transitionJob(jobID, to: succeeded ? .succeeded : .failed, result: try MeshValue(encoding: result), actor: actor)
-        }
-        guard succeeded else {
-            let failing = result.services.last
-            let detail = failing.map { "service \($0.name) exited \($0.exitCode): " + Self.lastLine($0.stderr.isEmpty ? $0.stdout : $0.stderr) } ?? ""
-            try await self.fail(&runtime, "job \(result.status.rawValue)\(detail.isEmpty ? "" : ", " + detail)")
-            return
-        }
-        for service in runtime.plan.services { known.markCompleted(runtime.plan.member, service: service.name) }
-        if let values = await Self.refresh(runtime.agent, console: console) {
-            known.facts[runtime.plan.member] = values
-        }
-        if runtime.record.state != .configured {
-            if runtime.record.state != .configuring {
-                runtime.record = try await self.store.transitionInstance(runtime.record.id, to: .configuring, providerHandle: nil, address: nil, reason: nil, actor: actor)
-            }
-            runtime.record = try await self.store.transitionInstance(runtime.record.id, to: .configured, providerHandle: nil, address: nil, reason: nil, actor: actor)
-        }
-        runtime.phase = .configured
-        self.progress(.configured(member: runtime.plan.member.description))
-    }
-
-    private func fail(_ runtime: inout MemberRuntime, _ reason: String) async throws {
-        runtime.record = try await self.store.transitionInstance(runtime.record.id, to: .failed, providerHandle: nil, address: nil, reason: reason, actor: self.options.actor)
-        runtime.phase = .failed(reason)
-        self.progress(.failed(member: runtime.plan.member.description, reason: reason))
+        return records
     }
 
     // MARK: - Reading answers
@@ -373,12 +88,6 @@ extension Launcher {
         }
     }
 
-    /// Every host fact of the agent (`refresh`); the heartbeat's attributes if it does not answer.
-    static func facts(of info: AgentInfo, console: MeshConsole) async -> MeshValue {
-        if let values = await refresh(info.name, console: console) { return values }
-        return .map(info.attributes)
-    }
-
     static func refresh(_ agent: AgentName, console: MeshConsole) async -> MeshValue? {
         guard let reply = try? await console.call(MethodRequest(methodName: MeshMethod.refresh), on: agent, timeout: .seconds(3)),
             reply.opcode == .methodResponse, let values = reply.body[path: "_arguments.values"], values.mapValue != nil
@@ -386,37 +95,191 @@ extension Launcher {
         return values
     }
 
-    static func lastLine(_ text: String) -> String {
-        text.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
-    }
-
-    static func outcome(_ runtime: MemberRuntime, halted: Bool) -> MemberOutcome {
-        let results = Dictionary((runtime.result?.services ?? []).map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let services = runtime.plan.services.map { service in
-            let resolved = runtime.resolved?.first { $0.name == service.name }
-            let result = results[service.name]
-            return MemberOutcome.Service(
-                name: service.name, parameters: resolved?.maskedParameters ?? [:], exitCode: result?.exitCode,
-                output: result.map { lastLine($0.stdout.isEmpty ? $0.stderr : $0.stdout) })
-        }
-        let state: String
-        var reason: String?
-        switch runtime.phase {
-        case .configured: state = "configured"
-        case .failed(let why):
-            state = why.hasPrefix("blocked") ? "blocked" : "failed"
-            reason = why
-        default: state = halted ? "pending" : "failed"
-        }
-        return MemberOutcome(
-            member: runtime.plan.member.description, instanceID: runtime.instanceID, address: runtime.address, state: state,
-            services: services, reason: reason, waitingFor: runtime.phase == .configured ? [] : runtime.waits.map(\.description))
-    }
+    static func lastLine(_ text: String) -> String { RollOutStateMachine.lastLine(text) }
 }
 
-extension MemberRuntime.Phase {
-    var isFailed: Bool {
-        if case .failed = self { return true }
-        return false
+/// Carries out the machine's actions one at a time (the only place a roll-out touches the
+/// store, the providers and the bus) and feeds it what they returned, then the events of
+/// the bus: consumed heartbeats, job answers, and a timer for the wait budget.
+struct RollOutDriver {
+    typealias Action = RollOutStateMachine.Action
+
+    enum Input: Sendable {
+        case heartbeat(AgentInfo)
+        case answer(MemberID, MeshMessage?)
+        case tick
+        case busLost(any Error)
+    }
+
+    private struct Interrupted: Error {}
+
+    let launcher: Launcher
+    let plan: ResolutionPlan
+    let console: MeshConsole
+    var machine: RollOutStateMachine
+    private let inputs: AsyncStream<Input>
+    private let input: AsyncStream<Input>.Continuation
+    private let origin = ContinuousClock.now
+
+    init(launcher: Launcher, plan: ResolutionPlan, console: MeshConsole, machine: RollOutStateMachine) {
+        self.launcher = launcher
+        self.plan = plan
+        self.console = console
+        self.machine = machine
+        (self.inputs, self.input) = AsyncStream.makeStream(of: Input.self)
+    }
+
+    private var now: Duration { self.origin.duration(to: .now) }
+    private var actor: AuditActor { self.launcher.options.actor }
+    private var environment: String { self.plan.environment ?? "default" }
+
+    mutating func run(from records: RollOutRecords, heartbeats: Heartbeats) async throws -> LaunchResult {
+        let input = self.input
+        let firstTick = self.origin + self.launcher.options.waitBudget
+        do {
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                defer { group.cancelAll() }
+                group.addTask {
+                    do {
+                        for try await heartbeat in heartbeats { input.yield(.heartbeat(heartbeat)) }
+                    } catch {
+                        input.yield(.busLost(error))
+                    }
+                }
+                group.addTask {
+                    // The budget's end, then every second, in case something waits past it.
+                    var next = firstTick
+                    while !Task.isCancelled {
+                        try await Task.sleep(until: next)
+                        input.yield(.tick)
+                        next += .seconds(1)
+                    }
+                }
+                if let result = try await self.carryOut(self.machine.recovered(records, now: .zero), group: &group) { return result }
+                for await event in self.inputs {
+                    let actions: [Action]
+                    switch event {
+                    case .heartbeat(let info):
+                        actions = self.machine.heartbeat(from: info.name, attributes: .map(info.attributes))
+                    case .answer(let member, nil):
+                        actions = self.machine.jobLost(member)
+                    case .answer(let member, let message):
+                        switch Launcher.jobResult(message) {
+                        case .success(let result): actions = self.machine.jobAnswered(member, .result(result))
+                        case .failure(let failure): actions = self.machine.jobAnswered(member, .refused(failure.text))
+                        }
+                    case .tick:
+                        actions = self.machine.tick(now: self.now)
+                    case .busLost(let error):
+                        throw error
+                    }
+                    if let result = try await self.carryOut(actions, group: &group) { return result }
+                }
+                throw CancellationError()
+            }
+        } catch is Interrupted {
+            let environment = self.environment
+            return LaunchResult(
+                deployment: self.plan.deployment, environment: environment, generation: self.machine.configuration.generation.number,
+                configured: false, members: self.machine.table())
+        }
+    }
+
+    /// Each action, then (depth first) the actions the machine returns for its outcome.
+    /// Returns the result once `.finish` was carried out.
+    private mutating func carryOut(_ actions: [Action], group: inout ThrowingTaskGroup<Void, any Error>) async throws -> LaunchResult? {
+        for action in actions {
+            let next = try await self.perform(action, group: &group)
+            if self.launcher.interruption?(action) == true { throw Interrupted() }
+            if case .finish(let result) = action { return result }
+            if let result = try await self.carryOut(next, group: &group) { return result }
+        }
+        return nil
+    }
+
+    private mutating func perform(_ action: Action, group: inout ThrowingTaskGroup<Void, any Error>) async throws -> [Action] {
+        let store = self.launcher.store
+        switch action {
+        case .report(let event):
+            self.launcher.progress(event)
+            return []
+        case .recordInstance(let member, let provider):
+            let record = try await store.recordInstanceIntent(
+                generationID: self.machine.configuration.generation.id, member: member.description, provider: provider, actor: self.actor)
+            return self.machine.instanceRecorded(record)
+        case .startInstance(let member, let instanceID, let ordinal):
+            let provider = try self.provider(of: member)
+            let request = InstanceStartRequest(
+                deployment: self.plan.deployment, environment: self.environment, member: member.description, ordinal: ordinal,
+                instanceID: instanceID.uuidString.lowercased(), brokerURL: self.launcher.options.agentBrokerURL,
+                trustedUser: self.launcher.options.trustedUser,
+                workDirectory: self.launcher.workDirectory(self.plan, environment: self.environment, member: member),
+                trustedKeys: self.launcher.options.signer.map { [$0.publicKey.description] } ?? [])
+            do {
+                let handle = try await provider.start(request)
+                return self.machine.instanceStarted(member, handle)
+            } catch {
+                return self.machine.startFailed(member, reason: "\(error)")
+            }
+        case .findInstance(let member, let instanceID, let handle):
+            let provider = try self.provider(of: member)
+            var found: InstanceHandle?
+            if let handle, await provider.isAlive(handle) {
+                found = handle
+            } else {
+                found = await provider.locate(instanceID: instanceID.uuidString.lowercased())
+            }
+            return self.machine.instanceFound(member, found)
+        case .transitionInstance(let id, let state, let handle, let address, let reason):
+            try await store.transitionInstance(
+                id, to: state, providerHandle: handle.map(Launcher.encode), address: address, reason: reason, actor: self.actor)
+            return []
+        case .recordFact(let id, let name, let value):
+            try await store.recordFact(instanceID: id, name: name, value: value)
+            return []
+        case .refreshFacts(let member, let agent):
+            return self.machine.factsRefreshed(member, await Launcher.refresh(agent, console: self.console))
+        case .recordJob(let member, let instanceID, let name, let draft):
+            let record = try await store.recordJobIntent(instanceID: instanceID, name: name, payload: try MeshValue(encoding: draft), actor: self.actor)
+            return self.machine.jobRecorded(member, record)
+        case .sendJob(let member, let job, let agent):
+            let console = self.console
+            let replyQueue = try await console.declareReplyQueue()
+            try await console.sendJob(job, to: agent, replyQueue: replyQueue, correlationID: job.jobID)
+            let timeout = self.launcher.options.jobTimeout + .seconds(5)
+            let input = self.input
+            group.addTask {
+                // A reply queue that cannot be read counts as no answer: the member fails, nothing hangs.
+                let replies = (try? await console.collect(replyQueue: replyQueue, correlationID: job.jobID, timeout: timeout) { !$0.isEmpty }) ?? []
+                if !Task.isCancelled { input.yield(.answer(member, replies.first)) }
+            }
+            return []
+        case .transitionJob(let id, let state, let result):
+            let value: MeshValue? = switch result {
+            case .result(let answer)?: try MeshValue(encoding: answer)
+            case .error(let text)?: .map(["error": .string(text)])
+            case nil: nil
+            }
+            try await store.transitionJob(id, to: state, result: value, actor: self.actor)
+            return []
+        case .activateGeneration(let id):
+            try await store.activateGeneration(id, actor: self.actor)
+            return []
+        case .failGeneration(let id, let reason):
+            try await store.failGeneration(id, reason: reason, actor: self.actor)
+            return []
+        case .setDeploymentStatus(let status, let reason):
+            try await store.setDeploymentStatus(self.plan.deployment, environment: self.environment, to: status, reason: reason, actor: self.actor)
+            return []
+        case .finish:
+            return []
+        }
+    }
+
+    private func provider(of member: MemberID) throws -> any InstanceProvider {
+        guard let name = self.plan.member(member)?.provider, let provider = self.launcher.providers[name] else {
+            throw LaunchError(.unknownProvider, "no provider for \(member)")
+        }
+        return provider
     }
 }

@@ -22,17 +22,29 @@ public struct Launcher: Sendable {
     public let options: LaunchOptions
     let logger: Logger
     let progress: @Sendable (LaunchEvent) -> Void
+    /// Tests only: where a roll-out stops as if its coordinator were killed.
+    let interruption: RollOutInterruption?
 
     public init(
         store: any StateStore, providers: [any InstanceProvider], options: LaunchOptions,
         logger: Logger = Logger(label: "conductor.launch", factory: { _ in SwiftLogNoOpLogHandler() }),
         progress: @escaping @Sendable (LaunchEvent) -> Void = { _ in }
     ) {
+        self.init(store: store, providers: providers, options: options, logger: logger, progress: progress, interruption: nil)
+    }
+
+    /// The test seam: `interruption` sees every action the roll-out carries out and may stop it there.
+    init(
+        store: any StateStore, providers: [any InstanceProvider], options: LaunchOptions,
+        logger: Logger = Logger(label: "conductor.launch", factory: { _ in SwiftLogNoOpLogHandler() }),
+        progress: @escaping @Sendable (LaunchEvent) -> Void = { _ in }, interruption: RollOutInterruption?
+    ) {
         self.store = store
         self.providers = Dictionary(providers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.options = options
         self.logger = logger
         self.progress = progress
+        self.interruption = interruption
     }
 
     // MARK: - Entry points
