@@ -1,6 +1,7 @@
 import ArgumentParser
 import Conductor
 import Foundation
+import ProcessSupport
 
 /// `conductor fwd DEPLOYMENT`: finishes what a crashed launch left half done.
 struct FwdCommand: AsyncParsableCommand {
@@ -42,10 +43,17 @@ struct FwdCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
+        let signals = SignalWatch()
         let store = try self.state.openStore()
+        // Nothing to do is said before any broker starts.
+        guard let pending = try await store.pendingWork(deployment: self.deployment, environment: self.env), pending.generation != nil else {
+            let known = try await store.deployment(self.deployment, environment: self.env) != nil
+            FileHandle.standardError.write(Data(
+                "conductor fwd: nothing to roll forward for \(self.deployment)@\(self.env)\(known ? "" : " (no such deployment in \(self.state.directory)/state.sqlite)")\n".utf8))
+            throw ExitCode(1)
+        }
         // Instances the crash left unstarted go on the launch's own addresses.
-        let recorded = try await store.pendingWork(deployment: self.deployment, environment: self.env)?.generation
-            .flatMap { try? JSONDecoder().decode(LaunchRequest.self, from: Data($0.document.utf8)) }
+        let recorded = pending.generation.flatMap { try? JSONDecoder().decode(LaunchRequest.self, from: Data($0.document.utf8)) }
         let bus = try await self.bus.start(
             record: EmbeddedBusRecord.path(stateDirectory: self.state.directory, deployment: self.deployment, environment: self.env))
         let json = self.json
@@ -64,9 +72,27 @@ struct FwdCommand: AsyncParsableCommand {
             if json { FileHandle.standardError.write(Data(line.utf8)) } else { FileHandle.standardOutput.write(Data(line.utf8)) }
         }
         let result: LaunchResult
+        let deployment = self.deployment
+        let environment = self.env
+        let rolling = Task { try await launcher.rollForward(deployment: deployment, environment: environment) }
+        let interruption = Task {
+            guard let signal = await signals.wait() else { return Int32?.none }
+            rolling.cancel()
+            return signal
+        }
         do {
-            result = try await launcher.rollForward(deployment: self.deployment, environment: self.env)
+            result = try await rolling.value
+            interruption.cancel()
         } catch {
+            interruption.cancel()
+            if let signal = await interruption.value {
+                // Interrupted: stop what this roll-forward and the crashed launch started.
+                let stopped = (try? await launcher.terminate(deployment: deployment, environment: environment)) ?? []
+                await bus.stop()
+                FileHandle.standardError.write(Data(
+                    "conductor fwd: interrupted by \(SignalWatch.name(signal)): stopped \(stopped.count) instance(s); the deployment is recorded terminated\n".utf8))
+                throw ExitCode(SignalWatch.exitCode(signal))
+            }
             await bus.stop()
             FileHandle.standardError.write(Data("conductor fwd: \(error)\n".utf8))
             throw ExitCode(1)
@@ -77,7 +103,7 @@ struct FwdCommand: AsyncParsableCommand {
         if bus.broker != nil {
             if !self.exitWhenConfigured {
                 if !json { say("serving; Ctrl-C stops the instances and the broker") }
-                await LaunchCommand.waitForSignal()
+                _ = await signals.wait()
             }
             let stopped = (try? await launcher.terminate(deployment: self.deployment, environment: self.env)) ?? []
             if !json { say("stopped \(stopped.count) instance(s)") }

@@ -3,6 +3,7 @@ import ArgumentParser
 import Conductor
 import Dispatch
 import Foundation
+import ProcessSupport
 
 /// Written at once (not buffered), so it interleaves with the progress lines in order.
 func say(_ text: String) {
@@ -107,21 +108,32 @@ struct LaunchCommand: AsyncParsableCommand {
     func run() async throws {
         let started = ContinuousClock.now
         let target = try self.arguments.checkedDeployable(command: "launch")
+        // Before anything starts: Ctrl-C or SIGTERM from here on stops what was started.
+        let signals = SignalWatch()
         if let coordinator = try await self.reachableCoordinator() {
-            try await self.launch(through: coordinator, started: started)
+            try await self.launch(through: coordinator, started: started, signals: signals)
             return
         }
         if self.detach {
             let coordinator = try await self.startBackgroundCoordinator()
-            try await self.launch(through: coordinator, started: started)
+            try await self.launch(through: coordinator, started: started, signals: signals)
             return
         }
-        try await self.launchInForeground(target: target, started: started)
+        try await self.launchInForeground(target: target, started: started, signals: signals)
+    }
+
+    /// Said (on stderr with --json) when a signal interrupted the launch.
+    func interrupted(_ signal: Int32, stopped: [String]) -> ExitCode {
+        let line = "interrupted by \(SignalWatch.name(signal)): "
+            + (stopped.isEmpty ? "nothing was left running" : "stopped the instances of " + stopped.joined(separator: ", "))
+            + "; the deployment is recorded terminated (conductor status)"
+        if self.json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { say(line) }
+        return ExitCode(SignalWatch.exitCode(signal))
     }
 
     /// No coordinator reachable: one in this process (embedded broker unless --broker, the
     /// coordinator endpoint for recipes' locks and events), for this launch, until Ctrl-C.
-    func launchInForeground(target: (deployment: String, environment: String), started: ContinuousClock.Instant) async throws {
+    func launchInForeground(target: (deployment: String, environment: String), started: ContinuousClock.Instant, signals: SignalWatch) async throws {
         let json = self.json
         let host: CoordinatorHost
         do {
@@ -143,7 +155,11 @@ struct LaunchCommand: AsyncParsableCommand {
         do {
             let ticket = try await host.launches.submit(self.arguments.submission)
             // In this process a poll is a lock and a copy: often, so nothing waits on it.
-            result = try await Self.follow(json: json, every: .milliseconds(20)) { since in try await host.launches.progress(ticket.launchID, since: since) }
+            result = try await Self.follow(json: json, every: .milliseconds(20), signals: signals) { since in
+                try await host.launches.progress(ticket.launchID, since: since)
+            }
+        } catch let interruption as Interruption {
+            throw self.interrupted(interruption.signal, stopped: await host.stop())
         } catch {
             _ = await host.stop()
             throw Self.exit(error)
@@ -151,7 +167,17 @@ struct LaunchCommand: AsyncParsableCommand {
         self.show(result, started: started)
         if !self.exitWhenConfigured {
             if !json { say("serving; Ctrl-C stops the instances and the broker") }
-            await Self.waitForSignal()
+            let directory = self.arguments.state.directory
+            // Until a signal, or a `conductor terminate` from another shell stopped them.
+            let ended = await Self.serve(signals: signals) {
+                (try? await host.store.deployment(result.deployment, environment: result.environment))?.status == .terminated
+            }
+            if ended == nil {
+                if !json { say("\(result.deployment)@\(result.environment) was terminated elsewhere (conductor terminate --state-dir \(directory)); stopping the broker") }
+                await host.stop()
+                if !result.configured { throw ExitCode(1) }
+                return
+            }
         }
         let stopped = await host.stop()
         if !json { say(stopped.isEmpty ? "nothing left to stop" : "stopped the instances of " + stopped.joined(separator: ", ")) }
@@ -160,14 +186,23 @@ struct LaunchCommand: AsyncParsableCommand {
 
     /// Submits to a running coordinator and follows the launch; then, unless --detach,
     /// serves until Ctrl-C (or --exit-when-configured) and terminates through it.
-    func launch(through coordinator: RemoteCoordinator, started: ContinuousClock.Instant) async throws {
+    func launch(through coordinator: RemoteCoordinator, started: ContinuousClock.Instant, signals: SignalWatch) async throws {
         defer { Task { await coordinator.close() } }
         let client = coordinator.client
         let result: LaunchResult
+        var submitted: LaunchTicket?
         do {
             let ticket = try await client.submit(self.arguments.submission)
+            submitted = ticket
             if !self.json { say("submitted to \(client.coordinator)\(coordinator.pid.map { " (pid \($0))" } ?? "") as launch \(ticket.launchID)") }
-            result = try await Self.follow(json: self.json) { since in try await client.progress(ticket.launchID, since: since) }
+            result = try await Self.follow(json: self.json, signals: signals) { since in try await client.progress(ticket.launchID, since: since) }
+        } catch let interruption as Interruption {
+            // The coordinator interrupts the roll-out, then stops what it started.
+            var stopped: [String] = []
+            if let ticket = submitted {
+                stopped = (try? await client.terminate(deployment: ticket.deployment, environment: ticket.environment))?.stopped ?? []
+            }
+            throw self.interrupted(interruption.signal, stopped: stopped)
         } catch {
             throw Self.exit(error)
         }
@@ -179,7 +214,7 @@ struct LaunchCommand: AsyncParsableCommand {
         } else {
             if !self.exitWhenConfigured {
                 if !self.json { say("serving; Ctrl-C stops the instances (the coordinator keeps serving)") }
-                await Self.waitForSignal()
+                _ = await signals.wait()
             }
             do {
                 let stopped = try await client.terminate(deployment: result.deployment, environment: result.environment)
@@ -200,10 +235,19 @@ struct LaunchCommand: AsyncParsableCommand {
         }
     }
 
-    /// Prints the launch's progress as it comes (stderr with --json) until it has a result.
-    static func follow(json: Bool, every interval: Duration = .milliseconds(100), _ fetch: (Int) async throws -> LaunchProgress) async throws -> LaunchResult {
+    /// A signal came while a launch was followed.
+    struct Interruption: Error {
+        var signal: Int32
+    }
+
+    /// Prints the launch's progress as it comes (stderr with --json) until it has a result;
+    /// throws `Interruption` when `signals` caught one first.
+    static func follow(
+        json: Bool, every interval: Duration = .milliseconds(100), signals: SignalWatch? = nil, _ fetch: (Int) async throws -> LaunchProgress
+    ) async throws -> LaunchResult {
         var seen = 0
         while true {
+            if let signal = signals?.caught { throw Interruption(signal: signal) }
             let progress = try await fetch(seen)
             for event in progress.events {
                 let line = String(format: "[%6.2fs] ", event.seconds) + event.text + "\n"
@@ -238,36 +282,23 @@ struct LaunchCommand: AsyncParsableCommand {
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    /// Until SIGINT or SIGTERM.
-    static func waitForSignal() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let once = SignalOnce(continuation)
-            for number in [SIGINT, SIGTERM] {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: .main)
-                source.setEventHandler { once.fire() }
-                source.resume()
-                once.keep(source)
+    /// Until a signal (returned) or `stopped` says the instances are gone (nil), checked
+    /// every second.
+    static func serve(signals: SignalWatch, stopped: @escaping @Sendable () async -> Bool) async -> Int32? {
+        await withTaskGroup(of: Int32?.self) { group in
+            group.addTask { await signals.wait() ?? SIGINT }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    if Task.isCancelled { return SIGINT }
+                    if await stopped() { return nil }
+                }
+                return SIGINT
             }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
         }
-    }
-}
-
-private final class SignalOnce: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<Void, Never>?
-    private var sources: [any DispatchSourceSignal] = []
-
-    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = continuation }
-
-    func keep(_ source: any DispatchSourceSignal) { self.lock.withLock { self.sources.append(source) } }
-
-    func fire() {
-        let continuation = self.lock.withLock {
-            defer { self.continuation = nil }
-            return self.continuation
-        }
-        continuation?.resume()
     }
 }
 

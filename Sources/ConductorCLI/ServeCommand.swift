@@ -3,8 +3,8 @@ import ArgumentParser
 import Conductor
 import Foundation
 import Mesh
-import ProcessSupport
 import MeshClient
+import ProcessSupport
 
 /// `--coordinator` and `--scope` for launch and terminate.
 struct CoordinatorOptions: ParsableArguments {
@@ -131,6 +131,8 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("conductor serve: a coordinator already serves \(directory) (pid \(existing.pid))\n".utf8))
             throw ExitCode(1)
         }
+        // Before anything starts: SIGTERM or Ctrl-C from here on stops what was started.
+        let signals = SignalWatch()
         let started = ContinuousClock.now
         let settings = CoordinatorHost.Settings(
             stateDirectory: directory, broker: self.bus.broker, agentBroker: self.bus.agentBroker, trustedUser: self.bus.trustedUser,
@@ -157,7 +159,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         say("coordinator \(host.endpoint.name) serving on \(redacted(host.bus.consoleURL)) (state \(directory), pid \(getpid())); SIGTERM or Ctrl-C stops it and what it launched")
-        await LaunchCommand.waitForSignal()
+        _ = await signals.wait()
         say("stopping")
         let stopped = await host.stop()
         if CoordinatorRecord.read(recordPath)?.pid == getpid() { try? FileManager.default.removeItem(atPath: recordPath) }

@@ -43,6 +43,17 @@ struct CLITests {
         #expect(url.stderr.contains("not an amqp:// URL"))
     }
 
+    @Test("fwd of an unknown deployment says there is nothing to roll forward, before starting a broker")
+    func fwdOfUnknownDeployment() async throws {
+        let state = NSTemporaryDirectory() + "conductor-fwd-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let result = try await CLI.run(["fwd", "nope", "--state-dir", state], timeout: 30)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("nothing to roll forward for nope@default (no such deployment"), "\(result.stderr)")
+        #expect(!result.stdout.contains("embedded broker"), "\(result.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: state + "/buses"), "a bus was recorded for nothing")
+    }
+
     @Test("perf-test against an unreachable broker fails with the address")
     func unreachable() async throws {
         // Port 1 on loopback: nothing listens there, so the connection is refused at once.

@@ -58,6 +58,9 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
     private var launching: [String: String] = [:]
     /// `deployment@environment` -> the launcher that configured it (watched, stopped by stopAll).
     private var launched: [String: Launcher] = [:]
+    /// `deployment@environment` -> its roll-out under way, which `terminate` and `stopAll`
+    /// interrupt before they stop anything (so nothing is started behind their back).
+    private var inflight: [String: Task<LaunchResult, any Error>] = [:]
     private let work: AsyncStream<Job>
     private nonisolated let workInput: AsyncStream<Job>.Continuation
 
@@ -177,6 +180,7 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
     /// Stops the deployment's instances (the record stays) and stops watching it.
     public func terminate(deployment: String, environment: String, actor: AuditActor = .currentOSUser()) async throws -> [String] {
         let key = "\(deployment)@\(environment)"
+        await self.interrupt(key)
         let known = self.launched.removeValue(forKey: key)
         var request = LaunchRequest(file: "/")
         if let generation = try await self.store.generations(deployment: deployment, environment: environment).last,
@@ -193,7 +197,8 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
         return try await launcher.terminate(deployment: deployment, environment: environment)
     }
 
-    /// Terminates every deployment this coordinator launched (serve's SIGTERM).
+    /// Terminates every deployment this coordinator launched (serve's SIGTERM), launches
+    /// under way included: they are interrupted first.
     public func stopAll() async -> [String] {
         var stopped: [String] = []
         let keys = Set(self.launched.keys).union(self.submissions.values.map { "\($0.ticket.deployment)@\($0.ticket.environment)" })
@@ -264,14 +269,32 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
 
     private func execute(id: String, launcher: Launcher, request: LaunchRequest, key: String) async {
         guard let submission = self.submissions[id] else { return }
+        let task = Task { try await launcher.launch(request) }
+        self.inflight[key] = task
         do {
-            let result = try await launcher.launch(request)
+            let result = try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
             submission.log.finish(result: result)
             if result.configured { self.launched[key] = launcher }
         } catch {
-            submission.log.finish(error: "\(error)")
+            submission.log.finish(error: task.isCancelled ? "interrupted: the launch was stopped before it finished" : "\(error)")
         }
+        self.inflight[key] = nil
         self.launching[key] = nil
+    }
+
+    /// Stops the roll-out of `key` under way, if any, and waits for it to end. What it
+    /// recorded stays; its pending generation is marked failed ("interrupted").
+    private func interrupt(_ key: String) async {
+        guard let task = self.inflight[key] else { return }
+        task.cancel()
+        _ = await task.result
+        guard let at = key.lastIndex(of: "@") else { return }
+        let deployment = String(key[..<at])
+        let environment = String(key[key.index(after: at)...])
+        if let generation = try? await self.store.generations(deployment: deployment, environment: environment).last, generation.status == .pending {
+            _ = try? await self.store.failGeneration(
+                generation.id, reason: "interrupted: the launch was stopped before it finished", actor: .currentOSUser())
+        }
     }
 
     private func watch(every interval: Duration) async {
