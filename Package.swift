@@ -168,7 +168,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConductorTests",
-            dependencies: ["Conductor", "Mesh", "MeshClient", "Agent", "AMQPClient", "Broker", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["Conductor", "Mesh", "MeshClient", "ProcessSupport", "Agent", "AMQPClient", "Broker", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // Runs the built `conductor` binary: --help pinned, errors, perf-test end to end.
         .testTarget(name: "ConductorCLITests"),

@@ -1,5 +1,6 @@
 import Foundation
 import Mesh
+import ProcessSupport
 
 /// An error from the state store, with a stable code and a message a user can act on.
 public struct StateStoreError: Error, Sendable, CustomStringConvertible {
@@ -47,10 +48,10 @@ public struct StateStoreOptions: Sendable {
 
     public init() {}
 
+    /// A live process: a killed holder that its parent has not reaped yet (a zombie, which
+    /// `kill(pid, 0)` still finds) is dead.
     public static func processExists(_ pid: Int32) -> Bool {
-        guard pid > 0 else { return false }
-        if kill(pid, 0) == 0 { return true }
-        return errno == EPERM
+        ChildProcess.isRunning(pid)
     }
 }
 
