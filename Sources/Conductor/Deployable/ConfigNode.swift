@@ -86,6 +86,8 @@ extension ConfigNode {
     /// Parses one YAML document. An empty file is an empty map. Syntax errors, non-scalar
     /// keys and duplicate keys are reported with their location.
     static func parse(yaml: String, file: String) -> (ConfigNode?, [DeployableError]) {
+        // Before composing: Yams and `convert` recurse once per level and copy every alias.
+        if let tooLarge = YAMLShape.check(yaml: yaml, file: file) { return (nil, [tooLarge]) }
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)

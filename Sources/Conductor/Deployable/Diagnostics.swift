@@ -43,6 +43,8 @@ public struct DeployableError: Error, Hashable, Sendable, CustomStringConvertibl
         public static let missingRequired = Code(rawValue: "missing_required")
         public static let unknownSetting = Code(rawValue: "unknown_setting")
         public static let cycle = Code(rawValue: "cycle")
+        /// Nested too deep, or aliases that expand too far: refused before it is read.
+        public static let limitExceeded = Code(rawValue: "limit_exceeded")
     }
 
     /// A secondary location that explains the error (the edges of a cycle, the first definition).

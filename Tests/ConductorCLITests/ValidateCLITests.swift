@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+
+private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+private let example = repository + "/examples/webapp/deployable.yml"
+
+/// A fresh directory under the system's temporary one.
+private func scratchDirectory() throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("conductor-validate-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+@Suite("conductor validate: what a new user trips over")
+struct ValidateCLITests {
+    @Test("a 3000-deep map is refused at level 65 with exit 1, not a crash")
+    func deepNesting() async throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/deep.yml"
+        let lines = (0..<3000).map { String(repeating: " ", count: $0) + "a\($0):" }
+        try (lines.joined(separator: "\n") + " end\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let started = ContinuousClock.now
+        let result = try await CLI.run(["validate", file], timeout: 60)
+        #expect(result.status == 1, "\(result.stderr.prefix(400))")
+        #expect(result.stderr.contains("\(file):65:65: error: maps and lists are nested more than 64 levels deep"), "\(result.stderr.prefix(400))")
+        #expect(started.duration(to: .now) < .seconds(20))
+    }
+
+    @Test("nested aliases (billion laughs) fail fast at the alias that crosses the limit")
+    func billionLaughs() async throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/laughs.yml"
+        var lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+        for (previous, name) in zip("abcdefgh", "bcdefghi") {
+            lines.append("\(name): &\(name) [" + Array(repeating: "*\(previous)", count: 9).joined(separator: ", ") + "]")
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let started = ContinuousClock.now
+        let result = try await CLI.run(["validate", file], timeout: 60)
+        #expect(result.status == 1, "\(result.stderr.prefix(400))")
+        #expect(result.stderr.contains("\(file):5:8: error: aliases expand to more than 10000 nodes"), "\(result.stderr.prefix(400))")
+        #expect(started.duration(to: .now) < .seconds(10))
+    }
+}

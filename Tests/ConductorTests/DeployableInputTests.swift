@@ -1,0 +1,92 @@
+import Conductor
+import Foundation
+import Testing
+
+/// `a0:` / ` a1:` / `  a2:` …: map number N (1-based) starts at line N, column N.
+func nestedBlockMap(depth: Int) -> String {
+    (0..<depth).map { String(repeating: " ", count: $0) + "a\($0):" }.joined(separator: "\n") + " end\n"
+}
+
+/// "Billion laughs": each line's list holds nine aliases of the line above, so `levels`
+/// lines of text expand to 9^levels nodes.
+func nestedAliases(levels: Int) -> String {
+    let names = (0..<levels).map { "l\($0)" }
+    var lines = ["\(names[0]): &\(names[0]) [x, x, x, x, x, x, x, x, x]"]
+    for (previous, name) in zip(names, names.dropFirst()) {
+        lines.append("\(name): &\(name) [" + Array(repeating: "*\(previous)", count: 9).joined(separator: ", ") + "]")
+    }
+    return lines.joined(separator: "\n") + "\n"
+}
+
+private let limitExceeded = DeployableError.Code(rawValue: "limit_exceeded")
+
+@Suite("Deployable input: limits, unreadable files, environments")
+struct DeployableInputTests {
+    // MARK: - Nesting and aliases
+
+    @Test func deepBlockNestingIsRefusedAtTheFirstLevelPastTheLimit() throws {
+        let started = ContinuousClock.now
+        let report = DeployableLoader.validate(yaml: nestedBlockMap(depth: 3000), file: "deep.yml")
+        #expect(started.duration(to: .now) < .seconds(10))
+        let error = try #require(report.errors.first { $0.code == limitExceeded }, "\(report.errors)")
+        #expect(error.description == "deep.yml:65:65: error: maps and lists are nested more than 64 levels deep")
+        #expect(report.errors.count == 1)
+    }
+
+    @Test func deepFlowNestingIsRefused() throws {
+        let yaml = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "\n"
+        let report = DeployableLoader.validate(yaml: yaml, file: "flow.yml")
+        let error = try #require(report.errors.first { $0.code == limitExceeded }, "\(report.errors)")
+        #expect(error.location.map { "\($0.line):\($0.column)" } == "1:65")
+    }
+
+    @Test func nestingAtTheLimitIsNotRefused() {
+        let report = DeployableLoader.validate(yaml: nestedBlockMap(depth: 64), file: "deep.yml")
+        #expect(!report.errors.isEmpty, "not a deployable, but only for its keys")
+        #expect(!report.errors.contains { $0.code == limitExceeded }, "\(report.errors)")
+    }
+
+    @Test func aliasesThatExpandTooFarAreRefusedAtTheAliasThatCrossesTheLimit() throws {
+        let started = ContinuousClock.now
+        let report = DeployableLoader.validate(yaml: nestedAliases(levels: 6), file: "laughs.yml")
+        #expect(started.duration(to: .now) < .seconds(10))
+        let error = try #require(report.errors.first { $0.code == limitExceeded }, "\(report.errors)")
+        // l0 is 10 nodes, l1 91, l2 820, l3 7381: the first *l3 takes the total past 10,000.
+        #expect(error.description.hasPrefix("laughs.yml:5:10: error: aliases expand to more than 10000 nodes"), "\(error)")
+        #expect(report.errors.count == 1)
+    }
+
+    @Test func aliasesCannotNestPastTheLimitEither() throws {
+        let deep = String(repeating: "[", count: 40) + "x" + String(repeating: "]", count: 40)
+        let aliased = String(repeating: "[", count: 40) + "*a" + String(repeating: "]", count: 40)
+        let report = DeployableLoader.validate(yaml: "a: &a \(deep)\nb: \(aliased)\n", file: "alias.yml")
+        let error = try #require(report.errors.first { $0.code == limitExceeded }, "\(report.errors)")
+        #expect(error.location.map { "\($0.line):\($0.column)" } == "2:44")
+        #expect(error.message.contains("nested more than 64 levels deep"))
+    }
+
+    @Test func sharingAValueThroughAnAliasStillWorks() throws {
+        let yaml = """
+            name: x
+            parameters:
+              common: &common {region: eu, tier: 2}
+            instances:
+              db: {services: {s: {script: 'true', parameters: {settings: *common}}}}
+
+            """
+        let report = DeployableLoader.validate(yaml: yaml, file: "alias.yml")
+        #expect(report.isValid, "\(report.errors)")
+    }
+}
+
+/// A fresh temporary directory, removed when the test is done with it.
+final class ScratchDirectory {
+    let path: String
+
+    init() throws {
+        self.path = FileManager.default.temporaryDirectory.appendingPathComponent("conductor-deployable-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: self.path) }
+}
