@@ -43,4 +43,21 @@ struct ValidateCLITests {
         #expect(result.stderr.contains("\(file):5:8: error: aliases expand to more than 10000 nodes"), "\(result.stderr.prefix(400))")
         #expect(started.duration(to: .now) < .seconds(10))
     }
+
+    @Test("an unreadable deployable says why, naming the path")
+    func unreadable() async throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let missing = try await CLI.run(["validate", directory + "/nope.yml"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("cannot read deployable '\(directory)/nope.yml': no such file"), "\(missing.stderr)")
+        let folder = try await CLI.run(["validate", directory])
+        #expect(folder.status == 1)
+        #expect(folder.stderr.contains("cannot read deployable '\(directory)': it is a directory, not a file"), "\(folder.stderr)")
+        let binary = directory + "/binary.yml"
+        try Data([0x6E, 0x3A, 0x20, 0xC3, 0x28]).write(to: URL(fileURLWithPath: binary))
+        let bytes = try await CLI.run(["validate", binary])
+        #expect(bytes.status == 1)
+        #expect(bytes.stderr.contains("\(binary):1:4: error: cannot read deployable '\(binary)': not UTF-8 text (byte 0xC3)"), "\(bytes.stderr)")
+    }
 }

@@ -77,6 +77,40 @@ struct DeployableInputTests {
         let report = DeployableLoader.validate(yaml: yaml, file: "alias.yml")
         #expect(report.isValid, "\(report.errors)")
     }
+
+    // MARK: - Files that cannot be read
+
+    @Test func aMissingFileIsNamedWithTheReason() throws {
+        let directory = try ScratchDirectory()
+        let path = directory.path + "/nope.yml"
+        let report = DeployableLoader.load(file: path)
+        #expect(report.errors.map(\.description) == ["conductor: error: cannot read deployable '\(path)': no such file"])
+        #expect(report.errors.first?.code == .fileNotReadable)
+    }
+
+    @Test func aDirectoryIsNamedWithTheReason() throws {
+        let directory = try ScratchDirectory()
+        let report = DeployableLoader.load(file: directory.path)
+        #expect(report.errors.map(\.description) == ["conductor: error: cannot read deployable '\(directory.path)': it is a directory, not a file"])
+    }
+
+    @Test func binaryBytesAreReportedWhereTheyStart() throws {
+        let directory = try ScratchDirectory()
+        let path = directory.path + "/binary.yml"
+        try Data("name: x\ninstances: \u{7F}".utf8 + [0xFF, 0xFE, 0x00]).write(to: URL(fileURLWithPath: path))
+        let report = DeployableLoader.load(file: path)
+        #expect(report.errors.map(\.description) == ["\(path):2:13: error: cannot read deployable '\(path)': not UTF-8 text (byte 0xFF)"])
+    }
+
+    @Test(.enabled(if: geteuid() != 0, "root reads every file"))
+    func anUnreadableFileSaysPermissionDenied() throws {
+        let directory = try ScratchDirectory()
+        let path = directory.path + "/secret.yml"
+        try "name: x\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o000], ofItemAtPath: path)
+        let report = DeployableLoader.load(file: path)
+        #expect(report.errors.map(\.message) == ["cannot read deployable '\(path)': permission denied"])
+    }
 }
 
 /// A fresh temporary directory, removed when the test is done with it.

@@ -24,7 +24,9 @@ public enum DeployableLoader {
         readFile: @escaping FileReader = DeployableLoader.readFromDisk
     ) -> ValidationReport {
         guard let text = readFile(file) else {
-            return ValidationReport(errors: [DeployableError(.fileNotReadable, "cannot read deployable '\(file)'", at: nil)])
+            let problem = UnreadableFile(path: file)
+            let reason = problem.map { ": \($0.reason)" } ?? ""
+            return ValidationReport(errors: [DeployableError(.fileNotReadable, "cannot read deployable '\(file)'\(reason)", at: problem?.location(in: file))])
         }
         var environmentInput: (name: String, file: String, text: String)?
         var errors: [DeployableError] = []
