@@ -60,4 +60,11 @@ struct ValidateCLITests {
         #expect(bytes.status == 1)
         #expect(bytes.stderr.contains("\(binary):1:4: error: cannot read deployable '\(binary)': not UTF-8 text (byte 0xC3)"), "\(bytes.stderr)")
     }
+
+    @Test("a missing environment lists the environments there are")
+    func missingEnvironment() async throws {
+        let result = try await CLI.run(["validate", example, "--env", "prod"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("environment 'prod': cannot read \(repository)/examples/webapp/environments/prod.yml: no such file; the environments next to the deployable are: dev"), "\(result.stderr)")
+    }
 }

@@ -111,6 +111,36 @@ struct DeployableInputTests {
         let report = DeployableLoader.load(file: path)
         #expect(report.errors.map(\.message) == ["cannot read deployable '\(path)': permission denied"])
     }
+
+    // MARK: - Environments
+
+    @Test func aMissingEnvironmentListsTheEnvironmentsThereAre() throws {
+        let directory = try ScratchDirectory()
+        let file = directory.path + "/deployable.yml"
+        try "name: x\ninstances:\n  db: {services: {s: {script: 'true'}}}\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: directory.path + "/environments", withIntermediateDirectories: true)
+        for name in ["staging", "dev"] {
+            try "parameters: {}\n".write(toFile: directory.path + "/environments/\(name).yml", atomically: true, encoding: .utf8)
+        }
+        try "not an environment\n".write(toFile: directory.path + "/environments/README", atomically: true, encoding: .utf8)
+
+        let prod = DeployableLoader.load(file: file, environment: "prod")
+        #expect(prod.errors.map(\.message) == [
+            "environment 'prod': cannot read \(directory.path)/environments/prod.yml: no such file; the environments next to the deployable are: dev, staging",
+        ])
+        let typo = DeployableLoader.load(file: file, environment: "stagign")
+        #expect(typo.errors.first?.message.hasSuffix("the environments next to the deployable are: dev, staging (did you mean 'staging'?)") == true, "\(typo.errors)")
+    }
+
+    @Test func aMissingEnvironmentSaysWhenThereAreNone() throws {
+        let directory = try ScratchDirectory()
+        let file = directory.path + "/deployable.yml"
+        try "name: x\ninstances:\n  db: {services: {s: {script: 'true'}}}\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let report = DeployableLoader.load(file: file, environment: "prod")
+        #expect(report.errors.map(\.message) == [
+            "environment 'prod': cannot read \(directory.path)/environments/prod.yml: no such file; there are no environments next to the deployable (environments/NAME.yml)",
+        ])
+    }
 }
 
 /// A fresh temporary directory, removed when the test is done with it.
