@@ -78,6 +78,19 @@ struct DeployableInputTests {
         #expect(report.isValid, "\(report.errors)")
     }
 
+    // MARK: - Syntax errors where they start
+
+    @Test func anUnterminatedQuoteIsReportedWhereItStarts() throws {
+        // Nothing after the opening quote closes it, so libyaml reads on to the end of the file.
+        let yaml = "name: x\ndescription: \"never closed\ninstances:\n  db:\n    services: {s: {script: true}}\n"
+        let report = DeployableLoader.validate(yaml: yaml, file: "quote.yml")
+        let error = try #require(report.errors.first)
+        #expect(report.errors.count == 1)
+        #expect(error.code == .syntax)
+        #expect(error.location.map { "\($0.line):\($0.column)" } == "2:14", "\(error)")
+        #expect(error.message.contains("quoted string is never closed"), "\(error)")
+    }
+
     // MARK: - Files that cannot be read
 
     @Test func aMissingFileIsNamedWithTheReason() throws {

@@ -107,6 +107,13 @@ extension ConfigNode {
     private static func syntaxError(_ error: YamlError, file: String) -> DeployableError {
         func at(_ mark: Mark) -> FileLocation { FileLocation(file: file, line: mark.line, column: mark.column) }
         switch error {
+        case .scanner(let context?, let problem, let mark, _)
+        where context.text == "while scanning a quoted scalar" && Self.unclosedQuoteNote(problem) != nil:
+            // libyaml reads an unclosed quote on to the end of the file and blames that
+            // place; the mistake is where the quote opens.
+            return DeployableError(
+                .syntax, "invalid YAML: quoted string is never closed", at: at(context.mark),
+                notes: [.init(Self.unclosedQuoteNote(problem) ?? problem, at: at(mark))])
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
             let prefix = context.map { "\($0.text) " } ?? ""
@@ -115,6 +122,15 @@ extension ConfigNode {
             return DeployableError(.syntax, "cannot read YAML: \(problem)", at: FileLocation(file: file, line: 1, column: 1))
         default:
             return DeployableError(.syntax, "invalid YAML: \(error)", at: FileLocation(file: file, line: 1, column: 1))
+        }
+    }
+
+    /// Where libyaml gave up on a quoted string that is not closed, as a note; nil for other problems.
+    private static func unclosedQuoteNote(_ problem: String) -> String? {
+        switch problem {
+        case "found unexpected end of stream": "the file ends here without the closing quote"
+        case "found unexpected document indicator": "a document marker ('---' or '...') comes here before the closing quote"
+        default: nil
         }
     }
 
