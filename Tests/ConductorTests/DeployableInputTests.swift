@@ -91,6 +91,33 @@ struct DeployableInputTests {
         #expect(error.message.contains("quoted string is never closed"), "\(error)")
     }
 
+    @Test func everyDuplicateKeyIsReportedWithTheFirstOne() {
+        let yaml = """
+            name: x
+            name: y
+            instances:
+              db:
+                count: 1
+                count: 2
+                services: {s: {script: 'true'}, s: {script: 'false'}}
+              db:
+                count: 3
+                count: 4
+                services: {t: {script: 'true'}}
+
+            """
+        let report = DeployableLoader.validate(yaml: yaml, file: "dup.yml")
+        let duplicates = report.errors.filter { $0.code == .duplicateName }
+        #expect(duplicates.map(\.description) == [
+            "dup.yml:2:1: error: duplicate key 'name'\ndup.yml:1:1: note: first defined here",
+            "dup.yml:6:5: error: duplicate key 'count'\ndup.yml:5:5: note: first defined here",
+            "dup.yml:7:37: error: duplicate key 's'\ndup.yml:7:16: note: first defined here",
+            "dup.yml:8:3: error: duplicate key 'db'\ndup.yml:4:3: note: first defined here",
+            // Inside the duplicate, which is dropped: still a mistake to fix in the same pass.
+            "dup.yml:10:5: error: duplicate key 'count'\ndup.yml:9:5: note: first defined here",
+        ], "\(report.errors)")
+    }
+
     // MARK: - Files that cannot be read
 
     @Test func aMissingFileIsNamedWithTheReason() throws {

@@ -156,6 +156,8 @@ extension ConfigNode {
                     errors.append(DeployableError(
                         .duplicateName, "duplicate key '\(key)'", at: keyLocation,
                         notes: [.init("first defined here", at: first)]))
+                    // Dropped, but read: its own duplicates are mistakes to fix in the same pass.
+                    _ = Self.convert(valueNode, file: file, errors: &errors)
                     continue
                 }
                 firstSeen[key] = keyLocation
