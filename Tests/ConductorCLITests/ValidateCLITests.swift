@@ -67,4 +67,41 @@ struct ValidateCLITests {
         #expect(result.status == 1)
         #expect(result.stderr.contains("environment 'prod': cannot read \(repository)/examples/webapp/environments/prod.yml: no such file; the environments next to the deployable are: dev"), "\(result.stderr)")
     }
+
+    @Test("launch --explain prints what validate --explain prints and launches nothing")
+    func launchExplain() async throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let validate = try await CLI.run(["validate", example, "--env", "dev", "--explain"])
+        #expect(validate.status == 0, "\(validate.stderr)")
+        #expect(validate.stdout.contains("db.server.port = 25432"))
+        let state = directory + "/state"
+        // Port 1: were a coordinator asked, the launch would fail.
+        let launch = try await CLI.run(
+            ["launch", example, "--env", "dev", "--explain", "--state-dir", state, "--coordinator", "amqp://guest:guest@127.0.0.1:1/%2F"], timeout: 30)
+        #expect(launch.status == 0, "\(launch.stderr)")
+        #expect(launch.stdout == validate.stdout)
+        #expect(!FileManager.default.fileExists(atPath: state))
+
+        let invalid = directory + "/bad.yml"
+        try "name: x\n".write(toFile: invalid, atomically: true, encoding: .utf8)
+        let refused = try await CLI.run(["launch", invalid, "--explain", "--state-dir", state])
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("\(invalid):1:1: error: the deployable has no 'instances'"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("is not valid; nothing was started"), "\(refused.stderr)")
+    }
+
+    @Test("validate --help and launch --help explain --explain")
+    func help() async throws {
+        let validate = try await CLI.run(["validate", "--help"])
+        #expect(validate.status == 0)
+        for text in ["--env", "--set", "--explain", "--json", "Exit status: 0 when valid, 1 when not."] {
+            #expect(validate.stdout.contains(text), "validate --help misses \(text)")
+        }
+        let launch = try await CLI.run(["launch", "--help"])
+        #expect(launch.status == 0)
+        for text in ["--explain", "launch nothing"] {
+            #expect(launch.stdout.contains(text), "launch --help misses \(text)")
+        }
+    }
 }
