@@ -1,5 +1,6 @@
 import Conductor
 import Foundation
+import Mesh
 import Testing
 
 /// `a0:` / ` a1:` / `  a2:` …: map number N (1-based) starts at line N, column N.
@@ -116,6 +117,16 @@ struct DeployableInputTests {
             // Inside the duplicate, which is dropped: still a mistake to fix in the same pass.
             "dup.yml:10:5: error: duplicate key 'count'\ndup.yml:9:5: note: first defined here",
         ], "\(report.errors)")
+    }
+
+    // MARK: - Parameter names
+
+    @Test(arguments: ["a", "db_host", "DB_HOST_2", String(repeating: "a", count: 63), "", "1a", "_", "_private", "db-host", "db.host", "a b", "é", String(repeating: "a", count: 64)])
+    func parameterNamesFollowTheAgentsRule(_ name: String) {
+        let yaml = "name: x\ninstances:\n  db: {services: {s: {script: 'true', parameters: {'\(name)': 1}}}}\n"
+        let refusedByValidate = DeployableLoader.validate(yaml: yaml, file: "names.yml").errors.contains { $0.code == .invalidName }
+        let refusedByAgent = (try? RunRequest(command: .shell("true"), env: [name: "v"]).validate()) == nil
+        #expect(refusedByValidate == refusedByAgent)
     }
 
     // MARK: - Files that cannot be read

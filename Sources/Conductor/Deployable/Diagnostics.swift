@@ -1,3 +1,5 @@
+import Mesh
+
 /// Where something was written: a file, a 1-based line and a 1-based column.
 public struct FileLocation: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var file: String
@@ -168,10 +170,8 @@ enum Names {
 
     static let rule = "a letter, then letters, digits, '_' or '-' (at most 63)"
 
-    /// Parameters become environment variables, so no '-' either.
-    static func isValidParameter(_ name: String) -> Bool {
-        Self.isValid(name) && !name.contains("-")
-    }
+    /// Parameters become environment variables: the agent's rule, so no '-' either.
+    static func isValidParameter(_ name: String) -> Bool { EnvironmentVariableName.isValid(name) }
 
-    static let parameterRule = "a letter, then letters, digits or '_' (at most 63)"
+    static let parameterRule = EnvironmentVariableName.rule
 }
