@@ -98,14 +98,19 @@ struct LaunchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the result as JSON (progress goes to stderr).")
     var json = false
 
+    @Flag(name: .long, help: "Print what `validate --explain` prints (each final value and where it came from) and launch nothing.")
+    var explain = false
+
     var scope: String { self.coordinator.scope }
 
     func validate() throws {
         guard self.watchInterval > 0 else { throw ValidationError("--watch-interval must be positive") }
         if self.detach, self.exitWhenConfigured { throw ValidationError("--detach and --exit-when-configured exclude each other") }
+        if self.explain, self.detach || self.exitWhenConfigured { throw ValidationError("--explain launches nothing, so it takes neither --detach nor --exit-when-configured") }
     }
 
     func run() async throws {
+        if self.explain { return try self.explainWithoutLaunching() }
         let started = ContinuousClock.now
         let target = try self.arguments.checkedDeployable(command: "launch")
         // Before anything starts: Ctrl-C or SIGTERM from here on stops what was started.
@@ -129,6 +134,16 @@ struct LaunchCommand: AsyncParsableCommand {
             + "; the deployment is recorded terminated (conductor status)"
         if self.json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { say(line) }
         return ExitCode(SignalWatch.exitCode(signal))
+    }
+
+    /// `--explain`: validate's report, from the same code; exit 2 when FILE is invalid, as a launch would.
+    func explainWithoutLaunching() throws {
+        let report = self.arguments.deployable.load()
+        try ValidationPrinter(file: self.arguments.deployable.file, explain: true, json: self.json).print(report)
+        guard report.isValid else {
+            FileHandle.standardError.write(Data("conductor launch: \(self.arguments.deployable.file) is not valid; nothing was started\n".utf8))
+            throw ExitCode(2)
+        }
     }
 
     /// No coordinator reachable: one in this process (embedded broker unless --broker, the

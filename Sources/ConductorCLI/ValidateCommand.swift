@@ -26,16 +26,28 @@ struct ValidateCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let report = DeployableLoader.load(file: self.deployable.file, environment: self.deployable.env, settings: self.deployable.parsedSettings)
+        let report = self.deployable.load()
+        try ValidationPrinter(file: self.deployable.file, explain: self.explain, json: self.json).print(report)
+        if !report.isValid { throw ExitCode(1) }
+    }
+}
+
+/// What `validate` prints for a report (errors to stderr, or the summary, and with
+/// `explain` every final value with its origin); `launch --explain` prints the same.
+struct ValidationPrinter {
+    var file: String
+    var explain: Bool
+    var json: Bool
+
+    func print(_ report: ValidationReport) throws {
         if self.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             let data = try encoder.encode(ValidationOutput(report, explain: self.explain))
-            print(String(decoding: data, as: UTF8.self))
+            Swift.print(String(decoding: data, as: UTF8.self))
         } else {
             self.printText(report)
         }
-        if !report.isValid { throw ExitCode(1) }
     }
 
     private func printText(_ report: ValidationReport) {
@@ -45,23 +57,23 @@ struct ValidateCommand: ParsableCommand {
             return
         }
         let environment = deployable.environment.map { ", environment \($0)" } ?? ""
-        print("\(self.deployable.file): deployable '\(deployable.name)'\(environment) is valid")
+        Swift.print("\(self.file): deployable '\(deployable.name)'\(environment) is valid")
         for name in plan.order {
             let instance = deployable.instance(name)!
             let members = instance.members.map(\.description).joined(separator: ", ")
             let services = instance.services.map(\.name).joined(separator: ", ")
-            print("  \(name): \(members) (provider \(instance.provider.value); services: \(services))")
+            Swift.print("  \(name): \(members) (provider \(instance.provider.value); services: \(services))")
         }
-        print("  configuration order: \(plan.order.joined(separator: " -> "))")
+        Swift.print("  configuration order: \(plan.order.joined(separator: " -> "))")
         if !plan.secrets.isEmpty {
-            print("  secrets generated at launch: \(plan.secrets.keys.sorted().map(\.rawValue).joined(separator: ", "))")
+            Swift.print("  secrets generated at launch: \(plan.secrets.keys.sorted().map(\.rawValue).joined(separator: ", "))")
         }
         if self.explain {
-            print("")
+            Swift.print("")
             for entry in deployable.explain() {
                 let hidden = entry.overridden.isEmpty ? "" : " (overrides \(entry.overridden.map(\.description).joined(separator: ", ")))"
-                print("\(entry.path) = \(entry.value)")
-                print("    from \(entry.origin)\(hidden)")
+                Swift.print("\(entry.path) = \(entry.value)")
+                Swift.print("    from \(entry.origin)\(hidden)")
             }
         }
     }
@@ -161,6 +173,11 @@ struct DeployableArguments: ParsableArguments {
         for setting in self.settings where Self.split(setting) == nil {
             throw ValidationError("--set takes NAME=VALUE, got '\(setting)'")
         }
+    }
+
+    /// FILE, with the environment and --set values, through every static check.
+    func load() -> ValidationReport {
+        DeployableLoader.load(file: self.file, environment: self.env, settings: self.parsedSettings)
     }
 
     /// The --set values as (name, value), in the order given.

@@ -80,7 +80,7 @@ public struct RunRequest: Hashable, Sendable, Codable {
         }
         try validateTimeout(self.timeoutSeconds, maximum: Self.maximumTimeoutSeconds)
         for name in (self.env ?? [:]).keys {
-            try validateEnvironmentName(name, what: "env")
+            try EnvironmentVariableName.validate(name, what: "env")
         }
     }
 
@@ -205,7 +205,7 @@ public struct ConfigurationJob: Hashable, Sendable, Codable {
                 throw MeshError(.invalidArguments, "service '\(service.name)' appears twice")
             }
             for name in service.parameters.keys {
-                try validateEnvironmentName(name, what: "service '\(service.name)' parameter")
+                try EnvironmentVariableName.validate(name, what: "service '\(service.name)' parameter")
             }
         }
         try validateTimeout(self.timeoutSeconds, maximum: Self.maximumTimeoutSeconds)
@@ -276,13 +276,5 @@ private func validateTimeout(_ seconds: Double?, maximum: Double) throws(MeshErr
     guard let seconds else { return }
     guard seconds > 0, seconds <= maximum else {
         throw MeshError(.invalidArguments, "timeout_seconds must be more than 0 and at most \(Int(maximum))")
-    }
-}
-
-private func validateEnvironmentName(_ name: String, what: String) throws(MeshError) {
-    let scalars = Array(name.unicodeScalars)
-    func isLetter(_ s: Unicode.Scalar) -> Bool { ("a"..."z").contains(s) || ("A"..."Z").contains(s) || s == "_" }
-    guard let first = scalars.first, isLetter(first), scalars.allSatisfy({ isLetter($0) || ("0"..."9").contains($0) }) else {
-        throw MeshError(.invalidArguments, "\(what) '\(name)' is not a valid environment variable name")
     }
 }

@@ -86,6 +86,8 @@ extension ConfigNode {
     /// Parses one YAML document. An empty file is an empty map. Syntax errors, non-scalar
     /// keys and duplicate keys are reported with their location.
     static func parse(yaml: String, file: String) -> (ConfigNode?, [DeployableError]) {
+        // Before composing: Yams and `convert` recurse once per level and copy every alias.
+        if let tooLarge = YAMLShape.check(yaml: yaml, file: file) { return (nil, [tooLarge]) }
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -105,6 +107,13 @@ extension ConfigNode {
     private static func syntaxError(_ error: YamlError, file: String) -> DeployableError {
         func at(_ mark: Mark) -> FileLocation { FileLocation(file: file, line: mark.line, column: mark.column) }
         switch error {
+        case .scanner(let context?, let problem, let mark, _)
+        where context.text == "while scanning a quoted scalar" && Self.unclosedQuoteNote(problem) != nil:
+            // libyaml reads an unclosed quote on to the end of the file and blames that
+            // place; the mistake is where the quote opens.
+            return DeployableError(
+                .syntax, "invalid YAML: quoted string is never closed", at: at(context.mark),
+                notes: [.init(Self.unclosedQuoteNote(problem) ?? problem, at: at(mark))])
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
             let prefix = context.map { "\($0.text) " } ?? ""
@@ -113,6 +122,15 @@ extension ConfigNode {
             return DeployableError(.syntax, "cannot read YAML: \(problem)", at: FileLocation(file: file, line: 1, column: 1))
         default:
             return DeployableError(.syntax, "invalid YAML: \(error)", at: FileLocation(file: file, line: 1, column: 1))
+        }
+    }
+
+    /// Where libyaml gave up on a quoted string that is not closed, as a note; nil for other problems.
+    private static func unclosedQuoteNote(_ problem: String) -> String? {
+        switch problem {
+        case "found unexpected end of stream": "the file ends here without the closing quote"
+        case "found unexpected document indicator": "a document marker ('---' or '...') comes here before the closing quote"
+        default: nil
         }
     }
 
@@ -138,6 +156,8 @@ extension ConfigNode {
                     errors.append(DeployableError(
                         .duplicateName, "duplicate key '\(key)'", at: keyLocation,
                         notes: [.init("first defined here", at: first)]))
+                    // Dropped, but read: its own duplicates are mistakes to fix in the same pass.
+                    _ = Self.convert(valueNode, file: file, errors: &errors)
                     continue
                 }
                 firstSeen[key] = keyLocation

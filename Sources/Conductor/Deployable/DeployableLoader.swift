@@ -24,7 +24,9 @@ public enum DeployableLoader {
         readFile: @escaping FileReader = DeployableLoader.readFromDisk
     ) -> ValidationReport {
         guard let text = readFile(file) else {
-            return ValidationReport(errors: [DeployableError(.fileNotReadable, "cannot read deployable '\(file)'", at: nil)])
+            let problem = UnreadableFile(path: file)
+            let reason = problem.map { ": \($0.reason)" } ?? ""
+            return ValidationReport(errors: [DeployableError(.fileNotReadable, "cannot read deployable '\(file)'\(reason)", at: problem?.location(in: file))])
         }
         var environmentInput: (name: String, file: String, text: String)?
         var errors: [DeployableError] = []
@@ -35,7 +37,7 @@ public enum DeployableLoader {
             if let text = readFile(path) {
                 environmentInput = (environment, display, text)
             } else {
-                errors.append(DeployableError(.fileNotReadable, "environment '\(environment)': cannot read \(display)", at: nil))
+                errors.append(Self.unreadableEnvironment(environment, path: path, display: display))
             }
         }
         var report = Self.validate(
@@ -43,6 +45,21 @@ public enum DeployableLoader {
             directory: (file as NSString).deletingLastPathComponent, readFile: readFile)
         report.errors = errors + report.errors
         return report
+    }
+
+    /// Says why, and when the file is not there, which environments there are.
+    private static func unreadableEnvironment(_ name: String, path: String, display: String) -> DeployableError {
+        let problem = UnreadableFile(path: path)
+        var message = "environment '\(name)': cannot read \(display)" + (problem.map { ": \($0.reason)" } ?? "")
+        if problem == .missing {
+            let directory = (path as NSString).deletingLastPathComponent
+            let known = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+                .filter { $0.hasSuffix(".yml") && $0 != ".yml" }.map { String($0.dropLast(4)) }.sorted()
+            message += known.isEmpty
+                ? "; there are no environments next to the deployable (environments/NAME.yml)"
+                : "; the environments next to the deployable are: \(known.joined(separator: ", "))\(Spelling.hint(for: name, among: known))"
+        }
+        return DeployableError(.fileNotReadable, message, at: problem?.location(in: display))
     }
 
     /// The same checks on text in memory (tests, `launch` with a stored deployable).

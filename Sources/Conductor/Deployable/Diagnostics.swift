@@ -1,3 +1,5 @@
+import Mesh
+
 /// Where something was written: a file, a 1-based line and a 1-based column.
 public struct FileLocation: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var file: String
@@ -43,6 +45,8 @@ public struct DeployableError: Error, Hashable, Sendable, CustomStringConvertibl
         public static let missingRequired = Code(rawValue: "missing_required")
         public static let unknownSetting = Code(rawValue: "unknown_setting")
         public static let cycle = Code(rawValue: "cycle")
+        /// Nested too deep, or aliases that expand too far: refused before it is read.
+        public static let limitExceeded = Code(rawValue: "limit_exceeded")
     }
 
     /// A secondary location that explains the error (the edges of a cycle, the first definition).
@@ -166,10 +170,8 @@ enum Names {
 
     static let rule = "a letter, then letters, digits, '_' or '-' (at most 63)"
 
-    /// Parameters become environment variables, so no '-' either.
-    static func isValidParameter(_ name: String) -> Bool {
-        Self.isValid(name) && !name.contains("-")
-    }
+    /// Parameters become environment variables: the agent's rule, so no '-' either.
+    static func isValidParameter(_ name: String) -> Bool { EnvironmentVariableName.isValid(name) }
 
-    static let parameterRule = "a letter, then letters, digits or '_' (at most 63)"
+    static let parameterRule = EnvironmentVariableName.rule
 }

@@ -85,7 +85,8 @@ struct PlanBuilder {
         case .file(let path):
             let full = path.hasPrefix("/") ? path : (self.deployable.directory as NSString).appendingPathComponent(path)
             guard let text = self.readFile(full) else {
-                self.sink.error(.fileNotReadable, "cannot read service file '\(path)' (looked at \(full))", at: service.sourceLocation)
+                let reason = UnreadableFile(path: full).map { ": \($0.reason)" } ?? ""
+                self.sink.error(.fileNotReadable, "cannot read service file '\(path)' (looked at \(full))\(reason)", at: service.sourceLocation)
                 return ""
             }
             return text
