@@ -158,6 +158,7 @@ let package = Package(
             name: "BrokerTests",
             dependencies: ["Broker", "AMQPClient", "AMQPProtocol", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")]
         ),
+        .testTarget(name: "ProcessSupportTests", dependencies: ["ProcessSupport"]),
         .testTarget(
             name: "MeshTests",
             dependencies: ["Mesh", "AMQPProtocol"]
