@@ -65,6 +65,25 @@ struct RuntimeTests {
         if case .ignore = responder.decide(noReply, broadcast: false, snapshot: self.snapshot, info: info) {} else { Issue.record("a request without reply_to must be ignored") }
     }
 
+    /// docs/protocol.md: a method request read after its `conductor.deadline` (the console
+    /// stopped waiting) is answered 408 and not run; one read in time runs.
+    @Test func aRequestReadAfterItsDeadlineIsRefusedNotRun() throws {
+        let responder = try self.responder()
+        let info = responder.agentInfo(self.snapshot, heartbeatSeconds: 10)
+        let now: Int64 = 1_700_000_000_000
+        var late = try self.request(MethodRequest(methodName: "run", encoding: RunRequest(command: .shell("true"))), user: "conductor")
+        late.extraHeaders["conductor.deadline"] = .int(now - 1500)
+        guard case .reply(let replies) = responder.decide(late, broadcast: false, snapshot: self.snapshot, info: info, now: now) else {
+            Issue.record("a late run must be answered, not run")
+            return
+        }
+        let exception = try replies.first?.decodeBody(ExceptionBody.self)
+        #expect(exception?.code == .timeout)
+        #expect(exception?.text == "'run' is refused: its deadline passed 1500 ms before this agent read it (the sender stopped waiting); it was not run")
+        late.extraHeaders["conductor.deadline"] = .int(now + 1)
+        #expect(responder.decide(late, broadcast: false, snapshot: self.snapshot, info: info, now: now) == .run(RunRequest(command: .shell("true"))))
+    }
+
     @Test func broadcastQueriesWithoutMatchStaySilentDirectOnesAnswerEmpty() throws {
         let responder = try self.responder()
         let info = responder.agentInfo(self.snapshot, heartbeatSeconds: 10)

@@ -110,6 +110,83 @@ struct RunCLITests {
         await broker.stop()
     }
 
+    /// `conductor agent` as the tests start it: trusting guest, quiet, with `environment`.
+    static func startAgent(url: String, instance: String, root: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Process {
+        let agent = Process()
+        agent.executableURL = CLI.binary
+        agent.arguments = [
+            "agent", "--broker", url, "--instance-id", instance, "--state-dir", "\(root)/\(instance)", "--facts-dir", "\(root)/facts.d",
+            "--trusted-user", "guest", "--log-level", "error",
+        ]
+        agent.environment = environment
+        agent.standardOutput = FileHandle.nullDevice
+        agent.standardError = FileHandle.nullDevice
+        try agent.run()
+        return agent
+    }
+
+    /// Runs `conductor run --agent` on every instance until they all answer.
+    static func waitUntilReady(url: String, instances: [String]) async throws -> Bool {
+        for _ in 0..<30 {
+            let probe = try await CLI.run(["run", "--broker", url, "--discovery-timeout", "1s", "--agent", instances.joined(separator: ","), "--", "true"], timeout: 30)
+            if probe.status == 0 { return true }
+        }
+        return false
+    }
+
+    /// The agent that got the second batch was stopped (SIGSTOP) by the first batch's
+    /// command, after discovery: the run reports it never answered. Resumed, it reads the
+    /// request after its deadline and must not run it (a user who retries would get it twice).
+    @Test("a run request a stopped agent reads after its deadline is not run when it resumes")
+    func stoppedAgentDoesNotRunLate() async throws {
+        let broker = try await BrokerProcess.start()
+        let url = "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F"
+        let root = NSTemporaryDirectory() + "conductor-run-late-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let instances = ["late-a-\(UUID().uuidString.prefix(6).lowercased())", "late-b-\(UUID().uuidString.prefix(6).lowercased())"]
+        var agents: [String: Process] = [:]
+        defer {
+            for agent in agents.values where agent.isRunning {
+                kill(agent.processIdentifier, SIGCONT)
+                kill(agent.processIdentifier, SIGKILL)
+            }
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        do {
+            for (index, instance) in instances.enumerated() {
+                var environment = ProcessInfo.processInfo.environment
+                environment["OTHER_AGENT"] = instances[1 - index]
+                agents[instance] = try Self.startAgent(url: url, instance: instance, root: root, environment: environment)
+            }
+            for (instance, agent) in agents {
+                try Data(String(agent.processIdentifier).utf8).write(to: URL(fileURLWithPath: "\(root)/pid-\(instance)"))
+            }
+            #expect(try await Self.waitUntilReady(url: url, instances: instances), "the agents did not come up")
+
+            // Whichever node runs first stops the other; the other, if it ever runs it, leaves a marker.
+            let marker = root + "/ran-late"
+            let command = "if mkdir \(root)/first 2>/dev/null; then kill -STOP $(cat \(root)/pid-$OTHER_AGENT); else touch \(marker); fi"
+            let run = try await CLI.run(["run", "--broker", url, "--json", "--agent", instances.joined(separator: ","), "--batch", "1", "--timeout", "1s", "--", command], timeout: 60)
+            #expect(run.status == 3, "\(run.stdout)\n\(run.stderr)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+            let summary = try #require(object["summary"] as? [String: [String]])
+            let stopped = try #require(summary["no_answer"]?.first, "\(summary)")
+            let stoppedInstance = String(stopped.dropFirst("conductor:agent:".count))
+            let stoppedAgent = try #require(agents[stoppedInstance])
+
+            kill(stoppedAgent.processIdentifier, SIGCONT)
+            // Resumed, it reads the late request before anything sent after: once it answers
+            // a new run, the late one has been decided on.
+            #expect(try await Self.waitUntilReady(url: url, instances: [stoppedInstance]), "the resumed agent does not answer")
+            for _ in 0..<20 where !FileManager.default.fileExists(atPath: marker) { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(!FileManager.default.fileExists(atPath: marker), "the resumed agent ran a request whose sender had given up")
+        } catch {
+            await broker.stop()
+            throw error
+        }
+        await broker.stop()
+    }
+
     @Test("signing-key and --trusted-key: an agent that requires the coordinator's signature runs only what run signed with it")
     func signedRuns() async throws {
         let root = NSTemporaryDirectory() + "conductor-run-signed-\(UUID().uuidString.prefix(8))"
