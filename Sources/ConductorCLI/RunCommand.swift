@@ -40,7 +40,8 @@ struct RemoteRunCommand: AsyncParsableCommand {
             its timeout) or answered with an error (e.g. refused); 3 none failed but some \
             never answered, were not found or were not run (or fewer than --expect were found); 4 no node matched the target; 2 on an error \
             (bus unreachable, bad target, no state); 75 the --after event did not come in \
-            time (nothing ran); 69 no coordinator for --after/--then-signal; 130 interrupted \
+            time (nothing ran); 69 no coordinator for --after/--then-signal; 65 the coordinator \
+            refused the --after wait (nothing ran); 130 interrupted \
             (Ctrl-C stops sending; the nodes still running and those not run are still \
             reported); 64 bad usage. \
             See docs/primitives.md.
