@@ -108,6 +108,21 @@ struct RuntimeTests {
         #expect(AgentResponder.chunked([], maximumBytes: 200) == [[]])
     }
 
+    /// Recipes call `conductor lock/signal/wait` from scripts: the agent's own directory
+    /// leads PATH for jobs and runs, whatever PATH the agent was started with; a run's own
+    /// PATH is kept as given.
+    @Test func theAgentsOwnDirectoryLeadsThePathOfJobsAndRuns() async throws {
+        let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let directory = (executable as NSString).deletingLastPathComponent
+        let job = ConfigurationJob(jobID: "path", services: [ServiceSpec(name: "s", script: "echo \"$PATH\"")])
+        let applied = await JobExecutor().apply(job)
+        #expect(applied.services.first?.stdout.split(separator: ":").first.map(String.init) == directory, "\(applied.services)")
+        let ran = await JobExecutor().run(RunRequest(command: .shell("echo \"$PATH\"")))
+        #expect(ran.stdout.split(separator: ":").first.map(String.init) == directory, "\(ran)")
+        let own = await JobExecutor().run(RunRequest(command: .shell("echo \"$PATH\""), env: ["PATH": "/bin"]))
+        #expect(own.stdout == "/bin\n")
+    }
+
     @Test func parametersReachTheScriptUnderBothNamesAndMissingToolsFailClearly() async {
         let job = ConfigurationJob(jobID: "j1", deployment: "d", services: [
             ServiceSpec(name: "s", script: "echo \"$db_host $CONDUCTOR_PARAM_DB_HOST $port $CONDUCTOR_DEPLOYMENT\"", parameters: ["db_host": "10.0.0.7", "port": 5432]),

@@ -187,6 +187,33 @@ struct RunCLITests {
         await broker.stop()
     }
 
+    /// Recipes call `conductor lock ... -- cmd` inside service scripts and runs: the agent's
+    /// own binary must be on the command's PATH even when the agent's PATH lacks it.
+    @Test("a command run by an agent finds the conductor binary the agent runs from")
+    func conductorIsOnTheCommandsPath() async throws {
+        let broker = try await BrokerProcess.start()
+        let url = "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F"
+        let root = NSTemporaryDirectory() + "conductor-run-path-\(UUID().uuidString.prefix(8))"
+        let instance = "path-\(UUID().uuidString.prefix(6).lowercased())"
+        var environment = ProcessInfo.processInfo.environment
+        environment["PATH"] = "/usr/bin:/bin"
+        let agent = try Self.startAgent(url: url, instance: instance, root: root, environment: environment)
+        defer {
+            if agent.isRunning { kill(agent.processIdentifier, SIGKILL) }
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        do {
+            #expect(try await Self.waitUntilReady(url: url, instances: [instance]), "the agent did not come up")
+            let found = try await CLI.run(["run", "--broker", url, "--agent", instance, "--", "command -v conductor && conductor --version"], timeout: 30)
+            #expect(found.status == 0, "\(found.stdout)\n\(found.stderr)")
+            #expect(found.stdout.contains(CLI.binary.resolvingSymlinksInPath().path + "\n"), "\(found.stdout)")
+        } catch {
+            await broker.stop()
+            throw error
+        }
+        await broker.stop()
+    }
+
     @Test("signing-key and --trusted-key: an agent that requires the coordinator's signature runs only what run signed with it")
     func signedRuns() async throws {
         let root = NSTemporaryDirectory() + "conductor-run-signed-\(UUID().uuidString.prefix(8))"
