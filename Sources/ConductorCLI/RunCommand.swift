@@ -344,7 +344,7 @@ struct RemoteRunCommand: AsyncParsableCommand {
     static func text(_ node: RemoteRunNode) -> String {
         var line = "=== " + (node.label.map { "\($0) " } ?? "") + node.agent + ": " + node.status.rawValue.replacingOccurrences(of: "_", with: " ")
         if let result = node.result {
-            line += ", exit \(result.exitCode), \(Self.seconds(.milliseconds(result.durationMilliseconds)))"
+            line += ", exit \(result.exitCode), \(Self.seconds(result.duration))"
         }
         if let error = node.error { line += " (\(error))" }
         var text = line + "\n"
@@ -360,8 +360,10 @@ struct RemoteRunCommand: AsyncParsableCommand {
         output.isEmpty || output.hasSuffix("\n") ? output : output + "\n"
     }
 
+    /// Milliseconds shown; under one, microseconds, so a fast command does not read as 0.000s.
     static func seconds(_ duration: Duration) -> String {
-        String(format: "%.3fs", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return String(format: seconds < 0.001 ? "%.6fs" : "%.3fs", seconds)
     }
 
     /// What --json prints.

@@ -195,6 +195,11 @@ extension Duration {
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
+    /// Whole microseconds (rounded down): `run`'s `duration_us`.
+    public var wholeMicroseconds: Int64 {
+        let (seconds, attoseconds) = self.components
+        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+    }
 }
 
 // MARK: - MeshValue and field tables

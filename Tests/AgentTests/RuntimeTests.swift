@@ -123,6 +123,21 @@ struct RuntimeTests {
         #expect(own.stdout == "/bin\n")
     }
 
+    /// A command that takes less than a millisecond still has a duration (`duration_us`).
+    @Test func runResultsCarryMicroseconds() async throws {
+        let result = await JobExecutor().run(RunRequest(command: .argv(["true"])))
+        let microseconds = try #require(result.durationMicroseconds)
+        #expect(microseconds > 0)
+        #expect(result.durationMilliseconds == microseconds / 1000)
+        #expect(result.duration == .microseconds(microseconds))
+        let wire = try MeshValue(encoding: result)
+        #expect(wire[path: "duration_us"] == .int(microseconds))
+        #expect(try wire.decode(as: RunResult.self) == result)
+        // From an agent without the extension: milliseconds.
+        let older = RunResult(exitCode: 0, stdout: "", stderr: "", durationMilliseconds: 12)
+        #expect(older.duration == .milliseconds(12))
+    }
+
     @Test func parametersReachTheScriptUnderBothNamesAndMissingToolsFailClearly() async {
         let job = ConfigurationJob(jobID: "j1", deployment: "d", services: [
             ServiceSpec(name: "s", script: "echo \"$db_host $CONDUCTOR_PARAM_DB_HOST $port $CONDUCTOR_DEPLOYMENT\"", parameters: ["db_host": "10.0.0.7", "port": 5432]),

@@ -214,6 +214,37 @@ struct RunCLITests {
         await broker.stop()
     }
 
+    /// A command faster than a millisecond is reported in microseconds, not as 0.000s.
+    @Test("run durations: microseconds from the agent, never 0.000s in the text")
+    func durations() async throws {
+        let broker = try await BrokerProcess.start()
+        let url = "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F"
+        let root = NSTemporaryDirectory() + "conductor-run-duration-\(UUID().uuidString.prefix(8))"
+        let instance = "duration-\(UUID().uuidString.prefix(6).lowercased())"
+        let agent = try Self.startAgent(url: url, instance: instance, root: root)
+        defer {
+            if agent.isRunning { kill(agent.processIdentifier, SIGKILL) }
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        do {
+            #expect(try await Self.waitUntilReady(url: url, instances: [instance]), "the agent did not come up")
+            let json = try await CLI.run(["run", "--broker", url, "--json", "--agent", instance, "--", "true"], timeout: 30)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stdout)")
+            let result = try #require((object["nodes"] as? [[String: Any]])?.first?["result"] as? [String: Any])
+            let microseconds = try #require(result["duration_us"] as? Int, "\(result)")
+            #expect(microseconds > 0)
+            #expect(result["duration_ms"] as? Int == microseconds / 1000)
+            for _ in 0..<3 {
+                let fast = try await CLI.run(["run", "--broker", url, "--agent", instance, "--", "true"], timeout: 30)
+                #expect(fast.status == 0 && !fast.stdout.contains("0.000s"), "\(fast.stdout)")
+            }
+        } catch {
+            await broker.stop()
+            throw error
+        }
+        await broker.stop()
+    }
+
     @Test("signing-key and --trusted-key: an agent that requires the coordinator's signature runs only what run signed with it")
     func signedRuns() async throws {
         let root = NSTemporaryDirectory() + "conductor-run-signed-\(UUID().uuidString.prefix(8))"

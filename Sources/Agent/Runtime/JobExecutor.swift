@@ -64,9 +64,9 @@ public struct JobExecutor: Sendable {
             return RunResult(
                 exitCode: Self.exitCode(result), stdout: result.stdout.text, stderr: result.stderr.text,
                 truncated: result.stdout.truncated || result.stderr.truncated, timedOut: result.timedOut,
-                durationMilliseconds: result.duration.wholeMilliseconds)
+                duration: result.duration)
         } catch {
-            return RunResult(exitCode: 127, stdout: "", stderr: "\(error)\n", durationMilliseconds: started.duration(to: .now).wholeMilliseconds)
+            return RunResult(exitCode: 127, stdout: "", stderr: "\(error)\n", duration: started.duration(to: .now))
         }
     }
 
