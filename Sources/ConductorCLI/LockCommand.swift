@@ -14,8 +14,12 @@ import Glibc
 
 /// Exit codes of `lock`, `signal` and `wait` (besides a command's own under `lock --`).
 enum PrimitiveExit {
-    /// The bus, the local agent or the coordinator could not be reached or refused the request.
+    /// The bus, the local agent or the coordinator could not be reached (or is stopping, or
+    /// failed): trying again later may work.
     static let unavailable: Int32 = 69
+    /// The coordinator answered and refused the request (EX_DATAERR): a lock in use with
+    /// another limit, arguments it does not accept. The same call will never succeed.
+    static let refused: Int32 = 65
     /// The lock was lost while the command ran: the command was killed.
     static let lost: Int32 = 70
     /// Not acquired within --wait, or the event did not happen within --timeout.
@@ -104,9 +108,17 @@ enum PrimitiveOutput {
         FileHandle.standardOutput.write(Data(value.jsonBytes + [UInt8(ascii: "\n")]))
     }
 
-    /// The exit code for a failed call: unavailable unless the coordinator said "timeout".
+    /// The exit code for a failed call: the coordinator's "timeout" is timed out, its other
+    /// 4xx answers (409 another limit, 400 bad arguments, ...) refused; no answer, 410 (it is
+    /// stopping) and 5xx (it failed) are unavailable.
     static func code(for error: CoordinatorCallError) -> Int32 {
-        error.exception?.code == .timeout ? PrimitiveExit.timedOut : PrimitiveExit.unavailable
+        guard let exception = error.exception else { return PrimitiveExit.unavailable }
+        switch exception.code {
+        case .timeout: return PrimitiveExit.timedOut
+        case .gone: return PrimitiveExit.unavailable
+        case let code where (400..<500).contains(code.rawValue): return PrimitiveExit.refused
+        default: return PrimitiveExit.unavailable
+        }
     }
 
     /// "30", "30s", "500ms", "2m", "0": seconds by default.
@@ -165,7 +177,8 @@ struct LockRunCommand: AsyncParsableCommand {
 
             Exit status: COMMAND's own; 75 when the lock was not acquired within --wait \
             (the error names the holders); 70 when the lock was lost and COMMAND killed; 69 \
-            when the bus or the coordinator cannot be reached.
+            when the bus or the coordinator cannot be reached; 65 when the coordinator refused \
+            the request (the lock is in use with another --limit, which it names).
             """
     )
 
@@ -346,7 +359,8 @@ struct LockAcquireCommand: AsyncParsableCommand {
             lease ends, so prefer `conductor lock NAME -- COMMAND` when you can.
 
             Prints the token (or JSON with --json). Exit status: 0 acquired, 75 not acquired \
-            within --wait, 69 bus or coordinator unreachable.
+            within --wait, 69 bus or coordinator unreachable, 65 refused by the coordinator \
+            (the lock is in use with another --limit, which it names).
             """
     )
 
@@ -382,7 +396,7 @@ struct LockRenewCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "renew",
         abstract: "Extend the lease of a lock taken with `acquire`.",
-        discussion: "Exit status: 0 renewed, 1 the token no longer holds the lock, 69 bus or coordinator unreachable."
+        discussion: "Exit status: 0 renewed, 1 the token no longer holds the lock, 69 bus or coordinator unreachable, 65 refused by the coordinator."
     )
 
     @Argument(help: "The lock's name.") var name: String
@@ -407,7 +421,7 @@ struct LockReleaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "release",
         abstract: "Release a lock taken with `acquire`.",
-        discussion: "Exit status: 0 released, 1 the token did not hold the lock (lease over, or released already), 69 bus or coordinator unreachable."
+        discussion: "Exit status: 0 released, 1 the token did not hold the lock (lease over, or released already), 69 bus or coordinator unreachable, 65 refused by the coordinator."
     )
 
     @Argument(help: "The lock's name.") var name: String
@@ -439,7 +453,7 @@ struct LockStatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show a lock's holders and waiters.",
-        discussion: "Exit status: 0 (held or not), 69 bus or coordinator unreachable."
+        discussion: "Exit status: 0 (held or not), 69 bus or coordinator unreachable, 65 refused by the coordinator."
     )
 
     @Argument(help: "The lock's name.") var name: String

@@ -40,7 +40,8 @@ struct RemoteRunCommand: AsyncParsableCommand {
             its timeout) or answered with an error (e.g. refused); 3 none failed but some \
             never answered, were not found or were not run (or fewer than --expect were found); 4 no node matched the target; 2 on an error \
             (bus unreachable, bad target, no state); 75 the --after event did not come in \
-            time (nothing ran); 69 no coordinator for --after/--then-signal; 130 interrupted \
+            time (nothing ran); 69 no coordinator for --after/--then-signal; 65 the coordinator \
+            refused the --after wait (nothing ran); 130 interrupted \
             (Ctrl-C stops sending; the nodes still running and those not run are still \
             reported); 64 bad usage. \
             See docs/primitives.md.
@@ -343,7 +344,7 @@ struct RemoteRunCommand: AsyncParsableCommand {
     static func text(_ node: RemoteRunNode) -> String {
         var line = "=== " + (node.label.map { "\($0) " } ?? "") + node.agent + ": " + node.status.rawValue.replacingOccurrences(of: "_", with: " ")
         if let result = node.result {
-            line += ", exit \(result.exitCode), \(Self.seconds(.milliseconds(result.durationMilliseconds)))"
+            line += ", exit \(result.exitCode), \(Self.seconds(result.duration))"
         }
         if let error = node.error { line += " (\(error))" }
         var text = line + "\n"
@@ -359,8 +360,10 @@ struct RemoteRunCommand: AsyncParsableCommand {
         output.isEmpty || output.hasSuffix("\n") ? output : output + "\n"
     }
 
+    /// Milliseconds shown; under one, microseconds, so a fast command does not read as 0.000s.
     static func seconds(_ duration: Duration) -> String {
-        String(format: "%.3fs", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return String(format: seconds < 0.001 ? "%.6fs" : "%.3fs", seconds)
     }
 
     /// What --json prints.

@@ -39,7 +39,8 @@ struct SignalCommand: AsyncParsableCommand {
             counts it once per node, for barriers (`wait --count N`). A node signalling again \
             replaces its data. The node is --node, else $CONDUCTOR_INSTANCE_ID, else the host name.
 
-            Exit status: 0 recorded, 69 bus or coordinator unreachable, 64 invalid arguments.
+            Exit status: 0 recorded, 69 bus or coordinator unreachable, 65 refused by the \
+            coordinator, 64 invalid arguments.
             """
     )
 

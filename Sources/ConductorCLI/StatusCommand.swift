@@ -36,6 +36,9 @@ struct StatusCommand: AsyncParsableCommand {
         var status: String
         var generation: Int?
         var generationStatus: String?
+        /// Why the shown generation failed (each member that did not configure, and why):
+        /// kept after its instances are terminated, when their own reasons are gone.
+        var generationFailureReason: String?
         var failureReason: String?
         var members: [MemberStatus]
         var recentFailures: [String]
@@ -64,6 +67,7 @@ struct StatusCommand: AsyncParsableCommand {
                 DeploymentStatusOutput(
                     deployment: report.deployment.name, environment: report.deployment.environment, status: report.deployment.status.rawValue,
                     generation: report.shownGeneration?.number, generationStatus: report.shownGeneration?.status.rawValue,
+                    generationFailureReason: report.shownGeneration?.failureReason,
                     failureReason: report.deployment.failureReason, members: members,
                     recentFailures: report.recentFailures.map { "generation \($0.generation.map(String.init) ?? "-"): \($0.reason)" }))
         }
@@ -78,9 +82,13 @@ struct StatusCommand: AsyncParsableCommand {
         for deployment in output {
             print("\(deployment.deployment)@\(deployment.environment): \(deployment.status), generation \(deployment.generation.map(String.init) ?? "-") (\(deployment.generationStatus ?? "-"))")
             if let reason = deployment.failureReason { print("  reason: \(reason)") }
+            if let reason = deployment.generationFailureReason, reason != deployment.failureReason {
+                print("  generation \(deployment.generation.map(String.init) ?? "-") failed: \(reason)")
+            }
             for member in deployment.members {
                 print("  \(member.member.padding(toLength: 10, withPad: " ", startingAt: 0)) \(member.state.padding(toLength: 12, withPad: " ", startingAt: 0)) \(member.address ?? "-")")
                 if let reason = member.reason { print("      reason: \(reason)") }
+                for job in member.jobs where job.hasSuffix(" \(JobState.failed.rawValue)") { print("      job \(job)") }
                 if !member.waitingFor.isEmpty { print("      waiting for: \(member.waitingFor.joined(separator: ", "))") }
             }
         }

@@ -16,8 +16,8 @@ struct WaitCommand: AsyncParsableCommand {
             coordinator knows the deployment's instances, who did not (else how many are \
             still missing). A timeout is never reported as success.
 
-            Exit status: 0 happened, 75 timed out, 69 bus or coordinator unreachable, 64 \
-            invalid arguments.
+            Exit status: 0 happened, 75 timed out, 69 bus or coordinator unreachable, 65 \
+            refused by the coordinator, 64 invalid arguments.
             """
     )
 

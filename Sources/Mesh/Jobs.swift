@@ -102,15 +102,35 @@ public struct RunResult: Hashable, Sendable, Codable {
     public var stderr: String
     public var truncated: Bool
     public var timedOut: Bool
+    /// Whole milliseconds, rounded down: 0 for a command that took less than one.
     public var durationMilliseconds: Int64
+    /// *Extension*: the same duration in whole microseconds, so a fast command does not read
+    /// as taking no time; nil from agents that do not send it.
+    public var durationMicroseconds: Int64?
 
-    public init(exitCode: Int, stdout: String, stderr: String, truncated: Bool = false, timedOut: Bool = false, durationMilliseconds: Int64) {
+    public init(
+        exitCode: Int, stdout: String, stderr: String, truncated: Bool = false, timedOut: Bool = false, durationMilliseconds: Int64,
+        durationMicroseconds: Int64? = nil
+    ) {
         self.exitCode = exitCode
         self.stdout = stdout
         self.stderr = stderr
         self.truncated = truncated
         self.timedOut = timedOut
         self.durationMilliseconds = durationMilliseconds
+        self.durationMicroseconds = durationMicroseconds
+    }
+
+    /// A measured duration, for both fields.
+    public init(exitCode: Int, stdout: String, stderr: String, truncated: Bool = false, timedOut: Bool = false, duration: Duration) {
+        self.init(
+            exitCode: exitCode, stdout: stdout, stderr: stderr, truncated: truncated, timedOut: timedOut,
+            durationMilliseconds: duration.wholeMilliseconds, durationMicroseconds: duration.wholeMicroseconds)
+    }
+
+    /// How long the command ran, as precisely as the agent said.
+    public var duration: Duration {
+        self.durationMicroseconds.map { .microseconds($0) } ?? .milliseconds(self.durationMilliseconds)
     }
 
     enum CodingKeys: String, CodingKey {
@@ -118,6 +138,7 @@ public struct RunResult: Hashable, Sendable, Codable {
         case stdout, stderr, truncated
         case timedOut = "timed_out"
         case durationMilliseconds = "duration_ms"
+        case durationMicroseconds = "duration_us"
     }
 }
 

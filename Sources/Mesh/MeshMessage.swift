@@ -73,6 +73,21 @@ public struct MeshMessage: Hashable, Sendable {
     }
 }
 
+// MARK: - The sender's deadline
+
+extension MeshMessage {
+    /// *Extension* header: when the sender stops waiting for the answer, in milliseconds
+    /// since 1970. `expiration` is relative and only holds while the message is queued; this
+    /// tells an agent that reads a request late (it was stopped, or slow) that nobody waits.
+    public static let deadlineHeader = "conductor.deadline"
+
+    /// The `conductor.deadline` header, milliseconds since 1970.
+    public var deadline: Int64? {
+        get { self.extraHeaders[Self.deadlineHeader]?.intValue }
+        set { self.extraHeaders[Self.deadlineHeader] = newValue.map(MeshValue.int) }
+    }
+}
+
 // MARK: - To and from AMQP
 
 extension MeshMessage {
@@ -178,6 +193,12 @@ extension Duration {
     public var wholeMilliseconds: Int64 {
         let (seconds, attoseconds) = self.components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    /// Whole microseconds (rounded down): `run`'s `duration_us`.
+    public var wholeMicroseconds: Int64 {
+        let (seconds, attoseconds) = self.components
+        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
     }
 }
 

@@ -151,6 +151,7 @@ public final class MeshConsole: Sendable {
         var message = try MeshMessage(opcode: .methodRequest, encoding: method)
         message.userID = self.userID
         message.expiration = timeout
+        message.deadline = RequestSigner.now() + timeout.wholeMilliseconds
         if method.methodName == MeshMethod.run || method.methodName == MeshMethod.applyJob {
             self.signer?.sign(&message, agent: agent.description, method: method.methodName, expiresAt: RequestSigner.now() + timeout.wholeMilliseconds + 60_000)
         }

@@ -200,8 +200,11 @@ public struct RemoteRunner: Sendable {
                     runMessage.replyTo = replyQueue
                     for dispatch in dispatches {
                         runMessage.correlationID = dispatch.correlationID
-                        // A request still queued when we give up must not start later.
-                        runMessage.expiration = max(.milliseconds(1), dispatch.deadline - now())
+                        // A request still queued when we give up must not start later (the
+                        // expiration), nor one read late by a stopped or slow agent (the deadline).
+                        let expiration = max(.milliseconds(1), dispatch.deadline - now())
+                        runMessage.expiration = expiration
+                        runMessage.deadline = RequestSigner.now() + expiration.wholeMilliseconds
                         var signed = runMessage
                         self.console.signer?.sign(
                             &signed, agent: dispatch.agent, method: MeshMethod.run,

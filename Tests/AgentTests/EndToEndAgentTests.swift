@@ -226,6 +226,31 @@ struct EndToEndAgentTests {
         }
     }
 
+    /// A run request that reaches the agent after its deadline (the agent was stopped, or
+    /// slow to read) is answered 408 and not run: the sender has given up and may retry.
+    @Test(arguments: TestBus.kinds)
+    func runReadAfterItsDeadlineIsNotRun(_ kind: TestBus.Kind) async throws {
+        try await Self.withBusAndAgent(kind, prefix: "late") { bus, agent, console, directory in
+            let marker = directory.path + "/late-ran"
+            let run = try MethodRequest(methodName: MeshMethod.run, encoding: RunRequest(command: .argv(["touch", marker])))
+            // As `conductor run` sends it, but with a deadline already over.
+            var late = try MeshMessage(opcode: .methodRequest, encoding: run)
+            late.userID = console.userID
+            late.expiration = .seconds(10)
+            late.extraHeaders["conductor.deadline"] = .int(RequestSigner.now() - 2000)
+            let refused = try await console.request(late, exchange: QMF.directExchange, routingKey: agent.name.description, timeout: .seconds(10)) { !$0.isEmpty }
+            #expect(refused.first?.exceptionBody?.code == .timeout, "\(refused.map(\.body))")
+            #expect(refused.first?.exceptionBody?.text.contains("it was not run") == true)
+            #expect(!FileManager.default.fileExists(atPath: marker))
+
+            var timely = late
+            timely.extraHeaders["conductor.deadline"] = .int(RequestSigner.now() + 10_000)
+            let ran = try await console.request(timely, exchange: QMF.directExchange, routingKey: agent.name.description, timeout: .seconds(10)) { !$0.isEmpty }
+            #expect(ran.first?.opcode == .methodResponse, "\(ran.map(\.body))")
+            #expect(FileManager.default.fileExists(atPath: marker))
+        }
+    }
+
     /// Stopping mid-job: the job is killed after the grace period and reported `interrupted`.
     @Test func shutdownPastTheGracePeriodReportsInterrupted() async throws {
         let bus = try await TestBus.start(.embedded)

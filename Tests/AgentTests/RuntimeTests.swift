@@ -65,6 +65,25 @@ struct RuntimeTests {
         if case .ignore = responder.decide(noReply, broadcast: false, snapshot: self.snapshot, info: info) {} else { Issue.record("a request without reply_to must be ignored") }
     }
 
+    /// docs/protocol.md: a method request read after its `conductor.deadline` (the console
+    /// stopped waiting) is answered 408 and not run; one read in time runs.
+    @Test func aRequestReadAfterItsDeadlineIsRefusedNotRun() throws {
+        let responder = try self.responder()
+        let info = responder.agentInfo(self.snapshot, heartbeatSeconds: 10)
+        let now: Int64 = 1_700_000_000_000
+        var late = try self.request(MethodRequest(methodName: "run", encoding: RunRequest(command: .shell("true"))), user: "conductor")
+        late.extraHeaders["conductor.deadline"] = .int(now - 1500)
+        guard case .reply(let replies) = responder.decide(late, broadcast: false, snapshot: self.snapshot, info: info, now: now) else {
+            Issue.record("a late run must be answered, not run")
+            return
+        }
+        let exception = try replies.first?.decodeBody(ExceptionBody.self)
+        #expect(exception?.code == .timeout)
+        #expect(exception?.text == "'run' is refused: its deadline passed 1500 ms before this agent read it (the sender stopped waiting); it was not run")
+        late.extraHeaders["conductor.deadline"] = .int(now + 1)
+        #expect(responder.decide(late, broadcast: false, snapshot: self.snapshot, info: info, now: now) == .run(RunRequest(command: .shell("true"))))
+    }
+
     @Test func broadcastQueriesWithoutMatchStaySilentDirectOnesAnswerEmpty() throws {
         let responder = try self.responder()
         let info = responder.agentInfo(self.snapshot, heartbeatSeconds: 10)
@@ -87,6 +106,36 @@ struct RuntimeTests {
         #expect(Array(chunks.joined()) == items)
         #expect(chunks.allSatisfy { MeshValue.list($0).jsonBytes.count <= 200 })
         #expect(AgentResponder.chunked([], maximumBytes: 200) == [[]])
+    }
+
+    /// Recipes call `conductor lock/signal/wait` from scripts: the agent's own directory
+    /// leads PATH for jobs and runs, whatever PATH the agent was started with; a run's own
+    /// PATH is kept as given.
+    @Test func theAgentsOwnDirectoryLeadsThePathOfJobsAndRuns() async throws {
+        let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let directory = (executable as NSString).deletingLastPathComponent
+        let job = ConfigurationJob(jobID: "path", services: [ServiceSpec(name: "s", script: "echo \"$PATH\"")])
+        let applied = await JobExecutor().apply(job)
+        #expect(applied.services.first?.stdout.split(separator: ":").first.map(String.init) == directory, "\(applied.services)")
+        let ran = await JobExecutor().run(RunRequest(command: .shell("echo \"$PATH\"")))
+        #expect(ran.stdout.split(separator: ":").first.map(String.init) == directory, "\(ran)")
+        let own = await JobExecutor().run(RunRequest(command: .shell("echo \"$PATH\""), env: ["PATH": "/bin"]))
+        #expect(own.stdout == "/bin\n")
+    }
+
+    /// A command that takes less than a millisecond still has a duration (`duration_us`).
+    @Test func runResultsCarryMicroseconds() async throws {
+        let result = await JobExecutor().run(RunRequest(command: .argv(["true"])))
+        let microseconds = try #require(result.durationMicroseconds)
+        #expect(microseconds > 0)
+        #expect(result.durationMilliseconds == microseconds / 1000)
+        #expect(result.duration == .microseconds(microseconds))
+        let wire = try MeshValue(encoding: result)
+        #expect(wire[path: "duration_us"] == .int(microseconds))
+        #expect(try wire.decode(as: RunResult.self) == result)
+        // From an agent without the extension: milliseconds.
+        let older = RunResult(exitCode: 0, stdout: "", stderr: "", durationMilliseconds: 12)
+        #expect(older.duration == .milliseconds(12))
     }
 
     @Test func parametersReachTheScriptUnderBothNamesAndMissingToolsFailClearly() async {

@@ -123,7 +123,7 @@ struct PrimitivesCLITests {
     @Test("help explains the forms, the token, the exit codes")
     func help() async throws {
         let lock = try await CLI.run(["lock", "run", "--help"])
-        for text in ["CONDUCTOR_LOCK_TOKEN", "--ttl", "--wait", "--limit", "killed", "75", "70", "69"] {
+        for text in ["CONDUCTOR_LOCK_TOKEN", "--ttl", "--wait", "--limit", "killed", "75", "70", "69", "65"] {
             #expect(lock.stdout.contains(text), "lock run --help misses \(text)")
         }
         let group = try await CLI.run(["lock", "--help"])
@@ -131,9 +131,9 @@ struct PrimitivesCLITests {
         let acquire = try await CLI.run(["lock", "acquire", "--help"])
         #expect(acquire.stdout.contains("lease"))
         let wait = try await CLI.run(["wait", "--help"])
-        for text in ["--count", "--timeout", "--global", "--deployment", "latched", "75"] { #expect(wait.stdout.contains(text), "wait --help misses \(text)") }
+        for text in ["--count", "--timeout", "--global", "--deployment", "latched", "75", "65"] { #expect(wait.stdout.contains(text), "wait --help misses \(text)") }
         let signal = try await CLI.run(["signal", "--help"])
-        for text in ["--data", "--node", "--global", "CONDUCTOR_INSTANCE_ID"] { #expect(signal.stdout.contains(text), "signal --help misses \(text)") }
+        for text in ["--data", "--node", "--global", "CONDUCTOR_INSTANCE_ID", "65"] { #expect(signal.stdout.contains(text), "signal --help misses \(text)") }
     }
 
     @Test("bad input is a usage error, a missing coordinator exit 69")
@@ -243,6 +243,26 @@ struct PrimitivesCLITests {
             let next = try await mesh.run(["lock", "forms", "--json", "--", "true"])
             #expect(next.status == 0)
             #expect(next.stdout.contains("\"lost\":false"), "\(next.stdout)")
+        }
+    }
+
+    /// A coordinator that answers "no" is not unreachable: a conflicting --limit or arguments
+    /// it refuses exit 65, naming why (the lock's current limit), so a recipe can tell
+    /// "fix the call" from "retry later".
+    @Test("a request the coordinator refuses exits 65 with its reason, not 69")
+    func refusedIsNotUnreachable() async throws {
+        try await Self.withMesh { mesh in
+            let held = try await mesh.run(["lock", "acquire", "pool", "--limit", "2", "--ttl", "60s", "--wait", "0"])
+            #expect(held.status == 0, "\(held.stderr)")
+            let conflicting = try await mesh.run(["lock", "pool", "--limit", "3", "--wait", "0", "--", "true"])
+            #expect(conflicting.status == 65, "\(conflicting.stderr)")
+            #expect(conflicting.stderr.contains("in use with limit 2, not 3"), "\(conflicting.stderr)")
+            let acquire = try await mesh.run(["lock", "acquire", "pool", "--limit", "3", "--wait", "0"])
+            #expect(acquire.status == 65, "\(acquire.stderr)")
+            // Arguments only the coordinator checks: the holder name (node:pid) is over 256 bytes.
+            let badHolder = try await mesh.run(["lock", "other", "--", "true"], extra: ["CONDUCTOR_INSTANCE_ID": String(repeating: "n", count: 300)])
+            #expect(badHolder.status == 65, "\(badHolder.stderr)")
+            #expect(badHolder.stderr.contains("holder must be 1-256 bytes"), "\(badHolder.stderr)")
         }
     }
 

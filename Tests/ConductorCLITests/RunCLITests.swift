@@ -110,6 +110,141 @@ struct RunCLITests {
         await broker.stop()
     }
 
+    /// `conductor agent` as the tests start it: trusting guest, quiet, with `environment`.
+    static func startAgent(url: String, instance: String, root: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Process {
+        let agent = Process()
+        agent.executableURL = CLI.binary
+        agent.arguments = [
+            "agent", "--broker", url, "--instance-id", instance, "--state-dir", "\(root)/\(instance)", "--facts-dir", "\(root)/facts.d",
+            "--trusted-user", "guest", "--log-level", "error",
+        ]
+        agent.environment = environment
+        agent.standardOutput = FileHandle.nullDevice
+        agent.standardError = FileHandle.nullDevice
+        try agent.run()
+        return agent
+    }
+
+    /// Runs `conductor run --agent` on every instance until they all answer.
+    static func waitUntilReady(url: String, instances: [String]) async throws -> Bool {
+        for _ in 0..<30 {
+            let probe = try await CLI.run(["run", "--broker", url, "--discovery-timeout", "1s", "--agent", instances.joined(separator: ","), "--", "true"], timeout: 30)
+            if probe.status == 0 { return true }
+        }
+        return false
+    }
+
+    /// The agent that got the second batch was stopped (SIGSTOP) by the first batch's
+    /// command, after discovery: the run reports it never answered. Resumed, it reads the
+    /// request after its deadline and must not run it (a user who retries would get it twice).
+    @Test("a run request a stopped agent reads after its deadline is not run when it resumes")
+    func stoppedAgentDoesNotRunLate() async throws {
+        let broker = try await BrokerProcess.start()
+        let url = "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F"
+        let root = NSTemporaryDirectory() + "conductor-run-late-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let instances = ["late-a-\(UUID().uuidString.prefix(6).lowercased())", "late-b-\(UUID().uuidString.prefix(6).lowercased())"]
+        var agents: [String: Process] = [:]
+        defer {
+            for agent in agents.values where agent.isRunning {
+                kill(agent.processIdentifier, SIGCONT)
+                kill(agent.processIdentifier, SIGKILL)
+            }
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        do {
+            for (index, instance) in instances.enumerated() {
+                var environment = ProcessInfo.processInfo.environment
+                environment["OTHER_AGENT"] = instances[1 - index]
+                agents[instance] = try Self.startAgent(url: url, instance: instance, root: root, environment: environment)
+            }
+            for (instance, agent) in agents {
+                try Data(String(agent.processIdentifier).utf8).write(to: URL(fileURLWithPath: "\(root)/pid-\(instance)"))
+            }
+            #expect(try await Self.waitUntilReady(url: url, instances: instances), "the agents did not come up")
+
+            // Whichever node runs first stops the other; the other, if it ever runs it, leaves a marker.
+            let marker = root + "/ran-late"
+            let command = "if mkdir \(root)/first 2>/dev/null; then kill -STOP $(cat \(root)/pid-$OTHER_AGENT); else touch \(marker); fi"
+            let run = try await CLI.run(["run", "--broker", url, "--json", "--agent", instances.joined(separator: ","), "--batch", "1", "--timeout", "1s", "--", command], timeout: 60)
+            #expect(run.status == 3, "\(run.stdout)\n\(run.stderr)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+            let summary = try #require(object["summary"] as? [String: [String]])
+            let stopped = try #require(summary["no_answer"]?.first, "\(summary)")
+            let stoppedInstance = String(stopped.dropFirst("conductor:agent:".count))
+            let stoppedAgent = try #require(agents[stoppedInstance])
+
+            kill(stoppedAgent.processIdentifier, SIGCONT)
+            // Resumed, it reads the late request before anything sent after: once it answers
+            // a new run, the late one has been decided on.
+            #expect(try await Self.waitUntilReady(url: url, instances: [stoppedInstance]), "the resumed agent does not answer")
+            for _ in 0..<20 where !FileManager.default.fileExists(atPath: marker) { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(!FileManager.default.fileExists(atPath: marker), "the resumed agent ran a request whose sender had given up")
+        } catch {
+            await broker.stop()
+            throw error
+        }
+        await broker.stop()
+    }
+
+    /// Recipes call `conductor lock ... -- cmd` inside service scripts and runs: the agent's
+    /// own binary must be on the command's PATH even when the agent's PATH lacks it.
+    @Test("a command run by an agent finds the conductor binary the agent runs from")
+    func conductorIsOnTheCommandsPath() async throws {
+        let broker = try await BrokerProcess.start()
+        let url = "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F"
+        let root = NSTemporaryDirectory() + "conductor-run-path-\(UUID().uuidString.prefix(8))"
+        let instance = "path-\(UUID().uuidString.prefix(6).lowercased())"
+        var environment = ProcessInfo.processInfo.environment
+        environment["PATH"] = "/usr/bin:/bin"
+        let agent = try Self.startAgent(url: url, instance: instance, root: root, environment: environment)
+        defer {
+            if agent.isRunning { kill(agent.processIdentifier, SIGKILL) }
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        do {
+            #expect(try await Self.waitUntilReady(url: url, instances: [instance]), "the agent did not come up")
+            let found = try await CLI.run(["run", "--broker", url, "--agent", instance, "--", "command -v conductor && conductor --version"], timeout: 30)
+            #expect(found.status == 0, "\(found.stdout)\n\(found.stderr)")
+            #expect(found.stdout.contains(CLI.binary.resolvingSymlinksInPath().path + "\n"), "\(found.stdout)")
+        } catch {
+            await broker.stop()
+            throw error
+        }
+        await broker.stop()
+    }
+
+    /// A command faster than a millisecond is reported in microseconds, not as 0.000s.
+    @Test("run durations: microseconds from the agent, never 0.000s in the text")
+    func durations() async throws {
+        let broker = try await BrokerProcess.start()
+        let url = "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F"
+        let root = NSTemporaryDirectory() + "conductor-run-duration-\(UUID().uuidString.prefix(8))"
+        let instance = "duration-\(UUID().uuidString.prefix(6).lowercased())"
+        let agent = try Self.startAgent(url: url, instance: instance, root: root)
+        defer {
+            if agent.isRunning { kill(agent.processIdentifier, SIGKILL) }
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        do {
+            #expect(try await Self.waitUntilReady(url: url, instances: [instance]), "the agent did not come up")
+            let json = try await CLI.run(["run", "--broker", url, "--json", "--agent", instance, "--", "true"], timeout: 30)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stdout)")
+            let result = try #require((object["nodes"] as? [[String: Any]])?.first?["result"] as? [String: Any])
+            let microseconds = try #require(result["duration_us"] as? Int, "\(result)")
+            #expect(microseconds > 0)
+            #expect(result["duration_ms"] as? Int == microseconds / 1000)
+            for _ in 0..<3 {
+                let fast = try await CLI.run(["run", "--broker", url, "--agent", instance, "--", "true"], timeout: 30)
+                #expect(fast.status == 0 && !fast.stdout.contains("0.000s"), "\(fast.stdout)")
+            }
+        } catch {
+            await broker.stop()
+            throw error
+        }
+        await broker.stop()
+    }
+
     @Test("signing-key and --trusted-key: an agent that requires the coordinator's signature runs only what run signed with it")
     func signedRuns() async throws {
         let root = NSTemporaryDirectory() + "conductor-run-signed-\(UUID().uuidString.prefix(8))"

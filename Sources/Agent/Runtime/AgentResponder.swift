@@ -47,7 +47,7 @@ public struct AgentResponder: Sendable {
 
     /// `broadcast` is true for requests that came through `qmf.default.topic`: those are
     /// not answered when nothing matches.
-    /// `now`: milliseconds since 1970, for signature expiry.
+    /// `now`: milliseconds since 1970, for signature expiry and the request's deadline.
     public func decide(
         _ request: MeshMessage, broadcast: Bool, snapshot: FactSnapshot, info: AgentInfo, now: Int64 = RequestSigner.now()
     ) -> RequestDecision {
@@ -149,6 +149,12 @@ public struct AgentResponder: Sendable {
             } catch {
                 return self.fail(request, .forbidden, "'\(call.methodName)' is refused: \(error.reason)")
             }
+        }
+        // Its sender has given up (and may retry): acting now would act twice.
+        if let deadline = request.deadline, deadline <= now {
+            return self.fail(
+                request, .timeout,
+                "'\(call.methodName)' is refused: its deadline passed \(now - deadline) ms before this agent read it (the sender stopped waiting); it was not run")
         }
         do {
             switch call.methodName {

@@ -8,10 +8,40 @@ public struct JobExecutor: Sendable {
     /// Finds an executable by name in `PATH`; replaceable so tests can pretend a tool is missing.
     public var findExecutable: @Sendable (String) -> String?
     public var outputLimit: Int
+    /// Put first in the PATH of every job and run: by default the directory of the binary
+    /// the agent runs from, so recipes find `conductor lock/signal/wait` whatever PATH the
+    /// agent was started with.
+    public var leadingPathDirectory: String?
 
-    public init(findExecutable: @escaping @Sendable (String) -> String? = JobExecutor.searchPath, outputLimit: Int = RunResult.maximumOutputBytes) {
+    public init(
+        findExecutable: @escaping @Sendable (String) -> String? = JobExecutor.searchPath, outputLimit: Int = RunResult.maximumOutputBytes,
+        leadingPathDirectory: String? = JobExecutor.ownDirectory
+    ) {
         self.findExecutable = findExecutable
         self.outputLimit = outputLimit
+        self.leadingPathDirectory = leadingPathDirectory
+    }
+
+    /// The directory of this process's own binary (`/proc/self/exe`), nil if unknown.
+    public static let ownDirectory: String? = {
+        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        return (executable as NSString).deletingLastPathComponent
+    }()
+
+    /// PATH when the agent has none.
+    static let defaultPath = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+
+    /// The agent's environment, `leadingPathDirectory` first in PATH, then `overrides` (a
+    /// PATH among them is taken as given).
+    func commandEnvironment(merging overrides: [String: String]) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        if let directory = self.leadingPathDirectory {
+            let path = environment["PATH"] ?? Self.defaultPath
+            if path.split(separator: ":").first.map(String.init) != directory {
+                environment["PATH"] = directory + ":" + path
+            }
+        }
+        return environment.merging(overrides) { _, new in new }
     }
 
     /// Runs one command. A command that cannot be started gives exit code 127 and the
@@ -24,7 +54,7 @@ public struct JobExecutor: Sendable {
         }
         let process = ProcessRequest(
             command,
-            environment: ProcessRequest.inheritedEnvironment(merging: request.env ?? [:]),
+            environment: self.commandEnvironment(merging: request.env ?? [:]),
             timeout: .milliseconds(Int64(request.effectiveTimeoutSeconds * 1000)),
             outputLimit: self.outputLimit
         )
@@ -34,9 +64,9 @@ public struct JobExecutor: Sendable {
             return RunResult(
                 exitCode: Self.exitCode(result), stdout: result.stdout.text, stderr: result.stderr.text,
                 truncated: result.stdout.truncated || result.stderr.truncated, timedOut: result.timedOut,
-                durationMilliseconds: result.duration.wholeMilliseconds)
+                duration: result.duration)
         } catch {
-            return RunResult(exitCode: 127, stdout: "", stderr: "\(error)\n", durationMilliseconds: started.duration(to: .now).wholeMilliseconds)
+            return RunResult(exitCode: 127, stdout: "", stderr: "\(error)\n", duration: started.duration(to: .now))
         }
     }
 
@@ -117,7 +147,7 @@ public struct JobExecutor: Sendable {
         }
         let process = ProcessRequest(
             command,
-            environment: ProcessRequest.inheritedEnvironment(merging: Self.environment(for: service, of: job)),
+            environment: self.commandEnvironment(merging: Self.environment(for: service, of: job)),
             timeout: timeout,
             outputLimit: self.outputLimit
         )
@@ -138,7 +168,7 @@ public struct JobExecutor: Sendable {
 
     /// Every directory of `PATH` (or the usual ones when unset), first executable wins.
     public static let searchPath: @Sendable (String) -> String? = { name in
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? JobExecutor.defaultPath
         for directory in path.split(separator: ":") where !directory.isEmpty {
             let candidate = "\(directory)/\(name)"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
