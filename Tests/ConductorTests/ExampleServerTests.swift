@@ -17,6 +17,8 @@ import Testing
             def handle(self):
                 self.rfile.readline()
                 self.wfile.write(b"OK\\n")
+        # Like db.py: an earlier run's connections in TIME_WAIT must not keep it from binding.
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
         socketserver.ThreadingTCPServer(("127.61.70.2", 15432), Yes).serve_forever()
         """,
     ]
@@ -24,20 +26,13 @@ import Testing
     impostor.standardOutput = FileHandle.nullDevice
     impostor.standardError = FileHandle.nullDevice
     try impostor.run()
-    defer {
-        impostor.terminate()
-        impostor.waitUntilExit()
-    }
-    // Listening before the launch: it answers the same OK the test expects of it.
-    let ready = await CLIProcess.waitFor(seconds: 20) {
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        probe.arguments = ["python3", "-c", "import socket; socket.create_connection(('127.61.70.2', 15432), 1)"]
-        probe.standardOutput = FileHandle.nullDevice
-        probe.standardError = FileHandle.nullDevice
-        guard (try? probe.run()) != nil else { return false }
-        probe.waitUntilExit()
-        return probe.terminationStatus == 0
+    // Never a blocking waitUntilExit: it would hold one of the cooperative pool's threads.
+    defer { kill(impostor.processIdentifier, SIGKILL) }
+    // Listening before the launch.
+    var ready = false
+    for _ in 0..<100 where !ready {
+        ready = try await ServerProbe.ask(["who", "127.61.70.2", "15432"]) == ["OK"]
+        if !ready { try await Task.sleep(for: .milliseconds(100)) }
     }
     try #require(ready, "the impostor did not start")
 
