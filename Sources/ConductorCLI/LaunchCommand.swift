@@ -24,12 +24,14 @@ struct LaunchArguments: ParsableArguments {
     @Option(name: .long, help: "Seconds one configuration job may run.")
     var jobTimeout: Double = 300
 
-    @Option(name: .long, help: "First three octets of the local instances' loopback addresses (members get .2, .3, …).")
-    var localAddresses: String = "127.0.0"
+    @Option(
+        name: .long,
+        help: "First three octets of the local instances' loopback addresses (members get .2, .3, …); refused where another deployment holds them. Default: 127.0.0, or the first /24 above it no live deployment uses.")
+    var localAddresses: String?
 
     func validate() throws {
-        guard LocalProvider.addressPrefix(self.localAddresses) != nil else {
-            throw ValidationError("--local-addresses takes three octets of 127.0.0.0/8, like 127.0.0, got '\(self.localAddresses)'")
+        if let localAddresses = self.localAddresses, LocalProvider.addressPrefix(localAddresses) == nil {
+            throw ValidationError("--local-addresses takes three octets of 127.0.0.0/8, like 127.0.0, got '\(localAddresses)'")
         }
         guard self.waitBudget > 0, self.jobTimeout >= 1 else { throw ValidationError("--wait-budget and --job-timeout must be positive") }
     }
@@ -38,7 +40,7 @@ struct LaunchArguments: ParsableArguments {
         LaunchRequest(
             file: self.deployable.file, environment: self.deployable.env,
             settings: self.deployable.parsedSettings.map { LaunchRequest.Setting(name: $0.name, value: $0.value) },
-            localAddresses: self.localAddresses == "127.0.0" ? nil : self.localAddresses)
+            localAddresses: self.localAddresses)
     }
 
     /// The same checks the launcher makes, before a broker or a state file exists; exit 2

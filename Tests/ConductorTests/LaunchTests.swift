@@ -33,7 +33,7 @@ struct LaunchTests {
             }
             let balancer = try #require(byMember["lb"]?.services.first)
             #expect(balancer.parameters["backends"] == "[\"127.61.\(third).3\",\"127.61.\(third).4\"]")
-            #expect(balancer.output == "load balancer: 2 backends healthy")
+            #expect(balancer.output == "load balancer on 127.61.\(third).5:18000: requests reach all 2 backends in turn")
 
             // Recorded: one job per member, succeeded; the generation active; an audit trail.
             let status = try #require(try await harness.store.status(deployment: "webapp", environment: "default"))

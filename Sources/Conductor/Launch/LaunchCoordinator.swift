@@ -45,10 +45,11 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
         }
     }
 
-    /// `local` on the request's `--local-addresses` (default 127.0.0), and `agents` on the
+    /// `local` on the request's `--local-addresses` (refused where another deployment holds
+    /// them), else on 127.0.0 or the first free /24 above it; and `agents` on the
     /// coordinator's bus.
     public static func standardProviders(_ request: LaunchRequest, console: AMQPConnectionConfiguration) -> [any InstanceProvider] {
-        [LocalProvider(addressPrefix: LocalProvider.addressPrefix(request.localAddresses ?? "127.0.0") ?? (127, 0, 0)), AgentsProvider(console: console)]
+        [LocalProvider(addressPrefix: request.localAddresses.flatMap(LocalProvider.addressPrefix)), AgentsProvider(console: console)]
     }
 
     public let store: any StateStore

@@ -18,8 +18,9 @@ public struct LaunchRequest: Sendable, Codable, Hashable {
     public var file: String
     public var environment: String?
     public var settings: [Setting]
-    /// The local provider's address prefix (`--local-addresses`), when not the default, so
-    /// `conductor fwd` starts any instance the crash left unstarted on the same /24.
+    /// The local provider's address prefix (`--local-addresses`), when one was asked for, so
+    /// `conductor fwd` starts any instance the crash left unstarted on the same /24. Without
+    /// it the provider finds a free /24, and the deployment's running members keep fwd on theirs.
     public var localAddresses: String?
 
     public init(file: String, environment: String? = nil, settings: [Setting] = [], localAddresses: String? = nil) {

@@ -9,10 +9,13 @@ import ProcessSupport
 /// The default provider: each instance is a `conductor agent` child process on this
 /// machine, with its own instance id, directory and loopback address (127.0.0.N), which
 /// it reports as its `ipaddress` fact so services really bind to distinct addresses.
+/// No member gets an address another live deployment on this machine holds
+/// (`LocalAddressPlan`): on the default addresses the deployment moves to a free /24, on
+/// requested ones (`--local-addresses`) the member is refused.
 ///
 /// The agent gets everything through its environment, not its argv (where `ps` would
 /// show the broker password): `CONDUCTOR_BROKER_URL`, `CONDUCTOR_INSTANCE_ID`,
-/// `CONDUCTOR_IPADDRESS`; its scripts inherit `CONDUCTOR_WORK_DIR` and
+/// `CONDUCTOR_IPADDRESS`, `CONDUCTOR_DEPLOYMENT`; its scripts inherit `CONDUCTOR_WORK_DIR` and
 /// `CONDUCTOR_FACTS_DIR` (write a custom fact there, then it is published).
 /// Stopping an instance stops the agent, then every process that still carries its
 /// instance id in its environment (servers its scripts left running).
@@ -22,14 +25,23 @@ public struct LocalProvider: InstanceProvider {
     public var executable: String
     /// The first three octets of the addresses; members get .2, .3, … (then the next /24).
     public var addressPrefix: (UInt8, UInt8, UInt8)
+    /// True when the prefix was asked for: an address of it that another deployment holds
+    /// is refused. False (the default 127.0.0): the deployment moves to a free /24.
+    public var addressPrefixIsRequested: Bool
     public var heartbeatInterval: Double
     public var logLevel: String
 
-    public init(executable: String = LocalProvider.currentExecutable(), addressPrefix: (UInt8, UInt8, UInt8) = (127, 0, 0), heartbeatInterval: Double = 1, logLevel: String = "warning") {
+    /// `addressPrefix` nil: 127.0.0, or the first /24 above it that no live deployment uses.
+    public init(executable: String = LocalProvider.currentExecutable(), addressPrefix: (UInt8, UInt8, UInt8)? = nil, heartbeatInterval: Double = 1, logLevel: String = "warning") {
         self.executable = executable
-        self.addressPrefix = addressPrefix
+        self.addressPrefix = addressPrefix ?? (127, 0, 0)
+        self.addressPrefixIsRequested = addressPrefix != nil
         self.heartbeatInterval = heartbeatInterval
         self.logLevel = logLevel
+    }
+
+    public var addressPlan: LocalAddressPlan {
+        LocalAddressPlan(prefix: self.addressPrefix, requested: self.addressPrefixIsRequested)
     }
 
     /// This process's own binary (`/proc/self/exe`), so the agents are the same version.
@@ -46,11 +58,10 @@ public struct LocalProvider: InstanceProvider {
         return (octets[0], octets[1], octets[2])
     }
 
-    /// 127.0.0.2 for ordinal 0; 250 members per /24, never .0, .1 or .255.
+    /// 127.0.0.2 for ordinal 0 when no other deployment is in the way; 250 members per
+    /// /24, never .0, .1 or .255.
     public func address(ordinal: Int) -> String {
-        let third = Int(self.addressPrefix.2) + ordinal / 250
-        let second = Int(self.addressPrefix.1) + third / 256
-        return "\(self.addressPrefix.0).\(second % 256).\(third % 256).\(2 + ordinal % 250)"
+        self.addressPlan.address(ordinal: ordinal)
     }
 
     public func start(_ request: InstanceStartRequest) async throws -> InstanceHandle {
@@ -63,11 +74,31 @@ public struct LocalProvider: InstanceProvider {
         } catch {
             throw ProviderError(provider: self.name, "cannot create \(request.workDirectory): \(error.localizedDescription)")
         }
-        let address = self.address(ordinal: request.ordinal)
+        // Chosen and taken under one machine-wide lock: a launch running beside this one
+        // sees our agent (and its address) before it chooses.
+        return try await Self.withAddressLock {
+            let home = Self.deploymentHome(ofMemberDirectory: request.workDirectory)
+            let address: String
+            switch self.addressPlan.choose(ordinal: request.ordinal, home: home, holders: Self.addressHolders()) {
+            case .use(let chosen):
+                address = chosen
+            case .taken(let taken, let holder, let free):
+                let suggestion = free.map { ", e.g. --local-addresses \($0), which no live deployment uses" } ?? ""
+                throw ProviderError(
+                    provider: self.name,
+                    "\(taken) is in use by deployment \(holder.deployment)\(holder.member.map { " (member \($0))" } ?? "") in \(holder.home); nothing was started for \(request.member). Choose other addresses with --local-addresses\(suggestion), or terminate \(holder.deployment) first"
+                )
+            }
+            return try self.spawnAgent(request, address: address, work: work, facts: facts, state: state)
+        }
+    }
+
+    private func spawnAgent(_ request: InstanceStartRequest, address: String, work: String, facts: String, state: String) throws -> InstanceHandle {
         var environment = ProcessInfo.processInfo.environment
         environment["CONDUCTOR_BROKER_URL"] = request.brokerURL
         environment["CONDUCTOR_INSTANCE_ID"] = request.instanceID
         environment["CONDUCTOR_IPADDRESS"] = address
+        environment["CONDUCTOR_DEPLOYMENT"] = "\(request.deployment)@\(request.environment)"
         environment["CONDUCTOR_WORK_DIR"] = work
         environment["CONDUCTOR_FACTS_DIR"] = facts
         environment["CONDUCTOR_MEMBER"] = request.member
@@ -144,6 +175,42 @@ public struct LocalProvider: InstanceProvider {
     static func isAgent(_ pid: Int32) -> Bool {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
         return data.split(separator: 0).dropFirst().first.map { String(decoding: $0, as: UTF8.self) } == "agent"
+    }
+
+    /// Every live process (of this user) that carries a local instance's address: agents,
+    /// and servers their scripts left running (they inherit the agent's environment).
+    static func addressHolders() -> [LocalAddressPlan.Holder] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        let me = getpid()
+        return entries.compactMap(Int32.init).filter { $0 != me }.compactMap { pid in
+            let environment = environment(of: pid)
+            guard let address = environment["CONDUCTOR_IPADDRESS"], let instance = environment["CONDUCTOR_INSTANCE_ID"] else { return nil }
+            // An agent from before CONDUCTOR_DEPLOYMENT still has its member directory.
+            let home = environment["CONDUCTOR_WORK_DIR"].map { deploymentHome(ofMemberDirectory: ($0 as NSString).deletingLastPathComponent) }
+            return LocalAddressPlan.Holder(
+                address: address, deployment: environment["CONDUCTOR_DEPLOYMENT"] ?? "of instance \(instance)",
+                home: home ?? "instance \(instance)", member: environment["CONDUCTOR_MEMBER"])
+        }
+    }
+
+    /// The launcher gives each member `<state-dir>/deployments/<name>@<env>/<member>`: the
+    /// deployment is the parent, so two `--state-dir`s make two deployments.
+    static func deploymentHome(ofMemberDirectory directory: String) -> String {
+        URL(fileURLWithPath: directory).standardizedFileURL.resolvingSymlinksInPath().deletingLastPathComponent().path
+    }
+
+    /// Runs `body` holding this user's machine-wide address lock (an `flock` on a file in
+    /// /tmp, released if the process dies), polled so no thread blocks on it. Without the
+    /// file (a read-only /tmp) it runs unlocked: the lock only narrows a race.
+    static func withAddressLock<T>(_ body: () throws -> T) async throws -> T {
+        let descriptor = open("/tmp/conductor-local-addresses-\(getuid()).lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { return try body() }
+        defer { close(descriptor) }
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        defer { flock(descriptor, LOCK_UN) }
+        return try body()
     }
 
     /// Every live process (of this user) whose environment names this instance.
