@@ -14,7 +14,7 @@ struct LaunchTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
     @Test(arguments: LaunchBusKind.all) func webappLaunchesAndEveryReferenceResolves(bus: LaunchBusKind) async throws {
-        let third: UInt8 = bus == .embedded ? 1 : 11
+        let third: UInt8 = bus == .embedded ? 1 : 12
         try await LaunchHarness.with(prefix: (127, 61, third), bus: bus) { harness in
             let launcher = harness.launcher()
             let result = try await launcher.launch(LaunchRequest(file: Self.repository + "/examples/webapp/deployable.yml"))
