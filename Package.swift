@@ -146,17 +146,29 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // What the test targets share (not a test target, not in any product): the embedded
+        // test broker, `next` with a timeout, the `conductor` binary next to the test runner,
+        // the test RabbitMQ's environment, the test certificates. See docs/testing.md.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "Broker", "AMQPClient", "AMQPProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TestSupport"
+        ),
         .testTarget(
             name: "AMQPProtocolTests",
             dependencies: ["AMQPProtocol", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")]
         ),
         .testTarget(
             name: "AMQPClientTests",
-            dependencies: ["AMQPClient", "Broker", "AMQPProtocol", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+            dependencies: ["AMQPClient", "Broker", "AMQPProtocol", "TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(
             name: "BrokerTests",
-            dependencies: ["Broker", "AMQPClient", "AMQPProtocol", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")]
+            dependencies: ["Broker", "AMQPClient", "AMQPProtocol", "TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")]
         ),
         .testTarget(name: "ProcessSupportTests", dependencies: ["ProcessSupport"]),
         .testTarget(
@@ -165,14 +177,14 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "Mesh", "MeshClient", "ProcessSupport", "AMQPClient", "AMQPProtocol", "Broker", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+            dependencies: ["Agent", "Mesh", "MeshClient", "ProcessSupport", "AMQPClient", "AMQPProtocol", "Broker", "TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(
             name: "ConductorTests",
-            dependencies: ["Conductor", "Mesh", "MeshClient", "ProcessSupport", "Agent", "AMQPClient", "Broker", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["Conductor", "Mesh", "MeshClient", "ProcessSupport", "Agent", "AMQPClient", "Broker", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // Runs the built `conductor` binary: --help pinned, errors, perf-test end to end.
-        .testTarget(name: "ConductorCLITests"),
+        .testTarget(name: "ConductorCLITests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

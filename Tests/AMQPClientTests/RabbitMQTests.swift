@@ -1,7 +1,8 @@
 import Foundation
+import TestSupport
 import Testing
 
-let rabbitMQURL = ProcessInfo.processInfo.environment["CONDUCTOR_RABBITMQ_URL"]
+let rabbitMQURL = RabbitMQEnvironment.url
 
 @Suite("AMQPClient against RabbitMQ", .enabled(if: rabbitMQURL != nil), .timeLimit(.minutes(2)))
 struct RabbitMQTests {

@@ -2,6 +2,7 @@ import AMQPClient
 import AMQPProtocol
 import Foundation
 import NIOCore
+import TestSupport
 import Testing
 
 /// End-to-end scenarios, each a function of the broker URL, run against both RabbitMQ
@@ -17,30 +18,6 @@ enum Scenarios {
         configuration.recovery = recovery ? .init(enabled: true, initialBackoff: .milliseconds(50), maximumBackoff: .milliseconds(500)) : .disabled
         configuration.recoveryWaitTimeout = .seconds(15)
         return try await AMQPConnection.connect(configuration)
-    }
-
-    /// Next message, or a failure after `seconds`.
-    static func next(_ iterator: inout AMQPConsumer.AsyncIterator, seconds: Double = 5) async throws -> AMQPMessage {
-        let box = IteratorBox(iterator)
-        let message = try await withThrowingTaskGroup(of: AMQPMessage?.self) { group in
-            group.addTask { try await box.next() }
-            group.addTask {
-                try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
-                return nil
-            }
-            let first = try await group.next()!
-            group.cancelAll()
-            return first
-        }
-        iterator = box.iterator
-        guard let message else { throw AMQPError(.timeout, "no delivery within \(seconds) s") }
-        return message
-    }
-
-    final class IteratorBox: @unchecked Sendable {
-        var iterator: AMQPConsumer.AsyncIterator
-        init(_ iterator: AMQPConsumer.AsyncIterator) { self.iterator = iterator }
-        func next() async throws -> AMQPMessage? { try await self.iterator.next() }
     }
 
     static func declareBindPublishConsumeAck(_ url: String) async throws {

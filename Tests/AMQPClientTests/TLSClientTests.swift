@@ -1,10 +1,11 @@
 import AMQPClient
 import Foundation
 import NIOCore
+import TestSupport
 import Testing
 
-let rabbitMQTLSURL = ProcessInfo.processInfo.environment["CONDUCTOR_RABBITMQ_TLS_URL"]
-let rabbitMQTLSCA = ProcessInfo.processInfo.environment["CONDUCTOR_RABBITMQ_TLS_CA"]
+let rabbitMQTLSURL = RabbitMQEnvironment.tlsURL
+let rabbitMQTLSCA = RabbitMQEnvironment.tlsCA
 
 /// amqps:// URLs: what they configure, and what is refused.
 @Suite struct TLSURLTests {

@@ -6,9 +6,10 @@ import Logging
 import Mesh
 import MeshClient
 import ServiceLifecycle
+import TestSupport
 import Testing
 
-let rabbitMQURLForAgentTests = ProcessInfo.processInfo.environment["CONDUCTOR_RABBITMQ_URL"]
+let rabbitMQURLForAgentTests = RabbitMQEnvironment.url
 
 /// A bus to run agents on: the embedded broker with separate users, or RabbitMQ as guest.
 struct TestBus: Sendable {
@@ -41,9 +42,9 @@ struct TestBus: Sendable {
                 BrokerUser(name: "agent", password: "agent-secret"),
                 BrokerUser(name: "intruder", password: "intruder-secret"),
             ]
-            let configuration = BrokerConfiguration(port: 0, users: users, permissions: users.map { BrokerPermission(user: $0.name, vhost: "/") })
-            let server = BrokerServer(configuration: configuration, logger: Logger(label: "test.broker", factory: { _ in SwiftLogNoOpLogHandler() }))
-            let port = try await server.start()
+            let started = try await TestBroker.start(users: users)
+            let server = started.server
+            let port = started.port
             return TestBus(
                 kind: kind,
                 agentURL: "amqp://agent:agent-secret@127.0.0.1:\(port)/%2F",

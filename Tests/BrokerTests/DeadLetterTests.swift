@@ -2,6 +2,7 @@ import AMQPClient
 import AMQPProtocol
 import Foundation
 import Logging
+import TestSupport
 import Testing
 
 @testable import Broker
@@ -123,13 +124,11 @@ enum DeadLetterScenarios {
     }
 }
 
-private let deadLetterRabbitMQ = ProcessInfo.processInfo.environment["CONDUCTOR_RABBITMQ_URL"].flatMap { $0.isEmpty ? nil : $0 }
-
 @Suite("Dead-letter cycles on our broker", .timeLimit(.minutes(1)))
 struct DeadLetterTests {
-    @Test func expiredSelfCycleIsDropped() async throws { try await QueueFeatureTests.withBroker(DeadLetterScenarios.expiredSelfCycleIsDropped) }
-    @Test func expiredTwoQueueCycleIsDropped() async throws { try await QueueFeatureTests.withBroker(DeadLetterScenarios.expiredTwoQueueCycleIsDropped) }
-    @Test func rejectedSelfCycleKeepsGoing() async throws { try await QueueFeatureTests.withBroker(DeadLetterScenarios.rejectedSelfCycleKeepsGoing) }
+    @Test func expiredSelfCycleIsDropped() async throws { try await withBroker { try await DeadLetterScenarios.expiredSelfCycleIsDropped($0.url) } }
+    @Test func expiredTwoQueueCycleIsDropped() async throws { try await withBroker { try await DeadLetterScenarios.expiredTwoQueueCycleIsDropped($0.url) } }
+    @Test func rejectedSelfCycleKeepsGoing() async throws { try await withBroker { try await DeadLetterScenarios.rejectedSelfCycleKeepsGoing($0.url) } }
 
     static func death(_ queue: String, _ reason: String) -> FieldValue {
         .table(["queue": .string(queue), "reason": .string(reason), "count": .int64(1)])
@@ -154,9 +153,9 @@ struct DeadLetterTests {
     }
 }
 
-@Suite("Dead-letter cycles on RabbitMQ", .enabled(if: deadLetterRabbitMQ != nil), .timeLimit(.minutes(1)))
+@Suite("Dead-letter cycles on RabbitMQ", .enabled(if: RabbitMQEnvironment.url != nil), .timeLimit(.minutes(1)))
 struct DeadLetterRabbitMQTests {
-    let url = deadLetterRabbitMQ ?? ""
+    let url = RabbitMQEnvironment.url ?? ""
 
     @Test func expiredSelfCycleIsDropped() async throws { try await DeadLetterScenarios.expiredSelfCycleIsDropped(self.url) }
     @Test func expiredTwoQueueCycleIsDropped() async throws { try await DeadLetterScenarios.expiredTwoQueueCycleIsDropped(self.url) }

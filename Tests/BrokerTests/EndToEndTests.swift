@@ -1,6 +1,7 @@
 import AMQPProtocol
 import Logging
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import Broker
@@ -11,17 +12,7 @@ import Testing
         _ configuration: BrokerConfiguration = BrokerConfiguration(port: 0),
         _ body: (Int) async throws -> Void
     ) async throws {
-        var configuration = configuration
-        configuration.port = 0
-        let server = BrokerServer(configuration: configuration, logger: Logger(label: "test.broker"))
-        let port = try await server.start()
-        do {
-            try await body(port)
-        } catch {
-            try await server.shutdown()
-            throw error
-        }
-        try await server.shutdown()
+        try await TestSupport.withBroker(configuration) { try await body($0.port) }
     }
 
     static func client(_ port: Int, channel: UInt16? = 1) async throws -> TestFrameClient {

@@ -3,6 +3,7 @@ import AMQPProtocol
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import TestSupport
 import Testing
 
 /// The built `conductor broker` with a data directory, SIGKILLed again and again while a
@@ -42,19 +43,8 @@ struct PersistenceCrashTests {
 
     /// A `conductor broker` child process on a free port.
     final class BrokerChild: @unchecked Sendable {
-        let process = Process()
+        let process: Process
         let port: Int
-
-        static var binary: URL {
-            if let override = ProcessInfo.processInfo.environment["CONDUCTOR_BINARY"] { return URL(fileURLWithPath: override) }
-            var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-            for _ in 0..<4 {
-                let candidate = folder.appendingPathComponent("conductor")
-                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-                folder = folder.deletingLastPathComponent()
-            }
-            return folder.appendingPathComponent("conductor")
-        }
 
         static func start(directory: String, arguments: [String] = []) async throws -> BrokerChild {
             try await withCheckedThrowingContinuation { continuation in
@@ -63,21 +53,11 @@ struct PersistenceCrashTests {
         }
 
         private init(directory: String, arguments: [String]) throws {
-            self.process.executableURL = Self.binary
-            self.process.arguments = ["broker", "--listen", "127.0.0.1:0", "--data-dir", directory, "--log-level", "error"] + arguments
-            let out = Pipe()
-            self.process.standardOutput = out
-            self.process.standardError = FileHandle.nullDevice
-            try self.process.run()
-            var line = Data()
-            let deadline = Date().addingTimeInterval(30)
-            while Date() < deadline {
-                let byte = out.fileHandleForReading.readData(ofLength: 1)
-                if byte.isEmpty || byte == Data("\n".utf8) { break }
-                line.append(byte)
-            }
-            let text = String(decoding: line, as: UTF8.self)
-            guard text.hasPrefix("conductor broker listening on amqp://"), let port = text.split(separator: ":").last.flatMap({ Int($0) }) else {
+            let (process, lines) = try ConductorBinary.startAnnouncing(
+                ["broker", "--listen", "127.0.0.1:0", "--data-dir", directory, "--log-level", "error"] + arguments)
+            self.process = process
+            let text = lines.first ?? ""
+            guard let port = ConductorBinary.amqpPort(announcedBy: text) else {
                 self.process.terminate()
                 throw AMQPError(.connectionRefused, "conductor broker did not start: '\(text)'")
             }

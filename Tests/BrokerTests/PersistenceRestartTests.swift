@@ -4,6 +4,7 @@ import Broker
 import Foundation
 import Logging
 import NIOCore
+import TestSupport
 import Testing
 
 /// A broker with a data directory, stopped and started again in this process: what is
@@ -20,15 +21,7 @@ struct PersistenceRestartTests {
         var configuration = BrokerConfiguration(port: 0)
         configuration.dataDirectory = directory
         configuration.storeSegmentBytes = segmentBytes
-        let server = BrokerServer(configuration: configuration, logger: Logger(label: "test.broker"))
-        let port = try await server.start()
-        do {
-            try await body("amqp://guest:guest@127.0.0.1:\(port)/%2F")
-        } catch {
-            try? await server.shutdown()
-            throw error
-        }
-        try await server.shutdown()
+        try await TestSupport.withBroker(configuration) { try await body($0.url) }
     }
 
     static let persistent = BasicProperties(deliveryMode: 2)

@@ -4,6 +4,7 @@ import Broker
 import Foundation
 import Logging
 import NIOCore
+import TestSupport
 import Testing
 
 /// Queue arguments and exchange features, each scenario a function of a broker URL run
@@ -329,64 +330,27 @@ enum QueueFeatureScenarios {
         try await connection.close()
     }
 
-    /// Next delivery, or a failure after `seconds`.
-    static func next(_ iterator: inout AMQPConsumer.AsyncIterator, seconds: Double = 5) async throws -> AMQPMessage {
-        let box = IteratorBox(iterator)
-        let message = try await withThrowingTaskGroup(of: AMQPMessage?.self) { group in
-            group.addTask { try await box.next() }
-            group.addTask {
-                try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
-                return nil
-            }
-            let first = try await group.next()!
-            group.cancelAll()
-            return first
-        }
-        iterator = box.iterator
-        guard let message else { throw AMQPError(.timeout, "no delivery within \(seconds) s") }
-        return message
-    }
-
-    final class IteratorBox: @unchecked Sendable {
-        var iterator: AMQPConsumer.AsyncIterator
-        init(_ iterator: AMQPConsumer.AsyncIterator) { self.iterator = iterator }
-        func next() async throws -> AMQPMessage? { try await self.iterator.next() }
-    }
 }
-
-private let queueFeatureRabbitMQ = ProcessInfo.processInfo.environment["CONDUCTOR_RABBITMQ_URL"].flatMap { $0.isEmpty ? nil : $0 }
 
 @Suite("Queue features on our broker", .timeLimit(.minutes(2)))
 struct QueueFeatureTests {
-    static func withBroker(_ body: (String) async throws -> Void) async throws {
-        let server = BrokerServer(configuration: BrokerConfiguration(port: 0), logger: Logger(label: "test.broker"))
-        let port = try await server.start()
-        do {
-            try await body("amqp://guest:guest@127.0.0.1:\(port)/%2F")
-        } catch {
-            try? await server.shutdown()
-            throw error
-        }
-        try await server.shutdown()
-    }
-
-    @Test func messageTTLDeadLetters() async throws { try await Self.withBroker(QueueFeatureScenarios.messageTTLDeadLetters) }
-    @Test func perMessageExpiration() async throws { try await Self.withBroker(QueueFeatureScenarios.perMessageExpiration) }
-    @Test func maxLengthDropsHead() async throws { try await Self.withBroker(QueueFeatureScenarios.maxLengthDropsHead) }
-    @Test func maxLengthBytesDropsHead() async throws { try await Self.withBroker(QueueFeatureScenarios.maxLengthBytesDropsHead) }
-    @Test func rejectPublishNacks() async throws { try await Self.withBroker(QueueFeatureScenarios.rejectPublishNacks) }
-    @Test func rejectPublishDLXNacksAndDeadLetters() async throws { try await Self.withBroker(QueueFeatureScenarios.rejectPublishDLXNacksAndDeadLetters) }
-    @Test func rejectedMessagesDeadLetter() async throws { try await Self.withBroker(QueueFeatureScenarios.rejectedMessagesDeadLetter) }
-    @Test func priorities() async throws { try await Self.withBroker(QueueFeatureScenarios.priorities) }
-    @Test func alternateExchange() async throws { try await Self.withBroker(QueueFeatureScenarios.alternateExchange) }
-    @Test func singleActiveConsumer() async throws { try await Self.withBroker(QueueFeatureScenarios.singleActiveConsumer) }
-    @Test func unusedQueueExpires() async throws { try await Self.withBroker(QueueFeatureScenarios.unusedQueueExpires) }
-    @Test func invalidArgumentsAreRefused() async throws { try await Self.withBroker(QueueFeatureScenarios.invalidArgumentsAreRefused) }
+    @Test func messageTTLDeadLetters() async throws { try await withBroker { try await QueueFeatureScenarios.messageTTLDeadLetters($0.url) } }
+    @Test func perMessageExpiration() async throws { try await withBroker { try await QueueFeatureScenarios.perMessageExpiration($0.url) } }
+    @Test func maxLengthDropsHead() async throws { try await withBroker { try await QueueFeatureScenarios.maxLengthDropsHead($0.url) } }
+    @Test func maxLengthBytesDropsHead() async throws { try await withBroker { try await QueueFeatureScenarios.maxLengthBytesDropsHead($0.url) } }
+    @Test func rejectPublishNacks() async throws { try await withBroker { try await QueueFeatureScenarios.rejectPublishNacks($0.url) } }
+    @Test func rejectPublishDLXNacksAndDeadLetters() async throws { try await withBroker { try await QueueFeatureScenarios.rejectPublishDLXNacksAndDeadLetters($0.url) } }
+    @Test func rejectedMessagesDeadLetter() async throws { try await withBroker { try await QueueFeatureScenarios.rejectedMessagesDeadLetter($0.url) } }
+    @Test func priorities() async throws { try await withBroker { try await QueueFeatureScenarios.priorities($0.url) } }
+    @Test func alternateExchange() async throws { try await withBroker { try await QueueFeatureScenarios.alternateExchange($0.url) } }
+    @Test func singleActiveConsumer() async throws { try await withBroker { try await QueueFeatureScenarios.singleActiveConsumer($0.url) } }
+    @Test func unusedQueueExpires() async throws { try await withBroker { try await QueueFeatureScenarios.unusedQueueExpires($0.url) } }
+    @Test func invalidArgumentsAreRefused() async throws { try await withBroker { try await QueueFeatureScenarios.invalidArgumentsAreRefused($0.url) } }
 }
 
-@Suite("Queue features on RabbitMQ", .enabled(if: queueFeatureRabbitMQ != nil), .timeLimit(.minutes(2)))
+@Suite("Queue features on RabbitMQ", .enabled(if: RabbitMQEnvironment.url != nil), .timeLimit(.minutes(2)))
 struct QueueFeatureRabbitMQTests {
-    let url = queueFeatureRabbitMQ ?? ""
+    let url = RabbitMQEnvironment.url ?? ""
 
     @Test func messageTTLDeadLetters() async throws { try await QueueFeatureScenarios.messageTTLDeadLetters(self.url) }
     @Test func perMessageExpiration() async throws { try await QueueFeatureScenarios.perMessageExpiration(self.url) }

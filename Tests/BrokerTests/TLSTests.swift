@@ -3,6 +3,7 @@ import AMQPProtocol
 import Foundation
 import Logging
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import Broker

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `conductor broker` with its TLS and admin listeners, and the admin subcommands, run as
@@ -7,31 +8,17 @@ import Testing
 struct BrokerAdminCLITests {
     /// A broker with --http-port 0 and --tls-port 0, its three announced addresses.
     final class AdminBroker: @unchecked Sendable {
-        let process = Process()
-        var lines: [String] = []
+        let process: Process
+        let lines: [String]
 
         init(certificates: String) throws {
-            self.process.executableURL = CLI.binary
-            self.process.arguments = [
-                "broker", "--listen", "127.0.0.1:0", "--no-persistence", "--log-level", "warning", "--http-port", "0",
-                "--tls-port", "0", "--tls-cert", certificates + "/server.pem", "--tls-key", certificates + "/server.key",
-            ]
-            let out = Pipe()
-            self.process.standardOutput = out
-            self.process.standardError = FileHandle.nullDevice
-            try self.process.run()
-            var line = Data()
-            let deadline = Date().addingTimeInterval(30)
-            while Date() < deadline, self.lines.count < 3 {
-                let byte = out.fileHandleForReading.readData(ofLength: 1)
-                if byte.isEmpty { break }
-                if byte == Data("\n".utf8) {
-                    self.lines.append(String(decoding: line, as: UTF8.self))
-                    line = Data()
-                } else {
-                    line.append(byte)
-                }
-            }
+            let started = try ConductorBinary.startAnnouncing(
+                [
+                    "broker", "--listen", "127.0.0.1:0", "--no-persistence", "--log-level", "warning", "--http-port", "0",
+                    "--tls-port", "0", "--tls-cert", certificates + "/server.pem", "--tls-key", certificates + "/server.key",
+                ], lines: 3)
+            self.process = started.process
+            self.lines = started.lines
         }
 
         /// HOST:PORT of the admin API.
@@ -46,20 +33,7 @@ struct BrokerAdminCLITests {
     }
 
     static func certificates() async throws -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("conductor-cli-certs-\(ProcessInfo.processInfo.processIdentifier)").path
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("scripts/make-test-certs.sh").path
-        let status = try await offloaded { () -> Int32 in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = [script, directory]
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            return process.terminationStatus
-        }
-        #expect(status == 0)
-        return directory
+        try await TestCertificates.files().directory
     }
 
     @Test("broker announces amqp, amqps and the admin API; the admin commands work against it")

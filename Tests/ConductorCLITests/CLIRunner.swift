@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Runs the `conductor` binary built next to the test bundle.
 struct CLI {
@@ -9,20 +10,7 @@ struct CLI {
     }
 
     /// The binary sits in the same build folder as the test runner.
-    static var binary: URL {
-        if let override = ProcessInfo.processInfo.environment["CONDUCTOR_BINARY"] {
-            return URL(fileURLWithPath: override)
-        }
-        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var folder = runner.deletingLastPathComponent()
-        // On Linux the runner is <build>/debug/conductorPackageTests.xctest; elsewhere it may be nested.
-        for _ in 0..<4 {
-            let candidate = folder.appendingPathComponent("conductor")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            folder = folder.deletingLastPathComponent()
-        }
-        return runner.deletingLastPathComponent().appendingPathComponent("conductor")
-    }
+    static var binary: URL { ConductorBinary.url }
 
     /// Runs to completion, killing the process after `timeout` seconds. The waiting happens
     /// on a Dispatch thread: blocking one of the two threads of Swift's cooperative pool for
@@ -67,7 +55,7 @@ func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async th
 
 /// A `conductor broker` process on a free loopback port, stopped with SIGTERM.
 final class BrokerProcess: @unchecked Sendable {
-    let process = Process()
+    let process: Process
     let port: Int
 
     /// Starts a broker and waits (off the cooperative pool) for its listening line.
@@ -76,24 +64,11 @@ final class BrokerProcess: @unchecked Sendable {
     }
 
     private init() throws {
-        self.process.executableURL = CLI.binary
-        self.process.arguments = ["broker", "--listen", "127.0.0.1:0", "--no-persistence", "--log-level", "warning"]
-        let out = Pipe()
-        self.process.standardOutput = out
-        self.process.standardError = FileHandle.nullDevice
-        try self.process.run()
         // The broker announces its address on one line once it accepts connections.
-        var line = Data()
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            let byte = out.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty || byte == Data("\n".utf8) { break }
-            line.append(byte)
-        }
-        let text = String(decoding: line, as: UTF8.self)
-        guard text.hasPrefix("conductor broker listening on amqp://"),
-            let port = text.split(separator: ":").last.flatMap({ Int($0) })
-        else {
+        let (process, lines) = try ConductorBinary.startAnnouncing(["broker", "--listen", "127.0.0.1:0", "--no-persistence", "--log-level", "warning"])
+        self.process = process
+        let text = lines.first ?? ""
+        guard let port = ConductorBinary.amqpPort(announcedBy: text) else {
             self.process.terminate()
             throw BrokerStartError(line: text)
         }

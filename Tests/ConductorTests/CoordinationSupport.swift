@@ -7,6 +7,7 @@ import Logging
 import Mesh
 import MeshClient
 import Synchronization
+import TestSupport
 import Testing
 
 /// A bus for coordinator tests (the embedded broker, or the RabbitMQ of
@@ -28,11 +29,9 @@ struct CoordinationHarness: Sendable {
         switch bus {
         case .embedded:
             let users = [BrokerUser(name: "conductor", password: "c-secret")]
-            let server = BrokerServer(
-                configuration: BrokerConfiguration(port: 0, users: users, permissions: users.map { BrokerPermission(user: $0.name, vhost: "/") }),
-                logger: Logger(label: "test.broker", factory: { _ in SwiftLogNoOpLogHandler() }))
-            url = "amqp://conductor:c-secret@127.0.0.1:\(try await server.start())/%2F"
-            broker = server
+            let started = try await TestBroker.start(users: users)
+            url = started.url(user: "conductor", password: "c-secret")
+            broker = started.server
         case .rabbitMQ:
             url = try #require(LaunchBusKind.rabbitMQURL)
         }

@@ -3,6 +3,7 @@ import Conductor
 import Foundation
 import Logging
 import Mesh
+import TestSupport
 import Testing
 
 /// The end-to-end requirement, through the command line: `conductor launch
@@ -19,11 +20,9 @@ struct LaunchKillTests {
         switch bus {
         case .embedded:
             let users = [BrokerUser(name: "conductor", password: "c-secret"), BrokerUser(name: "agent", password: "a-secret")]
-            let server = BrokerServer(
-                configuration: BrokerConfiguration(port: 0, users: users, permissions: users.map { BrokerPermission(user: $0.name, vhost: "/") }),
-                logger: Logger(label: "test.broker", factory: { _ in SwiftLogNoOpLogHandler() }))
-            let port = try await server.start()
-            broker = server
+            let started = try await TestBroker.start(users: users)
+            let port = started.port
+            broker = started.server
             busArguments = [
                 "--broker", "amqp://conductor:c-secret@127.0.0.1:\(port)/%2F", "--agent-broker", "amqp://agent:a-secret@127.0.0.1:\(port)/%2F",
             ]

@@ -4,6 +4,7 @@ import Broker
 import Foundation
 import Logging
 import Mesh
+import TestSupport
 import Testing
 
 /// End to end: real `conductor agent` processes (the binary built next to the tests) on
@@ -172,7 +173,7 @@ enum LaunchBusKind: String, Sendable, CustomStringConvertible {
     case embedded
     case rabbitMQ
 
-    static let rabbitMQURL = ProcessInfo.processInfo.environment["CONDUCTOR_RABBITMQ_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    static let rabbitMQURL = RabbitMQEnvironment.url
     /// The embedded broker always, RabbitMQ when CONDUCTOR_RABBITMQ_URL is set.
     static var all: [LaunchBusKind] { rabbitMQURL == nil ? [.embedded] : [.embedded, .rabbitMQ] }
     var description: String { rawValue }
@@ -197,11 +198,9 @@ struct LaunchHarness {
         switch bus {
         case .embedded:
             let users = [BrokerUser(name: "conductor", password: "c-secret"), BrokerUser(name: "agent", password: "a-secret")]
-            let server = BrokerServer(
-                configuration: BrokerConfiguration(port: 0, users: users, permissions: users.map { BrokerPermission(user: $0.name, vhost: "/") }),
-                logger: Logger(label: "test.broker", factory: { _ in SwiftLogNoOpLogHandler() }))
-            let port = try await server.start()
-            broker = server
+            let started = try await TestBroker.start(users: users)
+            let port = started.port
+            broker = started.server
             consoleURL = "amqp://conductor:c-secret@127.0.0.1:\(port)/%2F"
             agentURL = "amqp://agent:a-secret@127.0.0.1:\(port)/%2F"
         case .rabbitMQ:
@@ -253,16 +252,7 @@ struct LaunchHarness {
     }
 
     /// The `conductor` binary built next to the test runner.
-    static let conductorBinary: String = {
-        if let override = ProcessInfo.processInfo.environment["CONDUCTOR_BINARY"] { return override }
-        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = folder.appendingPathComponent("conductor").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            folder = folder.deletingLastPathComponent()
-        }
-        return "conductor"
-    }()
+    static let conductorBinary: String = ConductorBinary.path
 }
 
 /// Counts starts, so a test can tell that a roll-forward started nothing twice.

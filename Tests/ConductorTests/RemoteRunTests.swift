@@ -6,6 +6,7 @@ import Logging
 import Mesh
 import MeshClient
 import ServiceLifecycle
+import TestSupport
 import Testing
 
 @testable import Conductor
@@ -197,11 +198,9 @@ struct RemoteRunFleet {
         switch kind {
         case .embedded:
             let users = [BrokerUser(name: "conductor", password: "c-secret"), BrokerUser(name: "agent", password: "a-secret")]
-            let server = BrokerServer(
-                configuration: BrokerConfiguration(port: 0, users: users, permissions: users.map { BrokerPermission(user: $0.name, vhost: "/") }),
-                logger: Self.logger)
-            let port = try await server.start()
-            broker = server
+            let started = try await TestBroker.start(users: users, logger: Self.logger)
+            let port = started.port
+            broker = started.server
             consoleURL = "amqp://conductor:c-secret@127.0.0.1:\(port)/%2F"
             agentURL = "amqp://agent:a-secret@127.0.0.1:\(port)/%2F"
             trusted = "conductor"

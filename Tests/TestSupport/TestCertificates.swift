@@ -2,20 +2,23 @@ import Foundation
 
 /// A throwaway CA and certificates made by scripts/make-test-certs.sh (openssl CLI) in a
 /// fresh temporary directory, once per test process. Nothing secret is committed.
-enum TestCertificates {
-    struct Files: Sendable {
-        let directory: String
-        func path(_ name: String) -> String { self.directory + "/" + name }
-        var ca: String { self.path("ca.pem") }
-        var serverCertificate: String { self.path("server.pem") }
-        var serverKey: String { self.path("server.key") }
-        var clientCertificate: String { self.path("client.pem") }
-        var clientKey: String { self.path("client.key") }
-        var otherCA: String { self.path("other-ca.pem") }
-        var misnamedCertificate: String { self.path("misnamed.pem") }
-        var misnamedKey: String { self.path("misnamed.key") }
-        var otherClientCertificate: String { self.path("other-client.pem") }
-        var otherClientKey: String { self.path("other-client.key") }
+///
+/// Shared by BrokerTests (the TLS listener, client certificates) and ConductorCLITests
+/// (`conductor broker --tls-port`): one script, one place that knows where it is.
+public enum TestCertificates {
+    public struct Files: Sendable {
+        public let directory: String
+        public func path(_ name: String) -> String { self.directory + "/" + name }
+        public var ca: String { self.path("ca.pem") }
+        public var serverCertificate: String { self.path("server.pem") }
+        public var serverKey: String { self.path("server.key") }
+        public var clientCertificate: String { self.path("client.pem") }
+        public var clientKey: String { self.path("client.key") }
+        public var otherCA: String { self.path("other-ca.pem") }
+        public var misnamedCertificate: String { self.path("misnamed.pem") }
+        public var misnamedKey: String { self.path("misnamed.key") }
+        public var otherClientCertificate: String { self.path("other-client.pem") }
+        public var otherClientKey: String { self.path("other-client.key") }
     }
 
     private static let made: Result<Files, any Error> = Result {
@@ -37,7 +40,7 @@ enum TestCertificates {
     }
 
     /// Makes them on first use, on a Dispatch thread (never the cooperative pool).
-    static func files() async throws -> Files {
+    public static func files() async throws -> Files {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(with: Self.made) }
         }

@@ -1,0 +1,19 @@
+import Foundation
+
+/// The test RabbitMQ, as scripts/test.sh (scripts/rabbitmq.sh) announces it in the
+/// environment. Tests that need it are enabled only when it is set; an empty value counts
+/// as not set.
+///
+/// Shared so that every target reads the same variables the same way.
+public enum RabbitMQEnvironment {
+    /// CONDUCTOR_RABBITMQ_URL: the plain AMQP listener (guest only).
+    public static let url: String? = variable("CONDUCTOR_RABBITMQ_URL")
+    /// CONDUCTOR_RABBITMQ_TLS_URL: the amqps:// listener.
+    public static let tlsURL: String? = variable("CONDUCTOR_RABBITMQ_TLS_URL")
+    /// CONDUCTOR_RABBITMQ_TLS_CA: the CA file that signed the TLS listener's certificate.
+    public static let tlsCA: String? = variable("CONDUCTOR_RABBITMQ_TLS_CA")
+
+    private static func variable(_ name: String) -> String? {
+        ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
