@@ -54,6 +54,8 @@ struct RollOutWorld {
         switch action {
         case .report, .finish:
             return []
+        case .armWaitBudget:
+            return machine.waitBudgetArmed(now: .zero)
         case .recordInstance(let member, let provider):
             if let existing = self.instances.first(where: { $0.member == member.description }) { return machine.instanceRecorded(existing) }
             let id = UUID(uuidString: String(format: "00000000-0000-0000-0000-%012d", self.next()))!

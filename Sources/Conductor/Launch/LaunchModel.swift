@@ -44,7 +44,7 @@ public struct LaunchOptions: Sendable {
     /// the login that sends the jobs.
     public var trustedUser: String
     /// How long a member may wait for its agent or its references before it is reported
-    /// blocked, counted from the start of the roll-out.
+    /// blocked, counted from when every member was started (or found, or failed).
     public var waitBudget: Duration
     /// How long one configuration job may run.
     public var jobTimeout: Duration

@@ -147,12 +147,13 @@ struct RollOutDriver {
                     }
                 }
                 group.addTask {
-                    // The budget's end, then every second, in case something waits past it.
+                    // The earliest the budget can end, then four times a second: it is armed
+                    // once every member is started, which a slow provider delays.
                     var next = firstTick
                     while !Task.isCancelled {
                         try await Task.sleep(until: next)
                         input.yield(.tick)
-                        next += .seconds(1)
+                        next += .milliseconds(250)
                     }
                 }
                 if let result = try await self.carryOut(self.machine.recovered(records, now: .zero), group: &group) { return result }
@@ -203,6 +204,8 @@ struct RollOutDriver {
         case .report(let event):
             self.launcher.progress(event)
             return []
+        case .armWaitBudget:
+            return self.machine.waitBudgetArmed(now: self.now)
         case .recordInstance(let member, let provider):
             let record = try await store.recordInstanceIntent(
                 generationID: self.machine.configuration.generation.id, member: member.description, provider: provider, actor: self.actor)

@@ -151,6 +151,10 @@ struct RollOutStateMachine: Sendable {
         case activateGeneration(Int64)
         case failGeneration(Int64, reason: String)
         case setDeploymentStatus(DeploymentStatus, reason: String?)
+        /// Every member is started (or found, or failed): the wait budget starts counting
+        /// now; then `waitBudgetArmed(now:)`. A slow provider does not eat the time its
+        /// agents get to come up.
+        case armWaitBudget
         /// The roll-out is over: this is its result.
         case finish(LaunchResult)
     }
@@ -172,8 +176,9 @@ struct RollOutStateMachine: Sendable {
     private enum State: Sendable {
         case initial
         /// Members are prepared (recorded, started or found) one after another, in plan order.
-        case preparing(next: Int, deadline: Duration)
-        case watching(deadline: Duration)
+        case preparing(next: Int)
+        /// Every member prepared; the budget's end, once armed.
+        case watching(deadline: Duration?)
         case finished
     }
 
@@ -200,7 +205,7 @@ struct RollOutStateMachine: Sendable {
     // MARK: - Events
 
     /// The roll-out begins from what the store holds for this generation (nothing, for a
-    /// fresh launch). The wait budget counts from `now`.
+    /// fresh launch). The wait budget counts once every member is prepared (`armWaitBudget`).
     mutating func recovered(_ records: RollOutRecords, now: Duration) -> [Action] {
         guard case .initial = self.state else { return [] }
         let byMember = Dictionary(records.instances.map { ($0.member, $0) }, uniquingKeysWith: { first, _ in first })
@@ -214,7 +219,7 @@ struct RollOutStateMachine: Sendable {
             member.agent = Self.agentName(of: record)
             self.members[id] = member
         }
-        self.state = .preparing(next: 0, deadline: now + self.configuration.waitBudget)
+        self.state = .preparing(next: 0)
         let report = Action.report(
             .recorded(deployment: self.deployment, environment: self.configuration.environment,
                       generation: self.configuration.generation.number, members: self.order.count))
@@ -336,14 +341,16 @@ struct RollOutStateMachine: Sendable {
         self.jobAnswered(id, .refused("no answer to its job within the job timeout"))
     }
 
+    /// The wait budget counts from `now`.
+    mutating func waitBudgetArmed(now: Duration) -> [Action] {
+        guard case .watching(nil) = self.state else { return [] }
+        self.state = .watching(deadline: now + self.configuration.waitBudget)
+        return []
+    }
+
     /// Time passed: once the wait budget is spent, nothing waits silently any longer.
     mutating func tick(now: Duration) -> [Action] {
-        let deadline: Duration
-        switch self.state {
-        case .preparing(_, let limit), .watching(let limit): deadline = limit
-        case .initial, .finished: return []
-        }
-        guard now >= deadline else { return [] }
+        guard case .watching(let armed?) = self.state, now >= armed else { return [] }
         let budget = self.configuration.waitBudget
         var actions: [Action] = []
         for id in self.order.sorted() {
@@ -365,13 +372,13 @@ struct RollOutStateMachine: Sendable {
 
     /// Prepares the next member in plan order, skipping those recovered as failed.
     private mutating func prepareNext() -> [Action] {
-        guard case .preparing(var next, let deadline) = self.state else { return [] }
+        guard case .preparing(var next) = self.state else { return [] }
         while next < self.order.count, self.members[self.order[next]]?.phase.isFailed == true { next += 1 }
         guard next < self.order.count else {
-            self.state = .watching(deadline: deadline)
-            return self.advance()
+            self.state = .watching(deadline: nil)
+            return [.armWaitBudget] + self.advance()
         }
-        self.state = .preparing(next: next, deadline: deadline)
+        self.state = .preparing(next: next)
         return self.prepare(self.order[next])
     }
 
@@ -394,8 +401,8 @@ struct RollOutStateMachine: Sendable {
 
     /// The member being prepared is started, found or failed: on to the next.
     private mutating func preparedOne() -> [Action] {
-        guard case .preparing(let next, let deadline) = self.state else { return [] }
-        self.state = .preparing(next: next + 1, deadline: deadline)
+        guard case .preparing(let next) = self.state else { return [] }
+        self.state = .preparing(next: next + 1)
         return self.prepareNext()
     }
 
