@@ -56,7 +56,7 @@ import Testing
             #expect(Set(report.agents(.error)) == names(refusing))
             #expect(report.nodes.filter { $0.status == .error }.allSatisfy { $0.error?.contains("not the trusted sender") == true })
             let failed = report.nodes.filter { $0.status == .failed }
-            #expect(failed.count == 2)
+            #expect(failed.count == 2, "\(failed.map { "\($0.agent): exit \($0.result?.exitCode ?? -1), timed out \($0.result?.timedOut ?? false), stderr \($0.result?.stderr ?? "-")" })")
             #expect(failed.allSatisfy { $0.result?.exitCode == 7 && $0.result?.stderr == "failing\n" && $0.batch == 1 })
             #expect(report.agents(.succeeded).count == 42)
             #expect(report.agents(.notFound).isEmpty)
@@ -75,7 +75,9 @@ import Testing
                 let lines = (try? String(contentsOfFile: marks + "/" + file, encoding: .utf8))?.split(separator: "\n").compactMap { Int($0) } ?? []
                 return lines.count == 2 ? (lines[0], lines[1]) : nil
             }
-            #expect(intervals.count >= 46)
+            // Every live node's command ran (44); a killed agent's may not have started before
+            // its SIGKILL 0.1 s into the batch (a busy machine showed 44 and 45 here).
+            #expect(intervals.count >= 44)
             let overlap = Self.maximumOverlap(intervals)
             #expect(overlap <= 10 && overlap >= 2, "at most \(overlap) commands ran at once")
             // Five batches of 1 s commands, the last one waiting out the killed nodes' 4 + 1 s.
