@@ -43,7 +43,7 @@ public struct ProcessRequest: Sendable {
 
     /// The current environment with `overrides` applied: the usual way to pass parameters.
     public static func inheritedEnvironment(merging overrides: [String: String]) -> [String: String] {
-        ProcessInfo.processInfo.environment.merging(overrides) { _, new in new }
+        SpawnRequest.environment(merging: overrides)
     }
 }
 

@@ -3,15 +3,20 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Dispatch
+import Foundation
 import Synchronization
 
 /// SIGINT and SIGTERM caught from the moment it is made, however the process was started
 /// (a background job of a non-interactive shell inherits SIGINT ignored: watched here, it
 /// is caught all the same), and kept until someone asks. Make it before anything is
 /// started that a signal must stop.
+///
+/// A real `sigaction` handler writes the signal's number to a pipe that one thread reads:
+/// unlike a dispatch signal source (a `signalfd` that only sees the signal if the thread
+/// that made it blocks it, and an ignored signal is dropped when sent), it works from
+/// whichever thread makes the watch.
 public final class SignalWatch: Sendable {
-    private final class Received: Sendable {
+    final class Received: Sendable {
         private struct State {
             var signal: Int32?
             var waiters: [UInt64: CheckedContinuation<Int32?, Never>] = [:]
@@ -55,20 +60,11 @@ public final class SignalWatch: Sendable {
     }
 
     private let received: Received
-    /// Kept only to stay alive for as long as the watch.
-    private nonisolated(unsafe) let sources: [any DispatchSourceSignal]
 
     public init(_ signals: [Int32] = [SIGINT, SIGTERM]) {
         let received = Received()
         self.received = received
-        self.sources = signals.map { number in
-            // The source receives it; the default action (or an inherited SIG_IGN) must not.
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { received.fire(number) }
-            source.resume()
-            return source
-        }
+        SignalRelay.shared.watch(signals, for: received)
     }
 
     /// The first signal received, if any.
@@ -88,6 +84,66 @@ public final class SignalWatch: Sendable {
         case SIGTERM: "SIGTERM"
         case SIGHUP: "SIGHUP"
         default: "signal \(signal)"
+        }
+    }
+}
+
+/// The write end of the relay's pipe, for the signal handler (which may only make
+/// async-signal-safe calls, and cannot capture anything). Set once, before any handler.
+private nonisolated(unsafe) var relayDescriptor: Int32 = -1
+
+private let relayHandler: @convention(c) (Int32) -> Void = { number in
+    var byte = UInt8(truncatingIfNeeded: number)
+    _ = write(relayDescriptor, &byte, 1)
+}
+
+/// One per process: the pipe, the handlers, and the thread that hands each signal to the
+/// watches waiting for it.
+private final class SignalRelay: Sendable {
+    static let shared = SignalRelay()
+
+    private let watches = Mutex<[Int32: [SignalWatch.Received]]>([:])
+
+    private init() {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { return }
+        for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        // A full pipe must not block the handler: a signal then is dropped, not waited on.
+        _ = fcntl(ends[1], F_SETFL, fcntl(ends[1], F_GETFL) | O_NONBLOCK)
+        relayDescriptor = ends[1]
+        let readEnd = ends[0]
+        let thread = Thread { [self] in
+            var byte: UInt8 = 0
+            while true {
+                let count = read(readEnd, &byte, 1)
+                if count == 1 {
+                    let number = Int32(byte)
+                    for watch in self.watches.withLock({ $0[number] ?? [] }) { watch.fire(number) }
+                } else if count < 0, errno == EINTR {
+                    continue
+                } else {
+                    return
+                }
+            }
+        }
+        thread.name = "conductor-signals"
+        thread.start()
+    }
+
+    func watch(_ signals: [Int32], for received: SignalWatch.Received) {
+        self.watches.withLock { watches in
+            for number in signals { watches[number, default: []].append(received) }
+        }
+        for number in signals {
+            var action = sigaction()
+            #if canImport(Glibc)
+            action.__sigaction_handler.sa_handler = relayHandler
+            #else
+            action.__sigaction_u.__sa_handler = relayHandler
+            #endif
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = SA_RESTART
+            sigaction(number, &action, nil)
         }
     }
 }

@@ -73,7 +73,7 @@ struct LaunchTests {
                     parameters:
                       db_version: ${db.version}
             """.write(toFile: directory + "/never.yml", atomically: true, encoding: .utf8)
-        try await LaunchHarness.with(prefix: (127, 61, 2), waitBudget: .seconds(3)) { harness in
+        try await LaunchHarness.with(prefix: (127, 61, 2), waitBudget: .seconds(10)) { harness in
             let result = try await harness.launcher().launch(LaunchRequest(file: directory + "/never.yml"))
             #expect(!result.configured)
             let web = try #require(result.members.first { $0.member == "web" })

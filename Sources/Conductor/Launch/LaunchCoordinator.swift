@@ -277,7 +277,14 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
             submission.log.finish(result: result)
             if result.configured { self.launched[key] = launcher }
         } catch {
-            submission.log.finish(error: task.isCancelled ? "interrupted: the launch was stopped before it finished" : "\(error)")
+            if task.isCancelled {
+                // Recorded before `inflight` forgets it: `terminate` either finds the task
+                // (and records it itself) or finds it recorded.
+                await self.recordInterrupted(key)
+                submission.log.finish(error: "interrupted: the launch was stopped before it finished")
+            } else {
+                submission.log.finish(error: "\(error)")
+            }
         }
         self.inflight[key] = nil
         self.launching[key] = nil
@@ -289,13 +296,22 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
         guard let task = self.inflight[key] else { return }
         task.cancel()
         _ = await task.result
+        await self.recordInterrupted(key)
+    }
+
+    /// Marks the newest generation of `key` failed if the interrupted roll-out left it
+    /// pending. Outside the (cancelled) caller's task: the store refuses cancelled work.
+    private func recordInterrupted(_ key: String) async {
         guard let at = key.lastIndex(of: "@") else { return }
         let deployment = String(key[..<at])
         let environment = String(key[key.index(after: at)...])
-        if let generation = try? await self.store.generations(deployment: deployment, environment: environment).last, generation.status == .pending {
-            _ = try? await self.store.failGeneration(
-                generation.id, reason: "interrupted: the launch was stopped before it finished", actor: .currentOSUser())
-        }
+        let store = self.store
+        await Task {
+            guard let generation = try? await store.generations(deployment: deployment, environment: environment).last,
+                generation.status == .pending
+            else { return }
+            _ = try? await store.failGeneration(generation.id, reason: "interrupted: the launch was stopped before it finished", actor: .currentOSUser())
+        }.value
     }
 
     private func watch(every interval: Duration) async {
