@@ -261,9 +261,11 @@ struct MeshJSONParser {
         let text = String(decoding: self.bytes[start..<self.index], as: UTF8.self)
         if isInteger, let value = Int64(text) { return .int(value) }
         guard let double = Double(text), double.isFinite else { throw Failure(reason: "number \(text) is out of range", offset: start) }
-        // Written with a fraction or exponent, a whole number within Int64 reads as an integer;
-        // written as an integer too large for Int64, it stays a double.
-        if !isInteger, let whole = Int64(exactly: double) { return .int(whole) }
+        // A whole number within Int64 reads as an integer, however it was written; an integer
+        // literal beyond Int64 stays a double. The one literal beyond Int64 whose double is
+        // within it (below Int64.min, rounding to -2^63) reads as Int64.min: as a double it
+        // would be written back as -9.223372036854776e+18 and read as Int64.min anyway.
+        if let whole = Int64(exactly: double) { return .int(whole) }
         return .double(double)
     }
 }
