@@ -61,7 +61,9 @@ struct CoordinationHistoryTests {
         try await CoordinationHarness.with(bus) { harness in
             try await harness.withCoordinator(ownerCheck: .milliseconds(100)) { _ in
                 let history = History()
-                // Until 1000 operations or 25 s, whichever comes first (a loaded machine gets fewer).
+                // Until 1000 operations or 25 s, whichever comes first; a machine too loaded to
+                // reach the 150 the checks below need gets up to 45 s (the churn, not the speed,
+                // is what this tests).
                 let deadline = ContinuousClock.now + .seconds(25)
                 let locks = [("mutex", 1), ("pair", 2)]
                 await withTaskGroup(of: Void.self) { group in
@@ -92,7 +94,11 @@ struct CoordinationHistoryTests {
     /// then release (most of the time), get killed, or stall past the lease.
     static func worker(_ index: Int, harness: CoordinationHarness, locks: [(String, Int)], history: History, until deadline: ContinuousClock.Instant, enough: Int) async {
         var generator = SystemRandomNumberGenerator()
-        func goOn() -> Bool { ContinuousClock.now < deadline && history.operationCount < enough }
+        func goOn() -> Bool {
+            let count = history.operationCount
+            guard count < enough else { return false }
+            return ContinuousClock.now < deadline || (count < 150 && ContinuousClock.now < deadline + .seconds(20))
+        }
         while goOn() {
             guard let client = try? await harness.client() else { continue }
             let holder = "w\(index)-\(UUID().uuidString.prefix(4))"
