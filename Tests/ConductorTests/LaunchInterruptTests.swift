@@ -7,8 +7,9 @@ import Testing
 /// terminated and its generation failed, says so, and exits with the shell's code for the
 /// signal (not killed by it). Also when started the way a non-interactive shell starts a
 /// background job (SIGINT ignored). And a foreground launch stops serving when another
-/// shell terminates its deployment.
-@Suite(.timeLimit(.minutes(2)))
+/// shell terminates its deployment. Serialized: four webapp launches at once, beside the
+/// rest of the target, load a 2-core machine more than the timing of other suites allows.
+@Suite(.serialized, .timeLimit(.minutes(3)))
 struct LaunchInterruptTests {
     enum Start: String, CaseIterable, CustomStringConvertible {
         case sigint, sigterm, sigintWhileIgnored
