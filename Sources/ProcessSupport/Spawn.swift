@@ -233,7 +233,8 @@ public enum ChildProcess {
     }
 
     /// SIGTERM, then SIGKILL when it still runs after `grace`; true when it is gone.
-    /// A child of ours is reaped on the way.
+    /// A child of ours is reaped on the way: the caller knows `pid` is the process it means
+    /// (not a number since reused by another child, whose own waiter would lose it).
     @discardableResult
     public static func terminate(_ pid: pid_t, grace: Duration, group: Bool = false) async -> Bool {
         let send: (Int32) -> Void = { signal in _ = group ? kill(-pid, signal) : kill(pid, signal) }

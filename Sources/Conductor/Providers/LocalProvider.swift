@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Foundation
 import ProcessSupport
+import Synchronization
 
 /// The default provider: each instance is a `conductor agent` child process on this
 /// machine, with its own instance id, directory and loopback address (127.0.0.N), which
@@ -121,6 +122,7 @@ public struct LocalProvider: InstanceProvider {
         } catch {
             throw ProviderError(provider: self.name, "cannot run \(self.executable) agent: \(error)")
         }
+        _ = Self.started.withLock { $0.insert(pid) }
         return InstanceHandle(instanceID: request.instanceID, value: String(pid), address: address)
     }
 
@@ -148,14 +150,22 @@ public struct LocalProvider: InstanceProvider {
     /// SIGTERM, up to 6 s (the agent's grace period is 5 s), then SIGKILL.
     static func terminate(_ pid: Int32) async {
         await ChildProcess.terminate(pid, grace: .seconds(6))
+        // Reaped there if it was ours: its number may now go to another child.
+        _ = Self.started.withLock { $0.remove(pid) }
     }
 
-    /// Running and not a zombie (a zombie's environment reads empty); an agent of ours
-    /// that ended is reaped on the way.
+    /// Running and not a zombie (a zombie's environment reads empty); an agent this process
+    /// started that ended is reaped on the way. Only those: a recorded pid may since belong to
+    /// another child of ours (a job a local agent in this process runs), whose own waiter
+    /// must reap it.
     static func isRunning(_ pid: Int32) -> Bool {
-        _ = ChildProcess.poll(pid)
+        let ours = Self.started.withLock { $0.contains(pid) }
+        if ours, ChildProcess.poll(pid) != nil { _ = Self.started.withLock { $0.remove(pid) } }
         return ChildProcess.isRunning(pid)
     }
+
+    /// The agents this process started and has not reaped yet.
+    private static let started = Mutex<Set<Int32>>([])
 
     static func environment(of pid: Int32) -> [String: String] {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return [:] }
