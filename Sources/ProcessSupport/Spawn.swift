@@ -258,6 +258,13 @@ public enum ChildProcess {
         return false
     }
 
+    /// The first argument after the program's name in `/proc/<pid>/cmdline` (the
+    /// subcommand of a `conductor` process: "agent", "serve"); nil when unreadable.
+    public static func firstArgument(of pid: pid_t) -> String? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+        return data.split(separator: 0).dropFirst().first.map { String(decoding: $0, as: UTF8.self) }
+    }
+
     static func openDescriptors() -> [Int32] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap(Int32.init)
     }

@@ -178,7 +178,7 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
                 CoordinatedRecord.read(CoordinatedRecord.path(stateDirectory: stateDirectory, deployment: name, environment: environment)) == ours
             }
         } else {
-            let busRecord = EmbeddedBusRecord.path(stateDirectory: stateDirectory, deployment: "coordinator", environment: self.scope)
+            let busRecord = Self.serveBusRecord(stateDirectory: stateDirectory, scope: self.scope)
             guard self.bus.restored, let ours = FileManager.default.contents(atPath: busRecord) else { return [] }
             launchedHere = { name, environment in
                 FileManager.default.contents(atPath: EmbeddedBusRecord.path(stateDirectory: stateDirectory, deployment: name, environment: environment)) == ours
@@ -276,8 +276,7 @@ public struct CoordinatorRecord: Codable, Sendable {
 
     /// A live `conductor serve` process (not a zombie, not a reused pid).
     public static func isServing(_ pid: Int32) -> Bool {
-        guard ChildProcess.isRunning(pid), let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-        return cmdline.split(separator: 0).dropFirst().first.map { String(decoding: $0, as: UTF8.self) } == "serve"
+        ChildProcess.isRunning(pid) && ChildProcess.firstArgument(of: pid) == "serve"
     }
 
     /// SIGTERM (the coordinator stops what it launched and its broker), SIGKILL after

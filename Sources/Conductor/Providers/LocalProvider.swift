@@ -183,8 +183,7 @@ public struct LocalProvider: InstanceProvider {
     }
 
     static func isAgent(_ pid: Int32) -> Bool {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-        return data.split(separator: 0).dropFirst().first.map { String(decoding: $0, as: UTF8.self) } == "agent"
+        ChildProcess.firstArgument(of: pid) == "agent"
     }
 
     /// Every live process (of this user) that carries a local instance's address: agents,
