@@ -155,18 +155,22 @@ struct LaunchCommand: AsyncParsableCommand {
         let host: CoordinatorHost
         do {
             let directory = self.arguments.state.directory
-            let settings = CoordinatorHost.Settings(
+            var settings = CoordinatorHost.Settings(
                 stateDirectory: directory, broker: self.arguments.bus.broker, agentBroker: self.arguments.bus.agentBroker,
                 trustedUser: self.arguments.bus.trustedUser,
                 busRecord: EmbeddedBusRecord.path(stateDirectory: directory, deployment: target.deployment, environment: target.environment),
                 scope: self.scope, watchInterval: .milliseconds(Int64(self.watchInterval * 1000)), serveLaunches: false)
+            settings.busListen = self.arguments.bus.busListen
             host = try await CoordinatorHost.start(settings, log: { _ in })
         } catch {
             FileHandle.standardError.write(Data("conductor launch: \(error)\n".utf8))
             throw ExitCode(1)
         }
         if host.bus.broker != nil, !json {
-            say("embedded broker on \(host.bus.console.host):\(host.bus.console.port) (users conductor and agent, random passwords, loopback only)")
+            let reach = host.bus.reach == .reachable
+                ? "the agent login also from other machines, the others from loopback only"
+                : "loopback only"
+            say("embedded broker on \(host.bus.broker?.configuration.host ?? host.bus.console.host):\(host.bus.console.port) (users conductor and agent, random passwords, \(reach))")
         }
         let result: LaunchResult
         do {

@@ -59,6 +59,7 @@ extension LaunchCommand {
         if let broker = self.arguments.bus.broker { arguments += ["--broker", broker] }
         if let agentBroker = self.arguments.bus.agentBroker { arguments += ["--agent-broker", agentBroker] }
         if let trustedUser = self.arguments.bus.trustedUser { arguments += ["--trusted-user", trustedUser] }
+        if let listen = self.arguments.bus.busListen { arguments += ["--bus-listen", listen] }
         let pid = try CoordinatorRecord.spawnServe(executable: LocalProvider.currentExecutable(), arguments: Array(arguments.dropFirst()), log: logPath)
         var exit: WaitStatus?
         if !self.json { say("started a background coordinator (conductor serve, pid \(pid), log \(logPath))") }
@@ -134,10 +135,11 @@ struct ServeCommand: AsyncParsableCommand {
         // Before anything starts: SIGTERM or Ctrl-C from here on stops what was started.
         let signals = SignalWatch()
         let started = ContinuousClock.now
-        let settings = CoordinatorHost.Settings(
+        var settings = CoordinatorHost.Settings(
             stateDirectory: directory, broker: self.bus.broker, agentBroker: self.bus.agentBroker, trustedUser: self.bus.trustedUser,
             busRecord: CoordinatorHost.serveBusRecord(stateDirectory: directory, scope: self.scope), scope: self.scope,
             watchInterval: self.watchInterval > 0 ? .milliseconds(Int64(self.watchInterval * 1000)) : nil)
+        settings.busListen = self.bus.busListen
         let host: CoordinatorHost
         do {
             host = try await CoordinatorHost.start(settings) { line in

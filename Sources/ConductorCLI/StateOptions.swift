@@ -36,9 +36,20 @@ struct LaunchBusOptions: ParsableArguments {
     @Option(name: .long, help: "The user whose jobs the agents accept (with --broker; default: the --broker URL's user, which must be the login that sends them).")
     var trustedUser: String?
 
+    @Option(
+        name: .long,
+        help: "The address the embedded broker listens on (default 127.0.0.1). Members on other machines (ssh, ec2 providers) need one they reach: 0.0.0.0, or an address of this machine; only the agent login is accepted from beyond loopback.")
+    var busListen: String?
+
     func validate() throws {
         if self.broker == nil, self.agentBroker != nil || self.trustedUser != nil {
             throw ValidationError("--agent-broker and --trusted-user need --broker (the embedded broker makes its own users)")
+        }
+        if self.broker != nil, self.busListen != nil {
+            throw ValidationError("--bus-listen is for the embedded broker; with --broker the agents use that broker's address")
+        }
+        if let listen = self.busListen, listen.isEmpty || listen.contains(".") && listen.contains(":") {
+            throw ValidationError("--bus-listen takes an address (0.0.0.0, 10.0.0.1), not '\(listen)'; the port is chosen by the broker")
         }
     }
 
@@ -46,6 +57,6 @@ struct LaunchBusOptions: ParsableArguments {
     /// `EmbeddedBusRecord`), so that `fwd` can bring back the bus a crashed launch's
     /// instances still reconnect to.
     func start(record: String? = nil) async throws -> LaunchBus {
-        try await LaunchBus.start(broker: self.broker, agentBroker: self.agentBroker, trustedUser: self.trustedUser, record: record)
+        try await LaunchBus.start(broker: self.broker, agentBroker: self.agentBroker, trustedUser: self.trustedUser, record: record, listen: self.busListen)
     }
 }

@@ -24,6 +24,9 @@ public struct ProcessRequest: Sendable {
     public var killGracePeriod: Duration
     /// Bytes kept of stdout and of stderr, each; the rest is read and dropped.
     public var outputLimit: Int
+    /// Where the child reads from: nothing (`/dev/null`) unless told, e.g. a descriptor of
+    /// a file the caller opened (and closes once `run` returns).
+    public var stdin: SpawnRequest.Stream = .null
 
     public init(
         _ command: Command,
@@ -174,7 +177,7 @@ private struct SpawnedChild: Sendable {
         // Own process group so a timeout can signal everything the command started.
         let spawn = SpawnRequest(
             executable: path, arguments: arguments, environment: request.environment, workingDirectory: request.workingDirectory,
-            stdin: .null, stdout: .descriptor(stdoutPipe.write), stderr: .descriptor(stderrPipe.write), grouping: .newGroup)
+            stdin: request.stdin, stdout: .descriptor(stdoutPipe.write), stderr: .descriptor(stderrPipe.write), grouping: .newGroup)
         let pid: pid_t
         do {
             pid = try ChildProcess.spawn(spawn)

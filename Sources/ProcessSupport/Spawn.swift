@@ -18,6 +18,8 @@ public struct SpawnRequest: Sendable {
         case appending(path: String, mode: mode_t = 0o600)
         /// A descriptor of ours (the caller keeps owning it).
         case descriptor(Int32)
+        /// A file read from its start (stdin only).
+        case reading(path: String)
     }
 
     /// Which process group the child joins.
@@ -126,6 +128,11 @@ public enum ChildProcess {
                 opened.append(fd)
                 posix_spawn_file_actions_adddup2(&actions, fd, target)
             case .descriptor(let fd):
+                posix_spawn_file_actions_adddup2(&actions, fd, target)
+            case .reading(let path):
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw ProcessError(code: .spawnFailed, errno: errno, command: "\(description) (input from \(path))") }
+                opened.append(fd)
                 posix_spawn_file_actions_adddup2(&actions, fd, target)
             }
         }

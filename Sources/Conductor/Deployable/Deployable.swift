@@ -100,6 +100,8 @@ public struct Deployable: Hashable, Sendable {
     /// The top-level parameters (the deployable's inputs).
     public var parameters: [Parameter]
     public var instances: [Instance]
+    /// `providers:`, after the environment's overrides.
+    public var providers: [ProviderDefinition] = []
 
     public func instance(_ name: String) -> Instance? { self.instances.first { $0.name == name } }
 }

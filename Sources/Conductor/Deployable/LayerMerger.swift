@@ -171,11 +171,62 @@ struct LayerMerger {
                 location: depInstance.location))
         }
 
+        let providers = self.providers(dep, env, directory: directory)
+        self.checkProviders(of: instances, providers: providers)
+
         self.reportMissingRequired(environment: environment?.name)
         guard let name = dep.name else { return nil }
         return Deployable(
             name: name.value, file: dep.file, directory: directory, environment: environment?.name,
-            parameters: parameters, instances: instances)
+            parameters: parameters, instances: instances, providers: providers)
+    }
+
+    /// The deployable's `providers:`, each key overridden by the environment file's entry
+    /// of the same name (which may also define new ones).
+    private mutating func providers(_ dep: LayerDocument, _ env: LayerDocument?, directory: String) -> [ProviderDefinition] {
+        var names = dep.providers.map(\.name)
+        for layer in env?.providers ?? [] where !names.contains(layer.name) { names.append(layer.name) }
+        var reader = ProviderSettingsReader(sink: DiagnosticSink(), directory: directory)
+        var definitions: [ProviderDefinition] = []
+        for name in names {
+            let base = dep.provider(name)
+            let overlay = env?.provider(name)
+            var entries = base?.entries ?? []
+            for entry in overlay?.entries ?? [] {
+                if let index = entries.firstIndex(where: { $0.key == entry.key }) { entries[index] = entry } else { entries.append(entry) }
+            }
+            let location = base?.location ?? overlay!.location
+            if let definition = reader.definition(name: name, location: location, entries: entries) { definitions.append(definition) }
+        }
+        self.sink.append(contentsOf: reader.sink.errors)
+        return definitions
+    }
+
+    /// Every instance names a built-in provider or a defined one, and each SSH pool has
+    /// room for the members placed on it.
+    private mutating func checkProviders(of instances: [Instance], providers: [ProviderDefinition]) {
+        let builtIn = ["local", "agents"]
+        let known = builtIn + providers.map(\.name)
+        for instance in instances where !known.contains(instance.provider.value) {
+            let name = instance.provider.value
+            let hint = ProviderSettings.kinds.contains(name)
+                ? "; '\(name)' is a kind: define a provider under 'providers:' with 'kind: \(name)' and name it here"
+                : Spelling.hint(for: name, among: known)
+            self.sink.error(
+                .unknownReference, "instance '\(instance.name)' uses provider '\(name)', which is not defined\(hint); known: \(known.joined(separator: ", "))",
+                at: instance.provider.origin.location ?? instance.location)
+        }
+        for definition in providers {
+            guard case .ssh(let pool) = definition.settings else { continue }
+            let members = instances.filter { $0.provider.value == definition.name }.flatMap(\.members)
+            let room = pool.hosts.count * pool.membersPerHost
+            if members.count > room {
+                self.sink.error(
+                    .invalidValue,
+                    "provider '\(definition.name)' has \(pool.hosts.count) host(s) for \(pool.membersPerHost) member(s) each, but \(members.count) members are placed on it (\(members.map(\.description).joined(separator: ", "))); add hosts or raise members_per_host",
+                    at: definition.location)
+            }
+        }
     }
 
     private mutating func parameter(_ name: String, _ candidates: [Candidate<ValueTemplate>], path: String) -> Parameter {

@@ -67,10 +67,12 @@ struct LayerDocument: Sendable {
     var types: [InstanceLayer] = []
     var zones: [InstanceLayer] = []
     var instances: [InstanceLayer] = []
+    var providers: [ProviderLayer] = []
 
     func type(_ name: String) -> InstanceLayer? { self.types.first { $0.name == name } }
     func zone(_ name: String) -> InstanceLayer? { self.zones.first { $0.name == name } }
     func instance(_ name: String) -> InstanceLayer? { self.instances.first { $0.name == name } }
+    func provider(_ name: String) -> ProviderLayer? { self.providers.first { $0.name == name } }
 }
 
 /// Reads a `ConfigNode` tree into a `LayerDocument`, reporting every unknown key, type
@@ -78,7 +80,7 @@ struct LayerDocument: Sendable {
 struct LayerParser {
     private var sink = DiagnosticSink()
 
-    static let documentKeys = ["name", "description", "parameters", "types", "zones", "instances"]
+    static let documentKeys = ["name", "description", "parameters", "providers", "types", "zones", "instances"]
     static let instanceKeys = ["count", "provider", "type", "zone", "parameters", "services", "publishes", "description"]
     static let typeKeys = ["count", "provider", "zone", "parameters", "description"]
     static let zoneKeys = ["provider", "parameters", "description"]
@@ -111,6 +113,8 @@ struct LayerParser {
                 document.zones = self.namedLayers(entry.value, what: "zone", keys: Self.zoneKeys)
             case "instances":
                 document.instances = self.namedLayers(entry.value, what: "instance", keys: Self.instanceKeys)
+            case "providers":
+                document.providers = self.providers(entry.value)
             default:
                 self.unknownKey(entry, allowed: allowed, in: "the top level")
             }
@@ -124,6 +128,22 @@ struct LayerParser {
             }
         }
         return document
+    }
+
+    /// Each entry's keys are checked once the environment's are merged in (it may set a
+    /// `kind` the deployable leaves out).
+    private mutating func providers(_ node: ConfigNode) -> [ProviderLayer] {
+        guard let entries = self.map(node, "providers") else { return [] }
+        var layers: [ProviderLayer] = []
+        for entry in entries {
+            self.checkName(entry.key, at: entry.keyLocation, what: "provider name")
+            if ["local", "agents"].contains(entry.key) {
+                self.sink.error(.invalidName, "provider name '\(entry.key)' is built in; name this one otherwise", at: entry.keyLocation)
+            }
+            guard let fields = self.map(entry.value, "provider '\(entry.key)'") else { continue }
+            layers.append(ProviderLayer(name: entry.key, location: entry.keyLocation, entries: fields))
+        }
+        return layers
     }
 
     private mutating func namedLayers(_ node: ConfigNode, what: String, keys: [String]) -> [InstanceLayer] {

@@ -75,7 +75,7 @@ struct PlanBuilder {
         let ordered = order.flatMap { name in members.filter { $0.member.instance == name } }
         return ResolutionPlan(
             deployment: self.deployable.name, environment: self.deployable.environment, members: ordered,
-            secrets: self.secrets, graph: graph, order: order)
+            secrets: self.secrets, graph: graph, order: order, providers: self.deployable.providers)
     }
 
     private mutating func script(of service: Service) -> String {

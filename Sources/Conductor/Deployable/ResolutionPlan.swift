@@ -189,6 +189,12 @@ public struct ResolutionPlan: Hashable, Sendable {
     public var graph: DependencyGraph
     /// Instances in configuration order.
     public var order: [String]
+    /// The providers the deployable defines (`providers:`), by name.
+    public var providers: [ProviderDefinition] = []
 
     public func member(_ id: MemberID) -> MemberPlan? { self.members.first { $0.member == id } }
+    public func provider(_ name: String) -> ProviderDefinition? { self.providers.first { $0.name == name } }
+
+    /// The members a provider places, in plan order (its pool's placement order).
+    public func members(onProvider name: String) -> [MemberID] { self.members.filter { $0.provider == name }.map(\.member) }
 }

@@ -40,6 +40,8 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
         public var scope: String
         public var watchInterval: Duration?
         public var serveLaunches: Bool
+        /// The address an embedded bus binds (`--bus-listen`); nil: 127.0.0.1.
+        public var busListen: String?
 
         public init(
             stateDirectory: String, broker: String? = nil, agentBroker: String? = nil, trustedUser: String? = nil, busRecord: String? = nil,
@@ -63,7 +65,8 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         let store = try SQLiteStateStore(path: stateDirectory + "/state.sqlite")
         let bus = try await LaunchBus.start(
-            broker: settings.broker, agentBroker: settings.agentBroker, trustedUser: settings.trustedUser, record: settings.busRecord)
+            broker: settings.broker, agentBroker: settings.agentBroker, trustedUser: settings.trustedUser, record: settings.busRecord,
+            listen: settings.busListen)
         let logger = Logger(label: "conductor.serve", factory: { _ in SwiftLogNoOpLogHandler() })
         let endpoint: CoordinatorService
         do {
@@ -76,6 +79,7 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
             stateDirectory: stateDirectory, console: bus.console, agentBrokerURL: bus.agentURL, trustedUser: bus.trustedUser,
             watchInterval: settings.watchInterval, log: log)
         configuration.accepted = Self.recordBus(of: bus, settings: settings)
+        configuration.busReach = bus.reach
         let launches = LaunchCoordinator(store: store, configuration: configuration)
         if settings.serveLaunches { launches.register(on: endpoint) }
         let host = CoordinatorHost(bus: bus, store: store, endpoint: endpoint, launches: launches, settings: settings, logger: logger)

@@ -19,8 +19,16 @@ public struct LaunchBus: Sendable {
     public var broker: BrokerServer?
     /// An embedded broker brought back on the port and users of an `EmbeddedBusRecord`.
     public var restored = false
+    /// Whether machines other than this one can reach the bus (`--bus-listen` beyond
+    /// loopback, or a broker given by URL).
+    public var reach: BusReach = .loopbackOnly
 
-    public static func start(broker url: String?, agentBroker: String? = nil, trustedUser: String? = nil, record: String? = nil) async throws -> LaunchBus {
+    /// `listen`: the address an embedded broker binds (default 127.0.0.1); beyond loopback
+    /// (`0.0.0.0`, or an address of this machine) the `agent` user may log in from other
+    /// machines, the other users still from loopback only.
+    public static func start(
+        broker url: String?, agentBroker: String? = nil, trustedUser: String? = nil, record: String? = nil, listen: String? = nil
+    ) async throws -> LaunchBus {
         if let url {
             let configuration: AMQPConnectionConfiguration
             do {
@@ -31,14 +39,16 @@ public struct LaunchBus: Sendable {
             }
             return LaunchBus(
                 console: configuration, consoleURL: url, agentURL: agentBroker ?? url, recipeURL: nil, trustedUser: trustedUser ?? configuration.username,
-                broker: nil)
+                broker: nil, reach: .reachable)
         }
         // Bound again on the recorded port, with the recorded users, the instances of a
         // crashed launch reconnect by themselves; when the port is taken, a fresh bus.
-        if let record, let saved = EmbeddedBusRecord.read(record), let bus = try? await Self.embedded(saved, restored: true) {
-            return bus
+        if let record, var saved = EmbeddedBusRecord.read(record) {
+            if let listen { saved.listen = listen }
+            if let bus = try? await Self.embedded(saved, restored: true) { return bus }
         }
-        var fresh = EmbeddedBusRecord(port: 0, conductorPassword: Self.password(), agentPassword: Self.password(), recipePassword: Self.password())
+        var fresh = EmbeddedBusRecord(
+            port: 0, conductorPassword: Self.password(), agentPassword: Self.password(), recipePassword: Self.password(), listen: listen)
         let bus = try await Self.embedded(fresh, restored: false)
         if let record {
             fresh.port = bus.console.port
@@ -53,14 +63,16 @@ public struct LaunchBus: Sendable {
     }
 
     private static func embedded(_ record: EmbeddedBusRecord, restored: Bool) async throws -> LaunchBus {
+        let listen = record.listen ?? "127.0.0.1"
+        let beyondLoopback = !listen.hasPrefix("127.") && listen != "::1" && listen != "localhost"
         var users = [
             BrokerUser(name: "conductor", password: record.conductorPassword, loopbackOnly: true),
-            BrokerUser(name: "agent", password: record.agentPassword, loopbackOnly: true),
+            BrokerUser(name: "agent", password: record.agentPassword, loopbackOnly: !beyondLoopback),
         ]
         if let recipe = record.recipePassword { users.append(BrokerUser(name: "recipe", password: recipe, loopbackOnly: true)) }
         let server = BrokerServer(
             configuration: BrokerConfiguration(
-                host: "127.0.0.1", port: record.port, users: users, permissions: users.map { BrokerPermission(user: $0.name, vhost: "/") }),
+                host: listen, port: record.port, users: users, permissions: users.map { BrokerPermission(user: $0.name, vhost: "/") }),
             logger: Logger(label: "conductor.broker", factory: { _ in SwiftLogNoOpLogHandler() }))
         let port: Int
         do {
@@ -74,7 +86,7 @@ public struct LaunchBus: Sendable {
             console: try AMQPConnectionConfiguration(url: consoleURL), consoleURL: consoleURL,
             agentURL: "amqp://agent:\(record.agentPassword)@127.0.0.1:\(port)/%2F",
             recipeURL: record.recipePassword.map { "amqp://recipe:\($0)@127.0.0.1:\(port)/%2F" }, trustedUser: "conductor", broker: server,
-            restored: restored)
+            restored: restored, reach: beyondLoopback ? .reachable : .loopbackOnly)
     }
 
     static func password() -> String {
@@ -99,6 +111,8 @@ public struct EmbeddedBusRecord: Codable, Equatable, Sendable {
     public var agentPassword: String
     /// The `recipe` user's (see `LaunchBus.recipeURL`); absent in records written before it.
     public var recipePassword: String?
+    /// The address the broker binds (`--bus-listen`); absent: 127.0.0.1.
+    public var listen: String?
 
     public static func path(stateDirectory: String, deployment: String, environment: String) -> String {
         "\(stateDirectory)/buses/\(deployment)@\(environment).json"

@@ -19,6 +19,8 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
         public var console: AMQPConnectionConfiguration
         /// What the instances connect with.
         public var agentBrokerURL: String
+        /// Whether instances on other machines reach that bus.
+        public var busReach: BusReach = .loopbackOnly
         public var trustedUser: String
         /// How often configured deployments are checked for changed source facts; nil: never.
         public var watchInterval: Duration?
@@ -50,6 +52,25 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
     /// coordinator's bus.
     public static func standardProviders(_ request: LaunchRequest, console: AMQPConnectionConfiguration) -> [any InstanceProvider] {
         [LocalProvider(addressPrefix: request.localAddresses.flatMap(LocalProvider.addressPrefix)), AgentsProvider(console: console)]
+            + Self.definedProviders(request)
+    }
+
+    /// The providers the request's deployable defines (`providers:`), each with the members
+    /// it places; none when the file no longer reads (terminate then goes by the handles).
+    public static func definedProviders(_ request: LaunchRequest) -> [any InstanceProvider] {
+        guard request.file != "/",
+            let plan = DeployableLoader.load(
+                file: request.file, environment: request.environment, settings: request.settings.map { ($0.name, $0.value) }
+            ).plan
+        else { return [] }
+        return plan.providers.compactMap { definition -> (any InstanceProvider)? in
+            switch definition.settings {
+            case .ssh(let pool):
+                SSHProvider(name: definition.name, pool: pool, members: plan.members(onProvider: definition.name).map(\.description))
+            case .ec2:
+                nil
+            }
+        }
     }
 
     public let store: any StateStore
@@ -121,7 +142,7 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
             agentBrokerURL: self.configuration.agentBrokerURL,
             waitBudget: .milliseconds(Int64(max(0.1, submission.waitBudgetSeconds) * 1000)),
             jobTimeout: .milliseconds(Int64(max(1, submission.jobTimeoutSeconds) * 1000)), actor: actor,
-            trustedUser: self.configuration.trustedUser)
+            trustedUser: self.configuration.trustedUser, busReach: self.configuration.busReach)
         let log = ProgressLog(echo: self.configuration.log)
         let launcher = Launcher(
             store: self.store, providers: self.configuration.providers(submission.request), options: options,
@@ -171,7 +192,8 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
         else { return false }
         let options = LaunchOptions(
             stateDirectory: self.configuration.stateDirectory, console: self.configuration.console,
-            agentBrokerURL: self.configuration.agentBrokerURL, actor: .system, trustedUser: self.configuration.trustedUser)
+            agentBrokerURL: self.configuration.agentBrokerURL, actor: .system, trustedUser: self.configuration.trustedUser,
+            busReach: self.configuration.busReach)
         let echo = self.configuration.log
         self.launched["\(deployment)@\(environment)"] = Launcher(
             store: self.store, providers: self.configuration.providers(request), options: options, progress: { echo($0.description) })
@@ -192,7 +214,8 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
         var options = known?.options
             ?? LaunchOptions(
                 stateDirectory: self.configuration.stateDirectory, console: self.configuration.console,
-                agentBrokerURL: self.configuration.agentBrokerURL, trustedUser: self.configuration.trustedUser)
+                agentBrokerURL: self.configuration.agentBrokerURL, trustedUser: self.configuration.trustedUser,
+                busReach: self.configuration.busReach)
         options.actor = actor
         let launcher = Launcher(store: self.store, providers: self.configuration.providers(request), options: options)
         return try await launcher.terminate(deployment: deployment, environment: environment)

@@ -39,6 +39,8 @@ public struct LaunchOptions: Sendable {
     public var console: AMQPConnectionConfiguration
     /// What agents connect with.
     public var agentBrokerURL: String
+    /// Whether instances on other machines (SSH hosts, EC2) can reach that bus.
+    public var busReach: BusReach = .loopbackOnly
     /// The AMQP user whose jobs the agents accept: the user the coordinator logs in as
     /// (`console.username`) unless set. Brokers stamp and check `user_id`, so this must be
     /// the login that sends the jobs.
@@ -57,8 +59,9 @@ public struct LaunchOptions: Sendable {
     public init(
         stateDirectory: String, console: AMQPConnectionConfiguration, agentBrokerURL: String,
         waitBudget: Duration = .seconds(30), jobTimeout: Duration = .seconds(300),
-        actor: AuditActor = .currentOSUser(), trustedUser: String? = nil
+        actor: AuditActor = .currentOSUser(), trustedUser: String? = nil, busReach: BusReach = .loopbackOnly
     ) {
+        self.busReach = busReach
         self.stateDirectory = stateDirectory
         self.console = console
         self.agentBrokerURL = agentBrokerURL

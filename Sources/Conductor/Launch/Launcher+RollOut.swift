@@ -107,11 +107,17 @@ struct RollOutDriver {
     enum Input: Sendable {
         case heartbeat(AgentInfo)
         case answer(MemberID, MeshMessage?)
+        /// A provider's start returned: the handle, or why it failed.
+        case started(MemberID, Result<InstanceHandle, StartFailure>)
         case tick
         case busLost(any Error)
     }
 
     private struct Interrupted: Error {}
+
+    struct StartFailure: Error {
+        var reason: String
+    }
 
     let launcher: Launcher
     let plan: ResolutionPlan
@@ -169,6 +175,10 @@ struct RollOutDriver {
                         case .success(let result): actions = self.machine.jobAnswered(member, .result(result))
                         case .failure(let failure): actions = self.machine.jobAnswered(member, .refused(failure.text))
                         }
+                    case .started(let member, .success(let handle)):
+                        actions = self.machine.instanceStarted(member, handle)
+                    case .started(let member, .failure(let failure)):
+                        actions = self.machine.startFailed(member, reason: failure.reason)
                     case .tick:
                         actions = self.machine.tick(now: self.now)
                     case .busLost(let error):
@@ -212,18 +222,24 @@ struct RollOutDriver {
             return self.machine.instanceRecorded(record)
         case .startInstance(let member, let instanceID, let ordinal):
             let provider = try self.provider(of: member)
-            let request = InstanceStartRequest(
+            var request = InstanceStartRequest(
                 deployment: self.plan.deployment, environment: self.environment, member: member.description, ordinal: ordinal,
                 instanceID: instanceID.uuidString.lowercased(), brokerURL: self.launcher.options.agentBrokerURL,
                 trustedUser: self.launcher.options.trustedUser,
                 workDirectory: self.launcher.workDirectory(self.plan, environment: self.environment, member: member),
                 trustedKeys: self.launcher.options.signer.map { [$0.publicKey.description] } ?? [])
-            do {
-                let handle = try await provider.start(request)
-                return self.machine.instanceStarted(member, handle)
-            } catch {
-                return self.machine.startFailed(member, reason: "\(error)")
+            request.busReach = self.launcher.options.busReach
+            // In the background: the next member is prepared meanwhile (a remote start takes seconds).
+            let input = self.input
+            group.addTask {
+                do {
+                    let handle = try await provider.start(request)
+                    input.yield(.started(member, .success(handle)))
+                } catch {
+                    input.yield(.started(member, .failure(StartFailure(reason: "\(error)"))))
+                }
             }
+            return []
         case .findInstance(let member, let instanceID, let handle):
             let provider = try self.provider(of: member)
             var found: InstanceHandle?

@@ -111,7 +111,9 @@ public struct Launcher: Sendable {
         let providers = self.providers
         try await withThrowingTaskGroup(of: Void.self) { group in
             for instance in running {
-                guard let provider = providers[instance.provider] else { continue }
+                // A provider the deployable defined (an SSH pool) is not known without
+                // it; its handles carry what reaches the instance again.
+                guard let provider = providers[instance.provider] ?? Self.handle(instance).flatMap(Self.handleOnlyProvider) else { continue }
                 group.addTask {
                     if let handle = Self.handle(instance) {
                         try await provider.stop(handle)
@@ -145,6 +147,13 @@ public struct Launcher: Sendable {
                 .unknownProvider,
                 "\(member.member) uses provider '\(member.provider)', which this conductor does not have (known: \(self.providers.keys.sorted().joined(separator: ", "))); nothing was started")
         }
+        let remote = plan.members.filter { plan.provider($0.provider) != nil }
+        if self.options.busReach == .loopbackOnly, !remote.isEmpty {
+            let names = remote.map { "\($0.member) (provider \($0.provider))" }.joined(separator: ", ")
+            throw LaunchError(
+                .invalid,
+                "\(names) run on other machines, which cannot reach a bus that listens on loopback only; launch with --bus-listen 0.0.0.0 (or an address of this machine they reach), or give --broker; nothing was started")
+        }
         return plan
     }
 
@@ -170,6 +179,14 @@ public struct Launcher: Sendable {
     static func agentName(of record: InstanceRecord) throws -> AgentName {
         if let named = handle(record)?.agent, let agent = AgentName(named) { return agent }
         return try AgentName(instance: instanceID(record))
+    }
+
+    /// A provider that reaches an instance from its handle alone, by the handle's kind.
+    static func handleOnlyProvider(_ handle: InstanceHandle) -> (any InstanceProvider)? {
+        switch handle.kind {
+        case SSHProvider.kind?: SSHProvider(handlesOnlyNamed: SSHProvider.kind)
+        default: nil
+        }
     }
 
     static func handle(_ record: InstanceRecord) -> InstanceHandle? {

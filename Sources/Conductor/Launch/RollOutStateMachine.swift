@@ -184,6 +184,8 @@ struct RollOutStateMachine: Sendable {
 
     let configuration: Configuration
     private var state: State = .initial
+    /// `armWaitBudget` was asked for.
+    private var budgetRequested = false
     private(set) var members: [MemberID: Member] = [:]
     private var known: KnownValues
 
@@ -257,17 +259,20 @@ struct RollOutStateMachine: Sendable {
             + [.report(.started(member: id.description, address: address, reused: true))] + self.preparedOne()
     }
 
+    /// Starts run side by side (a remote provider takes seconds per instance): the next
+    /// member is prepared as soon as one is handed to its provider, and the wait budget is
+    /// armed once the last start returned.
     mutating func instanceStarted(_ id: MemberID, _ handle: InstanceHandle) -> [Action] {
         guard self.members[id]?.phase == .starting, let record = self.members[id]?.record else { return [] }
         self.members[id]?.address = handle.address
         self.members[id]?.agent = Self.agentName(of: record, handle: handle)
         return self.enter(id, .awaitingAgent, handle: handle, address: handle.address)
-            + [.report(.started(member: id.description, address: handle.address, reused: false))] + self.preparedOne()
+            + [.report(.started(member: id.description, address: handle.address, reused: false))] + self.armOnceStarted()
     }
 
     mutating func startFailed(_ id: MemberID, reason: String) -> [Action] {
         guard self.members[id]?.phase == .starting else { return [] }
-        return self.fail(id, reason) + self.preparedOne()
+        return self.fail(id, reason) + self.armOnceStarted() + self.advance()
     }
 
     /// A heartbeat; `attributes` stand in for the facts when the agent does not answer `refresh`.
@@ -376,7 +381,7 @@ struct RollOutStateMachine: Sendable {
         while next < self.order.count, self.members[self.order[next]]?.phase.isFailed == true { next += 1 }
         guard next < self.order.count else {
             self.state = .watching(deadline: nil)
-            return [.armWaitBudget] + self.advance()
+            return self.armOnceStarted() + self.advance()
         }
         self.state = .preparing(next: next)
         return self.prepare(self.order[next])
@@ -409,7 +414,16 @@ struct RollOutStateMachine: Sendable {
     private mutating func start(_ id: MemberID) -> [Action] {
         guard let member = self.members[id], let record = member.record else { return [] }
         return [.report(.starting(member: id.description, instanceID: Launcher.instanceID(record)))]
-            + self.enter(id, .starting) + [.startInstance(id, instanceID: record.id, ordinal: member.ordinal)]
+            + self.enter(id, .starting) + [.startInstance(id, instanceID: record.id, ordinal: member.ordinal)] + self.preparedOne()
+    }
+
+    /// `armWaitBudget`, once: when every member is prepared and no start is still under way.
+    private mutating func armOnceStarted() -> [Action] {
+        guard case .watching(nil) = self.state, !self.budgetRequested,
+            !self.members.values.contains(where: { $0.phase == .starting })
+        else { return [] }
+        self.budgetRequested = true
+        return [.armWaitBudget]
     }
 
     /// Resolves what the known values allow: jobs for members whose parameters are all

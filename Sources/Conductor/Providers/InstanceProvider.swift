@@ -22,6 +22,9 @@ public struct InstanceStartRequest: Sendable, Hashable {
     /// Public keys (`ed25519:<base64>`) whose signature the agent must require on jobs and
     /// run requests; empty: the agent checks `user_id` only.
     public var trustedKeys: [String]
+    /// Whether machines other than this one can reach the bus at `brokerURL` (after its
+    /// loopback host is replaced by an address they route to).
+    public var busReach: BusReach = .loopbackOnly
 
     public init(
         deployment: String, environment: String, member: String, ordinal: Int, instanceID: String,
@@ -39,6 +42,14 @@ public struct InstanceStartRequest: Sendable, Hashable {
     }
 }
 
+/// Who can reach a launch's bus.
+public enum BusReach: String, Sendable, Hashable, Codable {
+    /// An embedded bus on 127.0.0.1: only instances on this machine.
+    case loopbackOnly = "loopback-only"
+    /// An embedded bus on another or every address, or a broker given by URL.
+    case reachable
+}
+
 /// How to find a started instance again, also from another process (`conductor
 /// terminate`, `conductor fwd`): it is stored in the instance's `provider_handle`.
 public struct InstanceHandle: Sendable, Hashable, Codable {
@@ -50,12 +61,16 @@ public struct InstanceHandle: Sendable, Hashable, Codable {
     /// The agent serving the instance, when it is not `conductor:agent:<instanceID>` (a
     /// provider that places members on agents that already run).
     public var agent: String?
+    /// The provider kind that made it (`ssh`, `ec2`) when its value alone reaches the
+    /// instance again: `terminate` stops it without the deployable that defined the provider.
+    public var kind: String?
 
-    public init(instanceID: String, value: String, address: String? = nil, agent: String? = nil) {
+    public init(instanceID: String, value: String, address: String? = nil, agent: String? = nil, kind: String? = nil) {
         self.instanceID = instanceID
         self.value = value
         self.address = address
         self.agent = agent
+        self.kind = kind
     }
 }
 
