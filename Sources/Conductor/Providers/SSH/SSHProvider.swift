@@ -33,7 +33,7 @@ public struct SSHProvider: InstanceProvider {
         self.name = name
         self.pool = pool
         self.members = members
-        self.binary = pool.binary ?? LocalProvider.currentExecutable()
+        self.binary = pool.binary ?? Self.runningBinary()
         self.heartbeatInterval = heartbeatInterval
         self.logLevel = logLevel
     }
@@ -43,7 +43,7 @@ public struct SSHProvider: InstanceProvider {
         self.name = name
         self.pool = nil
         self.members = []
-        self.binary = LocalProvider.currentExecutable()
+        self.binary = Self.runningBinary()
         self.heartbeatInterval = 1
         self.logLevel = "warning"
     }
@@ -220,6 +220,19 @@ public struct SSHProvider: InstanceProvider {
 
     // MARK: - The binary's checksum
 
+    /// This process's binary: its path, or `/proc/self/exe` when that file was replaced
+    /// or deleted since it started (an upgrade, a rebuild): the kernel still holds the
+    /// running version there, and that is the one whose agents must match.
+    static func runningBinary() -> String {
+        let path = LocalProvider.currentExecutable()
+        var onDisk = stat()
+        var running = stat()
+        if stat(path, &onDisk) == 0, stat("/proc/self/exe", &running) == 0, onDisk.st_ino == running.st_ino, onDisk.st_dev == running.st_dev {
+            return path
+        }
+        return FileManager.default.fileExists(atPath: "/proc/self/exe") ? "/proc/self/exe" : path
+    }
+
     struct Checksum: Sendable {
         var sha256: String
         var size: Int
@@ -229,11 +242,12 @@ public struct SSHProvider: InstanceProvider {
 
     /// SHA-256 of the binary, computed once per file version (path, size, modification time).
     static func checksum(of path: String, provider: String) throws(ProviderError) -> Checksum {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path), let size = attributes[.size] as? Int else {
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
             throw ProviderError(provider: provider, "cannot read the conductor binary \(path) to copy to the hosts")
         }
-        let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-        let key = "\(path)|\(size)|\(modified)"
+        let size = Int(status.st_size)
+        let key = "\(path)|\(status.st_dev)|\(status.st_ino)|\(size)|\(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)"
         if let known = Self.checksums.get(key) { return known }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ProviderError(provider: provider, "cannot read the conductor binary \(path) to copy to the hosts")

@@ -137,7 +137,13 @@ enum SSHScripts {
                 env CONDUCTOR_INSTANCE_ID="$id" setsid sh "$home/supervise" </dev/null >/dev/null 2>&1 &
                 echo $! > "$home/agent.pid"
             fi
-            if pid=$(running); then echo "conductor-ssh: started $pid"; exit 0; fi
+            # The supervisor carries the instance id once it has exec'd: give it 3 s.
+            i=0
+            while [ "$i" -lt 30 ]; do
+                if pid=$(running); then echo "conductor-ssh: started $pid"; exit 0; fi
+                sleep 0.1
+                i=$((i + 1))
+            done
             fail "the agent did not start: $(tail -n 5 "$home/agent.log" 2>/dev/null | tr '\\n' ' ')"
 
             """
@@ -156,7 +162,8 @@ enum SSHScripts {
     }
 
     /// Stops the agent (unit or supervisor, then whatever still carries its instance id:
-    /// servers its scripts started) and removes its folder; the binary goes with the last agent.
+    /// servers its scripts started) and removes its folder. The binary stays, like an
+    /// installed package: the next launch on the host finds it (same checksum) and skips the copy.
     static func stop(installDirectory: String, instanceID: String) -> String {
         prelude(installDirectory: installDirectory, instanceID: instanceID) + """
             if [ -f "/etc/systemd/system/$unit.service" ] && command -v systemctl >/dev/null 2>&1; then
@@ -183,11 +190,7 @@ enum SSHScripts {
                 [ "$signal" = TERM ] && sleep 1
             done
             rm -rf "$home"
-            if [ -d "$dir/agents" ] && [ -z "$(ls -A "$dir/agents" 2>/dev/null)" ]; then
-                rm -rf "$dir/bin"
-                rmdir "$dir/agents" 2>/dev/null
-                rmdir "$dir" 2>/dev/null
-            fi
+            rmdir "$dir/agents" 2>/dev/null
             echo "conductor-ssh: stopped"
 
             """
