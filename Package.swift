@@ -185,7 +185,7 @@ let package = Package(
             dependencies: ["Conductor", "Mesh", "MeshClient", "ProcessSupport", "Agent", "AMQPClient", "Broker", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // Runs the built `conductor` binary: --help pinned, errors, perf-test end to end.
-        .testTarget(name: "ConductorCLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "ConductorCLITests", dependencies: ["TestSupport", "ProcessSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
