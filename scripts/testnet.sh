@@ -64,7 +64,11 @@ require_tools() {
         missing+=("$tool")
         [[ " ${packages[*]} " == *" $package "* ]] || packages+=("$package")
     done
-    (( ${#missing[@]} == 0 )) || die "missing ${missing[*]}; install Debian's ${packages[*]}: apt-get install ${packages[*]} (with /usr/sbin/policy-rc.d saying 'exit 101' first, so that the system sshd does not start)"
+    (( ${#missing[@]} == 0 )) && return 0
+    local hint=""
+    [[ " ${packages[*]} " == *" openssh-server "* ]] \
+        && hint=" (with /usr/sbin/policy-rc.d saying 'exit 101' first, so that the system's own sshd does not start)"
+    die "missing ${missing[*]}; install Debian's ${packages[*]}: apt-get install ${packages[*]}$hint"
 }
 
 check_name() {
