@@ -143,8 +143,22 @@ install_missing() {
     command -v python3 > /dev/null || need+=(python3 python3-pip)
     # GRDB (the coordinator's state store) links the system SQLite.
     [[ -e /usr/include/sqlite3.h ]] || need+=(libsqlite3-dev)
+    # Test hosts (scripts/testnet.sh): a private sshd per network namespace, ssh, ip, nsenter.
+    [[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
+    { command -v ssh && command -v ssh-keygen; } > /dev/null || need+=(openssh-client)
+    [[ -x /usr/sbin/ip || -x /sbin/ip ]] || need+=(iproute2)
+    { command -v nsenter && command -v unshare && command -v flock; } > /dev/null || need+=(util-linux)
     if (( ${#need[@]} )); then
-        apt_install "${need[@]}" || return 1
+        # Installing openssh-server must not start the machine's own sshd: policy-rc.d says
+        # no to every service start, and goes again if we wrote it.
+        local made_policy=0 rc=0 sudo=""
+        (( EUID == 0 )) || sudo="sudo"
+        if [[ " ${need[*]} " == *" openssh-server "* && ! -e /usr/sbin/policy-rc.d ]]; then
+            printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d > /dev/null && $sudo chmod 755 /usr/sbin/policy-rc.d && made_policy=1
+        fi
+        apt_install "${need[@]}" || rc=1
+        (( made_policy )) && $sudo rm -f /usr/sbin/policy-rc.d
+        (( rc == 0 )) || return 1
     fi
     if ! python3 -c 'import pika' 2> /dev/null; then
         echo "installing pika"
