@@ -280,11 +280,11 @@ struct EndToEndAgentTests {
         await bus.stop()
     }
 
-    static func sendJob(_ job: ConfigurationJob, to agent: AgentName, console: MeshConsole) async throws -> JobResult {
+    static func sendJob(_ job: ConfigurationJob, to agent: AgentName, console: MeshConsole, timeout: Duration = .seconds(20)) async throws -> JobResult {
         let replyQueue = try await console.declareReplyQueue()
         let correlation = UUID().uuidString
         try await console.sendJob(job, to: agent, replyQueue: replyQueue, correlationID: correlation)
-        let replies = try await console.collect(replyQueue: replyQueue, correlationID: correlation, timeout: .seconds(20)) { !$0.isEmpty }
+        let replies = try await console.collect(replyQueue: replyQueue, correlationID: correlation, timeout: timeout) { !$0.isEmpty }
         let reply = try #require(replies.first, "no answer to job \(job.jobID)")
         #expect(reply.opcode == .methodResponse, "\(reply.body)")
         return try reply.decodeBody(MethodResponse.self).decodeArguments(JobResult.self)

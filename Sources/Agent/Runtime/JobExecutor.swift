@@ -123,11 +123,13 @@ public struct JobExecutor: Sendable {
             }
             guard let directory = Self.makeScratchDirectory() else { return failure("cannot create a temporary directory for the puppet manifest") }
             scratch = directory
-            let manifest = directory + "/service.pp"
-            guard FileManager.default.createFile(atPath: manifest, contents: Data(service.script.utf8)) else {
-                return failure("cannot write the puppet manifest to \(manifest)")
+            let run = PuppetRun(directory: directory)
+            do {
+                try run.prepare(service, of: job)
+            } catch {
+                return failure("cannot write the puppet manifest and facts to \(directory): \(error.localizedDescription)")
             }
-            command = .executable(puppet, arguments: ["apply", "--detailed-exitcodes", manifest])
+            command = .executable(puppet, arguments: run.arguments)
             successCodes = [0, 2]
         case .chef:
             guard let chefSolo = self.findExecutable("chef-solo") else {
@@ -176,9 +178,15 @@ public struct JobExecutor: Sendable {
         return nil
     }
 
+    /// Owner-only: the manifest and its facts may carry secrets.
     private static func makeScratchDirectory() -> String? {
         let path = NSTemporaryDirectory() + "conductor-job-" + UUID().uuidString
-        return (try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)) != nil ? path : nil
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            return path
+        } catch {
+            return nil
+        }
     }
 
     static func exitCode(_ result: ProcessResult) -> Int {
