@@ -113,7 +113,7 @@ struct SSHLaunchCLITests {
 
     // MARK: - Failures, each named
 
-    @Test("unreachable host, refused key, changed and unknown host keys, no disk space, missing sudo: each a failure naming the host and the cause; accept-new records a first key")
+    @Test("unreachable host, refused key, changed and unknown host keys, no disk space, missing sudo: each a failure naming the host and the cause; accept-new records a first key and a puppet manifest runs there")
     func eachFailureIsNamed() async throws {
         let net = try await TestNet.up(hosts: 3, name: Self.net, subnet: Self.subnet, smallDisk: ["\(Self.net)-h2"])
         defer { try? net.down() }
@@ -142,8 +142,20 @@ struct SSHLaunchCLITests {
             pool("firstcontact", "root@\(h3.address)", known: state + "/known_first", extra: "    host_keys: accept-new\n"),
         ]
         let names = ["unreachable", "refused", "changed", "unknown", "nodisk", "nosudo", "firstcontact"]
+        // The host that works runs a real puppet manifest that writes a file from a parameter.
+        let puppet = """
+              firstcontact:
+                provider: firstcontact
+                services:
+                  motd:
+                    kind: puppet
+                    manifest: |
+                      file { '/opt/conductor/motd': content => "greeting ${facts['greeting']} from ${facts['hostname']}\\n" }
+                    parameters: {greeting: hello}
+
+            """
         let yaml = "name: failures\nproviders:\n" + providers.joined() + "instances:\n"
-            + names.map { "  \($0): {provider: \($0), services: {s: {script: \"echo ok\"}}}\n" }.joined()
+            + names.filter { $0 != "firstcontact" }.map { "  \($0): {provider: \($0), services: {s: {script: \"echo ok\"}}}\n" }.joined() + puppet
         let file = state + "/failures.yml"
         try yaml.write(toFile: file, atomically: true, encoding: .utf8)
 
@@ -164,6 +176,7 @@ struct SSHLaunchCLITests {
             #expect(reason("nosudo").contains("root@\(h1.address) (install): sudo is not installed, and the pool says sudo: true"))
         }
         #expect(result.members.first { $0.member == "firstcontact" }?.state == "configured", "accept-new: \(reason("firstcontact"))")
+        #expect(Self.read(Self.optConductor(h3, net: net) + "/motd") == "greeting hello from \(h3.name)\n", "puppet apply on the test host")
         // Recorded (Debian's ssh hashes the host names it writes: HashKnownHosts).
         #expect(try String(contentsOfFile: state + "/known_first", encoding: .utf8).contains("ssh-ed25519"), "accept-new records the key")
         #expect(result.members.filter { $0.state == "failed" }.count == (sudoInstalled ? 5 : 6))
