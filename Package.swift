@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Agent", targets: ["Agent"]),
         .library(name: "PerfTest", targets: ["PerfTest"]),
         .library(name: "Conductor", targets: ["Conductor"]),
+        .library(name: "EC2", targets: ["EC2"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -28,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
         // The broker's /metrics endpoint.
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        // The EC2 provider's HTTPS client (the EC2 target).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // Wire format only: frames, generated methods, field tables. No I/O, no Foundation.
@@ -116,6 +119,18 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // An EC2 Query API client with its own SigV4 signer and AWS credential chain, for the
+        // `provider: ec2` of Conductor. Knows nothing of Conductor.
+        .target(
+            name: "EC2",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // `conductor perf-test`: a load generator for any AMQP 0-9-1 broker.
         .target(
             name: "PerfTest",
@@ -183,6 +198,17 @@ let package = Package(
         .testTarget(
             name: "ConductorTests",
             dependencies: ["Conductor", "Mesh", "MeshClient", "ProcessSupport", "Agent", "AMQPClient", "Broker", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .testTarget(
+            name: "EC2Tests",
+            dependencies: [
+                "EC2", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            resources: [.copy("Vectors")]
         ),
         // Runs the built `conductor` binary: --help pinned, errors, perf-test end to end.
         .testTarget(name: "ConductorCLITests", dependencies: ["TestSupport", "ProcessSupport"]),

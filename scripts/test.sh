@@ -48,7 +48,7 @@ SWIFT_TEST_TIMEOUT="${CONDUCTOR_TEST_SWIFT_TIMEOUT:-600}"
 INTEROP_TIMEOUT="${CONDUCTOR_TEST_INTEROP_TIMEOUT:-300}"
 FUZZ_SECONDS="${CONDUCTOR_TEST_FUZZ_SECONDS:-30}"
 BROKER_LISTEN="${CONDUCTOR_TEST_BROKER_LISTEN:-127.0.0.1:0}"
-SWIFT_TEST_TARGETS=(AMQPProtocolTests ProcessSupportTests MeshTests AMQPClientTests BrokerTests AgentTests ConductorTests ConductorCLITests)
+SWIFT_TEST_TARGETS=(AMQPProtocolTests ProcessSupportTests MeshTests AMQPClientTests BrokerTests AgentTests ConductorTests ConductorCLITests EC2Tests)
 
 STAGES=(); RESULTS=(); TIMES=(); NOTES=()
 FAILED=0
@@ -186,6 +186,13 @@ install_missing() {
         timeout 300 python3 -m pip install -q pika \
             || timeout 300 python3 -m pip install -q --break-system-packages pika || return 1
         python3 -c 'import pika' || return 1
+    fi
+    # moto's EC2 emulator, for EC2Tests (Tests/TestSupport/MotoServer.swift runs python3 -m moto.server).
+    if ! python3 -c 'import moto.server' 2> /dev/null; then
+        echo "installing moto[server]"
+        timeout 600 python3 -m pip install -q 'moto[server]' \
+            || timeout 600 python3 -m pip install -q --break-system-packages 'moto[server]' || return 1
+        python3 -c 'import moto.server' || return 1
     fi
     command -v swift > /dev/null || { echo "swift not found: install a Swift 6 toolchain (swift.org) first" >&2; return 1; }
     echo "all present: RabbitMQ $(ls -d /usr/lib/rabbitmq/lib/rabbitmq_server-* | sed 's/.*-//' | sort -V | tail -n 1), amqp-tools, pika $(python3 -c 'import pika; print(pika.__version__)'), $(swift --version 2>&1 | head -n 1)"
