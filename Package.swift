@@ -110,7 +110,7 @@ let package = Package(
         .target(
             name: "Conductor",
             dependencies: [
-                "Mesh", "MeshClient", "ProcessSupport", "AMQPClient", "AMQPProtocol", "Broker",
+                "Mesh", "MeshClient", "ProcessSupport", "AMQPClient", "AMQPProtocol", "Broker", "EC2",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -211,7 +211,7 @@ let package = Package(
             resources: [.copy("Vectors")]
         ),
         // Runs the built `conductor` binary: --help pinned, errors, perf-test end to end.
-        .testTarget(name: "ConductorCLITests", dependencies: ["TestSupport", "ProcessSupport"]),
+        .testTarget(name: "ConductorCLITests", dependencies: ["TestSupport", "ProcessSupport", "EC2"]),
     ],
     swiftLanguageModes: [.v6]
 )

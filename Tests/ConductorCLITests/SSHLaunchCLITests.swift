@@ -245,12 +245,17 @@ struct SSHLaunchCLITests {
     }
 
     /// `conductor …` in the background, its stdout and stderr appended to `log`.
-    static func background(_ arguments: [String], log: String) throws -> Process {
+    static func background(_ arguments: [String], log: String, environment: [String: String]? = nil) throws -> Process {
+        try Self.backgroundCommand(ConductorBinary.path, arguments, log: log, environment: environment)
+    }
+
+    static func backgroundCommand(_ executable: String, _ arguments: [String], log: String, environment: [String: String]? = nil) throws -> Process {
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         let process = Process()
-        process.executableURL = ConductorBinary.url
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let environment { process.environment = environment }
         process.standardOutput = output
         process.standardError = output
         try process.run()

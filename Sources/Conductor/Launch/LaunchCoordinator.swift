@@ -67,8 +67,8 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
             switch definition.settings {
             case .ssh(let pool):
                 SSHProvider(name: definition.name, pool: pool, members: plan.members(onProvider: definition.name).map(\.description))
-            case .ec2:
-                nil
+            case .ec2(let settings):
+                EC2Provider(name: definition.name, settings: settings)
             }
         }
     }

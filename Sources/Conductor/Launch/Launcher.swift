@@ -185,6 +185,7 @@ public struct Launcher: Sendable {
     static func handleOnlyProvider(_ handle: InstanceHandle) -> (any InstanceProvider)? {
         switch handle.kind {
         case SSHProvider.kind?: SSHProvider(handlesOnlyNamed: SSHProvider.kind)
+        case EC2Provider.kind?: EC2Provider(handlesOnlyNamed: EC2Provider.kind)
         default: nil
         }
     }
