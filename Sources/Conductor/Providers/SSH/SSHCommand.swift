@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import ProcessSupport
 
@@ -58,7 +61,7 @@ struct SSHCommand: Sendable {
     /// script comes on stdin, so nothing in it (a password) shows in a process list.
     func run(script: String, step: String, timeout: Int) async throws(ProviderError) -> Output {
         let file = NSTemporaryDirectory() + "conductor-ssh-\(UUID().uuidString).sh"
-        guard FileManager.default.createFile(atPath: file, contents: Data(script.utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard Self.writePrivately(Array(script.utf8), to: file) else {
             throw self.failure(step, "cannot write a temporary file in \(NSTemporaryDirectory())")
         }
         defer { try? FileManager.default.removeItem(atPath: file) }
@@ -95,6 +98,21 @@ struct SSHCommand: Sendable {
             throw self.failure(step, "sudo asks \(self.host.user) for a password; Conductor needs sudo without one (NOPASSWD) for this user")
         }
         return output
+    }
+
+    /// Created 0600 from the start (it may hold the bus password), never over an existing file.
+    static func writePrivately(_ bytes: [UInt8], to path: String) -> Bool {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var written = 0
+        while written < bytes.count {
+            let result = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            if result < 0, errno == EINTR { continue }
+            guard result > 0 else { return false }
+            written += result
+        }
+        return true
     }
 
     func failure(_ step: String, _ cause: String) -> ProviderError {

@@ -104,11 +104,10 @@ public struct SSHProvider: InstanceProvider {
                 }
                 output = try await command.run(script: script, step: "install", timeout: pool.stepTimeout)
             }
-            guard output.status == 0, let pid = (output.reports("running") + output.reports("started")).first else {
+            guard output.status == 0, !(output.reports("running") + output.reports("started")).isEmpty else {
                 throw command.failure("install", Self.cause(output))
             }
             let value = String(decoding: (try? JSONEncoder().encode(placement)) ?? Data(), as: UTF8.self)
-            _ = pid
             return InstanceHandle(instanceID: request.instanceID, value: value, address: nil, kind: Self.kind)
         }
     }
