@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConfigServer
 import Conductor
 import Foundation
 import ProcessSupport
@@ -42,6 +43,8 @@ struct FwdCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the result as JSON.")
     var json = false
 
+    @OptionGroup var http: HTTPOptions
+
     func run() async throws {
         let signals = SignalWatch()
         let store = try self.state.openStore()
@@ -62,11 +65,26 @@ struct FwdCommand: AsyncParsableCommand {
                 ? "restarted the launch's embedded broker on \(bus.console.host):\(bus.console.port); its instances reconnect to it"
                 : "embedded broker on \(bus.console.host):\(bus.console.port) (no broker of this deployment was recorded, or its port is taken: instances started before the crash cannot reach it)")
         }
+        // Phone-home instances keep their tokens (hashed in their handles): a new API answers them.
+        let desk = self.http.enabled ? PhoneHomeDesk(store: store) : nil
+        let server: ConfigServer?
+        do {
+            server = try await self.http.start(desk: desk)
+        } catch {
+            await bus.stop()
+            FileHandle.standardError.write(Data("conductor fwd: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if let server {
+            let line = HTTPOptions.announcement(server)
+            if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { say(line) }
+        }
+        defer { if let server { Task { await server.stop() } } }
         let options = LaunchOptions(
             stateDirectory: self.state.directory, console: bus.console, agentBrokerURL: bus.agentURL,
             waitBudget: .milliseconds(Int64(self.waitBudget * 1000)), trustedUser: bus.trustedUser, busReach: bus.reach)
         // The providers a launch has: `local` on the launch's own addresses, `agents` on this bus.
-        let providers = LaunchCoordinator.standardProviders(recorded ?? LaunchRequest(file: "/"), console: bus.console)
+        let providers = LaunchCoordinator.standardProviders(recorded ?? LaunchRequest(file: "/"), console: bus.console, phoneHome: desk)
         let launcher = Launcher(store: store, providers: providers, options: options) { event in
             let line = event.description + "\n"
             if json { FileHandle.standardError.write(Data(line.utf8)) } else { FileHandle.standardOutput.write(Data(line.utf8)) }
