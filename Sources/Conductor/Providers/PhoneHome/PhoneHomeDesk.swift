@@ -285,11 +285,11 @@ public final class PhoneHomeDesk: Sendable {
             var value: [String: MeshValue] = ["job": .string(jobID), "at": .string(ISO8601DateFormatter().string(from: Date()))]
             if let peer { value["from"] = .string(peer) }
             try? await self.store.recordFact(instanceID: record.id, name: Self.fetchedFact, value: .map(value))
-            let at = deployment.flatMap { $0.lastIndex(of: "@") }
+            // `name@environment`, as the job names it.
+            let parts = deployment?.split(separator: "@", maxSplits: 1).map(String.init) ?? []
             try? await self.store.appendAudit(
                 actor: AuditActor(kind: .system, name: "phone-home"), action: "instance.fetch_config", subject: "instance:\(instanceID)",
-                outcome: .succeeded, deployment: at.map { String(deployment![..<$0]) },
-                environment: at.map { String(deployment![deployment!.index(after: $0)...]) },
+                outcome: .succeeded, deployment: parts.count == 2 ? parts[0] : nil, environment: parts.count == 2 ? parts[1] : nil,
                 detail: .map(["member": .string(record.member), "job": .string(jobID), "from": peer.map(MeshValue.string) ?? .null]))
         }
         for continuation in waiting { continuation.resume(returning: true) }
