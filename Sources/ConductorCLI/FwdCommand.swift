@@ -79,7 +79,6 @@ struct FwdCommand: AsyncParsableCommand {
             let line = HTTPOptions.announcement(server)
             if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { say(line) }
         }
-        defer { if let server { Task { await server.stop() } } }
         let options = LaunchOptions(
             stateDirectory: self.state.directory, console: bus.console, agentBrokerURL: bus.agentURL,
             waitBudget: .milliseconds(Int64(self.waitBudget * 1000)), trustedUser: bus.trustedUser, busReach: bus.reach)
@@ -106,11 +105,13 @@ struct FwdCommand: AsyncParsableCommand {
             if let signal = await interruption.value {
                 // Interrupted: stop what this roll-forward and the crashed launch started.
                 let stopped = (try? await launcher.terminate(deployment: deployment, environment: environment)) ?? []
+                await server?.stop()
                 await bus.stop()
                 FileHandle.standardError.write(Data(
                     "conductor fwd: interrupted by \(SignalWatch.name(signal)): stopped \(stopped.count) instance(s); the deployment is recorded terminated\n".utf8))
                 throw ExitCode(SignalWatch.exitCode(signal))
             }
+            await server?.stop()
             await bus.stop()
             FileHandle.standardError.write(Data("conductor fwd: \(error)\n".utf8))
             throw ExitCode(1)
@@ -126,6 +127,7 @@ struct FwdCommand: AsyncParsableCommand {
             let stopped = (try? await launcher.terminate(deployment: self.deployment, environment: self.env)) ?? []
             if !json { say("stopped \(stopped.count) instance(s)") }
         }
+        await server?.stop()
         await bus.stop()
         if !result.configured { throw ExitCode(1) }
     }
