@@ -51,6 +51,9 @@ struct PhoneHomeCLITests {
         let row = table.split(separator: "\n").first { $0.hasPrefix("appliance ") }.map { $0.split(separator: " ").prefix(3).joined(separator: " ") }
         #expect(row == "appliance 127.0.0.1 configured", "\(table)")
         #expect(table.contains("fetched by the instance over HTTP"))
+        let status = try await Child.run(ConductorBinary.path, ["status", "--state-dir", state])
+        let member = status.output.split(separator: "\n").first { $0.contains("appliance") }.map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(member == "appliance configured 127.0.0.1", "\(status.output)")
         // SIGTERM: the instances stop (the token is revoked), the launch exits 0.
         #expect(await launch.terminate() == 0)
         #expect(!FileManager.default.fileExists(atPath: env.path))
