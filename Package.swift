@@ -31,6 +31,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         // The EC2 provider's HTTPS client (the EC2 target).
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // The coordinator's HTTP API for instances that phone home (ConfigServer); no
+        // swift-configuration support needed.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        // Hummingbird's header types, named by ConfigServer.
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // Wire format only: frames, generated methods, field tables. No I/O, no Foundation.
@@ -131,6 +136,25 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The coordinator's HTTP API (Hummingbird): configurations and facts of instances that
+        // phone home, and the agent binary for instances that download it. Its own target so
+        // that Conductor does not depend on an HTTP server; the CLI starts it.
+        .target(
+            name: "ConfigServer",
+            dependencies: [
+                "Conductor", "Mesh",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // `conductor perf-test`: a load generator for any AMQP 0-9-1 broker.
         .target(
             name: "PerfTest",
@@ -154,6 +178,7 @@ let package = Package(
             name: "ConductorCLI",
             dependencies: [
                 "AMQPProtocol", "AMQPClient", "Broker", "Mesh", "MeshClient", "ProcessSupport", "Agent", "Conductor", "ConductorBench", "PerfTest",
+                "ConfigServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -209,6 +234,15 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             resources: [.copy("Vectors")]
+        ),
+        // The HTTP API over loopback (curl as the client), phone-home launches in process and
+        // through the binary.
+        .testTarget(
+            name: "ConfigServerTests",
+            dependencies: [
+                "ConfigServer", "Conductor", "Mesh", "TestSupport", "ProcessSupport", "AMQPClient", "Broker",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // Runs the built `conductor` binary: --help pinned, errors, perf-test end to end.
         .testTarget(name: "ConductorCLITests", dependencies: ["TestSupport", "ProcessSupport", "EC2"]),

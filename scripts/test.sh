@@ -48,7 +48,7 @@ SWIFT_TEST_TIMEOUT="${CONDUCTOR_TEST_SWIFT_TIMEOUT:-600}"
 INTEROP_TIMEOUT="${CONDUCTOR_TEST_INTEROP_TIMEOUT:-300}"
 FUZZ_SECONDS="${CONDUCTOR_TEST_FUZZ_SECONDS:-30}"
 BROKER_LISTEN="${CONDUCTOR_TEST_BROKER_LISTEN:-127.0.0.1:0}"
-SWIFT_TEST_TARGETS=(AMQPProtocolTests ProcessSupportTests MeshTests AMQPClientTests BrokerTests AgentTests ConductorTests ConductorCLITests EC2Tests)
+SWIFT_TEST_TARGETS=(AMQPProtocolTests ProcessSupportTests MeshTests AMQPClientTests BrokerTests AgentTests ConductorTests ConductorCLITests EC2Tests ConfigServerTests)
 
 STAGES=(); RESULTS=(); TIMES=(); NOTES=()
 FAILED=0
@@ -163,6 +163,8 @@ install_missing() {
     { command -v ssh && command -v ssh-keygen; } > /dev/null || need+=(openssh-client)
     [[ -x /usr/sbin/ip || -x /sbin/ip ]] || need+=(iproute2)
     { command -v nsenter && command -v unshare && command -v flock; } > /dev/null || need+=(util-linux)
+    # The phone-home tests' instances (examples/phone-home/appliance.sh) speak HTTP with curl.
+    [[ -x /usr/bin/curl ]] || need+=(curl)
     if (( ${#need[@]} )); then
         # Installing openssh-server must not start the machine's own sshd: policy-rc.d says
         # no to every service start, and goes again if we wrote it.

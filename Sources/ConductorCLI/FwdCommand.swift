@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConfigServer
 import Conductor
 import Foundation
 import ProcessSupport
@@ -42,6 +43,8 @@ struct FwdCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the result as JSON.")
     var json = false
 
+    @OptionGroup var http: HTTPOptions
+
     func run() async throws {
         let signals = SignalWatch()
         let store = try self.state.openStore()
@@ -62,11 +65,25 @@ struct FwdCommand: AsyncParsableCommand {
                 ? "restarted the launch's embedded broker on \(bus.console.host):\(bus.console.port); its instances reconnect to it"
                 : "embedded broker on \(bus.console.host):\(bus.console.port) (no broker of this deployment was recorded, or its port is taken: instances started before the crash cannot reach it)")
         }
+        // Phone-home instances keep their tokens (hashed in their handles): a new API answers them.
+        let desk = self.http.enabled ? PhoneHomeDesk(store: store) : nil
+        let server: ConfigServer?
+        do {
+            server = try await self.http.start(desk: desk)
+        } catch {
+            await bus.stop()
+            FileHandle.standardError.write(Data("conductor fwd: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if let server {
+            let line = HTTPOptions.announcement(server)
+            if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { say(line) }
+        }
         let options = LaunchOptions(
             stateDirectory: self.state.directory, console: bus.console, agentBrokerURL: bus.agentURL,
             waitBudget: .milliseconds(Int64(self.waitBudget * 1000)), trustedUser: bus.trustedUser, busReach: bus.reach)
         // The providers a launch has: `local` on the launch's own addresses, `agents` on this bus.
-        let providers = LaunchCoordinator.standardProviders(recorded ?? LaunchRequest(file: "/"), console: bus.console)
+        let providers = LaunchCoordinator.standardProviders(recorded ?? LaunchRequest(file: "/"), console: bus.console, phoneHome: desk)
         let launcher = Launcher(store: store, providers: providers, options: options) { event in
             let line = event.description + "\n"
             if json { FileHandle.standardError.write(Data(line.utf8)) } else { FileHandle.standardOutput.write(Data(line.utf8)) }
@@ -88,11 +105,13 @@ struct FwdCommand: AsyncParsableCommand {
             if let signal = await interruption.value {
                 // Interrupted: stop what this roll-forward and the crashed launch started.
                 let stopped = (try? await launcher.terminate(deployment: deployment, environment: environment)) ?? []
+                await server?.stop()
                 await bus.stop()
                 FileHandle.standardError.write(Data(
                     "conductor fwd: interrupted by \(SignalWatch.name(signal)): stopped \(stopped.count) instance(s); the deployment is recorded terminated\n".utf8))
                 throw ExitCode(SignalWatch.exitCode(signal))
             }
+            await server?.stop()
             await bus.stop()
             FileHandle.standardError.write(Data("conductor fwd: \(error)\n".utf8))
             throw ExitCode(1)
@@ -108,6 +127,7 @@ struct FwdCommand: AsyncParsableCommand {
             let stopped = (try? await launcher.terminate(deployment: self.deployment, environment: self.env)) ?? []
             if !json { say("stopped \(stopped.count) instance(s)") }
         }
+        await server?.stop()
         await bus.stop()
         if !result.configured { throw ExitCode(1) }
     }

@@ -1,5 +1,6 @@
 import AMQPClient
 import ArgumentParser
+import ConfigServer
 import Conductor
 import Dispatch
 import Foundation
@@ -88,6 +89,8 @@ struct LaunchCommand: AsyncParsableCommand {
 
     @OptionGroup var coordinator: CoordinatorOptions
 
+    @OptionGroup var http: HTTPOptions
+
     @Option(name: .long, help: "Seconds between checks for changed source facts while a foreground launch serves (re-configuration).")
     var watchInterval: Double = 5
 
@@ -118,6 +121,9 @@ struct LaunchCommand: AsyncParsableCommand {
         // Before anything starts: Ctrl-C or SIGTERM from here on stops what was started.
         let signals = SignalWatch()
         if let coordinator = try await self.reachableCoordinator() {
+            if self.http.enabled {
+                FileHandle.standardError.write(Data("conductor launch: warning: --http is for a coordinator this launch starts; the running one serves its own (conductor serve --http)\n".utf8))
+            }
             try await self.launch(through: coordinator, started: started, signals: signals)
             return
         }
@@ -161,10 +167,29 @@ struct LaunchCommand: AsyncParsableCommand {
                 busRecord: EmbeddedBusRecord.path(stateDirectory: directory, deployment: target.deployment, environment: target.environment),
                 scope: self.scope, watchInterval: .milliseconds(Int64(self.watchInterval * 1000)), serveLaunches: false)
             settings.busListen = self.arguments.bus.busListen
+            settings.phoneHome = self.http.enabled
             host = try await CoordinatorHost.start(settings, log: { _ in })
         } catch {
             FileHandle.standardError.write(Data("conductor launch: \(error)\n".utf8))
             throw ExitCode(1)
+        }
+        let server: ConfigServer?
+        do {
+            server = try await self.http.start(desk: host.phoneHome)
+        } catch {
+            _ = await host.stop()
+            FileHandle.standardError.write(Data("conductor launch: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        // The instances first (their tokens are revoked), then the API.
+        func stop() async -> [String] {
+            let stopped = await host.stop()
+            await server?.stop()
+            return stopped
+        }
+        if let server {
+            let line = HTTPOptions.announcement(server)
+            if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { say(line) }
         }
         if host.bus.broker != nil, !json {
             let reach = host.bus.reach == .reachable
@@ -180,9 +205,9 @@ struct LaunchCommand: AsyncParsableCommand {
                 try await host.launches.progress(ticket.launchID, since: since)
             }
         } catch let interruption as Interruption {
-            throw self.interrupted(interruption.signal, stopped: await host.stop())
+            throw self.interrupted(interruption.signal, stopped: await stop())
         } catch {
-            _ = await host.stop()
+            _ = await stop()
             throw Self.exit(error)
         }
         self.show(result, started: started)
@@ -195,12 +220,12 @@ struct LaunchCommand: AsyncParsableCommand {
             }
             if ended == nil {
                 if !json { say("\(result.deployment)@\(result.environment) was terminated elsewhere (conductor terminate --state-dir \(directory)); stopping the broker") }
-                await host.stop()
+                _ = await stop()
                 if !result.configured { throw ExitCode(1) }
                 return
             }
         }
-        let stopped = await host.stop()
+        let stopped = await stop()
         if !json { say(stopped.isEmpty ? "nothing left to stop" : "stopped the instances of " + stopped.joined(separator: ", ")) }
         if !result.configured { throw ExitCode(1) }
     }

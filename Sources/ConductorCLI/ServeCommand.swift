@@ -1,5 +1,6 @@
 import AMQPClient
 import ArgumentParser
+import ConfigServer
 import Conductor
 import Foundation
 import Mesh
@@ -60,6 +61,7 @@ extension LaunchCommand {
         if let agentBroker = self.arguments.bus.agentBroker { arguments += ["--agent-broker", agentBroker] }
         if let trustedUser = self.arguments.bus.trustedUser { arguments += ["--trusted-user", trustedUser] }
         if let listen = self.arguments.bus.busListen { arguments += ["--bus-listen", listen] }
+        arguments += self.http.arguments
         let pid = try CoordinatorRecord.spawnServe(executable: LocalProvider.currentExecutable(), arguments: Array(arguments.dropFirst()), log: logPath)
         var exit: WaitStatus?
         if !self.json { say("started a background coordinator (conductor serve, pid \(pid), log \(logPath))") }
@@ -114,6 +116,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds between checks of configured deployments for changed source facts (0: never).")
     var watchInterval: Double = 5
 
+    @OptionGroup var http: HTTPOptions
+
     func validate() throws {
         guard self.watchInterval >= 0 else { throw ValidationError("--watch-interval must be 0 or more seconds") }
         do {
@@ -140,6 +144,7 @@ struct ServeCommand: AsyncParsableCommand {
             busRecord: CoordinatorHost.serveBusRecord(stateDirectory: directory, scope: self.scope), scope: self.scope,
             watchInterval: self.watchInterval > 0 ? .milliseconds(Int64(self.watchInterval * 1000)) : nil)
         settings.busListen = self.bus.busListen
+        settings.phoneHome = self.http.enabled
         let host: CoordinatorHost
         do {
             host = try await CoordinatorHost.start(settings) { line in
@@ -149,6 +154,15 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("conductor serve: cannot start: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        let server: ConfigServer?
+        do {
+            server = try await self.http.start(desk: host.phoneHome)
+        } catch {
+            _ = await host.stop()
+            FileHandle.standardError.write(Data("conductor serve: cannot start: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if let server { say(HTTPOptions.announcement(server)) }
         for adopted in await host.adoptEarlierDeployments() {
             say("took over \(adopted), launched by the previous coordinator on this bus")
         }
@@ -157,6 +171,7 @@ struct ServeCommand: AsyncParsableCommand {
             try record.write(recordPath)
         } catch {
             _ = await host.stop()
+            await server?.stop()
             FileHandle.standardError.write(Data("conductor serve: \(error)\n".utf8))
             throw ExitCode(1)
         }
@@ -164,6 +179,7 @@ struct ServeCommand: AsyncParsableCommand {
         _ = await signals.wait()
         say("stopping")
         let stopped = await host.stop()
+        await server?.stop()
         if CoordinatorRecord.read(recordPath)?.pid == getpid() { try? FileManager.default.removeItem(atPath: recordPath) }
         say("stopped\(stopped.isEmpty ? "" : " (terminated " + stopped.joined(separator: ", ") + ")")")
     }

@@ -59,7 +59,8 @@ struct StatusCommand: AsyncParsableCommand {
                 members.append(
                     MemberStatus(
                         member: item.instance.member, instanceID: item.instance.id.uuidString.lowercased(), state: item.instance.state.rawValue,
-                        address: item.instance.address, reason: item.instance.failureReason,
+                        // A phone-home instance's address is known from its facts only.
+                        address: item.instance.address ?? facts.first { $0.name == "ipaddress" }?.value.stringValue, reason: item.instance.failureReason,
                         waitingFor: item.instance.state == .configured ? [] : waits,
                         jobs: item.jobs.map { "\($0.name) \($0.id) \($0.state.rawValue)" }))
             }

@@ -68,6 +68,8 @@ struct LayerMerger {
             parameters.append(self.parameter(name, topLevelCandidates(name), path: "parameters.\(name)"))
         }
 
+        // Read first: an instance that phones home has services without scripts.
+        let providerDefinitions = self.providers(dep, env, directory: directory)
         var instances: [Instance] = []
         for depInstance in dep.instances {
             let envInstance = env?.instance(depInstance.name)
@@ -107,6 +109,8 @@ struct LayerMerger {
                 }
             }
 
+            let provider = Self.resolve(providers)
+            let phonesHome = providerDefinitions.first { $0.name == provider.value }?.settings.kind == "phone-home"
             var serviceNames = depInstance.services.map(\.name)
             for service in envInstance?.services ?? [] where !serviceNames.contains(service.name) { serviceNames.append(service.name) }
             var services: [Service] = []
@@ -119,7 +123,17 @@ struct LayerMerger {
                 let kind = envService?.kind?.value ?? depService?.kind?.value ?? .shell
                 let source: Service.Source
                 let sourceLocation: FileLocation?
-                if let inline {
+                if phonesHome {
+                    // The instance fetches its parameters and runs nothing we send.
+                    if let written = inline?.location ?? file?.location {
+                        self.sink.error(
+                            .invalidValue,
+                            "service '\(depInstance.name).\(serviceName)' has a script, but instance '\(depInstance.name)' phones home (provider '\(provider.value)', kind phone-home) and runs none: it fetches its parameters only; remove the script",
+                            at: written)
+                    }
+                    source = .inline("")
+                    sourceLocation = nil
+                } else if let inline {
                     source = .inline(inline.value)
                     sourceLocation = inline.location
                 } else if let file {
@@ -166,19 +180,18 @@ struct LayerMerger {
             for fact in envInstance?.publishes ?? [] where !publishes.contains(where: { $0.name == fact.name }) { publishes.append(fact) }
 
             instances.append(Instance(
-                name: depInstance.name, count: Self.resolve(counts), provider: Self.resolve(providers),
+                name: depInstance.name, count: Self.resolve(counts), provider: provider,
                 type: typeName?.value, zone: zoneName?.value, services: services, publishes: publishes,
                 location: depInstance.location))
         }
 
-        let providers = self.providers(dep, env, directory: directory)
-        self.checkProviders(of: instances, providers: providers)
+        self.checkProviders(of: instances, providers: providerDefinitions)
 
         self.reportMissingRequired(environment: environment?.name)
         guard let name = dep.name else { return nil }
         return Deployable(
             name: name.value, file: dep.file, directory: directory, environment: environment?.name,
-            parameters: parameters, instances: instances, providers: providers)
+            parameters: parameters, instances: instances, providers: providerDefinitions)
     }
 
     /// The deployable's `providers:`, each key overridden by the environment file's entry

@@ -13,17 +13,19 @@ public struct ProviderDefinition: Hashable, Sendable {
 public enum ProviderSettings: Hashable, Sendable {
     case ssh(SSHPoolSettings)
     case ec2(EC2Settings)
+    case phoneHome(PhoneHomeSettings)
 
     /// What `kind:` says.
     public var kind: String {
         switch self {
         case .ssh: "ssh"
         case .ec2: "ec2"
+        case .phoneHome: "phone-home"
         }
     }
 
     /// Every kind a definition may name.
-    public static let kinds = ["ssh", "ec2"]
+    public static let kinds = ["ssh", "ec2", "phone-home"]
 }
 
 /// One SSH host of a pool: `root@10.0.0.5`, `deploy@db.example.com:2222`.
@@ -160,6 +162,21 @@ public struct EC2Settings: Hashable, Sendable {
     ]
 }
 
+/// `kind: phone-home`: instances that run no agent (appliances, images one does not
+/// control) fetch their configuration from the coordinator's HTTP API and report their
+/// facts to it. docs/launch.md, "Phone home".
+public struct PhoneHomeSettings: Hashable, Sendable {
+    /// The coordinator's HTTP API as the instances reach it (`http://10.0.0.1:8080`); nil:
+    /// the address `--http` bound.
+    public var url: String?
+
+    public init(url: String? = nil) {
+        self.url = url
+    }
+
+    static let keys = ["kind", "url", "description"]
+}
+
 /// A `providers:` entry as one file writes it (the deployable, or an environment file
 /// that overrides some of its keys).
 struct ProviderLayer: Sendable {
@@ -191,6 +208,8 @@ struct ProviderSettingsReader {
             return self.ec2(name: name, location: location, fields: fields, entries: entries).map {
                 ProviderDefinition(name: name, settings: .ec2($0), location: location)
             }
+        case "phone-home":
+            return ProviderDefinition(name: name, settings: .phoneHome(self.phoneHome(name: name, fields: fields, entries: entries)), location: location)
         default:
             self.sink.error(
                 .invalidValue,
@@ -306,6 +325,16 @@ struct ProviderSettingsReader {
             agentURL: fields["agent_url"].flatMap { self.string($0.value, "agent_url") }, agentSHA256: sha,
             installDirectory: installDirectory, busAddress: fields["bus_address"].flatMap { self.string($0.value, "bus_address") },
             runningTimeout: fields["running_timeout"].flatMap { self.integer($0.value, "running_timeout", 1...3600) } ?? 300)
+    }
+
+    private mutating func phoneHome(name: String, fields: [String: ConfigNode.Entry], entries: [ConfigNode.Entry]) -> PhoneHomeSettings {
+        self.checkKeys(entries, allowed: PhoneHomeSettings.keys, in: "provider '\(name)' (kind phone-home)")
+        guard let entry = fields["url"], let text = self.string(entry.value, "url") else { return PhoneHomeSettings() }
+        guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host != nil, url.query == nil else {
+            self.sink.error(.invalidValue, "url must be the coordinator's HTTP API as the instances reach it, like http://10.0.0.1:8080, got '\(text)'", at: entry.value.location)
+            return PhoneHomeSettings()
+        }
+        return PhoneHomeSettings(url: text.hasSuffix("/") ? String(text.dropLast()) : text)
     }
 
     // MARK: - Small readers

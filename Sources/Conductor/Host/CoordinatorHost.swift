@@ -23,6 +23,9 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
     public let store: SQLiteStateStore
     public let endpoint: CoordinatorService
     public let launches: LaunchCoordinator
+    /// With `Settings.phoneHome`: what the HTTP API (`ConfigServer`, started by the caller)
+    /// answers from, and the `phone-home` providers' side of it.
+    public let phoneHome: PhoneHomeDesk?
     public let stateDirectory: String
     public let scope: String
     private let group: ServiceGroup
@@ -42,6 +45,8 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
         public var serveLaunches: Bool
         /// The address an embedded bus binds (`--bus-listen`); nil: 127.0.0.1.
         public var busListen: String?
+        /// Offer `phone-home` providers (the caller serves the HTTP API: `--http`).
+        public var phoneHome = false
 
         public init(
             stateDirectory: String, broker: String? = nil, agentBroker: String? = nil, trustedUser: String? = nil, busRecord: String? = nil,
@@ -80,9 +85,15 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
             watchInterval: settings.watchInterval, log: log)
         configuration.accepted = Self.recordBus(of: bus, settings: settings)
         configuration.busReach = bus.reach
+        let phoneHome = settings.phoneHome ? PhoneHomeDesk(store: store) : nil
+        if let phoneHome {
+            let console = bus.console
+            configuration.providers = { LaunchCoordinator.standardProviders($0, console: console, phoneHome: phoneHome) }
+        }
         let launches = LaunchCoordinator(store: store, configuration: configuration)
         if settings.serveLaunches { launches.register(on: endpoint) }
-        let host = CoordinatorHost(bus: bus, store: store, endpoint: endpoint, launches: launches, settings: settings, logger: logger)
+        let host = CoordinatorHost(
+            bus: bus, store: store, endpoint: endpoint, launches: launches, phoneHome: phoneHome, settings: settings, logger: logger)
         host.runInBackground()
         do {
             try await endpoint.waitUntilReady()
@@ -97,12 +108,14 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
     }
 
     private init(
-        bus: LaunchBus, store: SQLiteStateStore, endpoint: CoordinatorService, launches: LaunchCoordinator, settings: Settings, logger: Logger
+        bus: LaunchBus, store: SQLiteStateStore, endpoint: CoordinatorService, launches: LaunchCoordinator, phoneHome: PhoneHomeDesk?,
+        settings: Settings, logger: Logger
     ) {
         self.bus = bus
         self.store = store
         self.endpoint = endpoint
         self.launches = launches
+        self.phoneHome = phoneHome
         self.stateDirectory = settings.stateDirectory
         self.scope = settings.scope
         // The endpoint first: a group stops its services in reverse order.

@@ -49,15 +49,18 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
 
     /// `local` on the request's `--local-addresses` (refused where another deployment holds
     /// them), else on 127.0.0 or the first free /24 above it; and `agents` on the
-    /// coordinator's bus.
-    public static func standardProviders(_ request: LaunchRequest, console: AMQPConnectionConfiguration) -> [any InstanceProvider] {
+    /// coordinator's bus. `phoneHome`: the HTTP API's desk, when one serves (`--http`).
+    public static func standardProviders(
+        _ request: LaunchRequest, console: AMQPConnectionConfiguration, phoneHome: PhoneHomeDesk? = nil
+    ) -> [any InstanceProvider] {
         [LocalProvider(addressPrefix: request.localAddresses.flatMap(LocalProvider.addressPrefix)), AgentsProvider(console: console)]
-            + Self.definedProviders(request)
+            + Self.definedProviders(request, phoneHome: phoneHome)
     }
 
     /// The providers the request's deployable defines (`providers:`), each with the members
     /// it places; none when the file no longer reads (terminate then goes by the handles).
-    public static func definedProviders(_ request: LaunchRequest) -> [any InstanceProvider] {
+    /// A `phone-home` provider only with the HTTP API's desk.
+    public static func definedProviders(_ request: LaunchRequest, phoneHome: PhoneHomeDesk? = nil) -> [any InstanceProvider] {
         guard request.file != "/",
             let plan = DeployableLoader.load(
                 file: request.file, environment: request.environment, settings: request.settings.map { ($0.name, $0.value) }
@@ -69,6 +72,8 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
                 SSHProvider(name: definition.name, pool: pool, members: plan.members(onProvider: definition.name).map(\.description))
             case .ec2(let settings):
                 EC2Provider(name: definition.name, settings: settings)
+            case .phoneHome(let settings):
+                phoneHome.map { PhoneHomeProvider(name: definition.name, settings: settings, desk: $0) }
             }
         }
     }

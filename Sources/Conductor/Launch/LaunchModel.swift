@@ -87,6 +87,8 @@ public enum LaunchEvent: Sendable, Hashable, CustomStringConvertible {
     /// A fact its parameters referenced changed after it was configured: a new job.
     case reconfiguring(member: String, jobID: String, changed: [String])
     case failed(member: String, reason: String)
+    /// What its user has to do (a phone-home instance: hand it its file).
+    case instructions(member: String, text: String)
     case finished(configured: Bool)
 
     public var description: String {
@@ -103,6 +105,7 @@ public enum LaunchEvent: Sendable, Hashable, CustomStringConvertible {
         case .reconfiguring(let member, let job, let changed):
             "re-configuring \(member) (job \(job)): \(changed.joined(separator: ", ")) changed"
         case .failed(let member, let reason): "\(member) FAILED: \(reason)"
+        case .instructions(_, let text): text
         case .finished(let configured): configured ? "done: every member configured" : "failed: see the table"
         }
     }

@@ -108,8 +108,7 @@ extension Launcher {
             for requirement in member.requirements { if case .fact(let source, _) = requirement { sources.insert(source) } }
         }
         for member in plan.members where sources.contains(member.member) {
-            guard let instance = instances[member.member.description], let agent = try? Self.agentName(of: instance),
-                let facts = await Self.refresh(agent, console: console)
+            guard let instance = instances[member.member.description], let facts = await self.currentFacts(of: instance, console: console)
             else { continue }
             known.facts[member.member] = facts
         }
@@ -127,6 +126,15 @@ extension Launcher {
             pending.append(PendingReconfiguration(instance: instance, services: services, changed: changed, number: jobs.count + 1))
         }
         return pending
+    }
+
+    /// An agent's facts as `refresh` reads them; a phone-home instance's as it last reported them.
+    private func currentFacts(of instance: InstanceRecord, console: MeshConsole) async -> MeshValue? {
+        if let direct = self.providers[instance.provider] as? any DirectInstanceProvider {
+            return await direct.facts(instanceID: Self.instanceID(instance))
+        }
+        guard let agent = try? Self.agentName(of: instance) else { return nil }
+        return await Self.refresh(agent, console: console)
     }
 
     /// Parameter names (`service.parameter`) whose value differs, or whose service was added or removed.
@@ -166,12 +174,21 @@ extension Launcher {
         try await self.store.transitionInstance(instance.id, to: .configuring, providerHandle: nil, address: nil, reason: nil, actor: actor)
         var sent = draft
         sent.jobID = job.id
-        let agent = try Self.agentName(of: instance)
-        let replyQueue = try await console.declareReplyQueue()
-        try await console.sendJob(sent, to: agent, replyQueue: replyQueue, correlationID: job.id)
-        try await self.store.transitionJob(job.id, to: .sent, result: nil, actor: actor)
-        let replies = try await console.collect(replyQueue: replyQueue, correlationID: job.id, timeout: self.options.jobTimeout + .seconds(5)) { !$0.isEmpty }
-        switch Self.jobResult(replies.first) {
+        let outcome: Result<JobResult, Failure>
+        if let direct = self.providers[instance.provider] as? any DirectInstanceProvider {
+            // A phone-home instance fetches the new job: it is recorded, so the API serves it.
+            try await self.store.transitionJob(job.id, to: .sent, result: nil, actor: actor)
+            outcome = await direct.deliver(sent, instanceID: Self.instanceID(instance), timeout: self.options.jobTimeout)
+                .mapError { Failure(text: $0.reason) }
+        } else {
+            let agent = try Self.agentName(of: instance)
+            let replyQueue = try await console.declareReplyQueue()
+            try await console.sendJob(sent, to: agent, replyQueue: replyQueue, correlationID: job.id)
+            try await self.store.transitionJob(job.id, to: .sent, result: nil, actor: actor)
+            let replies = try await console.collect(replyQueue: replyQueue, correlationID: job.id, timeout: self.options.jobTimeout + .seconds(5)) { !$0.isEmpty }
+            outcome = Self.jobResult(replies.first)
+        }
+        switch outcome {
         case .success(let result) where result.status == .succeeded:
             try await self.store.transitionJob(job.id, to: .succeeded, result: try MeshValue(encoding: result), actor: actor)
             try await self.store.transitionInstance(instance.id, to: .configured, providerHandle: nil, address: nil, reason: nil, actor: actor)

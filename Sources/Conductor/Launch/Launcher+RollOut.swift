@@ -101,12 +101,18 @@ extension Launcher {
 /// Carries out the machine's actions one at a time (the only place a roll-out touches the
 /// store, the providers and the bus) and feeds it what they returned, then the events of
 /// the bus: consumed heartbeats, job answers, and a timer for the wait budget.
+///
+/// Members of a `DirectInstanceProvider` (phone-home) have no agent: the provider stands
+/// in for the bus. Its contacts are fed to the machine as heartbeats, its `facts` answer
+/// `refreshFacts`, its `deliver` answers `sendJob`; the machine cannot tell the difference.
 struct RollOutDriver {
     typealias Action = RollOutStateMachine.Action
 
     enum Input: Sendable {
         case heartbeat(AgentInfo)
         case answer(MemberID, MeshMessage?)
+        /// A direct provider's answer to a delivered job.
+        case delivered(MemberID, Result<JobResult, DirectDeliveryFailure>)
         /// A provider's start returned: the handle, or why it failed.
         case started(MemberID, Result<InstanceHandle, StartFailure>)
         case tick
@@ -142,6 +148,8 @@ struct RollOutDriver {
     mutating func run(from records: RollOutRecords, heartbeats: Heartbeats) async throws -> LaunchResult {
         let input = self.input
         let firstTick = self.origin + self.launcher.options.waitBudget
+        // Subscribed before any instance starts, like the heartbeats.
+        let contacts = self.directProviders.map { $0.contacts() }
         do {
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 defer { group.cancelAll() }
@@ -150,6 +158,13 @@ struct RollOutDriver {
                         for try await heartbeat in heartbeats { input.yield(.heartbeat(heartbeat)) }
                     } catch {
                         input.yield(.busLost(error))
+                    }
+                }
+                for stream in contacts {
+                    group.addTask {
+                        for await contact in stream {
+                            if let heartbeat = Self.heartbeat(contact) { input.yield(heartbeat) }
+                        }
                     }
                 }
                 group.addTask {
@@ -175,8 +190,13 @@ struct RollOutDriver {
                         case .success(let result): actions = self.machine.jobAnswered(member, .result(result))
                         case .failure(let failure): actions = self.machine.jobAnswered(member, .refused(failure.text))
                         }
+                    case .delivered(let member, .success(let result)):
+                        actions = self.machine.jobAnswered(member, .result(result))
+                    case .delivered(let member, .failure(let failure)):
+                        actions = self.machine.jobAnswered(member, .refused(failure.reason))
                     case .started(let member, .success(let handle)):
-                        actions = self.machine.instanceStarted(member, handle)
+                        actions = self.machine.instanceStarted(member, handle) + self.handOver(member, handle)
+                        await self.contactIfReported(member, handle)
                     case .started(let member, .failure(let failure)):
                         actions = self.machine.startFailed(member, reason: failure.reason)
                     case .tick:
@@ -248,6 +268,7 @@ struct RollOutDriver {
             } else {
                 found = await provider.locate(instanceID: instanceID.uuidString.lowercased())
             }
+            if let found { await self.contactIfReported(member, found) }
             return self.machine.instanceFound(member, found)
         case .transitionInstance(let id, let state, let handle, let address, let reason):
             try await store.transitionInstance(
@@ -257,11 +278,23 @@ struct RollOutDriver {
             try await store.recordFact(instanceID: id, name: name, value: value)
             return []
         case .refreshFacts(let member, let agent):
+            if let direct = self.direct(member) {
+                return self.machine.factsRefreshed(member, await direct.facts(instanceID: agent.instance))
+            }
             return self.machine.factsRefreshed(member, await Launcher.refresh(agent, console: self.console))
         case .recordJob(let member, let instanceID, let name, let draft):
             let record = try await store.recordJobIntent(instanceID: instanceID, name: name, payload: try MeshValue(encoding: draft), actor: self.actor)
             return self.machine.jobRecorded(member, record)
         case .sendJob(let member, let job, let agent):
+            if let direct = self.direct(member) {
+                let timeout = self.launcher.options.jobTimeout
+                let input = self.input
+                group.addTask {
+                    let outcome = await direct.deliver(job, instanceID: agent.instance, timeout: timeout)
+                    if !Task.isCancelled { input.yield(.delivered(member, outcome)) }
+                }
+                return []
+            }
             let console = self.console
             let replyQueue = try await console.declareReplyQueue()
             try await console.sendJob(job, to: agent, replyQueue: replyQueue, correlationID: job.jobID)
@@ -293,6 +326,39 @@ struct RollOutDriver {
         case .finish:
             return []
         }
+    }
+
+    // MARK: - Direct providers
+
+    /// The distinct direct providers the plan's members use.
+    private var directProviders: [any DirectInstanceProvider] {
+        let names = Set(self.plan.members.map(\.provider))
+        return names.sorted().compactMap { self.launcher.providers[$0] as? any DirectInstanceProvider }
+    }
+
+    private func direct(_ member: MemberID) -> (any DirectInstanceProvider)? {
+        (try? self.provider(of: member)) as? any DirectInstanceProvider
+    }
+
+    /// A contact stands for the heartbeat of the agent the instance does not run.
+    static func heartbeat(_ contact: DirectContact) -> Input? {
+        guard let name = try? AgentName(instance: contact.instanceID) else { return nil }
+        return .heartbeat(AgentInfo(name: name, epoch: 0, timestamp: 0, heartbeatInterval: 0, attributes: contact.facts.mapValue ?? [:]))
+    }
+
+    /// What the user has to do for a direct member just started (hand it its file).
+    private func handOver(_ member: MemberID, _ handle: InstanceHandle) -> [Action] {
+        guard let text = self.direct(member)?.handOver(handle, member: member.description) else { return [] }
+        return [.report(.instructions(member: member.description, text: text))]
+    }
+
+    /// An instance that reported before this roll-out began (a `fwd`) made contact already:
+    /// fed as a heartbeat once the machine has it waiting for one.
+    private func contactIfReported(_ member: MemberID, _ handle: InstanceHandle) async {
+        guard let direct = self.direct(member), let facts = await direct.facts(instanceID: handle.instanceID),
+            let heartbeat = Self.heartbeat(DirectContact(instanceID: handle.instanceID, facts: facts))
+        else { return }
+        self.input.yield(heartbeat)
     }
 
     private func provider(of member: MemberID) throws -> any InstanceProvider {

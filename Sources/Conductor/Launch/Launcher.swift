@@ -143,11 +143,17 @@ public struct Launcher: Sendable {
             throw LaunchError(.invalid, "\(request.file) is not valid (\(count) error\(count == 1 ? "" : "s")); nothing was started", errors: report.errors)
         }
         for member in plan.members where self.providers[member.provider] == nil {
+            if plan.provider(member.provider)?.settings.kind == PhoneHomeProvider.kind {
+                throw LaunchError(
+                    .unknownProvider,
+                    "\(member.member) phones home (provider '\(member.provider)', kind phone-home), which needs the coordinator's HTTP API: give --http HOST:PORT (e.g. --http 0.0.0.0:8080); nothing was started")
+            }
             throw LaunchError(
                 .unknownProvider,
                 "\(member.member) uses provider '\(member.provider)', which this conductor does not have (known: \(self.providers.keys.sorted().joined(separator: ", "))); nothing was started")
         }
-        let remote = plan.members.filter { plan.provider($0.provider) != nil }
+        // Instances that phone home need the HTTP API, not the bus.
+        let remote = plan.members.filter { plan.provider($0.provider).map { $0.settings.kind != PhoneHomeProvider.kind } ?? false }
         if self.options.busReach == .loopbackOnly, !remote.isEmpty {
             let names = remote.map { "\($0.member) (provider \($0.provider))" }.joined(separator: ", ")
             throw LaunchError(
@@ -186,6 +192,7 @@ public struct Launcher: Sendable {
         switch handle.kind {
         case SSHProvider.kind?: SSHProvider(handlesOnlyNamed: SSHProvider.kind)
         case EC2Provider.kind?: EC2Provider(handlesOnlyNamed: EC2Provider.kind)
+        case PhoneHomeProvider.kind?: PhoneHomeProvider(handlesOnlyNamed: PhoneHomeProvider.kind)
         default: nil
         }
     }

@@ -64,13 +64,19 @@ public struct InstanceHandle: Sendable, Hashable, Codable {
     /// The provider kind that made it (`ssh`, `ec2`) when its value alone reaches the
     /// instance again: `terminate` stops it without the deployable that defined the provider.
     public var kind: String?
+    /// SHA-256 (hex) of the bearer token the instance presents to the coordinator's HTTP
+    /// API (phone-home configs and facts, the agent download); the token itself is not kept.
+    public var tokenSHA256: String?
 
-    public init(instanceID: String, value: String, address: String? = nil, agent: String? = nil, kind: String? = nil) {
+    public init(
+        instanceID: String, value: String, address: String? = nil, agent: String? = nil, kind: String? = nil, tokenSHA256: String? = nil
+    ) {
         self.instanceID = instanceID
         self.value = value
         self.address = address
         self.agent = agent
         self.kind = kind
+        self.tokenSHA256 = tokenSHA256
     }
 }
 
