@@ -17,7 +17,7 @@ struct EC2LaunchCLITests {
     static let net = "cec"
     static let subnet = "10.231.40"
 
-    @Test("the webapp on EC2 (moto): a launch SIGKILLed after some RunInstances is finished by fwd with no instance launched twice; terminate terminates every instance")
+    @Test("the webapp on EC2 (moto): a launch SIGKILLed after some RunInstances is finished by fwd with no instance launched twice; agents downloaded from agent_url and from the coordinator; terminate terminates every instance")
     func webappOnEC2WithFwdAndTerminate() async throws {
         #expect(MotoServer.isAvailable, "moto is not installed (pip install 'moto[server]'; scripts/test.sh does)")
         let moto = try await MotoServer.start()
@@ -56,7 +56,8 @@ struct EC2LaunchCLITests {
 
         // Killed once at least two instances exist: some members asked for, maybe not all.
         let launch = try SSHLaunchCLITests.background(
-            ["launch", deployable, "--env", "t", "--state-dir", state, "--bus-listen", "0.0.0.0", "--wait-budget", "120"], log: state + "/launch.log",
+            ["launch", deployable, "--env", "t", "--state-dir", state, "--bus-listen", "0.0.0.0", "--http", "0.0.0.0:\(port + 1)", "--wait-budget", "120"],
+            log: state + "/launch.log",
             environment: environment)
         let someRun = try await SSHLaunchCLITests.eventually(seconds: 120) {
             SSHLaunchCLITests.read(state + "/cloud.log").components(separatedBy: "booted i-").count - 1 >= 2
@@ -66,7 +67,8 @@ struct EC2LaunchCLITests {
         #expect(someRun, "no instance booted: \(SSHLaunchCLITests.read(state + "/launch.log")) \(SSHLaunchCLITests.read(state + "/cloud.log"))")
 
         let fwd = try SSHLaunchCLITests.background(
-            ["fwd", "webapp-ec2", "--env", "t", "--state-dir", state, "--bus-listen", "0.0.0.0", "--wait-budget", "120"], log: state + "/fwd.log",
+            ["fwd", "webapp-ec2", "--env", "t", "--state-dir", state, "--bus-listen", "0.0.0.0", "--http", "0.0.0.0:\(port + 1)", "--wait-budget", "120"],
+            log: state + "/fwd.log",
             environment: environment)
         defer { if fwd.isRunning { kill(fwd.processIdentifier, SIGKILL) } }
         let done = try await SSHLaunchCLITests.eventually(seconds: 300) {
@@ -80,6 +82,16 @@ struct EC2LaunchCLITests {
         #expect(live.count == 4, "instances: \(live.map { "\($0.id) \($0.tags["conductor:member"] ?? "?")" })")
         #expect(Set(live.compactMap { $0.tags["conductor:member"] }) == ["db", "web[0]", "web[1]", "lb"])
         #expect(live.allSatisfy { $0.tags["team"] == "conductor-tests" && $0.subnetID == subnet.id })
+        // The balancer's agent came from the coordinator (the only URL its user data names,
+        // with its own token), the others' from agent_url.
+        for instance in live {
+            let userData = try await client.userData(instanceID: instance.id) ?? ""
+            if instance.tags["conductor:member"] == "lb" {
+                #expect(userData.contains(":\(port + 1)/agent/v1/conductor") && userData.contains("Authorization: Bearer "))
+            } else {
+                #expect(userData.contains("http://\(Self.subnet).1:\(port)/conductor") && !userData.contains("Authorization"))
+            }
+        }
         if let lb = live.first(where: { $0.tags["conductor:member"] == "lb" })?.privateIP {
             let answer = try await SSHLaunchCLITests.get("http://\(lb):18000/")
             #expect(answer.hasSuffix("db ok"), "lb answered '\(answer)'")
@@ -104,6 +116,8 @@ struct EC2LaunchCLITests {
         let copy = state + "/examples"
         try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
         for name in ["webapp", "webapp-ec2"] { try FileManager.default.copyItem(atPath: examples + "/" + name, toPath: copy + "/" + name) }
+        // The balancer's instance downloads the agent from the coordinator's --http endpoint
+        // (with a token of its own), the others from agent_url.
         let environment = """
             providers:
               cloud:
@@ -112,6 +126,16 @@ struct EC2LaunchCLITests {
                 agent_url: \(agentURL)
                 bus_address: \(Self.subnet).1
                 tags: {team: conductor-tests}
+              coordinated:
+                kind: ec2
+                image: ami-0123456789abcdef0
+                region: us-east-1
+                subnet: \(subnet)
+                endpoint: \(endpoint)
+                bus_address: \(Self.subnet).1
+                tags: {team: conductor-tests}
+            instances:
+              lb: {provider: coordinated}
 
             """
         try FileManager.default.createDirectory(atPath: copy + "/webapp-ec2/environments", withIntermediateDirectories: true)

@@ -71,7 +71,7 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
             case .ssh(let pool):
                 SSHProvider(name: definition.name, pool: pool, members: plan.members(onProvider: definition.name).map(\.description))
             case .ec2(let settings):
-                EC2Provider(name: definition.name, settings: settings)
+                EC2Provider(name: definition.name, settings: settings, coordinator: phoneHome)
             case .phoneHome(let settings):
                 phoneHome.map { PhoneHomeProvider(name: definition.name, settings: settings, desk: $0) }
             }

@@ -16,19 +16,24 @@ public struct EC2Provider: InstanceProvider {
     public let name: String
     /// Nil: reaches instances through their handles only.
     let settings: EC2Settings?
+    /// The coordinator's HTTP API (`--http`): without `agent_url`, instances download the
+    /// agent from it, with a token of their own.
+    let coordinator: PhoneHomeDesk?
     let heartbeatInterval: Double
 
     public static let kind = "ec2"
 
-    public init(name: String, settings: EC2Settings, heartbeatInterval: Double = 1) {
+    public init(name: String, settings: EC2Settings, coordinator: PhoneHomeDesk? = nil, heartbeatInterval: Double = 1) {
         self.name = name
         self.settings = settings
+        self.coordinator = coordinator
         self.heartbeatInterval = heartbeatInterval
     }
 
     public init(handlesOnlyNamed name: String = "ec2") {
         self.name = name
         self.settings = nil
+        self.coordinator = nil
         self.heartbeatInterval = 1
     }
 
@@ -45,9 +50,9 @@ public struct EC2Provider: InstanceProvider {
         let client = try self.client(region: settings.region, endpoint: settings.endpoint, profile: settings.profile)
         // Started already (a roll-forward after a crash between RunInstances and the record)?
         if let found = try await self.find(instanceID: request.instanceID, client: client) {
-            return try await self.waitRunning(found.id, request: request, client: client, settings: settings)
+            return try await self.waitRunning(found.id, request: request, client: client, settings: settings, tokenSHA256: nil)
         }
-        let userData = try self.userData(for: request, settings: settings)
+        let (userData, tokenSHA256) = try self.userData(for: request, settings: settings)
         var tags = settings.tags
         tags["conductor:instance"] = request.instanceID
         tags["conductor:deployment"] = "\(request.deployment)@\(request.environment)"
@@ -65,11 +70,13 @@ public struct EC2Provider: InstanceProvider {
         guard let instance = reservation.instances.first else {
             throw ProviderError(provider: self.name, "RunInstances for \(request.member) answered no instance")
         }
-        return try await self.waitRunning(instance.id, request: request, client: client, settings: settings)
+        return try await self.waitRunning(instance.id, request: request, client: client, settings: settings, tokenSHA256: tokenSHA256)
     }
 
     /// Polls until the instance runs and has its private address (within `running_timeout`).
-    private func waitRunning(_ id: String, request: InstanceStartRequest, client: EC2Client, settings: EC2Settings) async throws -> InstanceHandle {
+    private func waitRunning(
+        _ id: String, request: InstanceStartRequest, client: EC2Client, settings: EC2Settings, tokenSHA256: String?
+    ) async throws -> InstanceHandle {
         let deadline = ContinuousClock.now + .seconds(settings.runningTimeout)
         var last: EC2Instance?
         while ContinuousClock.now < deadline {
@@ -78,7 +85,9 @@ public struct EC2Provider: InstanceProvider {
             switch described?.state {
             case .running?:
                 if let address = described?.privateIP {
-                    return self.handle(request.instanceID, ec2: id, address: address, client: client, settings: settings)
+                    var handle = self.handle(request.instanceID, ec2: id, address: address, client: client, settings: settings)
+                    handle.tokenSHA256 = tokenSHA256
+                    return handle
                 }
             case .terminated?, .shuttingDown?:
                 throw ProviderError(provider: self.name, "instance \(id) of \(request.member) is \(described!.state.name) before it ran (see its console output)")
@@ -154,7 +163,8 @@ public struct EC2Provider: InstanceProvider {
 
     // MARK: - User data
 
-    func userData(for request: InstanceStartRequest, settings: EC2Settings) throws(ProviderError) -> String {
+    /// The script, and the SHA-256 of the download token it carries (nil with `agent_url`).
+    func userData(for request: InstanceStartRequest, settings: EC2Settings) throws(ProviderError) -> (String, String?) {
         guard request.busReach == .reachable else {
             throw ProviderError(
                 provider: self.name,
@@ -168,8 +178,27 @@ public struct EC2Provider: InstanceProvider {
             components.host = address
             brokerURL = components.string ?? brokerURL
         }
-        guard let agentURL = settings.agentURL else {
-            throw ProviderError(provider: self.name, "set agent_url: where the instances download the conductor binary (an https URL, or the coordinator's --http endpoint)")
+        var agentURL: String
+        var token: (token: String, sha256: String)?
+        if let given = settings.agentURL {
+            agentURL = given
+        } else if let coordinator, let base = coordinator.baseURL {
+            // The coordinator's own endpoint, as the instances reach it: at bus_address
+            // (this machine as they see it) when set.
+            agentURL = base + "/agent/v1/conductor"
+            if var components = URLComponents(string: agentURL), let host = components.host {
+                if let address = settings.busAddress {
+                    components.host = address
+                    agentURL = components.string ?? agentURL
+                } else if SSHProvider.isLocalOnly(host) {
+                    throw ProviderError(provider: self.name, "set bus_address: the address EC2 instances reach this machine at (the HTTP API listens on \(host))")
+                }
+            }
+            token = coordinator.issueToken(instanceID: request.instanceID)
+        } else {
+            throw ProviderError(
+                provider: self.name,
+                "set agent_url (where the instances download the conductor binary), or launch with --http so they download it from the coordinator")
         }
         let sha256: String
         if let given = settings.agentSHA256 {
@@ -178,15 +207,15 @@ public struct EC2Provider: InstanceProvider {
             sha256 = try SSHProvider.checksum(of: SSHProvider.runningBinary(), provider: self.name).sha256
         }
         let text = EC2UserData.script(
-            request: request, brokerURL: brokerURL, agentURL: agentURL, sha256: sha256, installDirectory: settings.installDirectory,
-            heartbeatInterval: self.heartbeatInterval)
+            request: request, brokerURL: brokerURL, agentURL: agentURL, token: token?.token, sha256: sha256,
+            installDirectory: settings.installDirectory, heartbeatInterval: self.heartbeatInterval)
         guard text.utf8.count <= EC2UserData.limit else {
             throw ProviderError(provider: self.name, "the user data of \(request.member) is \(text.utf8.count) bytes, over EC2's \(EC2UserData.limit)")
         }
         if let bad = [brokerURL, agentURL, request.member].first(where: { $0.contains("'") || $0.contains("\n") }) {
             throw ProviderError(provider: self.name, "'\(bad)' contains a quote or a line break, which the user data cannot carry")
         }
-        return text
+        return (text, token?.sha256)
     }
 }
 
@@ -198,7 +227,8 @@ enum EC2UserData {
     static let limit = 16_384
 
     static func script(
-        request: InstanceStartRequest, brokerURL: String, agentURL: String, sha256: String, installDirectory: String, heartbeatInterval: Double
+        request: InstanceStartRequest, brokerURL: String, agentURL: String, token: String?, sha256: String, installDirectory: String,
+        heartbeatInterval: Double
     ) -> String {
         let home = "\(installDirectory)/agents/\(request.instanceID)"
         let environment: [(String, String)] = [
@@ -225,9 +255,9 @@ enum EC2UserData {
                 fetched=
                 for attempt in 1 2 3 4 5; do
                     if command -v curl >/dev/null 2>&1; then
-                        curl -fsS --connect-timeout 10 --max-time 600 -o "$tmp" \(q(agentURL)) && fetched=1 && break
+                        curl -fsS --connect-timeout 10 --max-time 600\(token.map { " -H " + q("Authorization: Bearer \($0)") } ?? "") -o "$tmp" \(q(agentURL)) && fetched=1 && break
                     elif command -v wget >/dev/null 2>&1; then
-                        wget -q -T 60 -O "$tmp" \(q(agentURL)) && fetched=1 && break
+                        wget -q -T 60\(token.map { " --header=" + q("Authorization: Bearer \($0)") } ?? "") -O "$tmp" \(q(agentURL)) && fetched=1 && break
                     else
                         echo "conductor: neither curl nor wget to download the agent"; exit 1
                     fi
