@@ -16,14 +16,13 @@ struct FwdEmbeddedBusTests {
             let cleanup = try? CLIProcess.start(["terminate", "webapp", "--state-dir", state])
             cleanup?.waitUntilExit()
         }
-        // Killed once its progress says the db's job was sent (that job takes seconds here).
+        // Killed once its progress says the db's job was sent (that job takes seconds here)
+        // and every member was started.
         let launch = try CLIProcess.start(
             ["launch", try SlowWebapp.copy(into: state), "--state-dir", state, "--local-addresses", prefix,
              "--exit-when-configured", "--json", "--wait-budget", "20"],
             stderrFile: state + "/launch.err")
-        let halted = await CLIProcess.waitFor(seconds: 40) {
-            ((try? String(contentsOfFile: state + "/launch.err", encoding: .utf8)) ?? "").contains("configuring db (job")
-        }
+        let halted = await CLIProcess.waitFor(seconds: 40) { SlowWebapp.dbJobSentAndEveryMemberStarted(progressFile: state + "/launch.err") }
         #expect(halted, "the launch never reached its first job: \((try? String(contentsOfFile: state + "/launch.err", encoding: .utf8)) ?? "")")
         kill(launch.processIdentifier, SIGKILL)
         #expect(await CLIProcess.exits(launch, within: 10))

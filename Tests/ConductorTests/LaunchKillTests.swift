@@ -38,14 +38,14 @@ struct LaunchKillTests {
         }
 
         // 1. The launch, killed once its progress says the db's job was sent (that job takes
-        //    seconds here, so it is the only one sent and it is still unanswered).
+        //    seconds here, so it is the only one sent and it is still unanswered) and every
+        //    member was started (starts run side by side: a job may go out before the last
+        //    start returned).
         let launch = try CLIProcess.start(
             ["launch", try SlowWebapp.copy(into: state), "--state-dir", state, "--local-addresses", prefix,
              "--exit-when-configured", "--json", "--wait-budget", "20"] + busArguments,
             stderrFile: state + "/launch.err")
-        let halted = await CLIProcess.waitFor(seconds: 40) {
-            ((try? String(contentsOfFile: state + "/launch.err", encoding: .utf8)) ?? "").contains("configuring db (job")
-        }
+        let halted = await CLIProcess.waitFor(seconds: 40) { SlowWebapp.dbJobSentAndEveryMemberStarted(progressFile: state + "/launch.err") }
         #expect(halted, "the launch never reached its first job: \((try? String(contentsOfFile: state + "/launch.err", encoding: .utf8)) ?? "")")
         kill(launch.processIdentifier, SIGKILL)
         #expect(await CLIProcess.exits(launch, within: 10))
@@ -116,6 +116,15 @@ struct LaunchKillTests {
 /// test that kills the launch when it reports `configuring db` kills it while the db's job
 /// runs, before any other job is sent, however loaded the machine. Nothing else differs.
 enum SlowWebapp {
+    /// The launch's progress says the db's job was sent and all four members were started:
+    /// starts run side by side, so a job may go out before the last start returned, and a
+    /// kill then leaves a member recorded `starting` without a handle (which fwd starts).
+    static func dbJobSentAndEveryMemberStarted(progressFile: String) -> Bool {
+        let progress = (try? String(contentsOfFile: progressFile, encoding: .utf8)) ?? ""
+        let started = progress.split(separator: "\n").filter { $0.hasPrefix("started ") || $0.contains("] started ") }
+        return progress.contains("configuring db (job") && started.count == 4
+    }
+
     static func copy(into directory: String, seconds: Int = 2) throws -> String {
         let target = directory + "/webapp"
         try FileManager.default.copyItem(atPath: LaunchTests.repository + "/examples/webapp", toPath: target)
