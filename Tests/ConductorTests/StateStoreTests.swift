@@ -29,6 +29,30 @@ struct StateStoreTests {
         try reopened.close()
     }
 
+    /// The store holds secrets and job payloads: only its owner may read it, its WAL included,
+    /// also when an older conductor left the directory and files readable by all.
+    @Test func theStateIsReadableByItsOwnerOnly() async throws {
+        let dir = try StateTestDirectory()
+        let state = dir.url.path + "/state"
+        func mode(_ path: String) -> Int? {
+            ((try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? NSNumber)?.intValue
+        }
+        do {
+            let store = try SQLiteStateStore(path: state + "/state.sqlite")
+            _ = try await store.ensureDeployment("shop", environment: "prod", actor: stateTestActor)
+            #expect(mode(state) == 0o700)
+            #expect(mode(state + "/state.sqlite") == 0o600)
+            #expect(mode(state + "/state.sqlite-wal") == 0o600)
+            try store.close()
+        }
+        // Left wide by an older conductor: narrowed when opened again.
+        for path in [state, state + "/state.sqlite"] { chmod(path, 0o755) }
+        let reopened = try SQLiteStateStore(path: state + "/state.sqlite")
+        #expect(mode(state) == 0o700)
+        #expect(mode(state + "/state.sqlite") == 0o600)
+        try reopened.close()
+    }
+
     @Test func refusesAFileWrittenByANewerConductor() async throws {
         let dir = try StateTestDirectory()
         try SQLiteStateStore(path: dir.databasePath).close()

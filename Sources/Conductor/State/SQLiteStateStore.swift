@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import GRDB
 import Mesh
@@ -18,6 +21,7 @@ public final class SQLiteStateStore: StateStore {
         configuration.label = "conductor-state"
         self.path = path
         self.options = options
+        Self.restrictToOwner(databasePath: path)
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {
@@ -30,6 +34,29 @@ public final class SQLiteStateStore: StateStore {
                 .schema, "the state store \(path) was written by a newer conductor; upgrade this one")
         }
         try migrator.migrate(pool)
+    }
+
+    /// The store holds generated secrets and job payloads: its directory is made 0700 (when
+    /// it is ours) and the database 0600 before SQLite opens it. SQLite creates the WAL and
+    /// shared-memory files with the database's mode; ones left wider by an older conductor
+    /// are narrowed too.
+    static func restrictToOwner(databasePath path: String) {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            if !FileManager.default.fileExists(atPath: directory) {
+                try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            }
+            var status = stat()
+            if stat(directory, &status) == 0, status.st_uid == getuid(), status.st_mode & 0o077 != 0 {
+                chmod(directory, 0o700)
+            }
+        }
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if descriptor >= 0 { _ = Glibc.close(descriptor) }
+        for file in [path, path + "-wal", path + "-shm"] {
+            var status = stat()
+            if stat(file, &status) == 0, status.st_uid == getuid(), status.st_mode & 0o077 != 0 { chmod(file, 0o600) }
+        }
     }
 
     /// Closes every connection; the store is unusable afterwards.
