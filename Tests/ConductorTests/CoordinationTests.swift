@@ -15,16 +15,18 @@ struct CoordinationTests {
             try await harness.withCoordinator { _ in
                 let first = try await harness.client()
                 let second = try await harness.client()
-                let grant = try await first.acquire(lock: "db", ttl: .seconds(10), wait: .zero, holder: "first")
+                // Leases long enough that a loaded machine (CI ran this beside launches and
+                // the lock churn) cannot let them lapse before the release it tests.
+                let grant = try await first.acquire(lock: "db", ttl: .seconds(40), wait: .zero, holder: "first")
                 // Busy and not willing to wait: refused at once, naming the holder.
                 do {
-                    _ = try await second.acquire(lock: "db", ttl: .seconds(10), wait: .zero, holder: "second")
+                    _ = try await second.acquire(lock: "db", ttl: .seconds(40), wait: .zero, holder: "second")
                     Issue.record("a second holder got the lock")
                 } catch let error as CoordinatorCallError {
                     #expect(error.exception?.code == .timeout)
                     #expect(error.message.contains("first (token \(grant.token)"), "\(error.message)")
                 }
-                async let waited = second.acquire(lock: "db", ttl: .seconds(10), wait: .seconds(10), holder: "second")
+                async let waited = second.acquire(lock: "db", ttl: .seconds(40), wait: .seconds(40), holder: "second")
                 #expect(try await eventually { try await first.status(lock: "db").waiters == 1 })
                 #expect(try await first.release(lock: "db", token: grant.token).held)
                 let next = try await waited
