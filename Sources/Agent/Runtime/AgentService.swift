@@ -129,6 +129,12 @@ public final class AgentService: Service, Sendable {
                 self.logger.warning("lost the bus while setting up, connecting again", metadata: ["error": "\(error)"])
                 try? await connection.close()
                 await self.sleep(for: .milliseconds(100), unless: shutdown)
+            } catch where !connection.isConnected {
+                // Whatever the failed step reported (a closed channel, an I/O error), the
+                // connection is gone under it: the broker went away, as above.
+                self.logger.warning("lost the bus while setting up, connecting again", metadata: ["error": "\(error)"])
+                try? await connection.close()
+                await self.sleep(for: .milliseconds(100), unless: shutdown)
             } catch {
                 try? await connection.close()
                 throw error
