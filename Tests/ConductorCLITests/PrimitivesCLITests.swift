@@ -276,7 +276,9 @@ struct PrimitivesCLITests {
             await mesh.stopCoordinator()
             let status = await Self.wait(process)
             #expect(status == 70)
-            #expect(ContinuousClock.now - started < .seconds(4))
+            // The outcome, not the time (a loaded CI took 4.8 s): the command, which would
+            // touch the marker after 5 s, never does.
+            _ = started
             try await Task.sleep(for: .seconds(5))
             #expect(!FileManager.default.fileExists(atPath: marker), "the command kept running after the lock was lost")
         }
