@@ -90,26 +90,17 @@ public struct LocalProvider: InstanceProvider {
                     "\(taken) is in use by deployment \(holder.deployment)\(holder.member.map { " (member \($0))" } ?? "") in \(holder.home); nothing was started for \(request.member). Choose other addresses with --local-addresses\(suggestion), or terminate \(holder.deployment) first"
                 )
             }
-            return try self.spawnAgent(request, address: address, work: work, facts: facts, state: state)
+            return try self.spawnAgent(request, address: address, work: work)
         }
     }
 
-    private func spawnAgent(_ request: InstanceStartRequest, address: String, work: String, facts: String, state: String) throws -> InstanceHandle {
+    private func spawnAgent(_ request: InstanceStartRequest, address: String, work: String) throws -> InstanceHandle {
         var environment = ProcessInfo.processInfo.environment
-        environment["CONDUCTOR_BROKER_URL"] = request.brokerURL
-        environment["CONDUCTOR_INSTANCE_ID"] = request.instanceID
+        for (name, value) in AgentLaunch.environment(request, brokerURL: request.brokerURL, home: request.workDirectory) {
+            environment[name] = value
+        }
         environment["CONDUCTOR_IPADDRESS"] = address
-        environment["CONDUCTOR_DEPLOYMENT"] = "\(request.deployment)@\(request.environment)"
-        environment["CONDUCTOR_WORK_DIR"] = work
-        environment["CONDUCTOR_FACTS_DIR"] = facts
-        environment["CONDUCTOR_MEMBER"] = request.member
-        environment["CONDUCTOR_TRUSTED_KEYS"] = request.trustedKeys.joined(separator: " ")
-
-        let arguments = [
-            "agent", "--state-dir", state, "--facts-dir", facts, "--trusted-user", request.trustedUser,
-            "--heartbeat-interval", "\(self.heartbeatInterval)", "--refresh-interval", "5", "--grace-period", "5",
-            "--log-level", self.logLevel,
-        ]
+        let arguments = AgentLaunch.arguments(request, home: request.workDirectory, heartbeatInterval: self.heartbeatInterval, logLevel: self.logLevel)
         // Its own process group: a Ctrl-C in our terminal is ours to handle (stop the
         // instances in order), not a signal every agent gets at once.
         let pid: pid_t

@@ -230,17 +230,9 @@ enum EC2UserData {
         request: InstanceStartRequest, brokerURL: String, agentURL: String, token: String?, sha256: String, installDirectory: String,
         heartbeatInterval: Double
     ) -> String {
-        let home = "\(installDirectory)/agents/\(request.instanceID)"
-        let environment: [(String, String)] = [
-            ("CONDUCTOR_BROKER_URL", brokerURL), ("CONDUCTOR_INSTANCE_ID", request.instanceID),
-            ("CONDUCTOR_DEPLOYMENT", "\(request.deployment)@\(request.environment)"), ("CONDUCTOR_MEMBER", request.member),
-            ("CONDUCTOR_TRUSTED_KEYS", request.trustedKeys.joined(separator: " ")), ("CONDUCTOR_WORK_DIR", home + "/work"),
-            ("CONDUCTOR_FACTS_DIR", home + "/facts.d"),
-        ]
-        let arguments = [
-            "agent", "--state-dir", home + "/state", "--facts-dir", home + "/facts.d", "--trusted-user", request.trustedUser,
-            "--heartbeat-interval", "\(heartbeatInterval)", "--refresh-interval", "5", "--grace-period", "5", "--log-level", "warning",
-        ]
+        let home = SSHScripts.home(installDirectory: installDirectory, instanceID: request.instanceID)
+        let environment = AgentLaunch.environment(request, brokerURL: brokerURL, home: home)
+        let arguments = AgentLaunch.arguments(request, home: home, heartbeatInterval: heartbeatInterval, logLevel: "warning")
         let q = SSHScripts.quote
         let download = """
             #!/bin/sh

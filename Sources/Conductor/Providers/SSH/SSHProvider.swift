@@ -65,21 +65,12 @@ public struct SSHProvider: InstanceProvider {
         let command = placement.command
         let brokerURL = try self.brokerURL(for: request, host: host)
         let checksum = try Self.checksum(of: self.binary, provider: self.name)
-        let environment: [(String, String)] = [
-            ("CONDUCTOR_BROKER_URL", brokerURL), ("CONDUCTOR_INSTANCE_ID", request.instanceID),
-            ("CONDUCTOR_DEPLOYMENT", "\(request.deployment)@\(request.environment)"), ("CONDUCTOR_MEMBER", request.member),
-            ("CONDUCTOR_TRUSTED_KEYS", request.trustedKeys.joined(separator: " ")),
-            ("CONDUCTOR_WORK_DIR", "\(placement.installDirectory)/agents/\(request.instanceID)/work"),
-            ("CONDUCTOR_FACTS_DIR", "\(placement.installDirectory)/agents/\(request.instanceID)/facts.d"),
-        ]
+        let home = SSHScripts.home(installDirectory: placement.installDirectory, instanceID: request.instanceID)
+        let environment = AgentLaunch.environment(request, brokerURL: brokerURL, home: home)
         if let bad = environment.first(where: { $0.1.contains("'") || $0.1.contains("\n") }) {
             throw command.failure("configure", "\(bad.0) contains a quote or a line break, which the agent's configuration file cannot hold")
         }
-        let home = "\(placement.installDirectory)/agents/\(request.instanceID)"
-        let arguments = [
-            "agent", "--state-dir", home + "/state", "--facts-dir", home + "/facts.d", "--trusted-user", request.trustedUser,
-            "--heartbeat-interval", "\(self.heartbeatInterval)", "--refresh-interval", "5", "--grace-period", "5", "--log-level", self.logLevel,
-        ]
+        let arguments = AgentLaunch.arguments(request, home: home, heartbeatInterval: self.heartbeatInterval, logLevel: self.logLevel)
         let script = SSHScripts.ensure(
             installDirectory: placement.installDirectory, instanceID: request.instanceID, sha256: checksum.sha256, environment: environment,
             agentArguments: arguments, description: "\(request.member) of \(request.deployment)@\(request.environment)")

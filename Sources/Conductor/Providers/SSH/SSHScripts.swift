@@ -21,6 +21,9 @@ enum SSHScripts {
 
     static func unitName(_ instanceID: String) -> String { "conductor-agent-\(instanceID)" }
 
+    /// The agent's folder on the host.
+    static func home(installDirectory: String, instanceID: String) -> String { "\(installDirectory)/agents/\(instanceID)" }
+
     /// Shared by every script: names and the `running` check (prints the pid of the live
     /// supervisor or unit of this instance).
     static func prelude(installDirectory: String, instanceID: String) -> String {
@@ -62,7 +65,7 @@ enum SSHScripts {
     static func ensure(installDirectory: String, instanceID: String, sha256: String, environment: [(String, String)], agentArguments: [String], description: String) -> String {
         let envFile = environment.map { "\($0.0)=\(quote($0.1))" }.joined(separator: "\n")
         let agent = (["\"$bin\""] + agentArguments.map(quote)).joined(separator: " ")
-        let home = "\(installDirectory)/agents/\(instanceID)"
+        let home = Self.home(installDirectory: installDirectory, instanceID: instanceID)
         let supervisor = """
             #!/bin/sh
             # Supervises one Conductor agent (\(description)); written by conductor's ssh provider.

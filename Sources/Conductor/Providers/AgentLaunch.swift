@@ -1,0 +1,23 @@
+/// How every provider that starts an agent starts it: the same environment and arguments,
+/// whether the agent is a child process here (`local`), a supervised process over SSH or an
+/// EC2 instance's first boot. `home` is the agent's own folder, holding `state/` (the
+/// agent's state), `facts.d/` (custom facts its scripts write) and `work/` (where jobs run).
+enum AgentLaunch {
+    /// `CONDUCTOR_*` variables of the agent, inherited by its scripts (docs/agent.md).
+    static func environment(_ request: InstanceStartRequest, brokerURL: String, home: String) -> [(String, String)] {
+        [
+            ("CONDUCTOR_BROKER_URL", brokerURL), ("CONDUCTOR_INSTANCE_ID", request.instanceID),
+            ("CONDUCTOR_DEPLOYMENT", "\(request.deployment)@\(request.environment)"), ("CONDUCTOR_MEMBER", request.member),
+            ("CONDUCTOR_TRUSTED_KEYS", request.trustedKeys.joined(separator: " ")), ("CONDUCTOR_WORK_DIR", home + "/work"),
+            ("CONDUCTOR_FACTS_DIR", home + "/facts.d"),
+        ]
+    }
+
+    /// `conductor agent …`, without the executable.
+    static func arguments(_ request: InstanceStartRequest, home: String, heartbeatInterval: Double, logLevel: String) -> [String] {
+        [
+            "agent", "--state-dir", home + "/state", "--facts-dir", home + "/facts.d", "--trusted-user", request.trustedUser,
+            "--heartbeat-interval", "\(heartbeatInterval)", "--refresh-interval", "5", "--grace-period", "5", "--log-level", logLevel,
+        ]
+    }
+}
