@@ -1,3 +1,5 @@
+import Foundation
+
 /// How every provider that starts an agent starts it: the same environment and arguments,
 /// whether the agent is a child process here (`local`), a supervised process over SSH or an
 /// EC2 instance's first boot. `home` is the agent's own folder, holding `state/` (the
@@ -19,5 +21,23 @@ enum AgentLaunch {
             "agent", "--state-dir", home + "/state", "--facts-dir", home + "/facts.d", "--trusted-user", request.trustedUser,
             "--heartbeat-interval", "\(heartbeatInterval)", "--refresh-interval", "5", "--grace-period", "5", "--log-level", logLevel,
         ]
+    }
+}
+
+/// URLs as a remote instance must see them: a loopback or wildcard host (`127.0.0.1`,
+/// `0.0.0.0`, `::1`) names this machine only from here, so it is replaced with an address
+/// of this machine the instance reaches.
+enum InstanceURL {
+    static func isLocalOnly(_ host: String) -> Bool {
+        host.hasPrefix("127.") || host == "localhost" || host == "::1" || host == "[::1]" || host == "0.0.0.0" || host == "::"
+    }
+
+    static func host(of url: String) -> String? { URLComponents(string: url)?.host }
+
+    /// `url` with `address` as its host (bracketed when it is an IPv6 address).
+    static func replacingHost(of url: String, with address: String) -> String {
+        guard var components = URLComponents(string: url) else { return url }
+        components.host = address.contains(":") ? "[\(address)]" : address
+        return components.string ?? url
     }
 }

@@ -171,12 +171,11 @@ public struct EC2Provider: InstanceProvider {
                 "EC2 instances cannot reach the bus: the embedded bus listens on loopback only. Launch with --bus-listen 0.0.0.0 (and set bus_address), or give --broker with an address they reach")
         }
         var brokerURL = request.brokerURL
-        if var components = URLComponents(string: brokerURL), let host = components.host, SSHProvider.isLocalOnly(host) {
+        if let host = InstanceURL.host(of: brokerURL), InstanceURL.isLocalOnly(host) {
             guard let address = settings.busAddress else {
                 throw ProviderError(provider: self.name, "set bus_address: the address EC2 instances reach this machine's bus at (the bus URL names \(host))")
             }
-            components.host = address
-            brokerURL = components.string ?? brokerURL
+            brokerURL = InstanceURL.replacingHost(of: brokerURL, with: address)
         }
         var agentURL: String
         var token: (token: String, sha256: String)?
@@ -186,13 +185,10 @@ public struct EC2Provider: InstanceProvider {
             // The coordinator's own endpoint, as the instances reach it: at bus_address
             // (this machine as they see it) when set.
             agentURL = base + "/agent/v1/conductor"
-            if var components = URLComponents(string: agentURL), let host = components.host {
-                if let address = settings.busAddress {
-                    components.host = address
-                    agentURL = components.string ?? agentURL
-                } else if SSHProvider.isLocalOnly(host) {
-                    throw ProviderError(provider: self.name, "set bus_address: the address EC2 instances reach this machine at (the HTTP API listens on \(host))")
-                }
+            if let address = settings.busAddress {
+                agentURL = InstanceURL.replacingHost(of: agentURL, with: address)
+            } else if let host = InstanceURL.host(of: agentURL), InstanceURL.isLocalOnly(host) {
+                throw ProviderError(provider: self.name, "set bus_address: the address EC2 instances reach this machine at (the HTTP API listens on \(host))")
             }
             token = coordinator.issueToken(instanceID: request.instanceID)
         } else {

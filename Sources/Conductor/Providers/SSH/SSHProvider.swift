@@ -167,17 +167,11 @@ public struct SSHProvider: InstanceProvider {
                 provider: self.name,
                 "\(host) cannot reach the bus: the embedded bus listens on loopback only. Launch with --bus-listen 0.0.0.0 (or an address of this machine the hosts reach), or give --broker with an address they reach")
         }
-        guard var components = URLComponents(string: request.brokerURL), let current = components.host else { return request.brokerURL }
-        guard Self.isLocalOnly(current) else { return request.brokerURL }
+        guard let current = InstanceURL.host(of: request.brokerURL), InstanceURL.isLocalOnly(current) else { return request.brokerURL }
         guard let address = self.pool?.busAddress ?? Self.localAddress(toward: host.address, port: host.port) else {
             throw ProviderError(provider: self.name, "\(host): no address of this machine routes to it; set bus_address in the provider")
         }
-        components.host = address.contains(":") ? "[\(address)]" : address
-        return components.string ?? request.brokerURL
-    }
-
-    static func isLocalOnly(_ host: String) -> Bool {
-        host.hasPrefix("127.") || host == "localhost" || host == "::1" || host == "[::1]" || host == "0.0.0.0" || host == "::"
+        return InstanceURL.replacingHost(of: request.brokerURL, with: address)
     }
 
     /// The source address the kernel picks for a connection to `address` (a UDP socket
