@@ -1,4 +1,4 @@
-import Crypto
+import Conductor
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -13,7 +13,6 @@ import Synchronization
 struct AgentBinary: Sendable {
     static let checksumHeader = HTTPField.Name("X-Conductor-SHA256")!
     private static let chunk = 256 * 1024
-    private static let checksums = Mutex<[String: String]>([:])
 
     let path: String
 
@@ -26,10 +25,9 @@ struct AgentBinary: Sendable {
             throw ConfigServerError("cannot read the agent binary \(self.path)")
         }
         let size = Int(status.st_size)
-        let key = "\(status.st_dev)|\(status.st_ino)|\(size)|\(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)"
         let checksum: String
         do {
-            checksum = try await Self.checksum(descriptor, key: key)
+            checksum = try await NIOThreadPool.singleton.runIfActive { try BinaryChecksum.of(descriptor: descriptor).sha256 }
         } catch {
             close(descriptor)
             throw error
@@ -59,23 +57,6 @@ struct AgentBinary: Sendable {
                 }
                 try await writer.finish(nil)
             })
-    }
-
-    private static func checksum(_ descriptor: Int32, key: String) async throws -> String {
-        if let known = Self.checksums.withLock({ $0[key] }) { return known }
-        let sum = try await NIOThreadPool.singleton.runIfActive { () throws -> String in
-            var hasher = SHA256()
-            var offset = 0
-            while true {
-                let buffer = try Self.read(descriptor, at: offset, count: 4 << 20)
-                if buffer.readableBytes == 0 { break }
-                buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                offset += buffer.readableBytes
-            }
-            return hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        }
-        Self.checksums.withLock { $0[key] = sum }
-        return sum
     }
 
     private static func read(_ descriptor: Int32, at offset: Int, count: Int) throws -> ByteBuffer {

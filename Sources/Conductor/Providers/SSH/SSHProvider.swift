@@ -217,39 +217,14 @@ public struct SSHProvider: InstanceProvider {
         return FileManager.default.fileExists(atPath: "/proc/self/exe") ? "/proc/self/exe" : path
     }
 
-    struct Checksum: Sendable {
-        var sha256: String
-        var size: Int
-    }
-
-    private static let checksums = ChecksumCache()
-
-    /// SHA-256 of the binary, computed once per file version (path, size, modification time).
-    static func checksum(of path: String, provider: String) throws(ProviderError) -> Checksum {
-        var status = stat()
-        guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
-            throw ProviderError(provider: provider, "cannot read the conductor binary \(path) to copy to the hosts")
+    /// The binary's SHA-256 and size (`BinaryChecksum`), as a provider failure when unreadable.
+    static func checksum(of path: String, provider: String) throws(ProviderError) -> BinaryChecksum {
+        do {
+            return try BinaryChecksum.of(path: path)
+        } catch {
+            throw ProviderError(provider: provider, "cannot read the conductor binary \(path) to copy to the hosts: \(error)")
         }
-        let size = Int(status.st_size)
-        let key = "\(path)|\(status.st_dev)|\(status.st_ino)|\(size)|\(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)"
-        if let known = Self.checksums.get(key) { return known }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ProviderError(provider: provider, "cannot read the conductor binary \(path) to copy to the hosts")
-        }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try? handle.read(upToCount: 4 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        let sum = Checksum(sha256: hasher.finalize().map { String(format: "%02x", $0) }.joined(), size: size)
-        Self.checksums.set(key, sum)
-        return sum
     }
-}
-
-private final class ChecksumCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values: [String: SSHProvider.Checksum] = [:]
-    func get(_ key: String) -> SSHProvider.Checksum? { self.lock.withLock { self.values[key] } }
-    func set(_ key: String, _ value: SSHProvider.Checksum) { self.lock.withLock { self.values[key] = value } }
 }
 
 /// Runs the steps for one host one after another (members sharing a host), hosts in parallel.
