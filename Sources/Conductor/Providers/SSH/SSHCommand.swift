@@ -11,23 +11,12 @@ import ProcessSupport
 ///
 /// Why OpenSSH's client and not swift-nio-ssh: docs/architecture.md ("Reaching hosts").
 struct SSHCommand: Sendable {
-    let host: SSHHost
-    let identity: String?
-    let knownHosts: String?
-    let hostKeys: SSHPoolSettings.HostKeyPolicy
-    let connectTimeout: Int
-    let sudo: Bool
+    /// The host and how to reach it.
+    let placement: SSHPlacement
     /// The `ssh` executable (a name is looked up in PATH).
     var executable = "ssh"
 
-    init(host: SSHHost, settings: SSHPlacement) {
-        self.host = host
-        self.identity = settings.identity
-        self.knownHosts = settings.knownHosts
-        self.hostKeys = settings.hostKeys
-        self.connectTimeout = settings.connectTimeout
-        self.sudo = settings.sudo
-    }
+    var host: SSHHost { self.placement.host }
 
     struct Output: Sendable {
         var status: Int32
@@ -47,13 +36,13 @@ struct SSHCommand: Sendable {
     /// The arguments before the remote command.
     var options: [String] {
         var arguments = [
-            "-o", "BatchMode=yes", "-o", "ConnectTimeout=\(self.connectTimeout)", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
-            "-o", "StrictHostKeyChecking=\(self.hostKeys == .strict ? "yes" : "accept-new")", "-o", "LogLevel=ERROR",
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=\(self.placement.connectTimeout)", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
+            "-o", "StrictHostKeyChecking=\(self.placement.hostKeys == .strict ? "yes" : "accept-new")", "-o", "LogLevel=ERROR",
             "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "ForwardAgent=no", "-o", "ClearAllForwardings=yes",
             "-p", String(self.host.port), "-l", self.host.user,
         ]
-        if let knownHosts { arguments += ["-o", "UserKnownHostsFile=\(knownHosts)", "-o", "GlobalKnownHostsFile=/dev/null"] }
-        if let identity { arguments += ["-i", identity, "-o", "IdentitiesOnly=yes"] }
+        if let knownHosts = self.placement.knownHosts { arguments += ["-o", "UserKnownHostsFile=\(knownHosts)", "-o", "GlobalKnownHostsFile=/dev/null"] }
+        if let identity = self.placement.identity { arguments += ["-i", identity, "-o", "IdentitiesOnly=yes"] }
         return arguments
     }
 
@@ -65,7 +54,7 @@ struct SSHCommand: Sendable {
             throw self.failure(step, "cannot write a temporary file in \(NSTemporaryDirectory())")
         }
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let remote = self.sudo
+        let remote = self.placement.sudo
             ? "if command -v sudo >/dev/null 2>&1; then exec sudo -n sh -s; else echo 'conductor-ssh: no sudo' >&2; exit 97; fi"
             : "exec sh -s"
         return try await self.run(remote: remote, stdin: file, step: step, timeout: timeout)
@@ -73,7 +62,7 @@ struct SSHCommand: Sendable {
 
     /// Runs `remote` (one shell command line) with `stdin` (a local file) as its input.
     func run(remote: String, stdin: String?, step: String, timeout: Int) async throws(ProviderError) -> Output {
-        if let identity, !FileManager.default.isReadableFile(atPath: identity) {
+        if let identity = self.placement.identity, !FileManager.default.isReadableFile(atPath: identity) {
             throw self.failure(step, "the identity file \(identity) is not readable")
         }
         var request = ProcessRequest(
@@ -91,10 +80,10 @@ struct SSHCommand: Sendable {
         }
         let output = Output(status: result.exitCode ?? -1, stdout: result.stdout.text, stderr: result.stderr.text)
         if output.status == 255 { throw self.connectionFailure(step, stderr: output.stderr) }
-        if self.sudo, output.status == 97, output.stderr.contains("conductor-ssh: no sudo") {
+        if self.placement.sudo, output.status == 97, output.stderr.contains("conductor-ssh: no sudo") {
             throw self.failure(step, "sudo is not installed, and the pool says sudo: true (log in as root, or install sudo)")
         }
-        if self.sudo, output.stderr.contains("sudo: a password is required") || output.stderr.contains("sudo: a terminal is required") {
+        if self.placement.sudo, output.stderr.contains("sudo: a password is required") || output.stderr.contains("sudo: a terminal is required") {
             throw self.failure(step, "sudo asks \(self.host.user) for a password; Conductor needs sudo without one (NOPASSWD) for this user")
         }
         return output
@@ -123,7 +112,7 @@ struct SSHCommand: Sendable {
     func connectionFailure(_ step: String, stderr: String) -> ProviderError {
         let lines = stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         let last = lines.last(where: { !$0.hasPrefix("@") }) ?? "ssh failed without a message"
-        let known = self.knownHosts ?? "~/.ssh/known_hosts"
+        let known = self.placement.knownHosts ?? "~/.ssh/known_hosts"
         if stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
             return self.failure(
                 step,
@@ -135,11 +124,11 @@ struct SSHCommand: Sendable {
                 "the host's key is not in \(known) and host_keys is strict; add it (ssh-keyscan -p \(self.host.port) \(self.host.address) >> \(known), after checking it) or set host_keys: accept-new for a first contact")
         }
         if stderr.contains("Permission denied") {
-            let key = self.identity.map { "the key \($0)" } ?? "ssh's default keys"
+            let key = self.placement.identity.map { "the key \($0)" } ?? "ssh's default keys"
             return self.failure(step, "the host refused \(key) for user \(self.host.user) (\(last))")
         }
         for (marker, meaning) in [
-            ("Connection timed out", "cannot reach it: the connection timed out after \(self.connectTimeout) s"),
+            ("Connection timed out", "cannot reach it: the connection timed out after \(self.placement.connectTimeout) s"),
             ("No route to host", "cannot reach it: no route to host"), ("Connection refused", "cannot reach it: connection refused on port \(self.host.port)"),
             ("Network is unreachable", "cannot reach it: network unreachable"),
             ("Could not resolve hostname", "cannot reach it: the name does not resolve"),
@@ -173,5 +162,5 @@ struct SSHPlacement: Hashable, Sendable, Codable {
         self.stepTimeout = pool.stepTimeout
     }
 
-    var command: SSHCommand { SSHCommand(host: self.host, settings: self) }
+    var command: SSHCommand { SSHCommand(placement: self) }
 }
