@@ -438,17 +438,24 @@ cmd_up() {
     note "$count host(s) up in $((SECONDS - started)) s; ssh -F $state/ssh_config $name-h1"
 }
 
-cmd_down() {
-    local name="$DEFAULT_NAME"
+# The only option of down and status: --name NAME (checked); sets NAME_OPTION.
+name_option_only() {
+    local command="$1"; shift
+    NAME_OPTION="$DEFAULT_NAME"
     while (( $# )); do
         case "$1" in
-            --name) name="${2:?--name needs a value}"; shift ;;
-            --name=*) name="${1#--name=}" ;;
-            *) die "down: unexpected argument '$1' (see --help)" ;;
+            --name) NAME_OPTION="${2:?--name needs a value}"; shift ;;
+            --name=*) NAME_OPTION="${1#--name=}" ;;
+            *) die "$command: unexpected argument '$1' (see --help)" ;;
         esac
         shift
     done
-    check_name "$name"
+    check_name "$NAME_OPTION"
+}
+
+cmd_down() {
+    name_option_only down "$@"
+    local name="$NAME_OPTION"
     require_root down; require_tools
     lock "$name"
     if is_up "$name"; then
@@ -538,16 +545,8 @@ cmd_remove() {
 }
 
 cmd_status() {
-    local name="$DEFAULT_NAME"
-    while (( $# )); do
-        case "$1" in
-            --name) name="${2:?--name needs a value}"; shift ;;
-            --name=*) name="${1#--name=}" ;;
-            *) die "status: unexpected argument '$1' (see --help)" ;;
-        esac
-        shift
-    done
-    check_name "$name"
+    name_option_only status "$@"
+    local name="$NAME_OPTION"
     local state host pid
     state=$(state_of "$name")
     [[ -f "$state/hosts.json" ]] || { echo "testnet $name is not up" >&2; exit 1; }
