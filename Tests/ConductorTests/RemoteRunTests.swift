@@ -113,8 +113,11 @@ import Testing
         let running = records.filter { $0.member != "web[2]" && $0.member != "web[10]" }.map { $0.id.uuidString.lowercased() } + ["placed-web"]
         try await RemoteRunFleet.with(kind, inProcess: running, exactNames: true) { fleet in
             let nodes = try web.map { RemoteRunTarget.Node(name: try RoleTargets.agentName(of: $0), label: $0.member) }
+            // web[2] never answers, so discovery lasts its whole timeout; 2 s (the CLI's default)
+            // was too short for the three live agents to answer on a machine busy with the
+            // whole suite (CI saw all four not found).
             let run = try await RemoteRunner(console: fleet.console).run(
-                RunRequest(command: .argv(["/bin/echo", "hello"])), on: .nodes(nodes), settings: .init(discoveryTimeout: .seconds(2)))
+                RunRequest(command: .argv(["/bin/echo", "hello"])), on: .nodes(nodes), settings: .init(discoveryTimeout: .seconds(8)))
             #expect(run.nodes.map(\.label) == ["web[0]", "web[1]", "web[10]", "web[2]"])
             #expect(run.nodes.map(\.status) == [.succeeded, .succeeded, .succeeded, .notFound])
             #expect(run.nodes.prefix(3).allSatisfy { $0.result?.stdout == "hello\n" })
