@@ -53,6 +53,60 @@ struct StateStoreTests {
         try reopened.close()
     }
 
+    /// Secrets and job payloads are sealed with the key file: the database's bytes (WAL
+    /// included) hold neither; the store opens them again; another key does not; rows an
+    /// older conductor wrote in the clear are sealed when the store opens.
+    @Test func secretsAndJobPayloadsAreSealedAtRest() async throws {
+        let dir = try StateTestDirectory()
+        let state = dir.url.path + "/state"
+        let database = state + "/state.sqlite"
+        let password = "pw-\(UUID().uuidString)"
+        func fileBytes() -> String {
+            [database, database + "-wal"].compactMap { FileManager.default.contents(atPath: $0) }.map { String(decoding: $0, as: UTF8.self) }
+                .joined()
+        }
+        do {
+            let store = try SQLiteStateStore(path: database)
+            let generation = try await store.recordGeneration(
+                deployment: "shop", environment: "prod", document: "{}", documentHash: "h", actor: stateTestActor)
+            _ = try await store.secret(deployment: "shop", environment: "prod", name: "db_password", actor: stateTestActor, generate: { password })
+            let instance = try await store.recordInstanceIntent(generationID: generation.id, member: "web", provider: "local", actor: stateTestActor)
+            _ = try await store.recordJobIntent(
+                instanceID: instance.id, name: "configure", payload: .map(["db_password": .string(password)]), actor: stateTestActor)
+            #expect(!fileBytes().contains(password))
+            let key = try #require(FileManager.default.attributesOfItem(atPath: state + "/state.key")[.posixPermissions] as? NSNumber)
+            #expect(key.intValue == 0o600)
+            try store.close()
+        }
+        do {
+            let store = try SQLiteStateStore(path: database)
+            let secret = try await store.secret(deployment: "shop", environment: "prod", name: "db_password", actor: stateTestActor, generate: { "other" })
+            #expect(secret.value == password)
+            let instance = try #require(try await store.status(deployment: "shop", environment: "prod")?.instances.first)
+            #expect(instance.jobs.first?.payload[path: "db_password"]?.stringValue == password)
+            try store.close()
+        }
+        // Another key: the error says so; nothing is read as garbage.
+        var options = StateStoreOptions()
+        options.keyFile = dir.url.path + "/other.key"
+        let foreign = try SQLiteStateStore(path: database, options: options)
+        await #expect(throws: StateStoreError.self) {
+            _ = try await foreign.secret(deployment: "shop", environment: "prod", name: "db_password", actor: stateTestActor, generate: { "x" })
+        }
+        try foreign.close()
+        // A row written in the clear (an older conductor): sealed at the next open.
+        let queue = try DatabaseQueue(path: database)
+        try await queue.write { db in try db.execute(sql: "UPDATE secret SET value = ? WHERE name = 'db_password'", arguments: [password]) }
+        try queue.close()
+        let upgraded = try SQLiteStateStore(path: database)
+        #expect(try await upgraded.secret(deployment: "shop", environment: "prod", name: "db_password", actor: stateTestActor, generate: { "x" }).value == password)
+        try upgraded.close()
+        let sealedRow = try DatabaseQueue(path: database)
+        let stored = try await sealedRow.read { db in try String.fetchOne(db, sql: "SELECT value FROM secret WHERE name = 'db_password'") }
+        #expect(stored?.hasPrefix("sealed:v1:") == true)
+        try sealedRow.close()
+    }
+
     @Test func refusesAFileWrittenByANewerConductor() async throws {
         let dir = try StateTestDirectory()
         try SQLiteStateStore(path: dir.databasePath).close()

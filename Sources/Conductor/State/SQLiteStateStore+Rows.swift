@@ -59,11 +59,11 @@ extension SQLiteStateStore {
             failureReason: row["failure_reason"], createdAt: row["created_at"], updatedAt: row["updated_at"])
     }
 
-    static func job(_ row: Row) throws -> JobRecord {
+    static func job(_ row: Row, seal: StateSeal) throws -> JobRecord {
         let result: String? = row["result"]
         return JobRecord(
             id: row["id"], instanceID: try uuid(row, "instance_id"), name: row["name"],
-            payload: try JSONText.decode(row["payload"]), state: try enumValue(row, "state", as: JobState.self),
+            payload: try JSONText.decode(try seal.open(row["payload"])), state: try enumValue(row, "state", as: JobState.self),
             result: try result.map(JSONText.decode), createdAt: row["created_at"], updatedAt: row["updated_at"])
     }
 
@@ -103,7 +103,8 @@ extension SQLiteStateStore {
         try Row.fetchAll(db, sql: "SELECT * FROM instance WHERE \(clause)", arguments: arguments).map(instance)
     }
 
-    static func fetchJobs(_ db: Database, where clause: String, _ arguments: StatementArguments) throws -> [JobRecord] {
-        try Row.fetchAll(db, sql: "SELECT * FROM job WHERE \(clause)", arguments: arguments).map(job)
+    /// Payloads are opened with the store's seal (they hold resolved secrets).
+    func fetchJobs(_ db: Database, where clause: String, _ arguments: StatementArguments) throws -> [JobRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM job WHERE \(clause)", arguments: arguments).map { try Self.job($0, seal: self.seal) }
     }
 }

@@ -8,24 +8,24 @@ extension SQLiteStateStore {
     public func pendingWork(deployment: String, environment: String) async throws -> PendingWork? {
         try await read { db in
             guard let owner = try Self.fetchDeployment(db, deployment, environment) else { return nil }
-            return try Self.pendingWork(db, owner)
+            return try self.pendingWork(db, owner)
         }
     }
 
-    static func pendingWork(_ db: Database, _ owner: DeploymentRecord) throws -> PendingWork {
+    func pendingWork(_ db: Database, _ owner: DeploymentRecord) throws -> PendingWork {
         var work = PendingWork(
             deployment: owner, generation: nil, instancesToStart: [], instancesStarting: [],
             instancesToConfigure: [], jobsToSend: [], jobsAwaitingResult: [], instancesToTerminate: [])
         let live = "state NOT IN ('terminated')"
         if owner.status == .terminating || owner.status == .terminated {
             // Teardown: every instance of every generation must end.
-            work.instancesToTerminate = try fetchInstances(
+            work.instancesToTerminate = try Self.fetchInstances(
                 db,
                 where: "\(live) AND generation_id IN (SELECT id FROM generation WHERE deployment_id = ?) ORDER BY created_at, member",
                 [owner.id])
             return work
         }
-        work.instancesToTerminate = try fetchInstances(
+        work.instancesToTerminate = try Self.fetchInstances(
             db,
             where: """
                 \(live) AND generation_id IN (
@@ -33,12 +33,12 @@ extension SQLiteStateStore {
                 ORDER BY created_at, member
                 """,
             [owner.id])
-        guard let generation = try fetchGenerations(
+        guard let generation = try Self.fetchGenerations(
             db, where: "deployment_id = ? AND status IN ('pending', 'active') ORDER BY number DESC LIMIT 1",
             [owner.id]
         ).first else { return work }
         work.generation = generation
-        let instances = try fetchInstances(db, where: "generation_id = ? ORDER BY member", [generation.id])
+        let instances = try Self.fetchInstances(db, where: "generation_id = ? ORDER BY member", [generation.id])
         work.instancesToStart = instances.filter { $0.state == .recorded }
         work.instancesStarting = instances.filter { $0.state == .starting }
         work.instancesToConfigure = instances.filter { $0.state == .started || $0.state == .configuring }
@@ -100,7 +100,7 @@ extension SQLiteStateStore {
         var failures: [String] = []
         if let shown {
             for instance in try Self.fetchInstances(db, where: "generation_id = ? ORDER BY member", [shown.id]) {
-                let jobs = try Self.fetchJobs(
+                let jobs = try self.fetchJobs(
                     db, where: "instance_id = ? ORDER BY created_at, name", [instance.id.uuidString])
                 instances.append(InstanceStatus(instance: instance, jobs: jobs))
                 if instance.state == .failed {

@@ -12,6 +12,8 @@ public final class SQLiteStateStore: StateStore {
     public let path: String
     let pool: DatabasePool
     let options: StateStoreOptions
+    /// Seals secrets and job payloads (`StateSeal`).
+    let seal: StateSeal
 
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
     public init(path: String, options: StateStoreOptions = StateStoreOptions(), busyTimeout: TimeInterval = 10) throws {
@@ -21,6 +23,7 @@ public final class SQLiteStateStore: StateStore {
         configuration.label = "conductor-state"
         self.path = path
         self.options = options
+        self.seal = try StateSeal(keyFile: options.keyFile ?? StateSeal.defaultKeyFile(databasePath: path))
         Self.restrictToOwner(databasePath: path)
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
@@ -34,6 +37,26 @@ public final class SQLiteStateStore: StateStore {
                 .schema, "the state store \(path) was written by a newer conductor; upgrade this one")
         }
         try migrator.migrate(pool)
+        try self.sealWhatWasWrittenUnsealed()
+    }
+
+    /// Secrets and job payloads written before the state was sealed (or by an older
+    /// conductor) are sealed now, in one transaction.
+    private func sealWhatWasWrittenUnsealed() throws {
+        let seal = self.seal
+        let pattern = StateSeal.prefix + "%"
+        try pool.write { db in
+            for row in try Row.fetchAll(db, sql: "SELECT deployment_id, name, value FROM secret WHERE value NOT LIKE ?", arguments: [pattern]) {
+                let value: String = row["value"]
+                try db.execute(
+                    sql: "UPDATE secret SET value = ? WHERE deployment_id = ? AND name = ?",
+                    arguments: [try seal.seal(value), row["deployment_id"] as Int64, row["name"] as String])
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT id, payload FROM job WHERE payload NOT LIKE ?", arguments: [pattern]) {
+                let payload: String = row["payload"]
+                try db.execute(sql: "UPDATE job SET payload = ? WHERE id = ?", arguments: [try seal.seal(payload), row["id"] as String])
+            }
+        }
     }
 
     /// The store holds generated secrets and job payloads: its directory is made 0700 (when
@@ -329,7 +352,7 @@ public final class SQLiteStateStore: StateStore {
             guard let instance = try Self.fetchInstances(db, where: "id = ?", [instanceID.uuidString]).first else {
                 throw StateStoreError(.notFound, "no instance \(instanceID.uuidString)")
             }
-            if let existing = try Self.fetchJobs(
+            if let existing = try self.fetchJobs(
                 db, where: "instance_id = ? AND name = ?", [instanceID.uuidString, name]
             ).first {
                 return existing
@@ -348,7 +371,7 @@ public final class SQLiteStateStore: StateStore {
                     INSERT INTO job (id, instance_id, name, payload, state, created_at, updated_at)
                     VALUES (?, ?, ?, ?, 'recorded', ?, ?)
                     """,
-                arguments: [job.id, instanceID.uuidString, name, try JSONText.encode(payload), now, now])
+                arguments: [job.id, instanceID.uuidString, name, try self.seal.seal(try JSONText.encode(payload)), now, now])
             let owner = try self.owner(db, generationID: instance.generationID)
             try self.audit(
                 db, actor, "job.record", "job:\(job.id)", .succeeded, owner.name, owner.environment,
@@ -360,7 +383,7 @@ public final class SQLiteStateStore: StateStore {
     @discardableResult
     public func transitionJob(_ id: String, to state: JobState, result: MeshValue?, actor: AuditActor) async throws -> JobRecord {
         try await write { db in
-            guard let current = try Self.fetchJobs(db, where: "id = ?", [id]).first else {
+            guard let current = try self.fetchJobs(db, where: "id = ?", [id]).first else {
                 throw StateStoreError(.notFound, "no job \(id)")
             }
             guard current.state.canMove(to: state) else {
@@ -390,7 +413,7 @@ public final class SQLiteStateStore: StateStore {
 
     public func jobs(instanceID: UUID) async throws -> [JobRecord] {
         try await read { db in
-            try Self.fetchJobs(db, where: "instance_id = ? ORDER BY created_at, name", [instanceID.uuidString])
+            try self.fetchJobs(db, where: "instance_id = ? ORDER BY created_at, name", [instanceID.uuidString])
         }
     }
 
@@ -431,14 +454,14 @@ public final class SQLiteStateStore: StateStore {
                 arguments: [owner.id, name])
             {
                 return SecretRecord(
-                    deployment: deployment, environment: environment, name: name, value: row["value"],
+                    deployment: deployment, environment: environment, name: name, value: try self.seal.open(row["value"]),
                     createdAt: row["created_at"])
             }
             let now = self.now
             let value = generate()
             try db.execute(
                 sql: "INSERT INTO secret (deployment_id, name, value, created_at) VALUES (?, ?, ?, ?)",
-                arguments: [owner.id, name, value, now])
+                arguments: [owner.id, name, try self.seal.seal(value), now])
             try self.audit(
                 db, actor, "secret.generate", "secret:\(name)", .succeeded, deployment, environment, detail: nil)
             return SecretRecord(deployment: deployment, environment: environment, name: name, value: value, createdAt: now)

@@ -45,6 +45,9 @@ public struct StateStoreOptions: Sendable {
     public var isProcessAlive: @Sendable (Int32) -> Bool = StateStoreOptions.processExists
     /// This host's name, compared with a lease's host before trusting `isProcessAlive`.
     public var hostName: String = ProcessInfo.processInfo.hostName
+    /// The key that seals secrets and job payloads in the state file (`StateSeal`); nil:
+    /// `state.key` next to it, or `CONDUCTOR_STATE_KEY` when set.
+    public var keyFile: String? = ProcessInfo.processInfo.environment["CONDUCTOR_STATE_KEY"].flatMap { $0.isEmpty ? nil : $0 }
 
     public init() {}
 
