@@ -81,7 +81,7 @@ struct FwdCommand: AsyncParsableCommand {
         }
         let options = LaunchOptions(
             stateDirectory: self.state.directory, console: bus.console, agentBrokerURL: bus.agentURL,
-            waitBudget: .milliseconds(Int64(self.waitBudget * 1000)), trustedUser: bus.trustedUser, busReach: bus.reach)
+            waitBudget: .milliseconds(Int64(self.waitBudget * 1000)), trustedUser: bus.trustedUser, busReach: bus.reach, accounts: bus.accounts)
         // The providers a launch has: `local` on the launch's own addresses, `agents` on this bus.
         let providers = LaunchCoordinator.standardProviders(recorded ?? LaunchRequest(file: "/"), console: bus.console, phoneHome: desk)
         let launcher = Launcher(store: store, providers: providers, options: options) { event in

@@ -167,6 +167,8 @@ struct LaunchCommand: AsyncParsableCommand {
                 busRecord: EmbeddedBusRecord.path(stateDirectory: directory, deployment: target.deployment, environment: target.environment),
                 scope: self.scope, watchInterval: .milliseconds(Int64(self.watchInterval * 1000)), serveLaunches: false)
             settings.busListen = self.arguments.bus.busListen
+            settings.busAdmin = self.arguments.bus.busAdmin
+            settings.sharedAgentLogin = self.arguments.bus.sharedAgentLogin
             settings.phoneHome = self.http.enabled
             host = try await CoordinatorHost.start(settings, log: { _ in })
         } catch {
@@ -193,9 +195,9 @@ struct LaunchCommand: AsyncParsableCommand {
         }
         if host.bus.broker != nil, !json {
             let reach = host.bus.reach == .reachable
-                ? "the agent login also from other machines, the others from loopback only"
+                ? "the agents' logins also from other machines, conductor and recipe from loopback only"
                 : "loopback only"
-            say("embedded broker on \(host.bus.broker?.configuration.host ?? host.bus.console.host):\(host.bus.console.port) (users conductor and agent, random passwords, \(reach))")
+            say("embedded broker on \(host.bus.broker?.configuration.host ?? host.bus.console.host):\(host.bus.console.port) (users conductor, recipe and one per agent, random passwords, \(reach))")
         }
         let result: LaunchResult
         do {

@@ -61,6 +61,8 @@ extension LaunchCommand {
         if let agentBroker = self.arguments.bus.agentBroker { arguments += ["--agent-broker", agentBroker] }
         if let trustedUser = self.arguments.bus.trustedUser { arguments += ["--trusted-user", trustedUser] }
         if let listen = self.arguments.bus.busListen { arguments += ["--bus-listen", listen] }
+        if let admin = self.arguments.bus.busAdmin { arguments += ["--bus-admin", admin] }
+        if self.arguments.bus.sharedAgentLogin { arguments.append("--shared-agent-login") }
         arguments += self.http.arguments
         let pid = try CoordinatorRecord.spawnServe(executable: LocalProvider.currentExecutable(), arguments: Array(arguments.dropFirst()), log: logPath)
         var exit: WaitStatus?
@@ -144,6 +146,8 @@ struct ServeCommand: AsyncParsableCommand {
             busRecord: CoordinatorHost.serveBusRecord(stateDirectory: directory, scope: self.scope), scope: self.scope,
             watchInterval: self.watchInterval > 0 ? .milliseconds(Int64(self.watchInterval * 1000)) : nil)
         settings.busListen = self.bus.busListen
+        settings.busAdmin = self.bus.busAdmin
+        settings.sharedAgentLogin = self.bus.sharedAgentLogin
         settings.phoneHome = self.http.enabled
         let host: CoordinatorHost
         do {

@@ -41,7 +41,23 @@ struct LaunchBusOptions: ParsableArguments {
         help: "The address the embedded broker listens on (default 127.0.0.1). Members on other machines (ssh, ec2 providers) need one they reach: 0.0.0.0, or an address of this machine; only the agent login is accepted from beyond loopback.")
     var busListen: String?
 
+    @Option(
+        name: .long,
+        help: "With --broker: its management API, http://USER:PASSWORD@HOST:PORT, through which each agent gets a broker login of its own (default: the --broker login at port 15672 of its host; RabbitMQ needs the rabbitmq_management plugin and an administrator).")
+    var busAdmin: String?
+
+    @Flag(
+        name: .long,
+        help: "With --broker: give every agent the --agent-broker login instead of one of its own (agents can then read each other's jobs and answer for each other; for buses whose users you cannot manage).")
+    var sharedAgentLogin = false
+
     func validate() throws {
+        if self.broker == nil, self.busAdmin != nil || self.sharedAgentLogin {
+            throw ValidationError("--bus-admin and --shared-agent-login are for a --broker given; the embedded broker makes the agents' logins itself")
+        }
+        if self.busAdmin != nil, self.sharedAgentLogin {
+            throw ValidationError("--bus-admin makes each agent a login of its own; --shared-agent-login gives them one: choose one")
+        }
         if self.broker == nil, self.agentBroker != nil || self.trustedUser != nil {
             throw ValidationError("--agent-broker and --trusted-user need --broker (the embedded broker makes its own users)")
         }
@@ -57,6 +73,8 @@ struct LaunchBusOptions: ParsableArguments {
     /// `EmbeddedBusRecord`), so that `fwd` can bring back the bus a crashed launch's
     /// instances still reconnect to.
     func start(record: String? = nil) async throws -> LaunchBus {
-        try await LaunchBus.start(broker: self.broker, agentBroker: self.agentBroker, trustedUser: self.trustedUser, record: record, listen: self.busListen)
+        try await LaunchBus.start(
+            broker: self.broker, agentBroker: self.agentBroker, trustedUser: self.trustedUser, record: record, listen: self.busListen,
+            busAdmin: self.busAdmin, sharedAgentLogin: self.sharedAgentLogin)
     }
 }

@@ -127,6 +127,15 @@ public struct AgentName: Hashable, Sendable, Codable, CustomStringConvertible, L
     /// bound to `qmf.default.direct` with its own name as routing key.
     public var jobInbox: String { "conductor.agent.\(self.instance).jobs" }
 
+    /// The queue of this agent's requests when the coordinator made its broker login
+    /// (`conductor.agent.<instance>.requests`, bound to its name on `qmf.default.direct` and
+    /// to the broadcast subjects on `qmf.default.topic`): such an agent may not bind.
+    public var requestQueue: String { "conductor.agent.\(self.instance).requests" }
+
+    /// The broker login of this agent when it has one of its own (`agent.<instance>`): the
+    /// coordinator accepts the agent's answers only when their `user_id` is this user.
+    public var brokerUser: String { "agent.\(self.instance)" }
+
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         do {

@@ -16,17 +16,23 @@ public final class MeshConsole: Sendable {
     public let userID: String
     /// Signs `run` and `apply_job` requests, for agents that check (`RequestSignature`).
     public let signer: RequestSigner?
+    /// Whose answers count (`AnswerCheck`).
+    public let answers: AnswerCheck
+    private let logger: Logger
 
-    private init(connection: AMQPConnection, channel: AMQPChannel, userID: String, signer: RequestSigner?) {
+    private init(connection: AMQPConnection, channel: AMQPChannel, userID: String, signer: RequestSigner?, answers: AnswerCheck, logger: Logger) {
         self.connection = connection
         self.channel = channel
         self.userID = userID
         self.signer = signer
+        self.answers = answers
+        self.logger = logger
     }
 
     public static func connect(
         _ configuration: AMQPConnectionConfiguration,
         signer: RequestSigner? = nil,
+        answers: AnswerCheck = .any,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "conductor.console", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws -> MeshConsole {
@@ -35,7 +41,7 @@ public final class MeshConsole: Sendable {
             let channel = try await connection.openChannel()
             try await channel.exchangeDeclare(name: QMF.topicExchange, type: "topic", durable: true)
             try await channel.exchangeDeclare(name: QMF.directExchange, type: "direct", durable: true)
-            return MeshConsole(connection: connection, channel: channel, userID: configuration.username, signer: signer)
+            return MeshConsole(connection: connection, channel: channel, userID: configuration.username, signer: signer, answers: answers, logger: logger)
         } catch {
             try? await connection.close()
             throw error
@@ -44,6 +50,47 @@ public final class MeshConsole: Sendable {
 
     public func close() async throws {
         try await self.connection.close()
+    }
+
+    // MARK: - Who answered
+
+    /// Whether `message` counts as an answer from an agent (from `expected` when given).
+    /// With `.ownLogins` it must name its agent and carry that agent's own login as
+    /// `user_id`, which the broker checked was the publisher's; anything else is dropped
+    /// and logged, so one node cannot speak for another.
+    public func accepts(_ message: MeshMessage, from expected: AgentName? = nil) -> Bool {
+        guard case .ownLogins = self.answers else { return true }
+        guard let claimed = message.agent.flatMap(AgentName.init), claimed.brokerUser == message.userID, expected.map({ $0 == claimed }) ?? true else {
+            self.logger.warning(
+                "answer ignored: not from the agent it names", metadata: [
+                    "agent": "\(message.agent ?? "-")", "user_id": "\(message.userID ?? "-")", "expected": "\(expected?.description ?? "-")",
+                    "opcode": "\(message.opcode.rawValue)",
+                ])
+            return false
+        }
+        return true
+    }
+
+    // MARK: - Agents' queues
+
+    /// Declares and binds an agent's job inbox and request queue, for an agent whose login
+    /// may not (docs/protocol.md, "Queues an agent declares"). Idempotent.
+    public func provisionQueues(for agent: AgentName) async throws {
+        try await self.channel.queueDeclare(name: agent.jobInbox, durable: true)
+        try await self.channel.queueBind(queue: agent.jobInbox, exchange: QMF.directExchange, routingKey: agent.jobInbox)
+        // Requests left while the agent is away expire (each also carries its own expiration).
+        try await self.channel.queueDeclare(name: agent.requestQueue, arguments: ["x-message-ttl": .int32(Self.requestQueueTTLMilliseconds)])
+        try await self.channel.queueBind(queue: agent.requestQueue, exchange: QMF.directExchange, routingKey: agent.description)
+        try await self.channel.queueBind(queue: agent.requestQueue, exchange: QMF.topicExchange, routingKey: QMF.Subject.agentLocate)
+        try await self.channel.queueBind(queue: agent.requestQueue, exchange: QMF.topicExchange, routingKey: QMF.Subject.query)
+    }
+
+    public static let requestQueueTTLMilliseconds: Int32 = 300_000
+
+    /// Deletes what `provisionQueues` made (jobs still waiting are dropped).
+    public func removeQueues(for agent: AgentName) async throws {
+        _ = try await self.channel.queueDelete(name: agent.requestQueue)
+        _ = try await self.channel.queueDelete(name: agent.jobInbox)
     }
 
     // MARK: - Requests and replies
@@ -61,11 +108,11 @@ public final class MeshConsole: Sendable {
     /// Replies on `replyQueue` with this correlation id, until `timeout` passes or `done`
     /// says the collection is complete. Replies already waiting in the queue count.
     public func collect(
-        replyQueue: String, correlationID: String, timeout: Duration,
+        replyQueue: String, correlationID: String, from agent: AgentName? = nil, timeout: Duration,
         until done: @escaping @Sendable ([MeshMessage]) -> Bool = { _ in false }
     ) async throws -> [MeshMessage] {
         let consumer = try await self.channel.consume(queue: replyQueue, noAck: true)
-        return await self.collect(consumer, correlationID: correlationID, timeout: timeout, until: done)
+        return await self.collect(consumer, correlationID: correlationID, from: agent, timeout: timeout, until: done)
     }
 
     /// Every message arriving on `replyQueue` (see `declareReplyQueue()`), for a caller that
@@ -78,7 +125,7 @@ public final class MeshConsole: Sendable {
     /// Sends one request and collects its replies: the reply queue exists and is consumed
     /// before the request is published, so no answer can be missed.
     public func request(
-        _ message: MeshMessage, exchange: String, routingKey: String, timeout: Duration,
+        _ message: MeshMessage, exchange: String, routingKey: String, from agent: AgentName? = nil, timeout: Duration,
         until done: @escaping @Sendable ([MeshMessage]) -> Bool = { _ in false }
     ) async throws -> [MeshMessage] {
         let replyQueue = try await self.declareReplyQueue()
@@ -94,19 +141,21 @@ public final class MeshConsole: Sendable {
             _ = try? await self.channel.queueDelete(name: replyQueue)
             throw error
         }
-        let replies = await self.collect(consumer, correlationID: correlationID, timeout: timeout, until: done)
+        let replies = await self.collect(consumer, correlationID: correlationID, from: agent, timeout: timeout, until: done)
         _ = try? await self.channel.queueDelete(name: replyQueue)
         return replies
     }
 
-    private func collect(_ consumer: AMQPConsumer, correlationID: String, timeout: Duration, until done: @escaping @Sendable ([MeshMessage]) -> Bool) async -> [MeshMessage] {
+    private func collect(
+        _ consumer: AMQPConsumer, correlationID: String, from agent: AgentName?, timeout: Duration, until done: @escaping @Sendable ([MeshMessage]) -> Bool
+    ) async -> [MeshMessage] {
         let collected = Collected()
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
                     for try await delivery in consumer {
                         guard let message = try? MeshMessage(properties: delivery.properties, body: delivery.body),
-                            message.correlationID == correlationID
+                            message.correlationID == correlationID, self.accepts(message, from: agent)
                         else { continue }
                         if collected.append(message, done: done) { return }
                     }
@@ -155,7 +204,7 @@ public final class MeshConsole: Sendable {
         if method.methodName == MeshMethod.run || method.methodName == MeshMethod.applyJob {
             self.signer?.sign(&message, agent: agent.description, method: method.methodName, expiresAt: RequestSigner.now() + timeout.wholeMilliseconds + 60_000)
         }
-        let replies = try await self.request(message, exchange: QMF.directExchange, routingKey: agent.description, timeout: timeout) { !$0.isEmpty }
+        let replies = try await self.request(message, exchange: QMF.directExchange, routingKey: agent.description, from: agent, timeout: timeout) { !$0.isEmpty }
         return replies.first
     }
 
@@ -195,7 +244,7 @@ public final class MeshConsole: Sendable {
     public func heartbeats() async throws -> Heartbeats {
         let queue = try await self.declareReplyQueue()
         try await self.channel.queueBind(queue: queue, exchange: QMF.topicExchange, routingKey: QMF.Subject.allHeartbeats)
-        return Heartbeats(consumer: try await self.channel.consume(queue: queue, noAck: true))
+        return Heartbeats(consumer: try await self.channel.consume(queue: queue, noAck: true), console: self)
     }
 }
 
@@ -204,14 +253,17 @@ public final class MeshConsole: Sendable {
 public struct Heartbeats: AsyncSequence, Sendable {
     public typealias Element = AgentInfo
     let consumer: AMQPConsumer
+    let console: MeshConsole
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         var deliveries: AMQPConsumer.AsyncIterator
+        let console: MeshConsole
 
         public mutating func next() async throws -> AgentInfo? {
             while let delivery = try await self.deliveries.next() {
                 if let message = try? MeshMessage(properties: delivery.properties, body: delivery.body),
-                    message.opcode == .agentHeartbeatIndication, let info = try? message.decodeBody(AgentInfo.self)
+                    message.opcode == .agentHeartbeatIndication, let info = try? message.decodeBody(AgentInfo.self),
+                    self.console.answers == .any || message.agent == info.name.description, self.console.accepts(message)
                 {
                     return info
                 }
@@ -220,7 +272,7 @@ public struct Heartbeats: AsyncSequence, Sendable {
         }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(deliveries: self.consumer.makeAsyncIterator()) }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(deliveries: self.consumer.makeAsyncIterator(), console: self.console) }
 
     /// Stops the consumer; the sequence ends after the heartbeats already received.
     public func cancel() async throws { try await self.consumer.cancel() }
@@ -292,4 +344,12 @@ private final class Collected: @unchecked Sendable {
     }
 
     var messages: [MeshMessage] { self.lock.withLock { self.storage } }
+}
+
+/// Whose answers a console takes (`MeshConsole.accepts`).
+public enum AnswerCheck: Sendable, Hashable {
+    /// Every well-formed answer, whoever sent it (agents sharing one login).
+    case any
+    /// Only an agent's own: `user_id` must be the agent's login (`AgentName.brokerUser`).
+    case ownLogins
 }

@@ -45,6 +45,10 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
         public var serveLaunches: Bool
         /// The address an embedded bus binds (`--bus-listen`); nil: 127.0.0.1.
         public var busListen: String?
+        /// The management API of the broker given (`--bus-admin`); nil: its default.
+        public var busAdmin: String?
+        /// Every agent gets the `agentBroker` login (`--shared-agent-login`).
+        public var sharedAgentLogin = false
         /// Offer `phone-home` providers (the caller serves the HTTP API: `--http`).
         public var phoneHome = false
 
@@ -71,7 +75,7 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
         let store = try SQLiteStateStore(path: stateDirectory + "/state.sqlite")
         let bus = try await LaunchBus.start(
             broker: settings.broker, agentBroker: settings.agentBroker, trustedUser: settings.trustedUser, record: settings.busRecord,
-            listen: settings.busListen)
+            listen: settings.busListen, busAdmin: settings.busAdmin, sharedAgentLogin: settings.sharedAgentLogin)
         let logger = Logger(label: "conductor.serve", factory: { _ in SwiftLogNoOpLogHandler() })
         let endpoint: CoordinatorService
         do {
@@ -85,6 +89,7 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
             watchInterval: settings.watchInterval, log: log)
         configuration.accepted = Self.recordBus(of: bus, settings: settings)
         configuration.busReach = bus.reach
+        configuration.accounts = bus.accounts
         let phoneHome = settings.phoneHome ? PhoneHomeDesk(store: store) : nil
         if let phoneHome {
             let console = bus.console

@@ -30,6 +30,8 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
         public var log: @Sendable (String) -> Void
         /// Called once a launch is accepted, before any instance is started.
         public var accepted: @Sendable (LaunchTicket) -> Void = { _ in }
+        /// Makes each agent its own login (`LaunchOptions.accounts`).
+        public var accounts: BusAccounts?
 
         public init(
             stateDirectory: String, console: AMQPConnectionConfiguration, agentBrokerURL: String, trustedUser: String? = nil,
@@ -147,7 +149,7 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
             agentBrokerURL: self.configuration.agentBrokerURL,
             waitBudget: .milliseconds(Int64(max(0.1, submission.waitBudgetSeconds) * 1000)),
             jobTimeout: .milliseconds(Int64(max(1, submission.jobTimeoutSeconds) * 1000)), actor: actor,
-            trustedUser: self.configuration.trustedUser, busReach: self.configuration.busReach)
+            trustedUser: self.configuration.trustedUser, busReach: self.configuration.busReach, accounts: self.configuration.accounts)
         let log = ProgressLog(echo: self.configuration.log)
         let launcher = Launcher(
             store: self.store, providers: self.configuration.providers(submission.request), options: options,
@@ -198,7 +200,7 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
         let options = LaunchOptions(
             stateDirectory: self.configuration.stateDirectory, console: self.configuration.console,
             agentBrokerURL: self.configuration.agentBrokerURL, actor: .system, trustedUser: self.configuration.trustedUser,
-            busReach: self.configuration.busReach)
+            busReach: self.configuration.busReach, accounts: self.configuration.accounts)
         let echo = self.configuration.log
         self.launched["\(deployment)@\(environment)"] = Launcher(
             store: self.store, providers: self.configuration.providers(request), options: options, progress: { echo($0.description) })
@@ -220,7 +222,7 @@ public actor LaunchCoordinator: ServiceLifecycle.Service {
             ?? LaunchOptions(
                 stateDirectory: self.configuration.stateDirectory, console: self.configuration.console,
                 agentBrokerURL: self.configuration.agentBrokerURL, trustedUser: self.configuration.trustedUser,
-                busReach: self.configuration.busReach)
+                busReach: self.configuration.busReach, accounts: self.configuration.accounts)
         options.actor = actor
         let launcher = Launcher(store: self.store, providers: self.configuration.providers(request), options: options)
         return try await launcher.terminate(deployment: deployment, environment: environment)

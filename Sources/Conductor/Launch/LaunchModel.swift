@@ -55,13 +55,19 @@ public struct LaunchOptions: Sendable {
     /// default the key in the state directory (`<state-dir>/keys/requests.ed25519`,
     /// made on first use).
     public var signer: RequestSigner?
+    /// Makes each agent its own broker login before it starts, removes it when it is
+    /// terminated (`AgentIdentity`), and has the coordinator accept an agent's answers only
+    /// under that login. Nil: agents share `agentBrokerURL`'s login and answers are taken
+    /// as they come (buses whose users are not ours to manage; tests of the old ways).
+    public var accounts: BusAccounts?
 
     public init(
         stateDirectory: String, console: AMQPConnectionConfiguration, agentBrokerURL: String,
         waitBudget: Duration = .seconds(30), jobTimeout: Duration = .seconds(300),
-        actor: AuditActor = .currentOSUser(), trustedUser: String? = nil, busReach: BusReach = .loopbackOnly
+        actor: AuditActor = .currentOSUser(), trustedUser: String? = nil, busReach: BusReach = .loopbackOnly, accounts: BusAccounts? = nil
     ) {
         self.busReach = busReach
+        self.accounts = accounts
         self.stateDirectory = stateDirectory
         self.console = console
         self.agentBrokerURL = agentBrokerURL
@@ -73,6 +79,9 @@ public struct LaunchOptions: Sendable {
     }
 
     public var stateFile: String { self.stateDirectory + "/state.sqlite" }
+
+    /// Agents with logins of their own are heard only under them.
+    var answerCheck: AnswerCheck { self.accounts == nil ? .any : .ownLogins }
 }
 
 /// One line of live progress.
@@ -151,6 +160,10 @@ public struct LaunchError: Error, Sendable, CustomStringConvertible {
         public static let unknownProvider = Code("unknown-provider")
         public static let nothingPending = Code("nothing-pending")
         public static let notFound = Code("not-found")
+        /// A request that cannot be carried out as given (a malformed option).
+        public static let invalidRequest = Code("invalid-request")
+        /// The bus's management API would not make or remove an agent's login.
+        public static let busAdministration = Code("bus-administration")
     }
 
     public var code: Code

@@ -53,7 +53,7 @@ extension Launcher {
         }
         for member in plan.members { for service in member.services { known.markCompleted(member.member, service: service.name) } }
 
-        let console = try await MeshConsole.connect(self.options.console, signer: self.options.signer)
+        let console = try await MeshConsole.connect(self.options.console, signer: self.options.signer, answers: self.options.answerCheck, logger: self.logger)
         do {
             let pending = try await self.pendingReconfigurations(plan, instances: instances, known: known, console: console)
             var done: [Reconfiguration] = []
@@ -185,7 +185,7 @@ extension Launcher {
             let replyQueue = try await console.declareReplyQueue()
             try await console.sendJob(sent, to: agent, replyQueue: replyQueue, correlationID: job.id)
             try await self.store.transitionJob(job.id, to: .sent, result: nil, actor: actor)
-            let replies = try await console.collect(replyQueue: replyQueue, correlationID: job.id, timeout: self.options.jobTimeout + .seconds(5)) { !$0.isEmpty }
+            let replies = try await console.collect(replyQueue: replyQueue, correlationID: job.id, from: agent, timeout: self.options.jobTimeout + .seconds(5)) { !$0.isEmpty }
             outcome = Self.jobResult(replies.first)
         }
         switch outcome {

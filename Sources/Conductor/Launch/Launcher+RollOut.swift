@@ -46,7 +46,7 @@ extension Launcher {
             jobTimeout: self.options.jobTimeout, secrets: secrets,
             workDirectories: Dictionary(directories, uniquingKeysWith: { first, _ in first }))
 
-        let console = try await MeshConsole.connect(self.options.console, signer: self.options.signer)
+        let console = try await MeshConsole.connect(self.options.console, signer: self.options.signer, answers: self.options.answerCheck, logger: self.logger)
         do {
             // Heartbeats are consumed before any agent starts, so none is missed.
             let heartbeats = try await console.heartbeats()
@@ -249,10 +249,21 @@ struct RollOutDriver {
                 workDirectory: self.launcher.workDirectory(self.plan, environment: self.environment, member: member),
                 trustedKeys: self.launcher.options.signer.map { [$0.publicKey.description] } ?? [])
             request.busReach = self.launcher.options.busReach
+            let login = try await self.login(for: member, instanceID: instanceID, provider: provider)
             // In the background: the next member is prepared meanwhile (a remote start takes seconds).
             let input = self.input
+            let console = self.console
+            let accounts = self.launcher.options.accounts
+            let prepared = request
             group.addTask {
                 do {
+                    var request = prepared
+                    if let login, let accounts {
+                        // The agent's own login and queues exist before it is told them.
+                        try await accounts.create(login)
+                        try await console.provisionQueues(for: login.agent)
+                        request.brokerURL = login.url(from: request.brokerURL)
+                    }
                     let handle = try await provider.start(request)
                     input.yield(.started(member, .success(handle)))
                 } catch {
@@ -267,6 +278,11 @@ struct RollOutDriver {
                 found = handle
             } else {
                 found = await provider.locate(instanceID: instanceID.uuidString.lowercased())
+            }
+            // A bus brought back by fwd has the login again before the agent needs it.
+            if found != nil, let login = try await self.login(for: member, instanceID: instanceID, provider: provider), let accounts = self.launcher.options.accounts {
+                try await accounts.create(login)
+                try await self.console.provisionQueues(for: login.agent)
             }
             if let found { await self.contactIfReported(member, found) }
             return self.machine.instanceFound(member, found)
@@ -302,7 +318,7 @@ struct RollOutDriver {
             let input = self.input
             group.addTask {
                 // A reply queue that cannot be read counts as no answer: the member fails, nothing hangs.
-                let replies = (try? await console.collect(replyQueue: replyQueue, correlationID: job.jobID, timeout: timeout) { !$0.isEmpty }) ?? []
+                let replies = (try? await console.collect(replyQueue: replyQueue, correlationID: job.jobID, from: agent, timeout: timeout) { !$0.isEmpty }) ?? []
                 if !Task.isCancelled { input.yield(.answer(member, replies.first)) }
             }
             return []
@@ -326,6 +342,21 @@ struct RollOutDriver {
         case .finish:
             return []
         }
+    }
+
+    // MARK: - Agents' logins
+
+    /// The member's own broker login, when the launch makes logins and its provider starts
+    /// an agent: its password is a deployment secret, generated once, so a roll-forward
+    /// gives the running agent the login it already has.
+    private func login(for member: MemberID, instanceID: UUID, provider: any InstanceProvider) async throws -> AgentIdentity? {
+        guard self.launcher.options.accounts != nil, provider.startsAgents else { return nil }
+        let instance = instanceID.uuidString.lowercased()
+        let password = try await self.launcher.store.secret(
+            deployment: self.plan.deployment, environment: self.environment, name: AgentIdentity.secretName(instanceID: instance), actor: self.actor,
+            generate: { LaunchBus.password() }
+        ).value
+        return AgentIdentity(agent: try AgentName(instance: instance), password: password)
     }
 
     // MARK: - Direct providers

@@ -2,6 +2,7 @@ import AMQPClient
 import Foundation
 import Logging
 import Mesh
+import MeshClient
 
 /// The coordinator's launch loop (ARCHITECTURE.md, "The data path of a launch"):
 /// validate, record, start instances, watch their facts, resolve, send each member's job
@@ -130,7 +131,33 @@ public struct Launcher: Sendable {
             stopped.append(instance.member)
         }
         try await self.store.setDeploymentStatus(deployment, environment: environment, to: .terminated, reason: nil, actor: actor)
+        try await self.removeLogins(of: running)
         return stopped
+    }
+
+    /// Deletes the stopped agents' own logins (the broker closes what they still had open)
+    /// and their queues, so a copy of a login no longer gets onto the bus. Members placed on
+    /// agents that run anyway (`provider: agents`) keep theirs. Every login is tried; the
+    /// error names those that stay.
+    private func removeLogins(of instances: [InstanceRecord]) async throws {
+        guard let accounts = self.options.accounts else { return }
+        let agents = instances.filter { (self.providers[$0.provider] ?? Self.handle($0).flatMap(Self.handleOnlyProvider))?.startsAgents ?? true }
+            .compactMap { try? AgentName(instance: Self.instanceID($0)) }
+        guard !agents.isEmpty else { return }
+        var failures: [String] = []
+        let console = try? await MeshConsole.connect(self.options.console, logger: self.logger)
+        for agent in agents {
+            do {
+                try await accounts.remove(user: agent.brokerUser)
+                try await console?.removeQueues(for: agent)
+            } catch {
+                failures.append("\(agent.brokerUser): \(error)")
+            }
+        }
+        try? await console?.close()
+        guard failures.isEmpty else {
+            throw LaunchError(.busAdministration, "the instances are stopped, but these agents' logins are still on the bus: " + failures.joined(separator: "; "))
+        }
     }
 
     // MARK: - Validation and records

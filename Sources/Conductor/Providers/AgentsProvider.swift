@@ -14,6 +14,8 @@ import MeshClient
 /// the agent running: it is not ours to stop.
 public struct AgentsProvider: InstanceProvider {
     public let name = "agents"
+    /// Its agents are already running, each with its own login (`conductor agent enroll`).
+    public let startsAgents = false
     /// The bus the agents are on (the coordinator's own login).
     public var console: AMQPConnectionConfiguration
     /// The custom fact that names an agent's role.

@@ -94,6 +94,18 @@ public protocol InstanceProvider: Sendable {
     /// The instance running with this id, if any: a coordinator that died between asking
     /// for an instance and recording its handle finds it here instead of starting another.
     func locate(instanceID: String) async -> InstanceHandle?
+    /// Whether `start` starts an agent, which the launch then gives a broker login of its
+    /// own (`AgentIdentity`); false for providers that place members on agents already
+    /// running or whose instances run none.
+    var startsAgents: Bool { get }
+}
+
+extension InstanceProvider {
+    public var startsAgents: Bool { true }
+}
+
+extension DirectInstanceProvider {
+    public var startsAgents: Bool { false }
 }
 
 public struct ProviderError: Error, Sendable, CustomStringConvertible {
