@@ -18,7 +18,10 @@ struct AgentCommand: AsyncParsableCommand {
             the agent is away; a job id that already finished is answered with its stored result. \
             SIGTERM or SIGINT: stop taking work, let a running job finish for --grace-period \
             seconds, else kill it and report it interrupted. See docs/agent.md and docs/protocol.md.
-            """
+
+            Started by hand on a machine a launch did not start, it gets a broker login of its own             by enrolment: `conductor agent invite` on the coordinator's machine, `conductor agent             enroll` here; without --broker it then starts from <state-dir>/enrollment.json.
+            """,
+        subcommands: [AgentInviteCommand.self, AgentEnrollCommand.self]
     )
 
     @OptionGroup var bus: BusOptions
@@ -87,16 +90,35 @@ struct AgentCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (broker, source) = try self.bus.configuration()
+        var (broker, source) = try self.bus.configuration()
+        var instanceID = self.instanceID
+        var trustedUser = self.trustedUser
+        var trustedKeys = try self.trustedKeys()
+        // Enrolled: its own login, name and whom to trust, unless a bus was given.
+        if self.bus.broker == nil, ProcessInfo.processInfo.environment[BusOptions.environmentVariable]?.isEmpty ?? true,
+            let grant = try AgentEnrollCommand.read(stateDirectory: self.stateDir)
+        {
+            do {
+                broker = try AMQPConnectionConfiguration(url: grant.brokerURL)
+            } catch {
+                throw ValidationError("the broker URL in \(AgentEnrollCommand.path(stateDirectory: self.stateDir)) is not usable: \(error.message)")
+            }
+            source = AgentEnrollCommand.path(stateDirectory: self.stateDir)
+            instanceID = instanceID ?? grant.instanceID
+            trustedUser = grant.trustedUser
+            if trustedKeys.isEmpty {
+                trustedKeys = try grant.trustedKeys.map { text throws(RequestSignature.Refusal) in try RequestSigner.PublicKey(text) }
+            }
+        }
         var logger = Logger(label: "conductor.agent")
         logger.logLevel = Logger.Level(rawValue: self.logLevel) ?? .info
         var configuration = AgentConfiguration(
-            broker: broker, instanceID: self.instanceID, stateDirectory: self.stateDir, factsDirectory: self.factsDir,
+            broker: broker, instanceID: instanceID, stateDirectory: self.stateDir, factsDirectory: self.factsDir,
             heartbeatInterval: .milliseconds(Int64(self.heartbeatInterval * 1000)),
             refreshInterval: .milliseconds(Int64(self.refreshInterval * 1000)),
-            trustedUser: self.trustedUser, shutdownGracePeriod: .milliseconds(Int64(self.gracePeriod * 1000)),
+            trustedUser: trustedUser, shutdownGracePeriod: .milliseconds(Int64(self.gracePeriod * 1000)),
             factSources: FactSources(ipaddressOverride: self.ipaddress ?? Self.environmentIPAddress))
-        configuration.trustedKeys = try self.trustedKeys()
+        configuration.trustedKeys = trustedKeys
         if configuration.trustedKeys.isEmpty {
             logger.notice("run requests and jobs are checked by user_id only; give --trusted-key to require the coordinator's signature")
         }

@@ -40,11 +40,11 @@ struct HTTPOptions: ParsableArguments {
 
     /// Starts the API when --http was given, answering from `desk`, and points the desk at
     /// it; nil without --http. A server that cannot listen is an error naming the address.
-    func start(desk: PhoneHomeDesk?) async throws -> ConfigServer? {
+    func start(desk: PhoneHomeDesk?, enrollment: AgentEnrollment? = nil) async throws -> ConfigServer? {
         guard let http = self.http, let address = ConfigServer.Settings.address(http), let desk else { return nil }
         let settings = ConfigServer.Settings(
             host: address.host, port: address.port, tlsCertificate: self.httpTlsCert.map(Self.absolute), tlsKey: self.httpTlsKey.map(Self.absolute))
-        let server = try await ConfigServer.start(settings, desk: desk)
+        let server = try await ConfigServer.start(settings, desk: desk, enrollment: enrollment)
         desk.baseURL = server.url
         return server
     }

@@ -177,7 +177,7 @@ struct LaunchCommand: AsyncParsableCommand {
         }
         let server: ConfigServer?
         do {
-            server = try await self.http.start(desk: host.phoneHome)
+            server = try await self.http.start(desk: host.phoneHome, enrollment: host.enrollment)
         } catch {
             _ = await host.stop()
             FileHandle.standardError.write(Data("conductor launch: \(error)\n".utf8))

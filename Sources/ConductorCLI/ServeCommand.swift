@@ -160,7 +160,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let server: ConfigServer?
         do {
-            server = try await self.http.start(desk: host.phoneHome)
+            server = try await self.http.start(desk: host.phoneHome, enrollment: host.enrollment)
         } catch {
             _ = await host.stop()
             FileHandle.standardError.write(Data("conductor serve: cannot start: \(error)\n".utf8))

@@ -10,10 +10,13 @@ import NIOCore
 struct ConfigRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     let remoteAddress: SocketAddress?
+    /// This machine's address the request came to.
+    let localAddress: SocketAddress?
 
     init(source: ApplicationRequestContextSource) {
         self.coreContext = CoreRequestContextStorage(source: source)
         self.remoteAddress = source.channel.remoteAddress
+        self.localAddress = source.channel.localAddress
     }
 }
 
@@ -24,6 +27,7 @@ struct ConfigRequestContext: RequestContext {
 /// | `GET /configs/v1/<id>` | 200 the configuration (JSON, or `NAME='value'` lines for `Accept: text/x-shellscript` or `text/plain`), 202 what it waits for, 401, 404, 409 |
 /// | `PUT /params/v1/<id>` | 200 the facts recorded, 400 a body that is not a JSON object (or a form), 413 over 64 KiB, 401, 404 |
 /// | `GET /agent/v1/conductor` | 200 the agent binary with `X-Conductor-SHA256`, 401 |
+/// | `POST /agents/v1/enroll` | 200 an `EnrollmentGrant` (JSON) for the invitation's token, 401, 404 without enrolment, 502 |
 ///
 /// Anything else is 404 (405 for a known path with another method). Nothing a client
 /// sends makes it throw: every failure is an answer.
@@ -35,6 +39,8 @@ struct ConfigResponder: HTTPResponder {
 
     let desk: PhoneHomeDesk
     let agent: AgentBinary
+    /// Agents started by hand enroll here; nil: 404.
+    let enrollment: AgentEnrollment?
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let parts = request.uri.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
@@ -65,8 +71,20 @@ struct ConfigResponder: HTTPResponder {
             } catch {
                 return Refusal(.internalServerError, "\(error)").response(format)
             }
+        case ("agents", "v1") where parts[2] == "enroll":
+            guard request.method == .post else { return Self.notAllowed("POST", .json) }
+            guard let enrollment = self.enrollment else {
+                return Refusal(.notFound, "this coordinator takes no enrolments (it has no bus whose logins it makes)").response(.json)
+            }
+            switch await enrollment.enroll(token: token, reachedAt: context.localAddress?.ipAddress) {
+            case .success(let grant):
+                let body = (try? MeshValue(encoding: grant)) ?? .map([:])
+                return Self.json(body, status: .ok, headers: [.cacheControl: "no-store"])
+            case .failure(let refusal):
+                return Refusal(HTTPResponse.Status(code: refusal.status), refusal.message).response(.json)
+            }
         default:
-            return Refusal(.notFound, "no such path \(request.uri.path): the API has /configs/v1/<instance>, /params/v1/<instance>, /agent/v1/conductor")
+            return Refusal(.notFound, "no such path \(request.uri.path): the API has /configs/v1/<instance>, /params/v1/<instance>, /agent/v1/conductor, /agents/v1/enroll")
                 .response(format)
         }
     }

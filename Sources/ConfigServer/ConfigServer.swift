@@ -81,7 +81,7 @@ public final class ConfigServer: Sendable {
     }
 
     /// Binds and serves; returns once it listens. Throws (naming the address) when it cannot.
-    public static func start(_ settings: Settings, desk: PhoneHomeDesk, logger: Logger? = nil) async throws -> ConfigServer {
+    public static func start(_ settings: Settings, desk: PhoneHomeDesk, enrollment: AgentEnrollment? = nil, logger: Logger? = nil) async throws -> ConfigServer {
         let logger = logger ?? Logger(label: "conductor.http", factory: { _ in SwiftLogNoOpLogHandler() })
         var server = HTTPServerBuilder.http1()
         var isTLS = false
@@ -91,7 +91,7 @@ public final class ConfigServer: Sendable {
         }
         let bound = BoundAddress()
         let application = Application(
-            responder: ConfigResponder(desk: desk, agent: AgentBinary(path: settings.agentBinary)), server: server,
+            responder: ConfigResponder(desk: desk, agent: AgentBinary(path: settings.agentBinary), enrollment: enrollment), server: server,
             configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: nil),
             onServerRunning: { channel in bound.set(.success(channel.localAddress?.port ?? settings.port)) },
             logger: logger)

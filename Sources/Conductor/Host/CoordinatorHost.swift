@@ -112,6 +112,16 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
         return host
     }
 
+    /// Enrolment of agents started by hand (`conductor agent enroll`), on a bus whose
+    /// logins this coordinator makes; nil otherwise.
+    public var enrollment: AgentEnrollment? {
+        guard let accounts = self.bus.accounts else { return nil }
+        let keys = (try? RequestSigner.loadOrCreate(at: RequestSigner.path(stateDirectory: self.stateDirectory))).map { [$0.publicKey.description] } ?? []
+        return AgentEnrollment(
+            store: self.store, accounts: accounts, console: self.bus.console, agentBrokerURL: self.bus.agentURL, trustedUser: self.bus.trustedUser,
+            trustedKeys: keys)
+    }
+
     private init(
         bus: LaunchBus, store: SQLiteStateStore, endpoint: CoordinatorService, launches: LaunchCoordinator, phoneHome: PhoneHomeDesk?,
         settings: Settings, logger: Logger

@@ -131,6 +131,14 @@ public protocol StateStore: Sendable {
         generate: @Sendable () -> String
     ) async throws -> SecretRecord
 
+    // MARK: Agents started by hand
+
+    /// Records an invitation for the agent `instanceID` (only the token's SHA-256).
+    func recordAgentInvite(instanceID: String, tokenSHA256: String, expiresAt: Date, actor: AuditActor) async throws
+    /// Uses the invitation up: the agent's instance id, or nil when there is no such
+    /// invitation, it expired or it was used already. At most one caller gets it.
+    func redeemAgentInvite(tokenSHA256: String, actor: AuditActor) async throws -> String?
+
     // MARK: Launch lock
 
     /// Takes the launch lock of a deployment in an environment for `lease`. Throws
