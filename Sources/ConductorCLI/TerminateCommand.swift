@@ -11,7 +11,8 @@ struct TerminateCommand: AsyncParsableCommand {
             With a coordinator reachable (`conductor serve` recorded in the state directory, or \
             --coordinator), asks it: it stops the instances and stops re-configuring the \
             deployment, and keeps serving. Otherwise needs no bus: local instances are found by \
-            their recorded handle. See docs/launch.md.
+            their recorded handle; with --broker (the bus the instances used), the agents' own \
+            logins on it are deleted too (an embedded bus's went with it). See docs/launch.md.
 
             Exit status: 0 when the instances are stopped, 1 otherwise (unknown deployment, \
             a coordinator that does not answer).
@@ -28,6 +29,8 @@ struct TerminateCommand: AsyncParsableCommand {
 
     @OptionGroup var coordinator: CoordinatorOptions
 
+    @OptionGroup var bus: LaunchBusOptions
+
     @Flag(name: .long, help: "Print the members stopped as JSON.")
     var json = false
 
@@ -41,10 +44,23 @@ struct TerminateCommand: AsyncParsableCommand {
                 through = "\(remote.client.coordinator)" + (remote.pid.map { " (pid \($0))" } ?? "")
             } else {
                 let store = try self.state.openStore()
-                // No bus is used: terminate talks to providers only.
-                let options = LaunchOptions(stateDirectory: self.state.directory, console: .init(), agentBrokerURL: "")
+                // The providers stop the instances; a bus given is where their logins go.
+                var options = LaunchOptions(stateDirectory: self.state.directory, console: .init(), agentBrokerURL: "")
+                var bus: LaunchBus?
+                if self.bus.broker != nil {
+                    let started = try await self.bus.start()
+                    options.console = started.console
+                    options.accounts = started.accounts
+                    bus = started
+                }
                 let launcher = Launcher(store: store, providers: [LocalProvider()], options: options)
-                stopped = try await launcher.terminate(deployment: self.deployment, environment: self.env)
+                do {
+                    stopped = try await launcher.terminate(deployment: self.deployment, environment: self.env)
+                    await bus?.stop()
+                } catch {
+                    await bus?.stop()
+                    throw error
+                }
             }
         } catch let exit as ExitCode {
             throw exit
