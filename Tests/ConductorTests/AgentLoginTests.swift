@@ -154,9 +154,13 @@ struct AgentLoginTests {
     static func withWebapp(_ kind: LaunchBusKind, third: UInt8, _ body: (Launched) async throws -> Void) async throws {
         let directory = try LaunchHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let bus: LaunchBus = switch kind {
-        case .embedded: try await LaunchBus.start(broker: nil)
-        case .rabbitMQ: try await LaunchBus.start(broker: try #require(LaunchBusKind.rabbitMQURL), busAdmin: RabbitMQEnvironment.managementURL)
+        let rabbitMQ = LaunchBusKind.rabbitMQURL
+        let bus: LaunchBus
+        switch kind {
+        case .embedded: bus = try await LaunchBus.start(broker: nil)
+        case .rabbitMQ:
+            let url: String = try #require(rabbitMQ)
+            bus = try await LaunchBus.start(broker: url, busAdmin: RabbitMQEnvironment.managementURL)
         }
         defer { Task { await bus.stop() } }
         let store = try SQLiteStateStore(path: directory + "/state.sqlite")
