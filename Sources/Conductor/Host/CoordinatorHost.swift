@@ -45,6 +45,10 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
         public var serveLaunches: Bool
         /// The address an embedded bus binds (`--bus-listen`); nil: 127.0.0.1.
         public var busListen: String?
+        /// Its certificate for other machines (`--bus-tls-*`), or `busInsecure` (`--insecure`)
+        /// to accept clear text beyond loopback (`LaunchBus.start`).
+        public var busTLS: LaunchBusTLS?
+        public var busInsecure = false
         /// Offer `phone-home` providers (the caller serves the HTTP API: `--http`).
         public var phoneHome = false
 
@@ -71,7 +75,7 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
         let store = try SQLiteStateStore(path: stateDirectory + "/state.sqlite")
         let bus = try await LaunchBus.start(
             broker: settings.broker, agentBroker: settings.agentBroker, trustedUser: settings.trustedUser, record: settings.busRecord,
-            listen: settings.busListen)
+            listen: settings.busListen, tls: settings.busTLS, insecure: settings.busInsecure)
         let logger = Logger(label: "conductor.serve", factory: { _ in SwiftLogNoOpLogHandler() })
         let endpoint: CoordinatorService
         do {
