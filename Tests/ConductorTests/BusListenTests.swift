@@ -121,6 +121,11 @@ struct BusListenTests {
         let again = try await LaunchBus.start(broker: nil, record: fresh)
         #expect(again.reach == .reachable && again.restored)
         await again.stop()
+
+        // One address in clear text: the broker's only plain listener would be there, out of
+        // the coordinator's reach on 127.0.0.1 (it hung connecting before this was refused).
+        let specific = await #expect(throws: HostError.self) { _ = try await LaunchBus.start(broker: nil, listen: "192.0.2.77", insecure: true) }
+        #expect(specific?.message.hasPrefix("--bus-listen 192.0.2.77 in clear text would put the broker's only plain listener on 192.0.2.77") == true)
     }
 
     @Test func withTLSOtherMachinesGetAmqpsOnlyAndFwdBringsTheSameListenersBack() async throws {

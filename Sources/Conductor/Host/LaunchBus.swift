@@ -85,8 +85,15 @@ public struct LaunchBus: Sendable {
     }
 
     private static func refuseClearText(_ record: EmbeddedBusRecord, recorded path: String?) throws(HostError) {
-        guard let listen = record.listen, !ListenAddress.isLoopback(listen), record.tls == nil, record.insecure != true else { return }
-        throw HostError(Self.clearTextRefusal(listen: listen) + (path.map { " (the address is recorded in \($0))" } ?? ""))
+        guard let listen = record.listen, !ListenAddress.isLoopback(listen), record.tls == nil else { return }
+        let recorded = path.map { " (the address is recorded in \($0))" } ?? ""
+        guard record.insecure == true else { throw HostError(Self.clearTextRefusal(listen: listen) + recorded) }
+        // The broker has one plain listener: on that address only, the coordinator's
+        // loopback-only login (which connects to 127.0.0.1) would find nothing there.
+        if !ListenAddress.isWildcard(listen) {
+            throw HostError(
+                "--bus-listen \(listen) in clear text would put the broker's only plain listener on \(listen), where the coordinator on 127.0.0.1 cannot reach it\(recorded); give --bus-tls-cert and --bus-tls-key (the plain listener then stays on loopback), or --bus-listen 0.0.0.0")
+        }
     }
 
     private static func embedded(_ record: EmbeddedBusRecord, restored: Bool) async throws -> LaunchBus {
