@@ -122,6 +122,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                // Reading the launch bus's certificate (is it self-signed?).
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // An EC2 Query API client with its own SigV4 signer and AWS credential chain, for the

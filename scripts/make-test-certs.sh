@@ -8,15 +8,46 @@
 # and 127.0.0.1), client.pem/client.key (signed by it, CN=conductor-test-client), and
 # other-ca.pem plus other-client.pem/.key (a second, untrusted CA and a client it signed),
 # and misnamed.pem/.key (signed by ca, but only for other.example.com).
+#
+#   scripts/make-test-certs.sh --self-signed DIR NAME ADDRESS...
+#
+# makes DIR/NAME.pem and NAME.key, a self-signed certificate for those addresses (IP
+# addresses or DNS names): what an operator may give `--bus-tls-cert` (the launch tests'
+# embedded bus, reached by test hosts at the testnet's bridge address).
 # EC P-256 keys: quick to make. Valid for 2 days. Needs the openssl CLI.
 set -euo pipefail
+
+command -v openssl > /dev/null || { echo "make-test-certs.sh: the openssl CLI is needed" >&2; exit 1; }
+
+key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2> /dev/null; }
+
+if [ "${1:-}" = --self-signed ]; then
+    dir="${2:?usage: $0 --self-signed DIR NAME ADDRESS...}"
+    name="${3:?usage: $0 --self-signed DIR NAME ADDRESS...}"
+    shift 3
+    [ "$#" -gt 0 ] || { echo "make-test-certs.sh: --self-signed needs at least one address" >&2; exit 1; }
+    sans=
+    for address in "$@"; do
+        case "$address" in
+            *:*) kind=IP ;;
+            *[!0-9.]*) kind=DNS ;;
+            *) kind=IP ;;
+        esac
+        sans="${sans:+$sans,}$kind:$address"
+    done
+    mkdir -p "$dir"
+    cd "$dir"
+    key "$name.key"
+    openssl req -x509 -new -key "$name.key" -out "$name.pem" -days 2 -subj "/CN=$name" \
+        -addext "subjectAltName=$sans" -addext "extendedKeyUsage=serverAuth" 2> /dev/null
+    chmod 600 "$name.key"
+    echo "$dir/$name.pem"
+    exit 0
+fi
 
 dir="${1:?usage: $0 DIR}"
 mkdir -p "$dir"
 cd "$dir"
-command -v openssl > /dev/null || { echo "make-test-certs.sh: the openssl CLI is needed" >&2; exit 1; }
-
-key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2> /dev/null; }
 
 # ca NAME CN
 ca() {

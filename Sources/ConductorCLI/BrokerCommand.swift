@@ -1,5 +1,6 @@
 import ArgumentParser
 import Broker
+import Conductor
 import Foundation
 import Logging
 
@@ -19,6 +20,11 @@ struct BrokerCommand: AsyncParsableCommand {
             (they win for the names they give, at every start). The built-in guest only seeds a new \
             data directory: once users.json exists, a deleted guest stays deleted. With \
             --no-persistence, admin changes last until the broker stops.
+
+            Beyond loopback (any address but 127.0.0.0/8, ::1 and localhost; 0.0.0.0 included) \
+            the plain --listen and the admin API (--http-host) speak in clear text, so they need \
+            --insecure; other machines can instead be taken over TLS only: --listen on loopback \
+            with --tls-host 0.0.0.0 --tls-port 5671 --tls-cert FILE --tls-key FILE.
 
             Limits, memory/disk alarms, TLS, the admin API and metrics: see docs/broker.md. \
             Admin commands talk to a broker started with --http-port: conductor broker list-queues, ... \
@@ -88,8 +94,13 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Largest message body in bytes; larger publishes close their channel with 406 PRECONDITION_FAILED (0: no limit).")
     var maxMessageSize: Int = BrokerLimits.defaultMaxMessageSize
 
-    @Option(name: .long, help: "Port of an amqps (TLS) listener on the --listen host (0 picks a free one); needs --tls-cert and --tls-key.")
+    @Option(name: .long, help: "Port of an amqps (TLS) listener (0 picks a free one); needs --tls-cert and --tls-key.")
     var tlsPort: Int?
+
+    @Option(
+        name: .long,
+        help: "Address of the amqps listener (default: the --listen host). To take other machines over TLS only: --tls-host 0.0.0.0 with --listen on loopback.")
+    var tlsHost: String?
 
     @Option(name: .long, help: "PEM certificate chain of the amqps listener.")
     var tlsCert: String?
@@ -108,8 +119,13 @@ struct BrokerCommand: AsyncParsableCommand {
         discussion: "The API takes HTTP basic auth as an administrator (see --http-admin); /metrics needs none."))
     var httpPort: Int?
 
-    @Option(name: .long, help: "Address of the admin HTTP listener.")
+    @Option(name: .long, help: "Address of the admin HTTP listener (plain HTTP: beyond loopback only with --insecure).")
     var httpHost: String = "127.0.0.1"
+
+    @Flag(
+        name: .long,
+        help: "Accept listening beyond loopback in clear text: the plain --listen (passwords and messages) and the admin API's --http-host (administrators' passwords). The amqps listener needs no such flag.")
+    var insecure = false
 
     @Option(name: .customLong("http-admin"), help: "A user allowed to use the admin API (repeatable; default: every user the broker starts with).")
     var adminUser: [String] = []
@@ -157,12 +173,30 @@ struct BrokerCommand: AsyncParsableCommand {
         if self.tlsPort != nil, self.tlsCert == nil || self.tlsKey == nil {
             throw ValidationError("--tls-port needs --tls-cert and --tls-key")
         }
-        if self.tlsPort == nil, self.tlsCert != nil || self.tlsKey != nil || self.tlsCa != nil || self.tlsVerifyPeer {
-            throw ValidationError("--tls-cert, --tls-key, --tls-ca and --tls-verify-peer need --tls-port")
+        if self.tlsPort == nil, self.tlsCert != nil || self.tlsKey != nil || self.tlsCa != nil || self.tlsVerifyPeer || self.tlsHost != nil {
+            throw ValidationError("--tls-cert, --tls-key, --tls-ca, --tls-verify-peer and --tls-host need --tls-port")
         }
         if self.tlsVerifyPeer, self.tlsCa == nil {
             throw ValidationError("--tls-verify-peer needs --tls-ca")
         }
+        if let refusal = self.clearTextRefusal { throw ValidationError(refusal) }
+    }
+
+    /// A listener beyond loopback that speaks in clear text, without --insecure: the
+    /// plain AMQP one (an amqps listener beside it does not make it safe), or the admin
+    /// API, which has no TLS.
+    var clearTextRefusal: String? {
+        guard !self.insecure, let listen = Self.parseListen(self.listen) else { return nil }
+        if !ListenAddress.isLoopback(listen.host) {
+            return ListenAddress.clearTextRefusal(
+                "--listen \(self.listen)", carries: "passwords and messages",
+                remedy: "listen on loopback and take other machines over TLS (--tls-host \(listen.host) --tls-port 5671 with --tls-cert and --tls-key)")
+        }
+        if self.httpPort != nil, !ListenAddress.isLoopback(self.httpHost) {
+            return ListenAddress.clearTextRefusal(
+                "--http-host \(self.httpHost)", carries: "administrators' passwords and the admin API", remedy: "keep it on loopback (it has no TLS)")
+        }
+        return nil
     }
 
     /// --data-dir, else $CONDUCTOR_STATE_DIR/broker, else ~/.local/state/conductor/broker.
@@ -206,7 +240,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.watermarks.diskFreeLimit = ResourceAmount(parsing: self.diskFreeLimit)!
         if let tlsPort = self.tlsPort, let cert = self.tlsCert, let key = self.tlsKey {
             configuration.tls = BrokerTLSConfiguration(
-                port: tlsPort, certificateChainFile: cert, privateKeyFile: key, caFile: self.tlsCa, verifyPeer: self.tlsVerifyPeer)
+                host: self.tlsHost, port: tlsPort, certificateChainFile: cert, privateKeyFile: key, caFile: self.tlsCa, verifyPeer: self.tlsVerifyPeer)
         }
         if let httpPort = self.httpPort {
             configuration.admin = AdminConfiguration(host: self.httpHost, port: httpPort, administrators: self.adminUser)
@@ -260,7 +294,7 @@ struct BrokerCommand: AsyncParsableCommand {
         // Unbuffered, so a script reading a pipe sees it at once.
         FileHandle.standardOutput.write(Data("conductor broker listening on amqp://\(configuration.host):\(port)\n".utf8))
         if let tlsPort = server.tlsPort {
-            FileHandle.standardOutput.write(Data("conductor broker listening on amqps://\(configuration.host):\(tlsPort)\n".utf8))
+            FileHandle.standardOutput.write(Data("conductor broker listening on amqps://\(configuration.tls?.host ?? configuration.host):\(tlsPort)\n".utf8))
         }
         if let adminPort = server.adminPort, let admin = configuration.admin {
             FileHandle.standardOutput.write(Data("conductor broker admin API on http://\(admin.host):\(adminPort)\n".utf8))

@@ -15,9 +15,10 @@ struct FwdCommand: AsyncParsableCommand {
             unanswered jobs under their recorded ids (agents answer a job id they ran with \
             the stored result). Give --broker (and --agent-broker) the bus the instances use. \
             Without --broker, fwd brings back the crashed launch's embedded broker: same \
-            loopback port, same users (kept in <state-dir>/buses/), so its instances reconnect \
-            by themselves; like launch, it then serves until Ctrl-C and stops the instances, \
-            or exits at once with --exit-when-configured. See docs/launch.md.
+            loopback port, same users, same --bus-listen, amqps listener and --insecure (kept in \
+            <state-dir>/buses/; flags given here win), so its instances reconnect by themselves; \
+            like launch, it then serves until Ctrl-C and stops the instances, or exits at once \
+            with --exit-when-configured. See docs/launch.md.
 
             Exit status: 0 when every member is configured, 1 otherwise.
 
@@ -45,6 +46,12 @@ struct FwdCommand: AsyncParsableCommand {
 
     @OptionGroup var http: HTTPOptions
 
+    @OptionGroup var insecure: InsecureOption
+
+    func validate() throws {
+        try self.insecure.check(bus: self.bus, http: self.http)
+    }
+
     func run() async throws {
         let signals = SignalWatch()
         let store = try self.state.openStore()
@@ -57,13 +64,21 @@ struct FwdCommand: AsyncParsableCommand {
         }
         // Instances the crash left unstarted go on the launch's own addresses.
         let recorded = pending.generation.flatMap { try? JSONDecoder().decode(LaunchRequest.self, from: Data($0.document.utf8)) }
-        let bus = try await self.bus.start(
-            record: EmbeddedBusRecord.path(stateDirectory: self.state.directory, deployment: self.deployment, environment: self.env))
+        let bus: LaunchBus
+        do {
+            bus = try await self.bus.start(
+                record: EmbeddedBusRecord.path(stateDirectory: self.state.directory, deployment: self.deployment, environment: self.env),
+                insecure: self.insecure.insecure)
+        } catch {
+            FileHandle.standardError.write(Data("conductor fwd: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
         let json = self.json
         if bus.broker != nil, !json {
+            let listening = LaunchBusOptions.listening(bus)
             say(bus.restored
-                ? "restarted the launch's embedded broker on \(bus.console.host):\(bus.console.port); its instances reconnect to it"
-                : "embedded broker on \(bus.console.host):\(bus.console.port) (no broker of this deployment was recorded, or its port is taken: instances started before the crash cannot reach it)")
+                ? "restarted the launch's embedded broker on \(listening); its instances reconnect to it"
+                : "embedded broker on \(listening) (no broker of this deployment was recorded, or its port is taken: instances started before the crash cannot reach it)")
         }
         // Phone-home instances keep their tokens (hashed in their handles): a new API answers them.
         let desk = self.http.enabled ? PhoneHomeDesk(store: store) : nil

@@ -9,7 +9,7 @@ import Foundation
 struct HTTPOptions: ParsableArguments {
     @Option(
         name: .long,
-        help: "Serve the HTTP API for instances that phone home (providers of kind phone-home) and the agent download on HOST:PORT, e.g. 127.0.0.1:0 (a free port) or 0.0.0.0:8080. Default: off.")
+        help: "Serve the HTTP API for instances that phone home (providers of kind phone-home) and the agent download on HOST:PORT, e.g. 127.0.0.1:0 (a free port) or 0.0.0.0:8080 (beyond loopback: with --http-tls-cert, or --insecure). Default: off.")
     var http: String?
 
     @Option(name: .long, help: "PEM certificate chain for --http: serve HTTPS.")
@@ -28,12 +28,22 @@ struct HTTPOptions: ParsableArguments {
 
     var enabled: Bool { self.http != nil }
 
+    /// What --http beyond loopback without --http-tls-cert is refused with (unless
+    /// --insecure); nil when it is on loopback or speaks HTTPS.
+    var clearTextRefusal: String? {
+        guard let http = self.http, let address = ConfigServer.Settings.address(http), !ListenAddress.isLoopback(address.host),
+            self.httpTlsCert == nil
+        else { return nil }
+        return ListenAddress.clearTextRefusal(
+            "--http \(http)", carries: "instances' tokens and configurations (their secrets included)", remedy: "give --http-tls-cert and --http-tls-key")
+    }
+
     /// The same options for a `conductor serve` started in the background.
     var arguments: [String] {
         guard let http = self.http else { return [] }
         var arguments = ["--http", http]
         if let certificate = self.httpTlsCert, let key = self.httpTlsKey {
-            arguments += ["--http-tls-cert", Self.absolute(certificate), "--http-tls-key", Self.absolute(key)]
+            arguments += ["--http-tls-cert", absolutePath(certificate), "--http-tls-key", absolutePath(key)]
         }
         return arguments
     }
@@ -43,7 +53,7 @@ struct HTTPOptions: ParsableArguments {
     func start(desk: PhoneHomeDesk?, enrollment: AgentEnrollment? = nil) async throws -> ConfigServer? {
         guard let http = self.http, let address = ConfigServer.Settings.address(http), let desk else { return nil }
         let settings = ConfigServer.Settings(
-            host: address.host, port: address.port, tlsCertificate: self.httpTlsCert.map(Self.absolute), tlsKey: self.httpTlsKey.map(Self.absolute))
+            host: address.host, port: address.port, tlsCertificate: self.httpTlsCert.map(absolutePath), tlsKey: self.httpTlsKey.map(absolutePath))
         let server = try await ConfigServer.start(settings, desk: desk, enrollment: enrollment)
         desk.baseURL = server.url
         return server
@@ -52,9 +62,5 @@ struct HTTPOptions: ParsableArguments {
     /// The line that says where it listens, like the broker's.
     static func announcement(_ server: ConfigServer) -> String {
         "HTTP API on \(server.isTLS ? "https" : "http")://\(server.host.contains(":") ? "[\(server.host)]" : server.host):\(server.port) (phone-home configurations and facts, agent download; instances are told \(server.url))"
-    }
-
-    private static func absolute(_ path: String) -> String {
-        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 }

@@ -76,7 +76,9 @@ struct LaunchCommand: AsyncParsableCommand {
             Where it runs: when a coordinator is reachable (--coordinator URL, else the \
             `conductor serve` recorded in the state directory, else one on --broker) the launch \
             is submitted to it and its progress shown. Otherwise it runs a coordinator in this \
-            process (an embedded broker unless --broker). It then keeps serving until Ctrl-C \
+            process (an embedded broker unless --broker; members on other machines need \
+            --bus-listen, beyond loopback only with --bus-tls-cert and --bus-tls-key, or \
+            --insecure). It then keeps serving until Ctrl-C \
             (or stops at once with --exit-when-configured) and stops the instances; with \
             --detach it returns and the coordinator keeps them (starting `conductor serve` in \
             the background if none runs) until `conductor terminate`. See docs/launch.md.
@@ -90,6 +92,8 @@ struct LaunchCommand: AsyncParsableCommand {
     @OptionGroup var coordinator: CoordinatorOptions
 
     @OptionGroup var http: HTTPOptions
+
+    @OptionGroup var insecure: InsecureOption
 
     @Option(name: .long, help: "Seconds between checks for changed source facts while a foreground launch serves (re-configuration).")
     var watchInterval: Double = 5
@@ -112,6 +116,7 @@ struct LaunchCommand: AsyncParsableCommand {
         guard self.watchInterval > 0 else { throw ValidationError("--watch-interval must be positive") }
         if self.detach, self.exitWhenConfigured { throw ValidationError("--detach and --exit-when-configured exclude each other") }
         if self.explain, self.detach || self.exitWhenConfigured { throw ValidationError("--explain launches nothing, so it takes neither --detach nor --exit-when-configured") }
+        try self.insecure.check(bus: self.arguments.bus, http: self.http)
     }
 
     func run() async throws {
@@ -169,6 +174,7 @@ struct LaunchCommand: AsyncParsableCommand {
             settings.busListen = self.arguments.bus.busListen
             settings.busAdmin = self.arguments.bus.busAdmin
             settings.sharedAgentLogin = self.arguments.bus.sharedAgentLogin
+            (settings.busTLS, settings.busInsecure) = (self.arguments.bus.tls, self.insecure.insecure)
             settings.phoneHome = self.http.enabled
             host = try await CoordinatorHost.start(settings, log: { _ in })
         } catch {
@@ -194,10 +200,7 @@ struct LaunchCommand: AsyncParsableCommand {
             if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { say(line) }
         }
         if host.bus.broker != nil, !json {
-            let reach = host.bus.reach == .reachable
-                ? "the agents' logins also from other machines, conductor and recipe from loopback only"
-                : "loopback only"
-            say("embedded broker on \(host.bus.broker?.configuration.host ?? host.bus.console.host):\(host.bus.console.port) (users conductor, recipe and one per agent, random passwords, \(reach))")
+            say("embedded broker on \(LaunchBusOptions.listening(host.bus)) (users conductor, recipe and one per agent, random passwords, \(LaunchBusOptions.logins(host.bus.reach)))")
         }
         let result: LaunchResult
         do {

@@ -56,14 +56,8 @@ extension LaunchCommand {
         let state = self.arguments.state.directory
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         let logPath = state + "/coordinator.log"
-        var arguments = ["serve", "--state-dir", state, "--scope", self.coordinator.scope]
-        if let broker = self.arguments.bus.broker { arguments += ["--broker", broker] }
-        if let agentBroker = self.arguments.bus.agentBroker { arguments += ["--agent-broker", agentBroker] }
-        if let trustedUser = self.arguments.bus.trustedUser { arguments += ["--trusted-user", trustedUser] }
-        if let listen = self.arguments.bus.busListen { arguments += ["--bus-listen", listen] }
-        if let admin = self.arguments.bus.busAdmin { arguments += ["--bus-admin", admin] }
-        if self.arguments.bus.sharedAgentLogin { arguments.append("--shared-agent-login") }
-        arguments += self.http.arguments
+        var arguments = ["serve", "--state-dir", state, "--scope", self.coordinator.scope] + self.arguments.bus.arguments + self.http.arguments
+        if self.insecure.insecure { arguments.append("--insecure") }
         let pid = try CoordinatorRecord.spawnServe(executable: LocalProvider.currentExecutable(), arguments: Array(arguments.dropFirst()), log: logPath)
         var exit: WaitStatus?
         if !self.json { say("started a background coordinator (conductor serve, pid \(pid), log \(logPath))") }
@@ -91,7 +85,8 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the coordinator: launches submitted by `conductor launch`, locks and events, the state store.",
         discussion: """
-            Starts an embedded broker on 127.0.0.1 (unless --broker), opens the state store \
+            Starts an embedded broker on 127.0.0.1 (unless --broker; for members on other \
+            machines --bus-listen 0.0.0.0 with --bus-tls-cert and --bus-tls-key, or --insecure), opens the state store \
             (--state-dir) and serves the coordinator conductor:coordinator:<scope> on the bus: \
             the launch methods that `conductor launch` and `terminate` use, and the lock and \
             signal/wait services recipes use. It records itself in <state-dir>/coordinator.json \
@@ -120,6 +115,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var http: HTTPOptions
 
+    @OptionGroup var insecure: InsecureOption
+
     func validate() throws {
         guard self.watchInterval >= 0 else { throw ValidationError("--watch-interval must be 0 or more seconds") }
         do {
@@ -127,6 +124,7 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("--scope: \(error.message)")
         }
+        try self.insecure.check(bus: self.bus, http: self.http)
     }
 
     func run() async throws {
@@ -148,6 +146,7 @@ struct ServeCommand: AsyncParsableCommand {
         settings.busListen = self.bus.busListen
         settings.busAdmin = self.bus.busAdmin
         settings.sharedAgentLogin = self.bus.sharedAgentLogin
+        (settings.busTLS, settings.busInsecure) = (self.bus.tls, self.insecure.insecure)
         settings.phoneHome = self.http.enabled
         let host: CoordinatorHost
         do {
@@ -167,6 +166,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         if let server { say(HTTPOptions.announcement(server)) }
+        if host.bus.reach.beyondLoopback, host.bus.broker != nil {
+            say("embedded broker on \(LaunchBusOptions.listening(host.bus)) (\(LaunchBusOptions.logins(host.bus.reach)))")
+        }
         for adopted in await host.adoptEarlierDeployments() {
             say("took over \(adopted), launched by the previous coordinator on this bus")
         }

@@ -38,7 +38,7 @@ struct LaunchBusOptions: ParsableArguments {
 
     @Option(
         name: .long,
-        help: "The address the embedded broker listens on (default 127.0.0.1). Members on other machines (ssh, ec2 providers) need one they reach: 0.0.0.0, or an address of this machine; only the agent login is accepted from beyond loopback.")
+        help: "The address the embedded broker listens on (default 127.0.0.1). Members on other machines (ssh, ec2 providers) need one they reach: 0.0.0.0, or an address of this machine; only the agents' logins are accepted from beyond loopback, and only over TLS (--bus-tls-cert) unless --insecure.")
     var busListen: String?
 
     @Option(
@@ -51,6 +51,19 @@ struct LaunchBusOptions: ParsableArguments {
         help: "With --broker: give every agent the --agent-broker login instead of one of its own (agents can then read each other's jobs and answer for each other; for buses whose users you cannot manage).")
     var sharedAgentLogin = false
 
+    @Option(
+        name: .long,
+        help: "PEM certificate (chain) of the embedded broker for other machines: with it, they connect over TLS (amqps) to a listener on --bus-listen, and the plain listener stays on loopback. It must name the address the instances reach this machine at (an IP address or DNS name in its subject alternative names).")
+    var busTlsCert: String?
+
+    @Option(name: .long, help: "PEM private key of --bus-tls-cert.")
+    var busTlsKey: String?
+
+    @Option(
+        name: .long,
+        help: "PEM CA certificate(s) the agents verify --bus-tls-cert with, copied to each remote instance. Default: the certificate itself when it is self-signed, else the instances' system trust store.")
+    var busTlsCa: String?
+
     func validate() throws {
         if self.broker == nil, self.busAdmin != nil || self.sharedAgentLogin {
             throw ValidationError("--bus-admin and --shared-agent-login are for a --broker given; the embedded broker makes the agents' logins itself")
@@ -61,20 +74,84 @@ struct LaunchBusOptions: ParsableArguments {
         if self.broker == nil, self.agentBroker != nil || self.trustedUser != nil {
             throw ValidationError("--agent-broker and --trusted-user need --broker (the embedded broker makes its own users)")
         }
-        if self.broker != nil, self.busListen != nil {
-            throw ValidationError("--bus-listen is for the embedded broker; with --broker the agents use that broker's address")
+        if self.broker != nil, self.busListen != nil || self.busTlsCert != nil || self.busTlsKey != nil || self.busTlsCa != nil {
+            throw ValidationError("--bus-listen and --bus-tls-* are for the embedded broker; with --broker the agents use that broker's address (an amqps:// URL for TLS)")
         }
         if let listen = self.busListen, listen.isEmpty || listen.contains(".") && listen.contains(":") {
             throw ValidationError("--bus-listen takes an address (0.0.0.0, 10.0.0.1), not '\(listen)'; the port is chosen by the broker")
+        }
+        if (self.busTlsCert == nil) != (self.busTlsKey == nil) { throw ValidationError("--bus-tls-cert and --bus-tls-key go together") }
+        if self.busTlsCa != nil, self.busTlsCert == nil { throw ValidationError("--bus-tls-ca needs --bus-tls-cert and --bus-tls-key") }
+    }
+
+    /// The TLS files with absolute paths (a background `serve` and `fwd` read them from elsewhere).
+    var tls: LaunchBusTLS? {
+        guard let certificate = self.busTlsCert, let key = self.busTlsKey else { return nil }
+        return LaunchBusTLS(certificate: absolutePath(certificate), key: absolutePath(key), ca: self.busTlsCa.map(absolutePath))
+    }
+
+    /// The same options for a `conductor serve` started in the background.
+    var arguments: [String] {
+        var arguments: [String] = []
+        if let broker = self.broker { arguments += ["--broker", broker] }
+        if let agentBroker = self.agentBroker { arguments += ["--agent-broker", agentBroker] }
+        if let trustedUser = self.trustedUser { arguments += ["--trusted-user", trustedUser] }
+        if let listen = self.busListen { arguments += ["--bus-listen", listen] }
+        if let tls = self.tls {
+            arguments += ["--bus-tls-cert", tls.certificate, "--bus-tls-key", tls.key] + (tls.ca.map { ["--bus-tls-ca", $0] } ?? [])
+        }
+        if let admin = self.busAdmin { arguments += ["--bus-admin", admin] }
+        if self.sharedAgentLogin { arguments.append("--shared-agent-login") }
+        return arguments
+    }
+
+    /// Where an embedded bus listens, for the line that says so: `127.0.0.1:PORT`, and
+    /// `amqps on HOST:PORT` when other machines reach it over TLS.
+    static func listening(_ bus: LaunchBus) -> String {
+        let host = bus.broker?.configuration.host ?? bus.console.host
+        let plain = "\(host):\(bus.console.port)"
+        guard case .reachableOverTLS(let tls) = bus.reach else { return plain }
+        return plain + ", amqps on \(bus.broker?.configuration.tls?.host ?? host):\(tls.port)"
+    }
+
+    /// Who may log in from where.
+    static func logins(_ reach: BusReach) -> String {
+        switch reach {
+        case .loopbackOnly: "loopback only"
+        case .reachable: "the agents' logins also from other machines, in clear text (--insecure); conductor and recipe from loopback only"
+        case .reachableOverTLS: "the agents' logins also from other machines, over TLS; conductor and recipe from loopback only"
         }
     }
 
     /// `record`: where an embedded broker's port and passwords are kept (see
     /// `EmbeddedBusRecord`), so that `fwd` can bring back the bus a crashed launch's
     /// instances still reconnect to.
-    func start(record: String? = nil) async throws -> LaunchBus {
+    func start(record: String? = nil, insecure: Bool) async throws -> LaunchBus {
         try await LaunchBus.start(
-            broker: self.broker, agentBroker: self.agentBroker, trustedUser: self.trustedUser, record: record, listen: self.busListen,
-            busAdmin: self.busAdmin, sharedAgentLogin: self.sharedAgentLogin)
+            broker: self.broker, agentBroker: self.agentBroker, trustedUser: self.trustedUser, record: record, listen: self.busListen, tls: self.tls,
+            insecure: insecure, busAdmin: self.busAdmin, sharedAgentLogin: self.sharedAgentLogin)
     }
+}
+
+/// `--insecure` for launch, serve and fwd: what lifts the refusal of a listener beyond
+/// loopback without TLS (the embedded bus, the HTTP API).
+struct InsecureOption: ParsableArguments {
+    @Flag(
+        name: .long,
+        help: "Accept listening beyond loopback in clear text: --bus-listen without --bus-tls-cert (agents' passwords and jobs), --http without --http-tls-cert (instances' tokens and configurations). Recorded with an embedded bus, so fwd brings it back the same.")
+    var insecure = false
+
+    /// Refuses, before anything binds, a listener given beyond loopback without TLS.
+    func check(bus: LaunchBusOptions, http: HTTPOptions) throws {
+        guard !self.insecure else { return }
+        if let listen = bus.busListen, !ListenAddress.isLoopback(listen), bus.busTlsCert == nil {
+            throw ValidationError(LaunchBus.clearTextRefusal(listen: listen))
+        }
+        if let refusal = http.clearTextRefusal { throw ValidationError(refusal) }
+    }
+}
+
+/// `path` from the current directory.
+func absolutePath(_ path: String) -> String {
+    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
 }

@@ -48,7 +48,7 @@ struct TerminateCommand: AsyncParsableCommand {
                 var options = LaunchOptions(stateDirectory: self.state.directory, console: .init(), agentBrokerURL: "")
                 var bus: LaunchBus?
                 if self.bus.broker != nil {
-                    let started = try await self.bus.start()
+                    let started = try await self.bus.start(insecure: false)
                     options.console = started.console
                     options.accounts = started.accounts
                     bus = started

@@ -56,7 +56,7 @@ struct EC2LaunchCLITests {
 
         // Killed once at least two instances exist: some members asked for, maybe not all.
         let launch = try SSHLaunchCLITests.background(
-            ["launch", deployable, "--env", "t", "--state-dir", state, "--bus-listen", "0.0.0.0", "--http", "0.0.0.0:\(port + 1)", "--wait-budget", "120"],
+            ["launch", deployable, "--env", "t", "--state-dir", state, "--bus-listen", "0.0.0.0", "--http", "0.0.0.0:\(port + 1)", "--insecure", "--wait-budget", "120"],
             log: state + "/launch.log",
             environment: environment)
         let someRun = try await SSHLaunchCLITests.eventually(seconds: 120) {
@@ -67,7 +67,7 @@ struct EC2LaunchCLITests {
         #expect(someRun, "no instance booted: \(SSHLaunchCLITests.read(state + "/launch.log")) \(SSHLaunchCLITests.read(state + "/cloud.log"))")
 
         let fwd = try SSHLaunchCLITests.background(
-            ["fwd", "webapp-ec2", "--env", "t", "--state-dir", state, "--bus-listen", "0.0.0.0", "--http", "0.0.0.0:\(port + 1)", "--wait-budget", "120"],
+            ["fwd", "webapp-ec2", "--env", "t", "--state-dir", state, "--bus-listen", "0.0.0.0", "--http", "0.0.0.0:\(port + 1)", "--insecure", "--wait-budget", "120"],
             log: state + "/fwd.log",
             environment: environment)
         defer { if fwd.isRunning { kill(fwd.processIdentifier, SIGKILL) } }

@@ -17,15 +17,19 @@ struct SSHLaunchCLITests {
 
     // MARK: - Launch, warm launch, terminate
 
-    @Test("the webapp across four SSH hosts: configured, reachable, one agent per host; terminate leaves none; a second launch reuses the binary")
+    @Test("the webapp across four SSH hosts over a TLS bus: configured, reachable, one agent per host verifying the bus's certificate; terminate leaves none; a second launch reuses the binary")
     func webappAcrossFourHosts() async throws {
         let net = try await TestNet.up(hosts: 4, name: Self.net, subnet: Self.subnet)
         defer { try? net.down() }
         let state = Self.scratch("ssh-webapp")
         let deployable = try Self.exampleCopy(net: net, hosts: net.hosts)
         defer { Self.stopCoordinator(state: state) }
+        // Self-signed for the address the hosts reach this machine at (the bridge's), so the
+        // certificate is also the CA the agents verify it with.
+        let certificate = try await TestCertificates.selfSigned("bus", addresses: ["\(Self.subnet).1"], in: state)
+        let tls = ["--bus-tls-cert", certificate.certificate, "--bus-tls-key", certificate.key]
 
-        let launch = try await CLI.run(Self.launchArguments(deployable, state: state) + ["--detach", "--json"], timeout: 300)
+        let launch = try await CLI.run(Self.launchArguments(deployable, state: state, security: tls) + ["--detach", "--json"], timeout: 300)
         #expect(launch.status == 0, "launch failed: \(launch.stderr)")
         let result = try Self.result(launch.stdout)
         #expect(result.configured)
@@ -48,9 +52,18 @@ struct SSHLaunchCLITests {
             #expect(Self.mode(agents + "/" + folder) == 0o700)
             #expect(Self.mode(agents + "/" + folder + "/agent.env") == 0o600)
             let env = try String(contentsOfFile: agents + "/" + folder + "/agent.env", encoding: .utf8)
-            #expect(env.contains("CONDUCTOR_BROKER_URL='amqp://agent:"), "the agent logs in as agent")
+            #expect(env.contains("CONDUCTOR_BROKER_URL='amqps://agent:"), "the agent logs in as agent, over TLS")
             #expect(env.contains("@\(Self.subnet).1:"), "the bus at the address the host routes to")
+            // The CA beside it, public; the URL points the agent at it (the path as the host sees it).
+            #expect(env.contains("cacertfile=/opt/conductor/agents/\(folder)/bus-ca.pem"), "\(env)")
+            #expect(Self.mode(agents + "/" + folder + "/bus-ca.pem") == 0o644)
+            #expect(Self.read(agents + "/" + folder + "/bus-ca.pem").trimmingCharacters(in: .whitespacesAndNewlines)
+                == Self.read(certificate.certificate).trimmingCharacters(in: .whitespacesAndNewlines))
         }
+        // Other machines reach the bus over TLS only: its plain listener is on loopback.
+        let coordinatorLog = Self.read(state + "/coordinator.log")
+        #expect(coordinatorLog.contains("embedded broker on 127.0.0.1:") && coordinatorLog.contains(", amqps on 0.0.0.0:"), "\(coordinatorLog)")
+        #expect(coordinatorLog.contains("the agent login also from other machines, over TLS"), "\(coordinatorLog)")
 
         let terminate = try await CLI.run(["terminate", "webapp-ssh", "--env", "t", "--state-dir", state], timeout: 120)
         #expect(terminate.status == 0, "\(terminate.stderr)")
@@ -63,7 +76,7 @@ struct SSHLaunchCLITests {
         }
 
         // Warm: the hosts have this binary, so nothing is copied again.
-        let again = try await CLI.run(Self.launchArguments(deployable, state: state) + ["--detach", "--json"], timeout: 300)
+        let again = try await CLI.run(Self.launchArguments(deployable, state: state, security: tls) + ["--detach", "--json"], timeout: 300)
         #expect(again.status == 0, "second launch failed: \(again.stderr)")
         #expect(try Self.result(again.stdout).configured)
         #expect(Self.inode(Self.optConductor(net.hosts[0], net: net) + "/bin/conductor") == binaryInode)
@@ -93,7 +106,8 @@ struct SSHLaunchCLITests {
         kill(launch.processIdentifier, SIGKILL)
         launch.waitUntilExit()
 
-        let fwd = try Self.background(["fwd", "webapp-ssh", "--env", "t", "--state-dir", state, "--bus-listen", "0.0.0.0"], log: state + "/fwd.log")
+        // No bus flags: fwd brings back the recorded bus, --bus-listen 0.0.0.0 and --insecure included.
+        let fwd = try Self.background(["fwd", "webapp-ssh", "--env", "t", "--state-dir", state], log: state + "/fwd.log")
         defer { if fwd.isRunning { kill(fwd.processIdentifier, SIGKILL) } }
         let done = try await Self.eventually(seconds: 240) {
             let log = Self.read(state + "/fwd.log")
@@ -160,7 +174,8 @@ struct SSHLaunchCLITests {
         try yaml.write(toFile: file, atomically: true, encoding: .utf8)
 
         let run = try await CLI.run(
-            ["launch", file, "--state-dir", state, "--bus-listen", "0.0.0.0", "--wait-budget", "20", "--exit-when-configured", "--json"], timeout: 240)
+            ["launch", file, "--state-dir", state, "--bus-listen", "0.0.0.0", "--insecure", "--wait-budget", "20", "--exit-when-configured", "--json"],
+            timeout: 240)
         #expect(run.status != 0)
         let result = try Self.result(run.stdout)
         func reason(_ member: String) -> String { result.members.first { $0.member == member }?.reason ?? "(no reason: \(run.stdout) \(run.stderr))" }
@@ -184,8 +199,9 @@ struct SSHLaunchCLITests {
 
     // MARK: - Helpers
 
-    static func launchArguments(_ deployable: String, state: String) -> [String] {
-        ["launch", deployable, "--env", "t", "--state-dir", state, "--bus-listen", "0.0.0.0", "--wait-budget", "60"]
+    /// `security`: the bus's TLS flags, or `--insecure` (clear text on the test network).
+    static func launchArguments(_ deployable: String, state: String, security: [String] = ["--insecure"]) -> [String] {
+        ["launch", deployable, "--env", "t", "--state-dir", state, "--bus-listen", "0.0.0.0", "--wait-budget", "60"] + security
     }
 
     static func scratch(_ name: String) -> String {

@@ -24,19 +24,33 @@ public enum TestCertificates {
     private static let made: Result<Files, any Error> = Result {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("conductor-test-certs-\(ProcessInfo.processInfo.processIdentifier)").path
+        try Self.script([directory])
+        return Files(directory: directory)
+    }
+
+    private static func script(_ arguments: [String]) throws {
         let script = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("scripts/make-test-certs.sh").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script, directory]
+        process.arguments = [script] + arguments
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "make-test-certs.sh exited \(process.terminationStatus)"])
         }
-        return Files(directory: directory)
+    }
+
+    /// A self-signed certificate for `addresses` (IP addresses or DNS names), made in
+    /// `directory` as NAME.pem and NAME.key (`make-test-certs.sh --self-signed`): what an
+    /// operator may give `--bus-tls-cert`. Returns the two paths.
+    public static func selfSigned(_ name: String, addresses: [String], in directory: String) async throws -> (certificate: String, key: String) {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            DispatchQueue.global().async { continuation.resume(with: Result { try Self.script(["--self-signed", directory, name] + addresses) }) }
+        }
+        return (directory + "/" + name + ".pem", directory + "/" + name + ".key")
     }
 
     /// Makes them on first use, on a Dispatch thread (never the cooperative pool).

@@ -49,6 +49,10 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
         public var busAdmin: String?
         /// Every agent gets the `agentBroker` login (`--shared-agent-login`).
         public var sharedAgentLogin = false
+        /// Its certificate for other machines (`--bus-tls-*`), or `busInsecure` (`--insecure`)
+        /// to accept clear text beyond loopback (`LaunchBus.start`).
+        public var busTLS: LaunchBusTLS?
+        public var busInsecure = false
         /// Offer `phone-home` providers (the caller serves the HTTP API: `--http`).
         public var phoneHome = false
 
@@ -75,7 +79,8 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
         let store = try SQLiteStateStore(path: stateDirectory + "/state.sqlite")
         let bus = try await LaunchBus.start(
             broker: settings.broker, agentBroker: settings.agentBroker, trustedUser: settings.trustedUser, record: settings.busRecord,
-            listen: settings.busListen, busAdmin: settings.busAdmin, sharedAgentLogin: settings.sharedAgentLogin)
+            listen: settings.busListen, tls: settings.busTLS, insecure: settings.busInsecure, busAdmin: settings.busAdmin,
+            sharedAgentLogin: settings.sharedAgentLogin)
         let logger = Logger(label: "conductor.serve", factory: { _ in SwiftLogNoOpLogHandler() })
         let endpoint: CoordinatorService
         do {

@@ -185,7 +185,7 @@ public struct Launcher: Sendable {
             let names = remote.map { "\($0.member) (provider \($0.provider))" }.joined(separator: ", ")
             throw LaunchError(
                 .invalid,
-                "\(names) run on other machines, which cannot reach a bus that listens on loopback only; launch with --bus-listen 0.0.0.0 (or an address of this machine they reach), or give --broker; nothing was started")
+                "\(names) run on other machines, which cannot reach a bus that listens on loopback only; launch with --bus-listen 0.0.0.0 (or an address of this machine they reach) and --bus-tls-cert/--bus-tls-key, or give --broker; nothing was started")
         }
         return plan
     }

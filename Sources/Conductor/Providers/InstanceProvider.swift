@@ -42,12 +42,37 @@ public struct InstanceStartRequest: Sendable, Hashable {
     }
 }
 
-/// Who can reach a launch's bus.
-public enum BusReach: String, Sendable, Hashable, Codable {
+/// Who can reach a launch's bus, and how.
+public enum BusReach: Sendable, Hashable, Codable {
     /// An embedded bus on 127.0.0.1: only instances on this machine.
-    case loopbackOnly = "loopback-only"
-    /// An embedded bus on another or every address, or a broker given by URL.
+    case loopbackOnly
+    /// At the bus URL's port: an embedded bus on another or every address in clear text
+    /// (`--insecure`), or a broker given by URL.
     case reachable
+    /// An embedded bus whose plain listener stays on loopback (the URL's port, for this
+    /// machine's agents), while other machines connect with TLS to `tls`.
+    case reachableOverTLS(BusTLSEndpoint)
+
+    /// Whether instances on other machines can reach the bus at all.
+    public var beyondLoopback: Bool { self != .loopbackOnly }
+}
+
+/// The amqps listener of an embedded bus as agents on other machines use it.
+public struct BusTLSEndpoint: Sendable, Hashable, Codable {
+    public var port: Int
+    /// PEM CA certificate(s) agents verify the broker's certificate with, copied to each
+    /// remote instance; nil: the instances' system trust store.
+    public var caFile: String?
+    /// The IP addresses and DNS names the broker's certificate is for (its subject
+    /// alternative names), which the address an agent connects to must be one of; empty:
+    /// not known, left to the agent's own check.
+    public var names: [String]
+
+    public init(port: Int, caFile: String?, names: [String] = []) {
+        self.port = port
+        self.caFile = caFile
+        self.names = names
+    }
 }
 
 /// How to find a started instance again, also from another process (`conductor

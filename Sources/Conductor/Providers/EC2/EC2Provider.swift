@@ -165,17 +165,20 @@ public struct EC2Provider: InstanceProvider {
 
     /// The script, and the SHA-256 of the download token it carries (nil with `agent_url`).
     func userData(for request: InstanceStartRequest, settings: EC2Settings) throws(ProviderError) -> (String, String?) {
-        guard request.busReach == .reachable else {
+        guard request.busReach.beyondLoopback else {
             throw ProviderError(
                 provider: self.name,
-                "EC2 instances cannot reach the bus: the embedded bus listens on loopback only. Launch with --bus-listen 0.0.0.0 (and set bus_address), or give --broker with an address they reach")
+                "EC2 instances cannot reach the bus: the embedded bus listens on loopback only. Launch with --bus-listen 0.0.0.0 and --bus-tls-cert/--bus-tls-key (and set bus_address), or give --broker with an address they reach")
         }
         var brokerURL = request.brokerURL
+        var busCACertificate: String?
         if let host = InstanceURL.host(of: brokerURL), InstanceURL.isLocalOnly(host) {
             guard let address = settings.busAddress else {
                 throw ProviderError(provider: self.name, "set bus_address: the address EC2 instances reach this machine's bus at (the bus URL names \(host))")
             }
-            brokerURL = InstanceURL.replacingHost(of: brokerURL, with: address)
+            let home = SSHScripts.home(installDirectory: settings.installDirectory, instanceID: request.instanceID)
+            (brokerURL, busCACertificate) = try InstanceURL.remoteBus(
+                brokerURL, reach: request.busReach, address: address, home: home, provider: self.name)
         }
         var agentURL: String
         var token: (token: String, sha256: String)?
@@ -203,7 +206,7 @@ public struct EC2Provider: InstanceProvider {
             sha256 = try SSHProvider.checksum(of: SSHProvider.runningBinary(), provider: self.name).sha256
         }
         let text = EC2UserData.script(
-            request: request, brokerURL: brokerURL, agentURL: agentURL, token: token?.token, sha256: sha256,
+            request: request, brokerURL: brokerURL, busCACertificate: busCACertificate, agentURL: agentURL, token: token?.token, sha256: sha256,
             installDirectory: settings.installDirectory, heartbeatInterval: self.heartbeatInterval)
         guard text.utf8.count <= EC2UserData.limit else {
             throw ProviderError(provider: self.name, "the user data of \(request.member) is \(text.utf8.count) bytes, over EC2's \(EC2UserData.limit)")
@@ -223,8 +226,8 @@ enum EC2UserData {
     static let limit = 16_384
 
     static func script(
-        request: InstanceStartRequest, brokerURL: String, agentURL: String, token: String?, sha256: String, installDirectory: String,
-        heartbeatInterval: Double
+        request: InstanceStartRequest, brokerURL: String, busCACertificate: String? = nil, agentURL: String, token: String?, sha256: String,
+        installDirectory: String, heartbeatInterval: Double
     ) -> String {
         let home = SSHScripts.home(installDirectory: installDirectory, instanceID: request.instanceID)
         let environment = AgentLaunch.environment(request, brokerURL: brokerURL, home: home)
@@ -264,6 +267,6 @@ enum EC2UserData {
         // The same steps as over SSH, from "running already?" to "started".
         return download + SSHScripts.ensure(
             installDirectory: installDirectory, instanceID: request.instanceID, sha256: sha256, environment: environment,
-            agentArguments: arguments, description: "\(request.member) of \(request.deployment)@\(request.environment)")
+            busCACertificate: busCACertificate, agentArguments: arguments, description: "\(request.member) of \(request.deployment)@\(request.environment)")
     }
 }

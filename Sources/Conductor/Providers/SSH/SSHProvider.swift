@@ -63,17 +63,17 @@ public struct SSHProvider: InstanceProvider {
         let host = try self.host(of: request.member)
         let placement = SSHPlacement(host: host, pool: self.pool!)
         let command = placement.command
-        let brokerURL = try self.brokerURL(for: request, host: host)
         let checksum = try Self.checksum(of: self.binary, provider: self.name)
         let home = SSHScripts.home(installDirectory: placement.installDirectory, instanceID: request.instanceID)
-        let environment = AgentLaunch.environment(request, brokerURL: brokerURL, home: home)
+        let bus = try self.bus(for: request, host: host, home: home)
+        let environment = AgentLaunch.environment(request, brokerURL: bus.url, home: home)
         if let bad = environment.first(where: { $0.1.contains("'") || $0.1.contains("\n") }) {
             throw command.failure("configure", "\(bad.0) contains a quote or a line break, which the agent's configuration file cannot hold")
         }
         let arguments = AgentLaunch.arguments(request, home: home, heartbeatInterval: self.heartbeatInterval, logLevel: self.logLevel)
         let script = SSHScripts.ensure(
             installDirectory: placement.installDirectory, instanceID: request.instanceID, sha256: checksum.sha256, environment: environment,
-            agentArguments: arguments, description: "\(request.member) of \(request.deployment)@\(request.environment)")
+            busCACertificate: bus.caCertificate, agentArguments: arguments, description: "\(request.member) of \(request.deployment)@\(request.environment)")
         let pool = self.pool!
         let binary = self.binary
         // One host's steps one after another: two members on a host copy the binary once.
@@ -160,18 +160,20 @@ public struct SSHProvider: InstanceProvider {
     // MARK: - The bus as the host sees it
 
     /// The agent's bus URL with an address the host reaches: a loopback or wildcard host
-    /// becomes the pool's `bus_address`, else the address this machine uses toward the host.
-    func brokerURL(for request: InstanceStartRequest, host: SSHHost) throws(ProviderError) -> String {
-        guard request.busReach == .reachable else {
+    /// becomes the pool's `bus_address`, else the address this machine uses toward the host;
+    /// over TLS, with the CA certificate the agent verifies the broker with
+    /// (`InstanceURL.remoteBus`), which the install step writes beside agent.env.
+    func bus(for request: InstanceStartRequest, host: SSHHost, home: String) throws(ProviderError) -> (url: String, caCertificate: String?) {
+        guard request.busReach.beyondLoopback else {
             throw ProviderError(
                 provider: self.name,
-                "\(host) cannot reach the bus: the embedded bus listens on loopback only. Launch with --bus-listen 0.0.0.0 (or an address of this machine the hosts reach), or give --broker with an address they reach")
+                "\(host) cannot reach the bus: the embedded bus listens on loopback only. Launch with --bus-listen 0.0.0.0 (or an address of this machine the hosts reach) and --bus-tls-cert/--bus-tls-key, or give --broker with an address they reach")
         }
-        guard let current = InstanceURL.host(of: request.brokerURL), InstanceURL.isLocalOnly(current) else { return request.brokerURL }
+        guard let current = InstanceURL.host(of: request.brokerURL), InstanceURL.isLocalOnly(current) else { return (request.brokerURL, nil) }
         guard let address = self.pool?.busAddress ?? Self.localAddress(toward: host.address, port: host.port) else {
             throw ProviderError(provider: self.name, "\(host): no address of this machine routes to it; set bus_address in the provider")
         }
-        return InstanceURL.replacingHost(of: request.brokerURL, with: address)
+        return try InstanceURL.remoteBus(request.brokerURL, reach: request.busReach, address: address, home: home, provider: self.name)
     }
 
     /// The source address the kernel picks for a connection to `address` (a UDP socket

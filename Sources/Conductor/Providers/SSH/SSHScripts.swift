@@ -1,3 +1,5 @@
+import Foundation
+
 /// The POSIX shell scripts the SSH provider runs on a host (on stdin of `sh -s`, so no
 /// secret appears in a process list). Each prints `conductor-ssh: WORD …` lines that
 /// `SSHProvider` reads; everything else they print is for the operator's eyes.
@@ -7,6 +9,7 @@
 ///     bin/conductor                   the binary, shared by every agent on the host
 ///     agents/<instance>/              0700, one per agent
 ///         agent.env                   0600: bus URL with its password, instance id, trusted keys
+///         bus-ca.pem                  0644: the CA the agent verifies the bus with (a TLS bus)
 ///         supervise                   the supervisor (when systemd does not run)
 ///         agent.pid                   the supervisor's pid (its process group holds the agent)
 ///         agent.log, state/, facts.d/, work/
@@ -61,9 +64,23 @@ enum SSHScripts {
 
     /// Finds a running agent (`running PID`), or asks for the binary (`need-binary
     /// FREE_KB`, exit 3) when the host has none or another version, or writes the
-    /// configuration and starts the agent (`started PID`). `error TEXT` (exit 4) otherwise.
-    static func ensure(installDirectory: String, instanceID: String, sha256: String, environment: [(String, String)], agentArguments: [String], description: String) -> String {
+    /// configuration (and `busCACertificate`, PEM, as bus-ca.pem) and starts the agent
+    /// (`started PID`). `error TEXT` (exit 4) otherwise.
+    static func ensure(
+        installDirectory: String, instanceID: String, sha256: String, environment: [(String, String)], busCACertificate: String? = nil,
+        agentArguments: [String], description: String
+    ) -> String {
         let envFile = environment.map { "\($0.0)=\(quote($0.1))" }.joined(separator: "\n")
+        // Public, like any CA certificate: readable by whoever may read the agent's folder.
+        let busCA = busCACertificate.map { pem in
+            """
+            cat > "$home/bus-ca.pem.new" <<'CONDUCTOR_END_OF_FILE'
+            \(pem.trimmingCharacters(in: .whitespacesAndNewlines))
+            CONDUCTOR_END_OF_FILE
+            [ -s "$home/bus-ca.pem.new" ] && chmod 644 "$home/bus-ca.pem.new" && mv -f "$home/bus-ca.pem.new" "$home/bus-ca.pem" || fail "cannot write $home/bus-ca.pem (is the disk full?)"
+
+            """
+        } ?? ""
         let agent = (["\"$bin\""] + agentArguments.map(quote)).joined(separator: " ")
         let home = Self.home(installDirectory: installDirectory, instanceID: instanceID)
         let supervisor = """
@@ -120,7 +137,7 @@ enum SSHScripts {
             umask 077
             mkdir -p "$home/state" "$home/facts.d" "$home/work" || fail "cannot create $home"
             chmod 700 "$dir/agents" "$home" || fail "cannot restrict $home to its owner"
-            cat > "$home/agent.env.new" <<'CONDUCTOR_END_OF_FILE'
+            \(busCA)cat > "$home/agent.env.new" <<'CONDUCTOR_END_OF_FILE'
             \(envFile)
             CONDUCTOR_END_OF_FILE
             [ -s "$home/agent.env.new" ] && mv -f "$home/agent.env.new" "$home/agent.env" || fail "cannot write $home/agent.env (is the disk full?)"
