@@ -137,11 +137,12 @@ final class ServerChannel {
 
     private func publish(_ content: Content<AMQP.Basic.Publish>) throws(BrokerError) {
         let publish = content.method
-        // RabbitMQ's order: write access, the exchange (404, internal 403), then the
-        // message's own properties.
+        // RabbitMQ's order: write access, the exchange (404, internal 403), the routing key
+        // (topic authorisation), then the message's own properties.
         let access = self.access
         try access.check(.write, exchange: publish.exchange)
         let exchange = try self.lookupExchange(publish.exchange)
+        if let exchange { try access.checkTopic(.write, exchange: exchange, routingKey: publish.routingKey) }
         if let userID = content.properties.userId, userID != access.user {
             throw .preconditionFailed("user_id property set to '\(userID)' but authenticated user was '\(access.user)'")
         }
@@ -626,14 +627,16 @@ final class ServerChannel {
     }
 
     /// The ends of an exchange-to-exchange binding, checked in RabbitMQ's order: write on
-    /// the destination, neither the default exchange, read on the source, then both must
-    /// exist.
-    private func bindingExchanges(destination: String, source: String) throws(BrokerError) -> (Exchange, Exchange) {
+    /// the destination, neither the default exchange, read on the source, the binding key
+    /// against the source's topic permission, then both must exist.
+    private func bindingExchanges(destination: String, source: String, key: String) throws(BrokerError) -> (Exchange, Exchange) {
         let access = self.access
         try access.check(.write, exchange: destination)
         if destination.isEmpty || source.isEmpty { throw .accessRefused("operation not permitted on the default exchange") }
         try access.check(.read, exchange: source)
-        guard let origin = self.vhost.exchanges[source] else {
+        let origin = self.vhost.exchanges[source]
+        if let origin { try access.checkTopic(.read, exchange: origin, routingKey: key) }
+        guard let origin else {
             throw .notFound("no exchange '\(source)' in vhost '\(self.vhost.name)'")
         }
         guard let target = self.vhost.exchanges[destination] else {
@@ -643,7 +646,7 @@ final class ServerChannel {
     }
 
     private func exchangeBind(_ bind: AMQP.Exchange.Bind) throws(BrokerError) {
-        let (destination, source) = try self.bindingExchanges(destination: bind.destination, source: bind.source)
+        let (destination, source) = try self.bindingExchanges(destination: bind.destination, source: bind.source, key: bind.routingKey)
         if source.bind(.exchange(destination), key: bind.routingKey, arguments: bind.arguments) {
             if !destination.incomingSources.contains(where: { $0 === source }) { destination.incomingSources.append(source) }
             if source.durable, destination.durable {
@@ -656,7 +659,7 @@ final class ServerChannel {
     }
 
     private func exchangeUnbind(_ unbind: AMQP.Exchange.Unbind) throws(BrokerError) {
-        let (destination, source) = try self.bindingExchanges(destination: unbind.destination, source: unbind.source)
+        let (destination, source) = try self.bindingExchanges(destination: unbind.destination, source: unbind.source, key: unbind.routingKey)
         source.unbind(.exchange(destination), key: unbind.routingKey, arguments: unbind.arguments)
         if source.durable, destination.durable {
             self.vhost.store?.record(.unbinding(StoredBinding(
@@ -731,9 +734,9 @@ final class ServerChannel {
     }
 
     /// The ends of a queue binding and its key, checked in RabbitMQ's order: write on the
-    /// queue, not the default exchange, read on the exchange, then both must exist. An
-    /// empty queue name means the channel's last declared queue and then an empty key
-    /// means its name.
+    /// queue, not the default exchange, read on the exchange, the binding key against the
+    /// exchange's topic permission, then both must exist. An empty queue name means the
+    /// channel's last declared queue and then an empty key means its name.
     private func bindingEnds(queue: String, exchange: String, key: String) throws(BrokerError) -> (BrokerQueue, Exchange, String) {
         let name = try self.queueName(queue)
         let key = queue.isEmpty && key.isEmpty ? name : key
@@ -741,7 +744,9 @@ final class ServerChannel {
         try access.check(.write, queue: name)
         if exchange.isEmpty { throw .accessRefused("operation not permitted on the default exchange") }
         try access.check(.read, exchange: exchange)
-        guard let source = self.vhost.exchanges[exchange] else {
+        let source = self.vhost.exchanges[exchange]
+        if let source { try access.checkTopic(.read, exchange: source, routingKey: key) }
+        guard let source else {
             throw .notFound("no exchange '\(exchange)' in vhost '\(self.vhost.name)'")
         }
         return (try self.lookupQueue(name), source, key)
