@@ -71,7 +71,7 @@ struct AdminResponse {
 struct AdminRequestHandler {
     let core: BrokerCore
 
-    private var administrators: Set<String> {
+    var administrators: Set<String> {
         get { self.core.userStore.administrators }
         nonmutating set { self.core.userStore.administrators = newValue }
     }
@@ -80,7 +80,7 @@ struct AdminRequestHandler {
     func handle(method: HTTPMethod, path: String, authorization: String?, body: [UInt8]) -> EventLoopFuture<AdminResponse> {
         let parts = Self.segments(of: path)
         let response = self.respond(method: method, path: path, parts: parts, authorization: authorization, body: body)
-        let changesUsers = (method == .PUT || method == .DELETE) && parts.count > 2 && ["users", "permissions"].contains(parts[1])
+        let changesUsers = (method == .PUT || method == .DELETE) && parts.count > 2 && ["users", "permissions", "topic-permissions"].contains(parts[1])
         guard changesUsers, response.status.code < 300, let path = self.core.userStore.path else {
             return self.core.eventLoop.makeSucceededFuture(response)
         }
@@ -116,7 +116,16 @@ struct AdminRequestHandler {
         case (.GET, 1, "users"): return .json(self.users())
         case (.PUT, 2, "users"): return self.addUser(route[1], body)
         case (.DELETE, 2, "users"): return self.deleteUser(route[1])
+        case (.GET, 3, "users") where route[2] == "permissions": return self.permissions(user: route[1])
+        case (.GET, 3, "users") where route[2] == "topic-permissions": return self.topicPermissions(user: route[1])
+        case (.GET, 1, "permissions"): return .json(self.permissions())
+        case (.GET, 3, "permissions"): return self.permission(vhost: route[1], user: route[2])
         case (.PUT, 3, "permissions"): return self.setPermissions(vhost: route[1], user: route[2], body)
+        case (.DELETE, 3, "permissions"): return self.clearPermissions(vhost: route[1], user: route[2])
+        case (.GET, 1, "topic-permissions"): return .json(self.topicPermissions())
+        case (.GET, 3, "topic-permissions"): return self.topicPermissions(vhost: route[1], user: route[2])
+        case (.PUT, 3, "topic-permissions"): return self.setTopicPermission(vhost: route[1], user: route[2], body)
+        case (.DELETE, 3, "topic-permissions"): return self.clearTopicPermissions(vhost: route[1], user: route[2])
         case (.DELETE, 4, "queues") where route[3] == "contents": return self.purge(vhost: route[1], queue: route[2])
         case (.DELETE, 3, "queues"): return self.deleteQueue(vhost: route[1], queue: route[2])
         default: return .failure(.notFound, "no such API call: \(method) \(path)")
@@ -218,58 +227,7 @@ struct AdminRequestHandler {
         }
     }
 
-    private func users() -> [AdminAPI.UserInfo] {
-        self.core.authenticator.users.keys.sorted().map { AdminAPI.UserInfo(name: $0, administrator: self.administrators.contains($0)) }
-    }
-
-    // MARK: - Changes
-
-    private func addUser(_ name: String, _ body: [UInt8]) -> AdminResponse {
-        guard !name.isEmpty else { return .failure(.badRequest, "a user needs a name") }
-        guard let request = try? AdminAPI.decode(AdminAPI.NewUser.self, from: body) else {
-            return .failure(.badRequest, "expected {\"password\": ..., \"administrator\": true|false}")
-        }
-        let existed = self.core.authenticator.users[name] != nil
-        self.core.authenticator.users[name] = BrokerUser(name: name, password: request.password)
-        if request.administrator {
-            self.administrators.insert(name)
-        } else {
-            self.administrators.remove(name)
-        }
-        let persisted = self.core.userStore.persists
-        return .json(AdminAPI.UserInfo(name: name, administrator: request.administrator, persisted: persisted), existed ? .ok : .created)
-    }
-
-    private func deleteUser(_ name: String) -> AdminResponse {
-        guard self.core.authenticator.users.removeValue(forKey: name) != nil else {
-            return .failure(.notFound, "no user '\(name)'")
-        }
-        self.administrators.remove(name)
-        self.core.authenticator.access[name] = nil
-        self.core.permissions[name] = nil
-        // As rabbitmqctl delete_user does: the user's connections are closed.
-        for connection in self.core.connections.values where connection.user == name {
-            connection.shutdown()
-        }
-        return .json(AdminAPI.UserInfo(name: name, administrator: false, persisted: self.core.userStore.persists))
-    }
-
-    private func setPermissions(vhost: String, user: String, _ body: [UInt8]) -> AdminResponse {
-        guard self.core.vhosts[vhost] != nil else { return .failure(.notFound, "no vhost '\(vhost)'") }
-        guard self.core.authenticator.users[user] != nil else { return .failure(.notFound, "no user '\(user)'") }
-        guard let request = try? AdminAPI.decode(AdminAPI.Permission.self, from: body) else {
-            return .failure(.badRequest, "expected {\"configure\": ..., \"write\": ..., \"read\": ...}")
-        }
-        for pattern in [request.configure, request.write, request.read] where !pattern.isEmpty {
-            if (try? Regex(pattern)) == nil { return .failure(.badRequest, "invalid regular expression '\(pattern)'") }
-        }
-        self.core.permissions[user, default: [:]][vhost] = BrokerPermission(
-            user: user, vhost: vhost, configure: request.configure, write: request.write, read: request.read)
-        self.core.authenticator.access[user, default: []].insert(vhost)
-        var answer = request
-        answer.persisted = self.core.userStore.persists
-        return .json(answer)
-    }
+    // MARK: - Queues
 
     private func purge(vhost: String, queue name: String) -> AdminResponse {
         guard let queue = self.core.vhosts[vhost]?.queues[name] else { return .failure(.notFound, "no queue '\(name)' in vhost '\(vhost)'") }

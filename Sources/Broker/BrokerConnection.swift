@@ -578,9 +578,9 @@ final class BrokerConnection: ChannelDuplexHandler {
         queue.vhost.deleteQueue(queue)
     }
 
-    /// Server shutdown: connection.close 320, then the socket closes.
-    func shutdown() {
-        self.run(self.machine.shutdownRequested())
+    /// Server shutdown (or the user deleted): connection.close 320, then the socket closes.
+    func shutdown(reason: String = "broker shutdown") {
+        self.run(self.machine.shutdownRequested(reason: reason))
         self.flushAndClose()
     }
 
