@@ -113,7 +113,8 @@ public struct BrokerAdminClient: Sendable {
     // MARK: - Requests
 
     /// Sends `method path` with basic authentication and an optional JSON body; any HTTP
-    /// status is an answer. Throws `.unreachable` or `.timedOut`.
+    /// status is an answer. Throws `.unreachable`, or `.timedOut` when connecting or the
+    /// answer takes longer than `timeout`.
     public func request(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil) async throws -> Response {
         let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Response.self)
         let channel: any Channel
@@ -128,9 +129,14 @@ public struct BrokerAdminClient: Sendable {
                 }
                 .connect(host: self.host, port: self.port).get()
         } catch {
-            let failure = BrokerAdminClientError(
-                .unreachable,
-                "cannot reach the admin API at \(self.endpoint) (\(error); is the broker started with --http-port, or RabbitMQ's management plugin enabled?)")
+            let failure: BrokerAdminClientError
+            if case .connectTimeout? = error as? ChannelError {
+                failure = BrokerAdminClientError(.timedOut, "no connection to the admin API at \(self.endpoint) for \(method) \(path) within \(self.timeout.nanoseconds / 1_000_000) ms")
+            } else {
+                failure = BrokerAdminClientError(
+                    .unreachable,
+                    "cannot reach the admin API at \(self.endpoint) for \(method) \(path) (\(error); is the broker started with --http-port, or RabbitMQ's management plugin enabled?)")
+            }
             promise.fail(failure)
             throw failure
         }
@@ -257,7 +263,7 @@ public struct BrokerAdminClientError: Error, CustomStringConvertible, Sendable {
 
         /// Nothing listens there (connection refused, no route, name not resolved).
         public static let unreachable = Code("unreachable")
-        /// No answer within the client's timeout.
+        /// No connection or no answer within the client's timeout.
         public static let timedOut = Code("timedOut")
         /// 401: wrong credentials, or a user who may not use the API.
         public static let unauthorized = Code("unauthorized")
