@@ -8,6 +8,13 @@
 #   scripts/rabbitmq.sh tls-url # print the amqps URL (with ?cacertfile= of the test CA)
 #   scripts/rabbitmq.sh tls-ca  # print the test CA's path
 #   scripts/rabbitmq.sh tls-status  # exit 0 when the TLS listener accepts connections
+#   scripts/rabbitmq.sh mgmt-url    # print the management API's URL (http://guest:guest@127.0.0.1:15673)
+#   scripts/rabbitmq.sh mgmt-status # exit 0 when the management API answers
+#
+# The node runs the management plugin (rabbitmq_management, enabled through a private
+# enabled_plugins file) with its HTTP listener on 127.0.0.1, port
+# CONDUCTOR_RABBITMQ_MGMT_PORT (default 15673), so tests can provision users and
+# permissions through the same API the coordinator uses; `start` waits until it answers.
 #
 # The node also has a TLS listener (CONDUCTOR_RABBITMQ_TLS_PORT, default 5674) with a
 # server certificate for localhost/127.0.0.1 signed by a throwaway CA that
@@ -15,7 +22,7 @@
 # tested against it; it does not ask for client certificates.
 #
 # Everything is private: its own node name, ports, epmd, cookie, mnesia and log dirs
-# under a state dir, no plugins, and /etc/rabbitmq is ignored. The Debian wrapper
+# under a state dir, only the management plugin, and /etc/rabbitmq is ignored. The Debian wrapper
 # /usr/sbin/rabbitmq-server switches users and drops the environment, so this runs
 # the real server script. See docs/testing.md and the environment variables below.
 set -euo pipefail
@@ -30,6 +37,8 @@ URL="amqp://guest:guest@127.0.0.1:${PORT}/%2F"
 TLS_PORT="${CONDUCTOR_RABBITMQ_TLS_PORT:-5674}"
 TLS_DIR="$STATE_DIR/tls"
 TLS_URL="amqps://guest:guest@localhost:${TLS_PORT}/%2F?cacertfile=${TLS_DIR}/ca.pem"
+MGMT_PORT="${CONDUCTOR_RABBITMQ_MGMT_PORT:-15673}"
+MGMT_URL="http://guest:guest@127.0.0.1:${MGMT_PORT}"
 
 die() { echo "rabbitmq.sh: $*" >&2; exit 1; }
 
@@ -63,7 +72,9 @@ ssl_options.keyfile = $TLS_DIR/server.key
 ssl_options.verify = verify_none
 ssl_options.fail_if_no_peer_cert = false
 CONF
-    echo '[].' > "$STATE_DIR/enabled_plugins"
+    # The management API on loopback only; its plugin from a private enabled_plugins file.
+    printf 'management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = %s\n' "$MGMT_PORT" >> "$STATE_DIR/rabbitmq.conf"
+    echo '[rabbitmq_management].' > "$STATE_DIR/enabled_plugins"
     : > "$STATE_DIR/rabbitmq-env.conf"
 
     export RABBITMQ_NODENAME="$NODENAME"
@@ -93,6 +104,11 @@ speaks_amqp() {
     [[ "$reply" == "AMQP" ]]
 }
 
+# The management API answers an authenticated request (not just an open port).
+mgmt_answers() {
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 -u guest:guest "http://127.0.0.1:${MGMT_PORT}/api/overview" 2>/dev/null)" == 200 ]]
+}
+
 node_pid() {
     local pid=""
     [[ -s "$STATE_DIR/rabbitmq.pid" ]] && pid=$(tr -dc '0-9' < "$STATE_DIR/rabbitmq.pid")
@@ -103,6 +119,7 @@ node_pid() {
 start() {
     if port_open; then
         if [[ -n "$(node_pid)" ]] && speaks_amqp; then
+            mgmt_answers || echo "rabbitmq.sh: warning: the running node has no management API on 127.0.0.1:$MGMT_PORT (started by an older rabbitmq.sh?); 'stop' then 'start' gives it one" >&2
             echo "$URL"
             return 0
         fi
@@ -121,6 +138,9 @@ start() {
             # The TLS listener comes up with the plain one; give it a moment.
             while (( SECONDS < deadline )) && ! port_open "$TLS_PORT"; do sleep 0.2; done
             port_open "$TLS_PORT" || echo "rabbitmq.sh: warning: no TLS listener on 127.0.0.1:$TLS_PORT" >&2
+            # The management plugin starts after the AMQP listener, within seconds.
+            while (( SECONDS < deadline )) && ! mgmt_answers; do sleep 0.5; done
+            mgmt_answers || echo "rabbitmq.sh: warning: no management API on 127.0.0.1:$MGMT_PORT after ${START_TIMEOUT}s" >&2
             echo "$URL"
             return 0
         fi
@@ -176,9 +196,12 @@ case "${1:-}" in
     url) echo "$URL" ;;
     tls-url) echo "$TLS_URL" ;;
     tls-ca) echo "$TLS_DIR/ca.pem" ;;
+    mgmt-url) echo "$MGMT_URL" ;;
+    mgmt-status)
+        if mgmt_answers; then echo "running: $MGMT_URL"; else echo "no management API on $MGMT_PORT"; exit 1; fi ;;
     tls-status)
         if port_open "$TLS_PORT" && [[ -s "$TLS_DIR/ca.pem" ]]; then echo "running: $TLS_URL"; else echo "no TLS listener on $TLS_PORT"; exit 1; fi ;;
     status)
         if port_open && speaks_amqp; then echo "running: $URL"; else echo "not running"; exit 1; fi ;;
-    *) echo "usage: $0 start|stop|status|url|tls-url|tls-ca|tls-status" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|status|url|tls-url|tls-ca|tls-status|mgmt-url|mgmt-status" >&2; exit 2 ;;
 esac

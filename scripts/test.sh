@@ -10,7 +10,7 @@
 #   (--only may repeat or take a comma list: --only swift,interop)
 #
 # Stages: install, build (fails on any compiler warning in Sources/ or Tests/), RabbitMQ
-# (scripts/rabbitmq.sh), swift test (CONDUCTOR_RABBITMQ_URL, _TLS_URL, _TLS_CA set), interop against RabbitMQ
+# (scripts/rabbitmq.sh), swift test (CONDUCTOR_RABBITMQ_URL, _TLS_URL, _TLS_CA, _MGMT_URL set), interop against RabbitMQ
 # (proves the suite) and against `conductor broker`, fuzz (scripts/fuzz.sh 30: each target 30 s).
 # Everything is bounded by `timeout`; what this script starts, it stops (trap on EXIT).
 # Logs go to .build/test-logs/ (or $CONDUCTOR_TEST_SCRATCH_PATH/test-logs/). See docs/testing.md.
@@ -335,6 +335,12 @@ if wants swift; then
             export CONDUCTOR_RABBITMQ_TLS_CA="$(scripts/rabbitmq.sh tls-ca)"
         else
             echo "test.sh: the test RabbitMQ has no TLS listener (started by an older rabbitmq.sh?); its TLS tests are skipped"
+        fi
+        # Its management API, for tests that provision users and permissions on RabbitMQ too.
+        if scripts/rabbitmq.sh mgmt-status > /dev/null 2>&1; then
+            export CONDUCTOR_RABBITMQ_MGMT_URL="$(scripts/rabbitmq.sh mgmt-url)"
+        else
+            echo "test.sh: the test RabbitMQ has no management API (started by an older rabbitmq.sh?); its permission tests run on our broker only"
         fi
         # One test target at a time: all of them at once (700+ tests, brokers, agent
         # processes) keep Swift's cooperative pool, two threads on a 2-core machine, busy

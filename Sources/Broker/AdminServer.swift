@@ -26,127 +26,6 @@ public struct AdminConfiguration: Sendable, Hashable {
     }
 }
 
-/// The admin API's JSON shapes (shared with `BrokerAdminClient` and the CLI).
-public enum AdminAPI {
-    public struct QueueInfo: Codable, Sendable, Hashable {
-        public var vhost: String
-        public var name: String
-        public var durable: Bool
-        public var autoDelete: Bool
-        public var exclusive: Bool
-        public var messagesReady: Int
-        public var messagesUnacknowledged: Int
-        public var consumers: Int
-    }
-
-    public struct ExchangeInfo: Codable, Sendable, Hashable {
-        public var vhost: String
-        public var name: String
-        public var type: String
-        public var durable: Bool
-        public var autoDelete: Bool
-        public var `internal`: Bool
-    }
-
-    public struct BindingInfo: Codable, Sendable, Hashable {
-        public var vhost: String
-        public var source: String
-        public var destination: String
-        public var destinationType: String
-        public var routingKey: String
-    }
-
-    public struct ConnectionInfo: Codable, Sendable, Hashable {
-        public var name: String
-        public var peer: String
-        public var user: String?
-        public var vhost: String?
-        public var tls: Bool
-        public var state: String
-        public var channels: Int
-        public var clientProduct: String?
-        public var connectionName: String?
-        public var messagesPublished: Int
-        public var messagesDelivered: Int
-        public var connectedSeconds: Double
-    }
-
-    public struct ChannelInfo: Codable, Sendable, Hashable {
-        public var connection: String
-        public var number: Int
-        public var user: String?
-        public var vhost: String?
-        public var consumers: Int
-        public var messagesUnacknowledged: Int
-        public var mode: String
-    }
-
-    public struct UserInfo: Codable, Sendable, Hashable {
-        public var name: String
-        public var administrator: Bool
-        /// In answers to changes: whether the change was saved in the data directory (false:
-        /// the broker runs without one and the change is lost when it stops).
-        public var persisted: Bool?
-        public init(name: String, administrator: Bool, persisted: Bool? = nil) {
-            self.name = name
-            self.administrator = administrator
-            self.persisted = persisted
-        }
-    }
-
-    public struct NewUser: Codable, Sendable, Hashable {
-        public var password: String
-        public var administrator: Bool
-        public init(password: String, administrator: Bool) {
-            self.password = password
-            self.administrator = administrator
-        }
-    }
-
-    public struct Permission: Codable, Sendable, Hashable {
-        public var configure: String
-        public var write: String
-        public var read: String
-        /// In answers: whether the change was saved in the data directory (see `UserInfo`).
-        public var persisted: Bool?
-        public init(configure: String, write: String, read: String, persisted: Bool? = nil) {
-            self.configure = configure
-            self.write = write
-            self.read = read
-            self.persisted = persisted
-        }
-    }
-
-    public struct Purged: Codable, Sendable, Hashable {
-        public var messages: Int
-    }
-
-    public struct Failure: Codable, Sendable, Hashable {
-        public var error: String
-    }
-
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return encoder
-    }()
-
-    static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return decoder
-    }()
-
-    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
-        try Self.decoder.decode(type, from: Data(bytes))
-    }
-
-    public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
-        (try? Array(Self.encoder.encode(value))) ?? Array("{}".utf8)
-    }
-}
-
 /// Binds the admin HTTP listener on the broker's own loop, so requests read and change
 /// broker state with plain calls, like connections do.
 enum AdminServer {
@@ -192,7 +71,7 @@ struct AdminResponse {
 struct AdminRequestHandler {
     let core: BrokerCore
 
-    private var administrators: Set<String> {
+    var administrators: Set<String> {
         get { self.core.userStore.administrators }
         nonmutating set { self.core.userStore.administrators = newValue }
     }
@@ -201,7 +80,7 @@ struct AdminRequestHandler {
     func handle(method: HTTPMethod, path: String, authorization: String?, body: [UInt8]) -> EventLoopFuture<AdminResponse> {
         let parts = Self.segments(of: path)
         let response = self.respond(method: method, path: path, parts: parts, authorization: authorization, body: body)
-        let changesUsers = (method == .PUT || method == .DELETE) && parts.count > 2 && ["users", "permissions"].contains(parts[1])
+        let changesUsers = (method == .PUT || method == .DELETE) && parts.count > 2 && ["users", "permissions", "topic-permissions"].contains(parts[1])
         guard changesUsers, response.status.code < 300, let path = self.core.userStore.path else {
             return self.core.eventLoop.makeSucceededFuture(response)
         }
@@ -237,7 +116,16 @@ struct AdminRequestHandler {
         case (.GET, 1, "users"): return .json(self.users())
         case (.PUT, 2, "users"): return self.addUser(route[1], body)
         case (.DELETE, 2, "users"): return self.deleteUser(route[1])
+        case (.GET, 3, "users") where route[2] == "permissions": return self.permissions(user: route[1])
+        case (.GET, 3, "users") where route[2] == "topic-permissions": return self.topicPermissions(user: route[1])
+        case (.GET, 1, "permissions"): return .json(self.permissions())
+        case (.GET, 3, "permissions"): return self.permission(vhost: route[1], user: route[2])
         case (.PUT, 3, "permissions"): return self.setPermissions(vhost: route[1], user: route[2], body)
+        case (.DELETE, 3, "permissions"): return self.clearPermissions(vhost: route[1], user: route[2])
+        case (.GET, 1, "topic-permissions"): return .json(self.topicPermissions())
+        case (.GET, 3, "topic-permissions"): return self.topicPermissions(vhost: route[1], user: route[2])
+        case (.PUT, 3, "topic-permissions"): return self.setTopicPermission(vhost: route[1], user: route[2], body)
+        case (.DELETE, 3, "topic-permissions"): return self.clearTopicPermissions(vhost: route[1], user: route[2])
         case (.DELETE, 4, "queues") where route[3] == "contents": return self.purge(vhost: route[1], queue: route[2])
         case (.DELETE, 3, "queues"): return self.deleteQueue(vhost: route[1], queue: route[2])
         default: return .failure(.notFound, "no such API call: \(method) \(path)")
@@ -339,58 +227,7 @@ struct AdminRequestHandler {
         }
     }
 
-    private func users() -> [AdminAPI.UserInfo] {
-        self.core.authenticator.users.keys.sorted().map { AdminAPI.UserInfo(name: $0, administrator: self.administrators.contains($0)) }
-    }
-
-    // MARK: - Changes
-
-    private func addUser(_ name: String, _ body: [UInt8]) -> AdminResponse {
-        guard !name.isEmpty else { return .failure(.badRequest, "a user needs a name") }
-        guard let request = try? AdminAPI.decode(AdminAPI.NewUser.self, from: body) else {
-            return .failure(.badRequest, "expected {\"password\": ..., \"administrator\": true|false}")
-        }
-        let existed = self.core.authenticator.users[name] != nil
-        self.core.authenticator.users[name] = BrokerUser(name: name, password: request.password)
-        if request.administrator {
-            self.administrators.insert(name)
-        } else {
-            self.administrators.remove(name)
-        }
-        let persisted = self.core.userStore.persists
-        return .json(AdminAPI.UserInfo(name: name, administrator: request.administrator, persisted: persisted), existed ? .ok : .created)
-    }
-
-    private func deleteUser(_ name: String) -> AdminResponse {
-        guard self.core.authenticator.users.removeValue(forKey: name) != nil else {
-            return .failure(.notFound, "no user '\(name)'")
-        }
-        self.administrators.remove(name)
-        self.core.authenticator.access[name] = nil
-        self.core.permissions[name] = nil
-        // As rabbitmqctl delete_user does: the user's connections are closed.
-        for connection in self.core.connections.values where connection.user == name {
-            connection.shutdown()
-        }
-        return .json(AdminAPI.UserInfo(name: name, administrator: false, persisted: self.core.userStore.persists))
-    }
-
-    private func setPermissions(vhost: String, user: String, _ body: [UInt8]) -> AdminResponse {
-        guard self.core.vhosts[vhost] != nil else { return .failure(.notFound, "no vhost '\(vhost)'") }
-        guard self.core.authenticator.users[user] != nil else { return .failure(.notFound, "no user '\(user)'") }
-        guard let request = try? AdminAPI.decode(AdminAPI.Permission.self, from: body) else {
-            return .failure(.badRequest, "expected {\"configure\": ..., \"write\": ..., \"read\": ...}")
-        }
-        for pattern in [request.configure, request.write, request.read] where !pattern.isEmpty {
-            if (try? Regex(pattern)) == nil { return .failure(.badRequest, "invalid regular expression '\(pattern)'") }
-        }
-        self.core.permissions[user, default: [:]][vhost] = BrokerPermission(
-            user: user, vhost: vhost, configure: request.configure, write: request.write, read: request.read)
-        self.core.authenticator.access[user, default: []].insert(vhost)
-        var answer = request
-        answer.persisted = self.core.userStore.persists
-        return .json(answer)
-    }
+    // MARK: - Queues
 
     private func purge(vhost: String, queue name: String) -> AdminResponse {
         guard let queue = self.core.vhosts[vhost]?.queues[name] else { return .failure(.notFound, "no queue '\(name)' in vhost '\(vhost)'") }

@@ -43,6 +43,27 @@ public struct BrokerPermission: Sendable, Hashable {
     }
 }
 
+/// RabbitMQ's topic permission: on the topic exchange `exchange` of `vhost`, the routing
+/// keys `user` may publish with (`write`) and bind with (`read`). Unanchored regular
+/// expressions (an empty one means "^$") in which `{username}` and `{vhost}` stand for the
+/// connection's user and vhost. A user without one for an exchange may use any routing key
+/// there (docs/broker.md, "Topic permissions").
+public struct BrokerTopicPermission: Sendable, Hashable {
+    public var user: String
+    public var vhost: String
+    public var exchange: String
+    public var write: String
+    public var read: String
+
+    public init(user: String, vhost: String, exchange: String, write: String = ".*", read: String = ".*") {
+        self.user = user
+        self.vhost = vhost
+        self.exchange = exchange
+        self.write = write
+        self.read = read
+    }
+}
+
 /// RabbitMQ's default password hashing (`rabbit_password_hashing_sha256`).
 public enum PasswordHashing {
     public static func hash(password: String, salt: [UInt8]? = nil) -> String {
@@ -73,6 +94,8 @@ public struct BrokerConfiguration: Sendable {
     public var users: [BrokerUser] { didSet { self.accessIsBuiltInDefault = false } }
     public var vhosts: [String]
     public var permissions: [BrokerPermission] { didSet { self.accessIsBuiltInDefault = false } }
+    /// Routing-key limits on topic exchanges (RabbitMQ's topic authorisation).
+    public var topicPermissions: [BrokerTopicPermission] = [] { didSet { self.accessIsBuiltInDefault = false } }
     /// True while `users` and `permissions` are the built-in guest (nothing was given or
     /// set). Like RabbitMQ's default user, that one only seeds a new data directory's
     /// users.json; users given explicitly are applied at every start (UserStore.swift).
@@ -151,7 +174,7 @@ public struct BrokerConfiguration: Sendable {
         self.flowLimits = flowLimits
     }
 
-    /// Reads the users, vhosts and permissions of a RabbitMQ definitions export
+    /// Reads the users, vhosts, permissions and topic permissions of a RabbitMQ definitions export
     /// (`rabbitmqctl export_definitions`). A user may carry `password` (plain) instead of
     /// `password_hash`; only the SHA-256 hashing algorithm is understood.
     public static func load(definitionsFile path: String) throws -> BrokerConfiguration {
@@ -193,6 +216,16 @@ public struct BrokerConfiguration: Sendable {
             configuration.permissions.append(BrokerPermission(
                 user: user, vhost: vhost,
                 configure: entry["configure"] as? String ?? "",
+                write: entry["write"] as? String ?? "",
+                read: entry["read"] as? String ?? ""
+            ))
+        }
+        for (index, entry) in (root["topic_permissions"] as? [[String: Any]] ?? []).enumerated() {
+            guard let user = entry["user"] as? String, let vhost = entry["vhost"] as? String, let exchange = entry["exchange"] as? String else {
+                throw BrokerConfigurationError("\(path): topic_permissions[\(index)] needs user, vhost and exchange")
+            }
+            configuration.topicPermissions.append(BrokerTopicPermission(
+                user: user, vhost: vhost, exchange: exchange,
                 write: entry["write"] as? String ?? "",
                 read: entry["read"] as? String ?? ""
             ))

@@ -19,8 +19,18 @@ final class BrokerConnection: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var channels: [UInt16: ServerChannel] = [:]
     private(set) var vhost: VirtualHost?
-    private(set) var access: AccessControl?
+    private var openedAccess: AccessControl?
     var exclusiveQueues: [BrokerQueue] = []
+
+    /// The user's permissions in the vhost (nil before connection.open), renewed when the
+    /// admin API changed any: RabbitMQ checks its current permissions at every operation.
+    var access: AccessControl? {
+        guard let current = self.openedAccess else { return nil }
+        guard current.generation != self.core.accessGeneration else { return current }
+        let renewed = self.core.accessControl(user: current.user, vhost: current.vhost)
+        self.openedAccess = renewed
+        return renewed
+    }
     private var tuning: ConnectionTuning
     private var isReading = false
     private var isDirty = false
@@ -417,7 +427,7 @@ final class BrokerConnection: ChannelDuplexHandler {
             self.startHeartbeats(interval: tuning.heartbeat)
         case .sendOpenOk(let user, let vhost):
             self.vhost = self.core.vhosts[vhost]
-            self.access = AccessControl(user: user, vhost: vhost, permission: self.core.permission(user: user, vhost: vhost))
+            self.openedAccess = self.core.accessControl(user: user, vhost: vhost)
             self.logger[metadataKey: "amqp_user"] = "\(user)"
             self.writeMethod(channel: 0, .connectionOpenOk(.init()))
         case .sendClose(let close):
@@ -568,9 +578,9 @@ final class BrokerConnection: ChannelDuplexHandler {
         queue.vhost.deleteQueue(queue)
     }
 
-    /// Server shutdown: connection.close 320, then the socket closes.
-    func shutdown() {
-        self.run(self.machine.shutdownRequested())
+    /// Server shutdown (or the user deleted): connection.close 320, then the socket closes.
+    func shutdown(reason: String = "broker shutdown") {
+        self.run(self.machine.shutdownRequested(reason: reason))
         self.flushAndClose()
     }
 

@@ -15,7 +15,12 @@ final class BrokerCore {
     let logger: Logger
     private(set) var vhosts: [String: VirtualHost] = [:]
     /// user -> vhost -> permission.
-    var permissions: [String: [String: BrokerPermission]] = [:]
+    var permissions: [String: [String: BrokerPermission]] = [:] { didSet { self.accessGeneration &+= 1 } }
+    /// user -> vhost -> exchange -> topic permission (RabbitMQ's topic authorisation).
+    var topicPermissions: [String: [String: [String: BrokerTopicPermission]]] = [:] { didSet { self.accessGeneration &+= 1 } }
+    /// Counts changes to `permissions` and `topicPermissions`: a connection whose
+    /// `AccessControl` is older takes a new one before its next check.
+    private(set) var accessGeneration: UInt64 = 0
     var connections: [ObjectIdentifier: BrokerConnection] = [:]
     private var dirtyConnections: [BrokerConnection] = []
     private var flushScheduled = false
@@ -42,10 +47,41 @@ final class BrokerCore {
         for permission in configuration.permissions {
             self.permissions[permission.user, default: [:]][permission.vhost] = permission
         }
+        for topic in configuration.topicPermissions {
+            self.topicPermissions[topic.user, default: [:]][topic.vhost, default: [:]][topic.exchange] = topic
+        }
     }
 
     func permission(user: String, vhost: String) -> BrokerPermission? {
         self.permissions[user]?[vhost]
+    }
+
+    /// Every permission, by user then vhost.
+    var allPermissions: [BrokerPermission] {
+        self.permissions.keys.sorted().flatMap { user in
+            let byVhost = self.permissions[user] ?? [:]
+            return byVhost.keys.sorted().compactMap { byVhost[$0] }
+        }
+    }
+
+    /// Every topic permission, by user, vhost then exchange.
+    var allTopicPermissions: [BrokerTopicPermission] {
+        self.topicPermissions.keys.sorted().flatMap { user in
+            let byVhost = self.topicPermissions[user] ?? [:]
+            return byVhost.keys.sorted().flatMap { vhost in
+                let byExchange = byVhost[vhost] ?? [:]
+                return byExchange.keys.sorted().compactMap { byExchange[$0] }
+            }
+        }
+    }
+
+    /// `user`'s permissions in `vhost` as they are now.
+    func accessControl(user: String, vhost: String) -> AccessControl {
+        AccessControl(
+            user: user, vhost: vhost, permission: self.permission(user: user, vhost: vhost),
+            topicPermissions: self.topicPermissions[user]?[vhost].map { Array($0.values) } ?? [],
+            generation: self.accessGeneration
+        )
     }
 
     /// A connection other than the one being read from has output; it is flushed once at
@@ -104,61 +140,5 @@ final class BrokerCore {
     static func randomName(prefix: String) -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
         return prefix + String((0..<22).map { _ in alphabet.randomElement()! })
-    }
-}
-
-/// One connection's permissions in its vhost, with each verdict cached per name so the
-/// regular expressions run once per exchange or queue, not once per message.
-final class AccessControl {
-    enum Kind { case configure, write, read }
-
-    let user: String
-    let vhost: String
-    private let patterns: [Kind: Regex<AnyRegexOutput>?]
-    private var cache: [Kind: [String: Bool]] = [:]
-    private var lastWritableExchange: String?
-
-    init(user: String, vhost: String, permission: BrokerPermission?) {
-        self.user = user
-        self.vhost = vhost
-        func compile(_ pattern: String?) -> Regex<AnyRegexOutput>? {
-            guard let pattern else { return nil }
-            // RabbitMQ reads an empty pattern as "^$"; otherwise the match is unanchored.
-            return try? Regex(pattern.isEmpty ? "^$" : pattern)
-        }
-        self.patterns = [
-            .configure: compile(permission?.configure),
-            .write: compile(permission?.write),
-            .read: compile(permission?.read),
-        ]
-    }
-
-    func isAllowed(_ kind: Kind, _ name: String) -> Bool {
-        if let verdict = self.cache[kind]?[name] { return verdict }
-        let verdict: Bool
-        if let regex = self.patterns[kind] ?? nil {
-            verdict = (try? regex.firstMatch(in: name)) != nil
-        } else {
-            verdict = false
-        }
-        if (self.cache[kind]?.count ?? 0) > 10_000 { self.cache[kind] = [:] }
-        self.cache[kind, default: [:]][name] = verdict
-        return verdict
-    }
-
-    func check(_ kind: Kind, exchange name: String) throws(BrokerError) {
-        // Every publish checks write access; most go to the same exchange as the last.
-        if kind == .write, let last = self.lastWritableExchange, last == name { return }
-        let resource = name.isEmpty ? "amq.default" : name
-        guard self.isAllowed(kind, resource) else {
-            throw .accessRefused("\(kind) access to exchange '\(resource)' in vhost '\(self.vhost)' refused for user '\(self.user)'")
-        }
-        if kind == .write { self.lastWritableExchange = name }
-    }
-
-    func check(_ kind: Kind, queue name: String) throws(BrokerError) {
-        guard self.isAllowed(kind, name) else {
-            throw .accessRefused("\(kind) access to queue '\(name)' in vhost '\(self.vhost)' refused for user '\(self.user)'")
-        }
     }
 }

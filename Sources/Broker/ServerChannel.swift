@@ -137,18 +137,22 @@ final class ServerChannel {
 
     private func publish(_ content: Content<AMQP.Basic.Publish>) throws(BrokerError) {
         let publish = content.method
-        if let userID = content.properties.userId, userID != self.access.user {
-            throw .preconditionFailed("user_id property set to '\(userID)' but authenticated user was '\(self.access.user)'")
+        // RabbitMQ's order: write access, the exchange (404, internal 403), the routing key
+        // (topic authorisation), then the message's own properties.
+        let access = self.access
+        try access.check(.write, exchange: publish.exchange)
+        let exchange = try self.lookupExchange(publish.exchange)
+        if let exchange { try access.checkTopic(.write, exchange: exchange, routingKey: publish.routingKey) }
+        if let userID = content.properties.userId, userID != access.user {
+            throw .preconditionFailed("user_id property set to '\(userID)' but authenticated user was '\(access.user)'")
         }
-        try self.access.check(.write, exchange: publish.exchange)
         if content.properties.expiration != nil { _ = try MessageExpiration.milliseconds(content.properties.expiration) }
         let message = Message(exchange: publish.exchange, routingKey: publish.routingKey, properties: content.properties, body: content.body)
         if self.mode == .transactional {
-            _ = try self.lookupExchange(publish.exchange)
             self.txPublishes.append((publish, message))
             return
         }
-        var (ticket, refused) = try self.route(publish, message)
+        var (ticket, refused) = self.route(publish, message, through: exchange)
         if ticket != 0, self.core.store?.failure != nil {
             // Not on disk and never will be: the publisher gets a nack.
             (ticket, refused) = (0, true)
@@ -176,10 +180,10 @@ final class ServerChannel {
         return exchange
     }
 
-    /// Routes and enqueues; returns the store ticket a confirm must wait for (0: none) and
-    /// whether a queue refused the message (x-overflow reject-publish: nack).
-    private func route(_ publish: AMQP.Basic.Publish, _ message: Message) throws(BrokerError) -> (ticket: UInt64, refused: Bool) {
-        let exchange = try self.lookupExchange(publish.exchange)
+    /// Routes and enqueues through `exchange` (nil: the default exchange); returns the store
+    /// ticket a confirm must wait for (0: none) and whether a queue refused the message
+    /// (x-overflow reject-publish: nack).
+    private func route(_ publish: AMQP.Basic.Publish, _ message: Message, through exchange: Exchange?) -> (ticket: UInt64, refused: Bool) {
         guard let exchange else {
             // The default exchange: straight to the queue of that name.
             if let queue = self.defaultExchangeQueue(publish.routingKey) {
@@ -285,7 +289,10 @@ final class ServerChannel {
         self.txPublishes.removeAll()
         self.txAcks.removeAll()
         var ticket: UInt64 = 0
-        for (publish, message) in publishes { ticket = max(ticket, try self.route(publish, message).ticket) }
+        for (publish, message) in publishes {
+            // The exchange may have gone since the publish was checked.
+            ticket = max(ticket, self.route(publish, message, through: try self.lookupExchange(publish.exchange)).ticket)
+        }
         for (kind, tag, multiple, requeue) in acks { try self.applySettle(kind, tag, multiple: multiple, requeue: requeue) }
         // commit-ok promises the publishes are the broker's: persistent ones must be on
         // disk first, or a crash right after it would lose what the client saw committed.
@@ -585,6 +592,12 @@ final class ServerChannel {
             if name.hasPrefix("amq.") {
                 throw .accessRefused("exchange name '\(name)' contains reserved prefix 'amq.*'")
             }
+            // As RabbitMQ: naming an alternate exchange needs read on the new exchange and
+            // write on the alternate (messages will be published to it on the user's behalf).
+            if let alternate = declare.arguments["alternate-exchange"]?.stringValue {
+                try self.access.check(.read, exchange: name)
+                try self.access.check(.write, exchange: alternate)
+            }
             self.vhost.exchanges[name] = Exchange(
                 name: name, type: type, durable: declare.durable, autoDelete: declare.autoDelete,
                 isInternal: declare.internal, arguments: declare.arguments
@@ -613,21 +626,27 @@ final class ServerChannel {
         if !delete.noWait { self.send(.exchangeDeleteOk(.init())) }
     }
 
-    private func bindingExchanges(destination: String, source: String) throws(BrokerError) -> (Exchange, Exchange) {
+    /// The ends of an exchange-to-exchange binding, checked in RabbitMQ's order: write on
+    /// the destination, neither the default exchange, read on the source, the binding key
+    /// against the source's topic permission, then both must exist.
+    private func bindingExchanges(destination: String, source: String, key: String) throws(BrokerError) -> (Exchange, Exchange) {
+        let access = self.access
+        try access.check(.write, exchange: destination)
         if destination.isEmpty || source.isEmpty { throw .accessRefused("operation not permitted on the default exchange") }
-        try self.access.check(.write, exchange: destination)
-        try self.access.check(.read, exchange: source)
+        try access.check(.read, exchange: source)
+        let origin = self.vhost.exchanges[source]
+        if let origin { try access.checkTopic(.read, exchange: origin, routingKey: key) }
+        guard let origin else {
+            throw .notFound("no exchange '\(source)' in vhost '\(self.vhost.name)'")
+        }
         guard let target = self.vhost.exchanges[destination] else {
             throw .notFound("no exchange '\(destination)' in vhost '\(self.vhost.name)'")
-        }
-        guard let origin = self.vhost.exchanges[source] else {
-            throw .notFound("no exchange '\(source)' in vhost '\(self.vhost.name)'")
         }
         return (target, origin)
     }
 
     private func exchangeBind(_ bind: AMQP.Exchange.Bind) throws(BrokerError) {
-        let (destination, source) = try self.bindingExchanges(destination: bind.destination, source: bind.source)
+        let (destination, source) = try self.bindingExchanges(destination: bind.destination, source: bind.source, key: bind.routingKey)
         if source.bind(.exchange(destination), key: bind.routingKey, arguments: bind.arguments) {
             if !destination.incomingSources.contains(where: { $0 === source }) { destination.incomingSources.append(source) }
             if source.durable, destination.durable {
@@ -640,7 +659,7 @@ final class ServerChannel {
     }
 
     private func exchangeUnbind(_ unbind: AMQP.Exchange.Unbind) throws(BrokerError) {
-        let (destination, source) = try self.bindingExchanges(destination: unbind.destination, source: unbind.source)
+        let (destination, source) = try self.bindingExchanges(destination: unbind.destination, source: unbind.source, key: unbind.routingKey)
         source.unbind(.exchange(destination), key: unbind.routingKey, arguments: unbind.arguments)
         if source.durable, destination.durable {
             self.vhost.store?.record(.unbinding(StoredBinding(
@@ -689,6 +708,12 @@ final class ServerChannel {
             existing.used()
             queue = existing
         } else {
+            // As RabbitMQ: a dead letter exchange needs read on the new queue and write on
+            // that exchange (dead letters are published to it on the user's behalf).
+            if let deadLetterExchange = declare.arguments["x-dead-letter-exchange"]?.stringValue {
+                try self.access.check(.read, queue: name)
+                try self.access.check(.write, exchange: deadLetterExchange)
+            }
             let settings = try QueueArguments(declare.arguments, queue: name, vhost: vhost.name)
             queue = BrokerQueue(
                 name: name, durable: declare.durable,
@@ -708,25 +733,32 @@ final class ServerChannel {
         }
     }
 
-    private func bindingEnds(queue: String, exchange: String) throws(BrokerError) -> (BrokerQueue, Exchange) {
+    /// The ends of a queue binding and its key, checked in RabbitMQ's order: write on the
+    /// queue, not the default exchange, read on the exchange, the binding key against the
+    /// exchange's topic permission, then both must exist. An empty queue name means the
+    /// channel's last declared queue and then an empty key means its name.
+    private func bindingEnds(queue: String, exchange: String, key: String) throws(BrokerError) -> (BrokerQueue, Exchange, String) {
         let name = try self.queueName(queue)
+        let key = queue.isEmpty && key.isEmpty ? name : key
+        let access = self.access
+        try access.check(.write, queue: name)
         if exchange.isEmpty { throw .accessRefused("operation not permitted on the default exchange") }
-        try self.access.check(.write, queue: name)
-        try self.access.check(.read, exchange: exchange)
-        let queue = try self.lookupQueue(name)
-        guard let source = self.vhost.exchanges[exchange] else {
+        try access.check(.read, exchange: exchange)
+        let source = self.vhost.exchanges[exchange]
+        if let source { try access.checkTopic(.read, exchange: source, routingKey: key) }
+        guard let source else {
             throw .notFound("no exchange '\(exchange)' in vhost '\(self.vhost.name)'")
         }
-        return (queue, source)
+        return (try self.lookupQueue(name), source, key)
     }
 
     private func queueBind(_ bind: AMQP.Queue.Bind) throws(BrokerError) {
-        let (queue, exchange) = try self.bindingEnds(queue: bind.queue, exchange: bind.exchange)
-        if exchange.bind(.queue(queue), key: bind.routingKey, arguments: bind.arguments) {
+        let (queue, exchange, key) = try self.bindingEnds(queue: bind.queue, exchange: bind.exchange, key: bind.routingKey)
+        if exchange.bind(.queue(queue), key: key, arguments: bind.arguments) {
             if !queue.boundFrom.contains(where: { $0 === exchange }) { queue.boundFrom.append(exchange) }
             if exchange.durable, queue.storeID != 0 {
                 self.vhost.store?.record(.binding(StoredBinding(
-                    vhost: self.vhost.name, source: exchange.name, destinationIsQueue: true, destination: queue.name, key: bind.routingKey, arguments: bind.arguments
+                    vhost: self.vhost.name, source: exchange.name, destinationIsQueue: true, destination: queue.name, key: key, arguments: bind.arguments
                 )))
             }
         }
@@ -734,11 +766,11 @@ final class ServerChannel {
     }
 
     private func queueUnbind(_ unbind: AMQP.Queue.Unbind) throws(BrokerError) {
-        let (queue, exchange) = try self.bindingEnds(queue: unbind.queue, exchange: unbind.exchange)
-        exchange.unbind(.queue(queue), key: unbind.routingKey, arguments: unbind.arguments)
+        let (queue, exchange, key) = try self.bindingEnds(queue: unbind.queue, exchange: unbind.exchange, key: unbind.routingKey)
+        exchange.unbind(.queue(queue), key: key, arguments: unbind.arguments)
         if exchange.durable, queue.storeID != 0 {
             self.vhost.store?.record(.unbinding(StoredBinding(
-                vhost: self.vhost.name, source: exchange.name, destinationIsQueue: true, destination: queue.name, key: unbind.routingKey, arguments: unbind.arguments
+                vhost: self.vhost.name, source: exchange.name, destinationIsQueue: true, destination: queue.name, key: key, arguments: unbind.arguments
             )))
         }
         if !exchange.bindings.contains(where: { $0.destination.isSame(as: .queue(queue)) }) {

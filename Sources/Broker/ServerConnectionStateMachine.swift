@@ -259,9 +259,10 @@ struct ServerConnectionStateMachine {
         }
     }
 
-    /// The server is shutting down.
-    mutating func shutdownRequested() -> Action {
-        self.connectionError(replyCode: ReplyCode.connectionForced, text: "CONNECTION_FORCED - broker shutdown")
+    /// The broker closes the connection (320): it stops, or an administrator deleted the
+    /// connection's user (`reason` is then RabbitMQ's "user 'NAME' is deleted").
+    mutating func shutdownRequested(reason: String = "broker shutdown") -> Action {
+        self.connectionError(replyCode: ReplyCode.connectionForced, text: "CONNECTION_FORCED - \(reason)")
     }
 
     private mutating func close(_ code: UInt16, _ text: String, _ method: AMQP.Method) -> Action {

@@ -10,7 +10,8 @@ import NIOCore
 /// set as it was after the last change; at start the broker takes it (or, without it, the
 /// built-in guest), then adds the users and permissions the configuration names, which win
 /// over stored entries of the same name. The file is a RabbitMQ definitions document (the
-/// `users` and `permissions` parts), so `--definitions DIR/users.json` reads it too.
+/// `users`, `permissions` and `topic_permissions` parts), so `--definitions DIR/users.json`
+/// reads it too.
 /// Loop-bound: read and changed only on the broker's event loop.
 final class UserStore {
     /// `DIR/users.json`; nil without a data directory (changes then live in memory only).
@@ -33,7 +34,7 @@ final class UserStore {
 
     // MARK: - The file
 
-    /// A RabbitMQ definitions document restricted to users and permissions.
+    /// A RabbitMQ definitions document restricted to users, permissions and topic permissions.
     struct Document: Codable, Equatable {
         struct User: Codable, Equatable {
             var name: String
@@ -52,8 +53,18 @@ final class UserStore {
             var read: String
         }
 
+        struct TopicPermission: Codable, Equatable {
+            var user: String
+            var vhost: String
+            var exchange: String
+            var write: String
+            var read: String
+        }
+
         var users: [User]
         var permissions: [Permission]
+        /// Absent in files written before topic permissions existed.
+        var topicPermissions: [TopicPermission]?
     }
 
     static let hashingAlgorithm = "rabbit_password_hashing_sha256"
@@ -144,12 +155,13 @@ extension BrokerCore {
                 loopbackOnly: user.loopbackOnly ? true : nil
             )
         }
-        let permissions = self.permissions.keys.sorted().flatMap { user in
-            (self.permissions[user] ?? [:]).keys.sorted().compactMap { self.permissions[user]?[$0] }.map {
-                UserStore.Document.Permission(user: $0.user, vhost: $0.vhost, configure: $0.configure, write: $0.write, read: $0.read)
-            }
+        let permissions = self.allPermissions.map {
+            UserStore.Document.Permission(user: $0.user, vhost: $0.vhost, configure: $0.configure, write: $0.write, read: $0.read)
         }
-        return UserStore.Document(users: users, permissions: permissions)
+        let topicPermissions = self.allTopicPermissions.map {
+            UserStore.Document.TopicPermission(user: $0.user, vhost: $0.vhost, exchange: $0.exchange, write: $0.write, read: $0.read)
+        }
+        return UserStore.Document(users: users, permissions: permissions, topicPermissions: topicPermissions)
     }
 
     /// At start, before anything listens: takes `users.json` if the data directory has one,
@@ -158,6 +170,7 @@ extension BrokerCore {
         guard let path = self.userStore.path, let document = try UserStore.read(path) else { return }
         var users: [String: BrokerUser] = [:]
         var permissions: [String: [String: BrokerPermission]] = [:]
+        var topicPermissions: [String: [String: [String: BrokerTopicPermission]]] = [:]
         var administrators: Set<String> = []
         for user in document.users {
             users[user.name] = BrokerUser(name: user.name, passwordHash: user.passwordHash, loopbackOnly: user.loopbackOnly ?? false)
@@ -167,11 +180,18 @@ extension BrokerCore {
             permissions[entry.user, default: [:]][entry.vhost] = BrokerPermission(
                 user: entry.user, vhost: entry.vhost, configure: entry.configure, write: entry.write, read: entry.read)
         }
+        for entry in document.topicPermissions ?? [] {
+            topicPermissions[entry.user, default: [:]][entry.vhost, default: [:]][entry.exchange] = BrokerTopicPermission(
+                user: entry.user, vhost: entry.vhost, exchange: entry.exchange, write: entry.write, read: entry.read)
+        }
         let configuration = self.configuration
         // The built-in guest only seeds a new data directory: one deleted stays deleted.
         if !configuration.accessIsBuiltInDefault {
             for user in configuration.users { users[user.name] = user }
             for permission in configuration.permissions { permissions[permission.user, default: [:]][permission.vhost] = permission }
+            for topic in configuration.topicPermissions {
+                topicPermissions[topic.user, default: [:]][topic.vhost, default: [:]][topic.exchange] = topic
+            }
             administrators.formUnion(UserStore.configuredAdministrators(configuration))
         } else {
             administrators.formUnion(configuration.admin?.administrators ?? [])
@@ -179,6 +199,7 @@ extension BrokerCore {
         self.authenticator.users = users
         self.authenticator.access = permissions.mapValues { Set($0.keys) }
         self.permissions = permissions
+        self.topicPermissions = topicPermissions
         self.userStore.administrators = administrators
         self.logger.info("users and permissions from the data directory", metadata: [
             "broker_users_file": "\(path)", "broker_users": "\(users.count)",

@@ -8,7 +8,8 @@ import NIOHTTP1
 enum BrokerAdminCommands {
     static let all: [any ParsableCommand.Type] = [
         ListQueues.self, ListExchanges.self, ListBindings.self, ListConnections.self, ListChannels.self, ListUsers.self,
-        AddUser.self, DeleteUser.self, SetPermissions.self, PurgeQueue.self, DeleteQueue.self,
+        AddUser.self, DeleteUser.self, SetPermissions.self, SetTopicPermissions.self, ClearTopicPermissions.self,
+        ListTopicPermissions.self, PurgeQueue.self, DeleteQueue.self,
     ]
 
     static let discussion = """
@@ -88,6 +89,12 @@ struct AdminOptions: ParsableArguments {
 
     static func path(_ parts: String...) -> String {
         "/api/" + parts.map(BrokerAdminClient.segment).joined(separator: "/")
+    }
+
+    static let topicPermissionColumns = ["user", "vhost", "exchange", "write", "read"]
+
+    static func row(_ topic: AdminAPI.TopicPermission) -> [String] {
+        [topic.user ?? "-", topic.vhost ?? "-", topic.exchange, topic.write, topic.read]
     }
 }
 
@@ -205,7 +212,7 @@ extension BrokerAdminCommands {
         static let configuration = CommandConfiguration(
             commandName: "set-permissions",
             abstract: "Set a user's configure, write and read permissions (regular expressions) in a vhost.",
-            discussion: BrokerAdminCommands.discussion + " As in RabbitMQ, \"\" grants nothing and \".*\" everything. New connections use them."
+            discussion: BrokerAdminCommands.discussion + " As in RabbitMQ, \"\" grants nothing and \".*\" everything. Open connections apply them from their next operation."
                 + BrokerAdminCommands.persistence)
         @Argument(help: "User name.") var user: String
         @Argument(help: "Configure pattern.") var configure: String
@@ -221,6 +228,60 @@ extension BrokerAdminCommands {
                 [self.user, self.vhost, permission.configure, permission.write, permission.read],
             ])
             self.admin.noteIfNotPersisted(permission.persisted)
+        }
+    }
+
+    struct SetTopicPermissions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-topic-permissions",
+            abstract: "Limit the routing keys a user may publish with (write) and bind with (read) on a topic exchange.",
+            discussion: BrokerAdminCommands.discussion
+                + " As RabbitMQ's set_topic_permissions: regular expressions matched against routing keys, \"\" meaning ^$, "
+                + "{username} and {vhost} standing for the connection's user and vhost; one entry per exchange (setting it again "
+                + "replaces it); a user without one for an exchange may use any routing key there. Open connections apply it "
+                + "from their next operation."
+                + BrokerAdminCommands.persistence)
+        @Argument(help: "User name.") var user: String
+        @Argument(help: "Topic exchange name.") var exchange: String
+        @Argument(help: "Write pattern (routing keys of publishes).") var write: String
+        @Argument(help: "Read pattern (binding keys of queue and exchange bindings).") var read: String
+        @Option(name: .customShort("p"), help: ArgumentHelp("Virtual host (as rabbitmqctl's -p).", valueName: "vhost")) var vhost: String = "/"
+        @OptionGroup var admin: AdminOptions
+
+        func run() async throws {
+            let body = AdminAPI.encode(AdminAPI.TopicPermission(exchange: self.exchange, write: self.write, read: self.read))
+            let topic = try await self.admin.call(.PUT, AdminOptions.path("topic-permissions", self.vhost, self.user), body: body, as: AdminAPI.TopicPermission.self)
+            self.admin.output(topic, columns: AdminOptions.topicPermissionColumns, rows: [AdminOptions.row(topic)])
+            self.admin.noteIfNotPersisted(topic.persisted)
+        }
+    }
+
+    struct ClearTopicPermissions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "clear-topic-permissions", abstract: "Remove all of a user's topic permissions in a vhost.",
+            discussion: BrokerAdminCommands.discussion + BrokerAdminCommands.persistence)
+        @Argument(help: "User name.") var user: String
+        @Option(name: .customShort("p"), help: ArgumentHelp("Virtual host (as rabbitmqctl's -p).", valueName: "vhost")) var vhost: String = "/"
+        @OptionGroup var admin: AdminOptions
+
+        func run() async throws {
+            let cleared = try await self.admin.call(.DELETE, AdminOptions.path("topic-permissions", self.vhost, self.user), as: AdminAPI.Cleared.self)
+            self.admin.output(cleared, columns: ["user", "vhost", "removed"], rows: [[self.user, self.vhost, "\(cleared.removed)"]])
+            self.admin.noteIfNotPersisted(cleared.persisted)
+        }
+    }
+
+    struct ListTopicPermissions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list-topic-permissions", abstract: "List topic permissions: user, vhost, exchange, write and read patterns.",
+            discussion: BrokerAdminCommands.discussion)
+        @Option(name: .customShort("p"), help: ArgumentHelp("Only this virtual host (default: all).", valueName: "vhost")) var vhost: String?
+        @OptionGroup var admin: AdminOptions
+
+        func run() async throws {
+            var topics = try await self.admin.call(.GET, AdminOptions.path("topic-permissions"), as: [AdminAPI.TopicPermission].self)
+            if let vhost = self.vhost { topics.removeAll { $0.vhost != vhost } }
+            self.admin.output(topics, columns: AdminOptions.topicPermissionColumns, rows: topics.map(AdminOptions.row))
         }
     }
 

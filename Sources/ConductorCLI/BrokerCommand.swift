@@ -15,7 +15,7 @@ struct BrokerCommand: AsyncParsableCommand {
             HTTP listeners). Without --definitions or --user, guest/guest is accepted from loopback only.
 
             Users and permissions changed through the admin API (add-user, delete-user, \
-            set-permissions) are saved in the data directory (DIR/users.json). At start the broker \
+            set-permissions, set-topic-permissions) are saved in the data directory (DIR/users.json). At start the broker \
             takes that file if it exists, then applies --user, --permission and --definitions on top \
             (they win for the names they give, at every start). The built-in guest only seeds a new \
             data directory: once users.json exists, a deleted guest stays deleted. With \
@@ -36,7 +36,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
     var listen: String = "127.0.0.1:5672"
 
-    @Option(name: .long, help: "RabbitMQ definitions JSON with users, vhosts and permissions.")
+    @Option(name: .long, help: "RabbitMQ definitions JSON with users, vhosts, permissions and topic permissions.")
     var definitions: String?
 
     @Option(name: .long, help: ArgumentHelp(

@@ -69,6 +69,22 @@ struct BrokerAdminCLITests {
         let noVhost = try await CLI.run(["broker", "set-permissions", "ops", "", "", "", "-p", "elsewhere", "--http", http])
         #expect(noVhost.status == 1)
         #expect(noVhost.stderr.contains("no vhost 'elsewhere'"))
+        // Topic permissions: set (twice for one exchange: replaced), list, clear.
+        for write in ["^ops\\.", "^ops\\.events\\."] {
+            let topic = try await CLI.run(["broker", "set-topic-permissions", "ops", "events", write, "", "--http", http])
+            #expect(topic.status == 0, "\(topic.stderr)")
+            #expect(topic.stdout.contains("events") && topic.stdout.contains(write), "\(topic.stdout)")
+        }
+        let topics = try await CLI.run(["broker", "list-topic-permissions", "--http", http, "--json"])
+        #expect(topics.status == 0, "\(topics.stderr)")
+        let listed = try JSONSerialization.jsonObject(with: Data(topics.stdout.utf8)) as? [[String: String]]
+        #expect(listed == [["user": "ops", "vhost": "/", "exchange": "events", "write": "^ops\\.events\\.", "read": ""]], "\(topics.stdout)")
+        let cleared = try await CLI.run(["broker", "clear-topic-permissions", "ops", "-p", "/", "--http", http])
+        #expect(cleared.status == 0, "\(cleared.stderr)")
+        #expect(cleared.stdout.contains("ops") && cleared.stdout.contains("1"), "\(cleared.stdout)")
+        let clearedAgain = try await CLI.run(["broker", "clear-topic-permissions", "ops", "--http", http])
+        #expect(clearedAgain.status == 1)
+        #expect(clearedAgain.stderr.contains("404") && clearedAgain.stderr.contains("no topic permissions for user 'ops'"), "\(clearedAgain.stderr)")
         let refused = try await CLI.run(["broker", "list-connections", "--http", http, "--admin-password", "wrong"])
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("401"))

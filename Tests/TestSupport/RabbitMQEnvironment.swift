@@ -12,7 +12,8 @@ public enum RabbitMQEnvironment {
     public static let tlsURL: String? = variable("CONDUCTOR_RABBITMQ_TLS_URL")
     /// CONDUCTOR_RABBITMQ_TLS_CA: the CA file that signed the TLS listener's certificate.
     public static let tlsCA: String? = variable("CONDUCTOR_RABBITMQ_TLS_CA")
-    /// CONDUCTOR_RABBITMQ_MGMT_URL: the management API, http://guest:guest@127.0.0.1:PORT.
+    /// CONDUCTOR_RABBITMQ_MGMT_URL: its management API, http://guest:guest@127.0.0.1:15673
+    /// (`scripts/rabbitmq.sh mgmt-url`), for tests that provision users and permissions.
     public static let managementURL: String? = variable("CONDUCTOR_RABBITMQ_MGMT_URL")
 
     private static func variable(_ name: String) -> String? {
