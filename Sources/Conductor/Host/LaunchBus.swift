@@ -135,6 +135,7 @@ public struct LaunchBus: Sendable {
         configuration.tls = record.tls.map {
             BrokerTLSConfiguration(host: listen, port: $0.port ?? 0, certificateChainFile: $0.certificate, privateKeyFile: $0.key)
         }
+        if record.recipePassword != nil { configuration.topicPermissions = [RecipeLogin.topicPermission] }
         configuration.admin = AdminConfiguration(host: "127.0.0.1", port: 0, administrators: ["conductor"])
         let server = BrokerServer(configuration: configuration, logger: Logger(label: "conductor.broker", factory: { _ in SwiftLogNoOpLogHandler() }))
         let port: Int

@@ -1,8 +1,6 @@
 import Broker
 import Foundation
 import Mesh
-import NIOCore
-import NIOHTTP1
 
 /// One agent's own broker login (`agent.<instance>`), made by the coordinator before the
 /// agent starts and removed when it is terminated (docs/agent.md, "Identity").
@@ -65,6 +63,9 @@ enum RecipeLogin {
     static let permission = BrokerPermission(
         user: "recipe", vhost: "/", configure: "^amq\\.gen-.*$",
         write: "^(amq\\.default|\(QMF.topicExchange.escapedForRegex)|\(QMF.directExchange.escapedForRegex))$", read: "^amq\\.gen-.*$")
+    /// It may broadcast a locate or a query, and publish nothing else on the topic exchange.
+    static let topicPermission = BrokerTopicPermission(
+        user: "recipe", vhost: "/", exchange: QMF.topicExchange, write: "^console\\.request\\.(agent_locate|query)$", read: "^$")
 }
 
 extension String {
@@ -73,7 +74,7 @@ extension String {
 
 /// Makes and removes agents' logins through the management HTTP API that RabbitMQ's
 /// `rabbitmq_management` plugin and our broker's admin API share (the same paths, bodies
-/// and basic authentication), so one code path serves both buses.
+/// and basic authentication: `BrokerAdminClient`), so one code path serves both buses.
 public struct BusAccounts: Sendable {
     public var admin: BrokerAdminClient
     /// The vhost agents use (the coordinator's).
@@ -87,71 +88,53 @@ public struct BusAccounts: Sendable {
     /// `http://USER:PASSWORD@HOST:PORT` (the management API's address and an
     /// administrator's login).
     public init(url: String, vhost: String) throws(LaunchError) {
-        guard let components = URLComponents(string: url), components.scheme == "http", let host = components.host, !host.isEmpty,
-            let user = components.user, let password = components.password
-        else {
-            throw LaunchError(.invalidRequest, "the bus's management API must be given as http://USER:PASSWORD@HOST:PORT, not '\(Self.redacted(url))'")
+        do {
+            self.init(admin: try BrokerAdminClient(url: url), vhost: vhost)
+        } catch {
+            throw LaunchError(.invalidRequest, "the bus's management API: \(error.description)")
         }
-        self.init(admin: BrokerAdminClient(host: host, port: components.port ?? 15672, username: user, password: password, timeout: .seconds(10)), vhost: vhost)
     }
-
-    /// The URL without its password, for errors.
-    static func redacted(_ url: String) -> String {
-        guard var components = URLComponents(string: url), components.password != nil else { return url }
-        components.password = "****"
-        return components.string ?? url
-    }
-
-    var address: String { "http://\(self.admin.host):\(self.admin.port)" }
 
     /// Fails with what is wrong unless the API answers and the login may manage users.
     public func check() async throws(LaunchError) {
-        _ = try await self.send(.GET, "/api/users", body: nil, doing: "list the bus's users")
+        try await self.attempt("list the bus's users") { _ = try await self.admin.call(.GET, "/api/users", as: [Named].self) }
     }
+
+    private struct Named: Decodable { var name: String }
 
     /// Creates (or updates) the agent's user, its permissions and its topic permission.
     /// Idempotent: a roll-forward makes the same login again.
     public func create(_ identity: AgentIdentity) async throws(LaunchError) {
-        let user = AgentIdentity.percentEncoded(identity.user)
-        let vhost = AgentIdentity.percentEncoded(self.vhost)
-        // `tags` for RabbitMQ, `administrator` for ours; each ignores the other's.
-        try await self.send(.PUT, "/api/users/\(user)", body: ["password": identity.password, "tags": "", "administrator": false], doing: "create \(identity.user)")
         let permission = identity.permission
-        try await self.send(
-            .PUT, "/api/permissions/\(vhost)/\(user)", body: ["configure": permission.configure, "write": permission.write, "read": permission.read],
-            doing: "set the permissions of \(identity.user)")
         let topic = AgentIdentity.topicPermission
-        try await self.send(
-            .PUT, "/api/topic-permissions/\(vhost)/\(user)", body: ["exchange": topic.exchange, "write": topic.write, "read": topic.read],
-            doing: "set the topic permission of \(identity.user)")
+        try await self.attempt("make the login \(identity.user)") {
+            try await self.admin.createUser(identity.user, password: identity.password)
+            try await self.admin.setPermissions(
+                user: identity.user, vhost: self.vhost, configure: permission.configure, write: permission.write, read: permission.read)
+            try await self.admin.setTopicPermissions(user: identity.user, vhost: self.vhost, exchange: topic.exchange, write: topic.write, read: topic.read)
+        }
     }
 
     /// Deletes the user (the broker closes its connections); a user already gone is not an error.
     public func remove(user: String) async throws(LaunchError) {
-        try await self.send(.DELETE, "/api/users/\(AgentIdentity.percentEncoded(user))", body: nil, doing: "delete \(user)", missingIsFine: true)
+        try await self.attempt("delete the login \(user)") {
+            do {
+                try await self.admin.deleteUser(user)
+            } catch let error as BrokerAdminClientError where error.code == .notFound {
+                return
+            }
+        }
     }
 
-    @discardableResult
-    private func send(_ method: HTTPMethod, _ path: String, body: [String: any Sendable]?, doing: String, missingIsFine: Bool = false) async throws(LaunchError) -> BrokerAdminClient.Response {
-        let bytes: [UInt8]? = body.map { Array((try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys])) ?? Data()) }
-        let response: BrokerAdminClient.Response
+    private func attempt(_ doing: String, _ body: () async throws -> Void) async throws(LaunchError) {
         do {
-            response = try await self.admin.request(method, path, body: bytes)
+            try await body()
+        } catch let error as BrokerAdminClientError {
+            let hint = error.code == .unreachable || error.code == .timedOut
+                ? "; RabbitMQ needs the rabbitmq_management plugin, and --bus-admin its address" : ""
+            throw LaunchError(.busAdministration, "cannot \(doing): \(error.description)\(hint)")
         } catch {
-            throw LaunchError(.busAdministration, "cannot \(doing): the bus's management API at \(self.address) did not answer (\(error)); RabbitMQ needs the rabbitmq_management plugin, and --bus-admin its address")
-        }
-        switch response.status {
-        case 200..<300:
-            return response
-        case 404 where missingIsFine:
-            return response
-        case 401:
-            throw LaunchError(.busAdministration, "cannot \(doing): the management API at \(self.address) refused the login '\(self.admin.username)' (401)")
-        case 403:
-            throw LaunchError(
-                .busAdministration, "cannot \(doing): '\(self.admin.username)' may not manage users at \(self.address) (403); it needs the administrator tag")
-        default:
-            throw LaunchError(.busAdministration, "cannot \(doing): the management API at \(self.address) answered \(response.status): \(response.text.prefix(300))")
+            throw LaunchError(.busAdministration, "cannot \(doing): \(error)")
         }
     }
 }
