@@ -223,6 +223,10 @@ struct LockRunCommand: AsyncParsableCommand {
             if case .failure(let error) = acquired { PrimitiveOutput.fail("lock", error) }
             return
         }
+        guard let leaseEnd = await Self.leaseBeforeStart(client, grant: grant, ttl: ttl, sent: sent) else {
+            await client.close()
+            PrimitiveOutput.fail("lock", "lock '\(self.name)' (token \(grant.token)) was lost before the command started", code: PrimitiveExit.lost)
+        }
         let spawned = Result {
             try SupervisedChild.spawn(
                 supervisorArguments: ["lock", "supervise", "--"], command: self.command,
@@ -233,7 +237,7 @@ struct LockRunCommand: AsyncParsableCommand {
             await client.close()
             PrimitiveOutput.fail("lock", "cannot start \(self.command[0]): \(spawned)", code: 127)
         }
-        let lost = await Self.hold(child: child, client: client, lock: self.name, token: grant.token, ttl: ttl, leaseEnd: sent + ttl)
+        let lost = await Self.hold(child: child, client: client, lock: self.name, token: grant.token, ttl: ttl, leaseEnd: leaseEnd)
         if !lost { _ = try? await client.release(lock: self.name, token: grant.token) }
         await client.close()
         let status = child.exitStatus
@@ -253,6 +257,23 @@ struct LockRunCommand: AsyncParsableCommand {
             return .success(try await client.acquire(lock: lock, limit: limit, ttl: ttl, wait: wait, holder: PrimitiveOutput.holderName()))
         } catch {
             return .failure(error)
+        }
+    }
+
+    /// The lease end COMMAND may start with, counted from a request's sending. A grant that
+    /// came over a third of the TTL after its acquire (it waited in line) is renewed first:
+    /// counted from the acquire, its lease may be nearly over, and COMMAND would be killed
+    /// as it starts. Nil when the renewal finds the lock no longer held.
+    static func leaseBeforeStart(_ client: any CoordinatorCalling, grant: LockGrant, ttl: Duration, sent: ContinuousClock.Instant) async -> ContinuousClock.Instant? {
+        guard ContinuousClock.now - sent > ttl / 3 else { return sent + ttl }
+        let renewing = ContinuousClock.now
+        do {
+            return try await client.renew(lock: grant.lock, token: grant.token, timeout: ttl / 3).held ? renewing + ttl : nil
+        } catch {
+            // As for any failed renewal: COMMAND runs on the lease it has, and the guardian
+            // kills it before that ends unless a later renewal succeeds.
+            PrimitiveOutput.warn("lock", "lease of '\(grant.lock)' not renewed: \(error.message)")
+            return sent + ttl
         }
     }
 

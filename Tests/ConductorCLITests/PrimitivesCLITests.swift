@@ -282,6 +282,25 @@ struct PrimitivesCLITests {
         }
     }
 
+    /// A waiter's lease is counted from its acquire, so one granted more than its TTL after
+    /// asking would see its lease over at once: it renews before starting its command
+    /// instead of killing it as it starts (exit 70, as the lock history test's long waiters were).
+    @Test("lock -- COMMAND that waited longer than its TTL still runs its command")
+    func aLongWaiterRunsItsCommand() async throws {
+        try await Self.withMesh { mesh in
+            let marker = mesh.directory + "/ran"
+            let first = try mesh.start(["lock", "line", "--ttl", "2s", "--", "sleep", "5"])
+            for _ in 0..<100 {
+                if try await mesh.run(["lock", "status", "line"]).stdout.contains("held by") { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let waiter = try await mesh.run(["lock", "line", "--ttl", "2s", "--wait", "60s", "--json", "--", "touch", marker])
+            #expect(waiter.status == 0, "\(waiter.stdout) \(waiter.stderr)")
+            #expect(FileManager.default.fileExists(atPath: marker))
+            #expect(await Self.wait(first) == 0)
+        }
+    }
+
     @Test("signal and wait: latched, scoped, barrier, timeout naming who signalled")
     func signalAndWait() async throws {
         try await Self.withMesh { mesh in
