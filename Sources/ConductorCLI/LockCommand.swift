@@ -44,9 +44,11 @@ struct PrimitiveBusOptions: ParsableArguments {
             ?? Coordinator.defaultScope
     }
 
-    func connect(command: String) async -> any CoordinatorCalling {
+    /// `login`: which login of a live local coordinator's record to use; a command for the
+    /// coordinator's own login (`lock release --force`) never goes through an agent.
+    func connect(command: String, login: BusOptions.LocalLogin = .recipe) async -> any CoordinatorCalling {
         let environment = ProcessInfo.processInfo.environment
-        if !self.noAgent, self.bus.broker == nil, let socket = environment[LocalSocketServer.environmentVariable], !socket.isEmpty,
+        if !self.noAgent, login == .recipe, self.bus.broker == nil, let socket = environment[LocalSocketServer.environmentVariable], !socket.isEmpty,
             FileManager.default.fileExists(atPath: socket)
         {
             do {
@@ -59,7 +61,7 @@ struct PrimitiveBusOptions: ParsableArguments {
         let source: String
         let recordedScope: String?
         do {
-            (configuration, source, recordedScope) = try self.bus.configurationAndScope(local: .recipe)
+            (configuration, source, recordedScope) = try self.bus.configurationAndScope(local: login)
         } catch {
             PrimitiveOutput.fail(command, "\(error)", code: PrimitiveExit.unavailable)
         }
@@ -74,8 +76,10 @@ struct PrimitiveBusOptions: ParsableArguments {
 
     /// Connects, makes one call and closes; a connection or call that fails ends the
     /// process with the exit code the failure maps to (`PrimitiveOutput.fail`).
-    func call<Result>(command: String, _ body: (any CoordinatorCalling) async throws -> Result) async -> Result {
-        let client = await self.connect(command: command)
+    func call<Result>(
+        command: String, login: BusOptions.LocalLogin = .recipe, _ body: (any CoordinatorCalling) async throws -> Result
+    ) async -> Result {
+        let client = await self.connect(command: command, login: login)
         do {
             let result = try await body(client)
             await client.close()
@@ -151,7 +155,9 @@ struct LockCommand: AsyncParsableCommand {
         discussion: """
             conductor lock NAME [--ttl S] [--wait S] [--limit N] -- COMMAND... runs COMMAND \
             while holding NAME; see `conductor lock run --help`. The two-step form is \
-            `acquire` (prints the fencing token), `renew` and `release`; `status` shows holders. \
+            `acquire` (prints the fencing token and the holder key), `renew` and `release` \
+            (which need both: only the holder may renew or release); `status` shows holders; \
+            `release --force` is an administrator's way to end someone else's hold. \
             A lock whose name is a subcommand's (e.g. "status") needs the explicit `lock run` form.
 
             See docs/primitives.md for the guarantees and recipe examples.
@@ -233,12 +239,12 @@ struct LockRunCommand: AsyncParsableCommand {
                 environment: ["CONDUCTOR_LOCK_NAME": self.name, "CONDUCTOR_LOCK_TOKEN": String(grant.token)])
         }
         guard case .success(let child) = spawned else {
-            _ = try? await client.release(lock: self.name, token: grant.token)
+            _ = try? await client.release(grant)
             await client.close()
             PrimitiveOutput.fail("lock", "cannot start \(self.command[0]): \(spawned)", code: 127)
         }
-        let lost = await Self.hold(child: child, client: client, lock: self.name, token: grant.token, ttl: ttl, leaseEnd: leaseEnd)
-        if !lost { _ = try? await client.release(lock: self.name, token: grant.token) }
+        let lost = await Self.hold(child: child, client: client, grant: grant, ttl: ttl, leaseEnd: leaseEnd)
+        if !lost { _ = try? await client.release(grant) }
         await client.close()
         let status = child.exitStatus
         if self.json {
@@ -247,7 +253,9 @@ struct LockRunCommand: AsyncParsableCommand {
             ]))
         }
         if lost {
-            PrimitiveOutput.fail("lock", "lock '\(self.name)' (token \(grant.token)) was lost: the lease could not be renewed; the command was killed", code: PrimitiveExit.lost)
+            PrimitiveOutput.fail(
+                "lock", "lock '\(self.name)' (token \(grant.token)) was lost: the lease could not be renewed (it ran out, or was released by force); the command was killed",
+                code: PrimitiveExit.lost)
         }
         throw ExitCode(status)
     }
@@ -268,7 +276,7 @@ struct LockRunCommand: AsyncParsableCommand {
         guard ContinuousClock.now - sent > ttl / 3 else { return sent + ttl }
         let renewing = ContinuousClock.now
         do {
-            return try await client.renew(lock: grant.lock, token: grant.token, timeout: ttl / 3).held ? renewing + ttl : nil
+            return try await client.renew(grant, timeout: ttl / 3).held ? renewing + ttl : nil
         } catch {
             // As for any failed renewal: COMMAND runs on the lease it has, and the guardian
             // kills it before that ends unless a later renewal succeeds.
@@ -277,15 +285,17 @@ struct LockRunCommand: AsyncParsableCommand {
         }
     }
 
-    /// Runs until the child exits, renewing the lease; true when the lock was lost (and the child killed).
-    static func hold(child: SupervisedChild, client: any CoordinatorCalling, lock: String, token: Int64, ttl: Duration, leaseEnd: ContinuousClock.Instant) async -> Bool {
+    /// Runs until the child exits, renewing the lease with the grant's holder key (kept in
+    /// this process only: COMMAND does not get it); true when the lock was lost (and the
+    /// child killed).
+    static func hold(child: SupervisedChild, client: any CoordinatorCalling, grant: LockGrant, ttl: Duration, leaseEnd: ContinuousClock.Instant) async -> Bool {
         let guardian = LeaseGuardian(leaseEnd: leaseEnd)
         let lost = await withTaskGroup(of: Bool?.self) { group in
             group.addTask {
                 await child.waitForExit()
                 return nil
             }
-            group.addTask { await guardian.keepRenewing(client: client, lock: lock, token: token, ttl: ttl) }
+            group.addTask { await guardian.keepRenewing(client: client, grant: grant, ttl: ttl) }
             group.addTask { await guardian.killWhenLeaseEnds(child, ttl: ttl) }
             var lost = false
             while let outcome = await group.next() {
@@ -318,21 +328,26 @@ final class LeaseGuardian: @unchecked Sendable {
     var wasLost: Bool { self.lock.withLock { self.lost } }
 
     /// Renews every third of the TTL. Returns true when the coordinator says the lock is
-    /// gone (the command must stop now); keeps retrying a failed renewal until cancelled.
-    func keepRenewing(client: any CoordinatorCalling, lock name: String, token: Int64, ttl: Duration) async -> Bool? {
+    /// gone, or that this process is not its holder (the command must stop now); keeps
+    /// retrying a renewal that failed otherwise until cancelled.
+    func keepRenewing(client: any CoordinatorCalling, grant: LockGrant, ttl: Duration) async -> Bool? {
         while !Task.isCancelled {
             try? await Task.sleep(for: ttl / 3)
             if Task.isCancelled { return false }
             let sent = ContinuousClock.now
             do {
-                let result = try await client.renew(lock: name, token: token, timeout: ttl / 3)
+                let result = try await client.renew(grant, timeout: ttl / 3)
                 if !result.held {
                     self.lock.withLock { self.lost = true }
                     return true
                 }
                 self.lock.withLock { self.leaseEnd = max(self.leaseEnd, sent + ttl) }
+            } catch where error.exception?.code == .forbidden {
+                PrimitiveOutput.warn("lock", "lease of '\(grant.lock)' not renewed: \(error.message)")
+                self.lock.withLock { self.lost = true }
+                return true
             } catch {
-                PrimitiveOutput.warn("lock", "lease of '\(name)' not renewed: \(error.message)")
+                PrimitiveOutput.warn("lock", "lease of '\(grant.lock)' not renewed: \(error.message)")
             }
         }
         return false

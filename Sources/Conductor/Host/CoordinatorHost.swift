@@ -75,7 +75,8 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
         let logger = Logger(label: "conductor.serve", factory: { _ in SwiftLogNoOpLogHandler() })
         let endpoint: CoordinatorService
         do {
-            endpoint = try CoordinatorService(broker: bus.console, scope: settings.scope, store: store, logger: logger)
+            endpoint = try CoordinatorService(
+                broker: bus.console, scope: settings.scope, store: store, trustedUser: bus.trustedUser, logger: logger)
         } catch {
             await bus.stop()
             throw error

@@ -12,6 +12,7 @@ enum SQLiteSchema {
             for statement in v1 { try db.execute(sql: statement) }
         }
         migrator.registerMigration("v2-coordination") { db in try CoordinationSchema.migrate(db) }
+        migrator.registerMigration("v3-lock-holder-keys") { db in try CoordinationSchema.migrateHolderKeys(db) }
         return migrator
     }
 
