@@ -73,10 +73,13 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
             broker: settings.broker, agentBroker: settings.agentBroker, trustedUser: settings.trustedUser, record: settings.busRecord,
             listen: settings.busListen)
         let logger = Logger(label: "conductor.serve", factory: { _ in SwiftLogNoOpLogHandler() })
+        // Its warnings (a lock request refused for not being the holder, a forced release)
+        // go out with the launches' progress lines.
+        let endpointLogger = Logger(label: "conductor.coordinator", factory: { _ in LineLogHandler(write: log) })
         let endpoint: CoordinatorService
         do {
             endpoint = try CoordinatorService(
-                broker: bus.console, scope: settings.scope, store: store, trustedUser: bus.trustedUser, logger: logger)
+                broker: bus.console, scope: settings.scope, store: store, trustedUser: bus.trustedUser, logger: endpointLogger)
         } catch {
             await bus.stop()
             throw error
