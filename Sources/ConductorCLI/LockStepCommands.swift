@@ -22,7 +22,8 @@ struct LockAcquireCommand: AsyncParsableCommand {
             the holder's secret: renew and release need it (export it as \
             \(LockKeyOption.environmentVariable), or pass --key), and nobody else gets it:
 
-              LOCK=$(conductor lock acquire backup --ttl 2h) && TOKEN=${LOCK% *} && export \(LockKeyOption.environmentVariable)=${LOCK#* }
+              LOCK=$(conductor lock acquire backup --ttl 2h)
+              TOKEN=${LOCK% *}; export \(LockKeyOption.environmentVariable)=${LOCK#* }
               ... ; conductor lock release backup "$TOKEN"
 
             Exit status: 0 acquired, 75 not acquired within --wait, 69 bus or coordinator \
