@@ -28,8 +28,9 @@ public typealias CoordinatorReply = Result<MethodResponse, ExceptionBody>
 /// `reply_to` with the same `correlation_id` (docs/protocol.md, "Coordinator").
 ///
 /// Built in: the lock methods (`lock_acquire`, `lock_renew`, `lock_release`,
-/// `lock_force_release`, `lock_status`) and `signal` / `wait`, backed by `store`. Others register more methods
-/// with `register(method:handler:)` before or while the service runs, e.g.:
+/// `lock_force_release`, `lock_status`) and `signal` / `wait`, backed by `store`. Others
+/// register more methods with `register(method:handler:)` before or while the service
+/// runs, e.g.:
 ///
 /// ```swift
 /// let coordinator = try CoordinatorService(broker: configuration, store: sqliteStore, logger: logger)
