@@ -48,13 +48,13 @@ public enum LockBench {
         // Warm-up, then uncontended cycles.
         for _ in 0..<100 {
             let grant = try await first.acquire(lock: "bench", ttl: .seconds(30), wait: .zero, holder: "bench")
-            _ = try await first.release(lock: "bench", token: grant.token)
+            _ = try await first.release(grant)
         }
         var cycleTimes: [Duration] = []
         for _ in 0..<settings.cycles {
             let started = ContinuousClock.now
             let grant = try await first.acquire(lock: "bench", ttl: .seconds(30), wait: .zero, holder: "bench")
-            _ = try await first.release(lock: "bench", token: grant.token)
+            _ = try await first.release(grant)
             cycleTimes.append(ContinuousClock.now - started)
         }
         // Handoffs: the second client waits; the time from sending the release to the waiter's grant.
@@ -64,10 +64,10 @@ public enum LockBench {
             async let waited = second.acquire(lock: "handoff", ttl: .seconds(30), wait: .seconds(10), holder: "waiter")
             while try await first.status(lock: "handoff").waiters == 0 {}
             let released = ContinuousClock.now
-            _ = try await first.release(lock: "handoff", token: held.token)
+            _ = try await first.release(held)
             let grant = try await waited
             handoffTimes.append(ContinuousClock.now - released)
-            _ = try await second.release(lock: "handoff", token: grant.token)
+            _ = try await second.release(grant)
         }
         await first.close()
         await second.close()
@@ -83,7 +83,7 @@ public enum LockBench {
             for index in 0..<Int64(settings.cycles) {
                 let holder = LockHolderRecord(
                     lock: "store-bench", token: 1_000_000_000 + index, limit: 1, owner: "bench", holder: "bench", ttlMilliseconds: 30_000,
-                    expiresAt: Int64(Date().timeIntervalSince1970 * 1000) + 30_000)
+                    expiresAt: Int64(Date().timeIntervalSince1970 * 1000) + 30_000, keyHash: HolderKey.random().hash, acquiredBy: "bench")
                 let started = ContinuousClock.now
                 try sqlite.saveLockHolder(holder, removing: previous)
                 storeTimes.append(ContinuousClock.now - started)

@@ -44,9 +44,11 @@ struct PrimitiveBusOptions: ParsableArguments {
             ?? Coordinator.defaultScope
     }
 
-    func connect(command: String) async -> any CoordinatorCalling {
+    /// `login`: which login of a live local coordinator's record to use; a command for the
+    /// coordinator's own login (`lock release --force`) never goes through an agent.
+    func connect(command: String, login: BusOptions.LocalLogin = .recipe) async -> any CoordinatorCalling {
         let environment = ProcessInfo.processInfo.environment
-        if !self.noAgent, self.bus.broker == nil, let socket = environment[LocalSocketServer.environmentVariable], !socket.isEmpty,
+        if !self.noAgent, login == .recipe, self.bus.broker == nil, let socket = environment[LocalSocketServer.environmentVariable], !socket.isEmpty,
             FileManager.default.fileExists(atPath: socket)
         {
             do {
@@ -59,7 +61,7 @@ struct PrimitiveBusOptions: ParsableArguments {
         let source: String
         let recordedScope: String?
         do {
-            (configuration, source, recordedScope) = try self.bus.configurationAndScope(local: .recipe)
+            (configuration, source, recordedScope) = try self.bus.configurationAndScope(local: login)
         } catch {
             PrimitiveOutput.fail(command, "\(error)", code: PrimitiveExit.unavailable)
         }
@@ -74,8 +76,10 @@ struct PrimitiveBusOptions: ParsableArguments {
 
     /// Connects, makes one call and closes; a connection or call that fails ends the
     /// process with the exit code the failure maps to (`PrimitiveOutput.fail`).
-    func call<Result>(command: String, _ body: (any CoordinatorCalling) async throws -> Result) async -> Result {
-        let client = await self.connect(command: command)
+    func call<Result>(
+        command: String, login: BusOptions.LocalLogin = .recipe, _ body: (any CoordinatorCalling) async throws -> Result
+    ) async -> Result {
+        let client = await self.connect(command: command, login: login)
         do {
             let result = try await body(client)
             await client.close()
@@ -151,7 +155,9 @@ struct LockCommand: AsyncParsableCommand {
         discussion: """
             conductor lock NAME [--ttl S] [--wait S] [--limit N] -- COMMAND... runs COMMAND \
             while holding NAME; see `conductor lock run --help`. The two-step form is \
-            `acquire` (prints the fencing token), `renew` and `release`; `status` shows holders. \
+            `acquire` (prints the fencing token and the holder key), `renew` and `release` \
+            (which need both: only the holder may renew or release); `status` shows holders; \
+            `release --force` is an administrator's way to end someone else's hold. \
             A lock whose name is a subcommand's (e.g. "status") needs the explicit `lock run` form.
 
             See docs/primitives.md for the guarantees and recipe examples.
@@ -223,18 +229,22 @@ struct LockRunCommand: AsyncParsableCommand {
             if case .failure(let error) = acquired { PrimitiveOutput.fail("lock", error) }
             return
         }
+        guard let leaseEnd = await Self.leaseBeforeStart(client, grant: grant, ttl: ttl, sent: sent) else {
+            await client.close()
+            PrimitiveOutput.fail("lock", "lock '\(self.name)' (token \(grant.token)) was lost before the command started", code: PrimitiveExit.lost)
+        }
         let spawned = Result {
             try SupervisedChild.spawn(
                 supervisorArguments: ["lock", "supervise", "--"], command: self.command,
                 environment: ["CONDUCTOR_LOCK_NAME": self.name, "CONDUCTOR_LOCK_TOKEN": String(grant.token)])
         }
         guard case .success(let child) = spawned else {
-            _ = try? await client.release(lock: self.name, token: grant.token)
+            _ = try? await client.release(grant)
             await client.close()
             PrimitiveOutput.fail("lock", "cannot start \(self.command[0]): \(spawned)", code: 127)
         }
-        let lost = await Self.hold(child: child, client: client, lock: self.name, token: grant.token, ttl: ttl, leaseEnd: sent + ttl)
-        if !lost { _ = try? await client.release(lock: self.name, token: grant.token) }
+        let lost = await Self.hold(child: child, client: client, grant: grant, ttl: ttl, leaseEnd: leaseEnd)
+        if !lost { _ = try? await client.release(grant) }
         await client.close()
         let status = child.exitStatus
         if self.json {
@@ -243,7 +253,9 @@ struct LockRunCommand: AsyncParsableCommand {
             ]))
         }
         if lost {
-            PrimitiveOutput.fail("lock", "lock '\(self.name)' (token \(grant.token)) was lost: the lease could not be renewed; the command was killed", code: PrimitiveExit.lost)
+            PrimitiveOutput.fail(
+                "lock", "lock '\(self.name)' (token \(grant.token)) was lost: the lease could not be renewed (it ran out, or was released by force); the command was killed",
+                code: PrimitiveExit.lost)
         }
         throw ExitCode(status)
     }
@@ -256,15 +268,34 @@ struct LockRunCommand: AsyncParsableCommand {
         }
     }
 
-    /// Runs until the child exits, renewing the lease; true when the lock was lost (and the child killed).
-    static func hold(child: SupervisedChild, client: any CoordinatorCalling, lock: String, token: Int64, ttl: Duration, leaseEnd: ContinuousClock.Instant) async -> Bool {
+    /// The lease end COMMAND may start with, counted from a request's sending. A grant that
+    /// came over a third of the TTL after its acquire (it waited in line) is renewed first:
+    /// counted from the acquire, its lease may be nearly over, and COMMAND would be killed
+    /// as it starts. Nil when the renewal finds the lock no longer held.
+    static func leaseBeforeStart(_ client: any CoordinatorCalling, grant: LockGrant, ttl: Duration, sent: ContinuousClock.Instant) async -> ContinuousClock.Instant? {
+        guard ContinuousClock.now - sent > ttl / 3 else { return sent + ttl }
+        let renewing = ContinuousClock.now
+        do {
+            return try await client.renew(grant, timeout: ttl / 3).held ? renewing + ttl : nil
+        } catch {
+            // As for any failed renewal: COMMAND runs on the lease it has, and the guardian
+            // kills it before that ends unless a later renewal succeeds.
+            PrimitiveOutput.warn("lock", "lease of '\(grant.lock)' not renewed: \(error.message)")
+            return sent + ttl
+        }
+    }
+
+    /// Runs until the child exits, renewing the lease with the grant's holder key (kept in
+    /// this process only: COMMAND does not get it); true when the lock was lost (and the
+    /// child killed).
+    static func hold(child: SupervisedChild, client: any CoordinatorCalling, grant: LockGrant, ttl: Duration, leaseEnd: ContinuousClock.Instant) async -> Bool {
         let guardian = LeaseGuardian(leaseEnd: leaseEnd)
         let lost = await withTaskGroup(of: Bool?.self) { group in
             group.addTask {
                 await child.waitForExit()
                 return nil
             }
-            group.addTask { await guardian.keepRenewing(client: client, lock: lock, token: token, ttl: ttl) }
+            group.addTask { await guardian.keepRenewing(client: client, grant: grant, ttl: ttl) }
             group.addTask { await guardian.killWhenLeaseEnds(child, ttl: ttl) }
             var lost = false
             while let outcome = await group.next() {
@@ -297,21 +328,26 @@ final class LeaseGuardian: @unchecked Sendable {
     var wasLost: Bool { self.lock.withLock { self.lost } }
 
     /// Renews every third of the TTL. Returns true when the coordinator says the lock is
-    /// gone (the command must stop now); keeps retrying a failed renewal until cancelled.
-    func keepRenewing(client: any CoordinatorCalling, lock name: String, token: Int64, ttl: Duration) async -> Bool? {
+    /// gone, or that this process is not its holder (the command must stop now); keeps
+    /// retrying a renewal that failed otherwise until cancelled.
+    func keepRenewing(client: any CoordinatorCalling, grant: LockGrant, ttl: Duration) async -> Bool? {
         while !Task.isCancelled {
             try? await Task.sleep(for: ttl / 3)
             if Task.isCancelled { return false }
             let sent = ContinuousClock.now
             do {
-                let result = try await client.renew(lock: name, token: token, timeout: ttl / 3)
+                let result = try await client.renew(grant, timeout: ttl / 3)
                 if !result.held {
                     self.lock.withLock { self.lost = true }
                     return true
                 }
                 self.lock.withLock { self.leaseEnd = max(self.leaseEnd, sent + ttl) }
+            } catch where error.exception?.code == .forbidden {
+                PrimitiveOutput.warn("lock", "lease of '\(grant.lock)' not renewed: \(error.message)")
+                self.lock.withLock { self.lost = true }
+                return true
             } catch {
-                PrimitiveOutput.warn("lock", "lease of '\(name)' not renewed: \(error.message)")
+                PrimitiveOutput.warn("lock", "lease of '\(grant.lock)' not renewed: \(error.message)")
             }
         }
         return false
@@ -344,133 +380,6 @@ struct LockSuperviseCommand: ParsableCommand {
     func run() throws {
         guard !self.command.isEmpty else { throw ExitCode(2) }
         throw ExitCode(SupervisedChild.superviseCommand(self.command))
-    }
-}
-
-struct LockAcquireCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "acquire",
-        abstract: "Acquire a lock for a later `release` (prints the fencing token).",
-        discussion: """
-            For recipes that cannot wrap the work in one command. The lock is held by its \
-            lease alone: it outlives this process, and ends at `conductor lock release NAME \
-            TOKEN` or when --ttl passes without `conductor lock renew NAME TOKEN`, whichever \
-            comes first. Choose a --ttl longer than the work; nothing kills the work when the \
-            lease ends, so prefer `conductor lock NAME -- COMMAND` when you can.
-
-            Prints the token (or JSON with --json). Exit status: 0 acquired, 75 not acquired \
-            within --wait, 69 bus or coordinator unreachable, 65 refused by the coordinator \
-            (the lock is in use with another --limit, which it names).
-            """
-    )
-
-    @Argument(help: "The lock's name.") var name: String
-    @Option(name: .long, help: "Lease length (default 10m).") var ttl: String = "10m"
-    @Option(name: .long, help: "How long to wait for the lock (default 5m; 0: fail at once).") var wait: String = "5m"
-    @Option(name: .long, help: "Up to N holders at once (default 1).") var limit: Int = 1
-    @Flag(name: .long, help: "Print {lock, token, lease_ms, limit} as JSON.") var json = false
-    @OptionGroup var coordinator: PrimitiveBusOptions
-
-    func validate() throws {
-        do { try LockNames.validate(self.name) } catch { throw ValidationError(error.message) }
-        guard PrimitiveOutput.parseDuration(self.ttl, allowZero: false) != nil else { throw ValidationError("--ttl must be a duration like 10m or 600, not '\(self.ttl)'") }
-        guard PrimitiveOutput.parseDuration(self.wait) != nil else { throw ValidationError("--wait must be a duration like 0, 30s or 5m, not '\(self.wait)'") }
-        guard (1...10_000).contains(self.limit) else { throw ValidationError("--limit must be 1...10000") }
-    }
-
-    func run() async throws {
-        let grant = await self.coordinator.call(command: "lock acquire") { client in
-            try await client.acquire(
-                lock: self.name, limit: self.limit, ttl: PrimitiveOutput.parseDuration(self.ttl)!, wait: PrimitiveOutput.parseDuration(self.wait)!,
-                holder: PrimitiveOutput.holderName(), owned: false)
-        }
-        if self.json {
-            PrimitiveOutput.json(try MeshValue(encoding: grant))
-        } else {
-            print(grant.token)
-        }
-    }
-}
-
-struct LockRenewCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "renew",
-        abstract: "Extend the lease of a lock taken with `acquire`.",
-        discussion: "Exit status: 0 renewed, 1 the token no longer holds the lock, 69 bus or coordinator unreachable, 65 refused by the coordinator."
-    )
-
-    @Argument(help: "The lock's name.") var name: String
-    @Argument(help: "The token `acquire` printed.") var token: Int64
-    @Option(name: .long, help: "New lease length from now (default: the one it was acquired with).") var ttl: String?
-    @Flag(name: .long, help: "Print {lock, token, lease_ms, held} as JSON.") var json = false
-    @OptionGroup var coordinator: PrimitiveBusOptions
-
-    func validate() throws {
-        if let ttl, PrimitiveOutput.parseDuration(ttl, allowZero: false) == nil { throw ValidationError("--ttl must be a duration like 10m, not '\(ttl)'") }
-    }
-
-    func run() async throws {
-        let result = await self.coordinator.call(command: "lock renew") { client in
-            try await client.renew(lock: self.name, token: self.token, ttl: self.ttl.flatMap { PrimitiveOutput.parseDuration($0) })
-        }
-        try LockReleaseCommand.report(result, json: self.json, verb: "renewed")
-    }
-}
-
-struct LockReleaseCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "release",
-        abstract: "Release a lock taken with `acquire`.",
-        discussion: "Exit status: 0 released, 1 the token did not hold the lock (lease over, or released already), 69 bus or coordinator unreachable, 65 refused by the coordinator."
-    )
-
-    @Argument(help: "The lock's name.") var name: String
-    @Argument(help: "The token `acquire` printed.") var token: Int64
-    @Flag(name: .long, help: "Print {lock, token, lease_ms, held} as JSON.") var json = false
-    @OptionGroup var coordinator: PrimitiveBusOptions
-
-    func run() async throws {
-        let result = await self.coordinator.call(command: "lock release") { client in
-            try await client.release(lock: self.name, token: self.token)
-        }
-        try Self.report(result, json: self.json, verb: "released")
-    }
-
-    static func report(_ result: LockTokenResult, json: Bool, verb: String) throws {
-        if json {
-            PrimitiveOutput.json(try MeshValue(encoding: result))
-        } else if result.held {
-            print("\(verb) lock '\(result.lock)' (token \(result.token))")
-        }
-        if !result.held {
-            if !json { PrimitiveOutput.warn("lock", "token \(result.token) does not hold lock '\(result.lock)' (its lease ran out, or it was released)") }
-            throw ExitCode(1)
-        }
-    }
-}
-
-struct LockStatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "status",
-        abstract: "Show a lock's holders and waiters.",
-        discussion: "Exit status: 0 (held or not), 69 bus or coordinator unreachable, 65 refused by the coordinator."
-    )
-
-    @Argument(help: "The lock's name.") var name: String
-    @Flag(name: .long, help: "Print {lock, limit, holders: [{token, holder, lease_remaining_ms}], waiters} as JSON.") var json = false
-    @OptionGroup var coordinator: PrimitiveBusOptions
-
-    func run() async throws {
-        let status = await self.coordinator.call(command: "lock status") { client in try await client.status(lock: self.name) }
-        if self.json {
-            PrimitiveOutput.json(try MeshValue(encoding: status))
-            return
-        }
-        if status.holders.isEmpty { print("lock '\(status.lock)' is free") }
-        for holder in status.holders {
-            print("held by \(holder.holder), token \(holder.token), lease \(Double(holder.leaseRemainingMilliseconds) / 1000) s left")
-        }
-        if status.waiters > 0 { print("\(status.waiters) waiting") }
     }
 }
 

@@ -20,6 +20,9 @@ public enum Coordinator {
         public static let lockAcquire = "lock_acquire"
         public static let lockRenew = "lock_renew"
         public static let lockRelease = "lock_release"
+        /// An administrator's release of someone else's hold: only the coordinator's
+        /// trusted user may call it, and each one is audited.
+        public static let lockForceRelease = "lock_force_release"
         public static let lockStatus = "lock_status"
         public static let signal = "signal"
         public static let wait = "wait"
@@ -89,41 +92,53 @@ public struct LockAcquireRequest: Hashable, Sendable, Codable {
     }
 }
 
-/// `lock_acquire` result: the fencing token (only ever increases, never issued twice)
-/// and how long the lease runs from the coordinator's grant.
+/// `lock_acquire` result: the fencing token (only ever increases, never issued twice),
+/// how long the lease runs from the coordinator's grant, and the holder's secret.
 public struct LockGrant: Hashable, Sendable, Codable {
     public var lock: String
     public var token: Int64
     public var leaseMilliseconds: Int64
     public var limit: Int
+    /// Proof of holding, handed to this holder only: `lock_renew` and `lock_release` must
+    /// carry it (the token alone is public: `lock_status` shows it). Nil only from a
+    /// coordinator older than holder keys.
+    public var holderKey: String?
 
-    public init(lock: String, token: Int64, leaseMilliseconds: Int64, limit: Int) {
+    public init(lock: String, token: Int64, leaseMilliseconds: Int64, limit: Int, holderKey: String?) {
         self.lock = lock
         self.token = token
         self.leaseMilliseconds = leaseMilliseconds
         self.limit = limit
+        self.holderKey = holderKey
     }
 
     enum CodingKeys: String, CodingKey {
         case lock, token, limit
         case leaseMilliseconds = "lease_ms"
+        case holderKey = "holder_key"
     }
 }
 
-/// `lock_renew` (with `ttl_ms`) and `lock_release` (without) arguments.
+/// `lock_renew` (with `ttl_ms`), `lock_release` (without) and `lock_force_release`
+/// (without either key or ttl) arguments.
 public struct LockTokenRequest: Hashable, Sendable, Codable {
     public var lock: String
     public var token: Int64
+    /// The `holder_key` of the grant: a renewal or release without the right one is refused
+    /// (403) while the token holds the lock.
+    public var holderKey: String?
     public var ttlMilliseconds: Int64?
 
-    public init(lock: String, token: Int64, ttlMilliseconds: Int64? = nil) {
+    public init(lock: String, token: Int64, holderKey: String?, ttlMilliseconds: Int64? = nil) {
         self.lock = lock
         self.token = token
+        self.holderKey = holderKey
         self.ttlMilliseconds = ttlMilliseconds
     }
 
     enum CodingKeys: String, CodingKey {
         case lock, token
+        case holderKey = "holder_key"
         case ttlMilliseconds = "ttl_ms"
     }
 }
@@ -150,20 +165,25 @@ public struct LockTokenResult: Hashable, Sendable, Codable {
     }
 }
 
-/// One holder as `lock_status` and timeouts report it.
+/// One holder as `lock_status` and timeouts report it (never its key).
 public struct LockHolderInfo: Hashable, Sendable, Codable {
     public var token: Int64
     public var holder: String
+    /// The broker-validated AMQP user that acquired it (nil when its request carried no
+    /// `user_id`, or it was acquired before the coordinator recorded it).
+    public var acquiredBy: String?
     public var leaseRemainingMilliseconds: Int64
 
-    public init(token: Int64, holder: String, leaseRemainingMilliseconds: Int64) {
+    public init(token: Int64, holder: String, acquiredBy: String? = nil, leaseRemainingMilliseconds: Int64) {
         self.token = token
         self.holder = holder
+        self.acquiredBy = acquiredBy
         self.leaseRemainingMilliseconds = leaseRemainingMilliseconds
     }
 
     enum CodingKeys: String, CodingKey {
         case token, holder
+        case acquiredBy = "acquired_by"
         case leaseRemainingMilliseconds = "lease_remaining_ms"
     }
 }

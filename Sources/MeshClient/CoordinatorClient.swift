@@ -322,12 +322,33 @@ extension CoordinatorCalling {
         return try await self.call(Coordinator.Method.lockAcquire, request, timeout: wait + slack, as: LockGrant.self)
     }
 
-    public func renew(lock: String, token: Int64, ttl: Duration? = nil, timeout: Duration = .seconds(5)) async throws(CoordinatorCallError) -> LockTokenResult {
-        try await self.call(Coordinator.Method.lockRenew, LockTokenRequest(lock: lock, token: token, ttlMilliseconds: ttl.map(\.wholeMilliseconds)), timeout: timeout, as: LockTokenResult.self)
+    /// Extends the lease of the holder of `token`, proven by the `holderKey` its grant
+    /// carried (refused with 403 without it).
+    public func renew(
+        lock: String, token: Int64, holderKey: String?, ttl: Duration? = nil, timeout: Duration = .seconds(5)
+    ) async throws(CoordinatorCallError) -> LockTokenResult {
+        let request = LockTokenRequest(lock: lock, token: token, holderKey: holderKey, ttlMilliseconds: ttl.map(\.wholeMilliseconds))
+        return try await self.call(Coordinator.Method.lockRenew, request, timeout: timeout, as: LockTokenResult.self)
     }
 
-    public func release(lock: String, token: Int64, timeout: Duration = .seconds(5)) async throws(CoordinatorCallError) -> LockTokenResult {
-        try await self.call(Coordinator.Method.lockRelease, LockTokenRequest(lock: lock, token: token), timeout: timeout, as: LockTokenResult.self)
+    public func renew(_ grant: LockGrant, ttl: Duration? = nil, timeout: Duration = .seconds(5)) async throws(CoordinatorCallError) -> LockTokenResult {
+        try await self.renew(lock: grant.lock, token: grant.token, holderKey: grant.holderKey, ttl: ttl, timeout: timeout)
+    }
+
+    /// Ends the hold of `token`, proven by the `holderKey` its grant carried (refused with
+    /// 403 without it).
+    public func release(lock: String, token: Int64, holderKey: String?, timeout: Duration = .seconds(5)) async throws(CoordinatorCallError) -> LockTokenResult {
+        try await self.call(Coordinator.Method.lockRelease, LockTokenRequest(lock: lock, token: token, holderKey: holderKey), timeout: timeout, as: LockTokenResult.self)
+    }
+
+    public func release(_ grant: LockGrant, timeout: Duration = .seconds(5)) async throws(CoordinatorCallError) -> LockTokenResult {
+        try await self.release(lock: grant.lock, token: grant.token, holderKey: grant.holderKey, timeout: timeout)
+    }
+
+    /// An administrator's release without the holder's key: only the coordinator's trusted
+    /// user may (403 for anyone else), and the coordinator audits it.
+    public func forceRelease(lock: String, token: Int64, timeout: Duration = .seconds(5)) async throws(CoordinatorCallError) -> LockTokenResult {
+        try await self.call(Coordinator.Method.lockForceRelease, LockTokenRequest(lock: lock, token: token, holderKey: nil), timeout: timeout, as: LockTokenResult.self)
     }
 
     public func status(lock: String, timeout: Duration = .seconds(5)) async throws(CoordinatorCallError) -> LockStatus {

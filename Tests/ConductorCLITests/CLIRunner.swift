@@ -59,13 +59,15 @@ final class BrokerProcess: @unchecked Sendable {
     let port: Int
 
     /// Starts a broker and waits (off the cooperative pool) for its listening line.
-    static func start() async throws -> BrokerProcess {
-        try await offloaded { try BrokerProcess() }
+    /// `arguments`: more options of `conductor broker` (e.g. `--user NAME:PASSWORD`).
+    static func start(arguments: [String] = []) async throws -> BrokerProcess {
+        try await offloaded { try BrokerProcess(arguments: arguments) }
     }
 
-    private init() throws {
+    private init(arguments: [String]) throws {
         // The broker announces its address on one line once it accepts connections.
-        let (process, lines) = try ConductorBinary.startAnnouncing(["broker", "--listen", "127.0.0.1:0", "--no-persistence", "--log-level", "warning"])
+        let (process, lines) = try ConductorBinary.startAnnouncing(
+            ["broker", "--listen", "127.0.0.1:0", "--no-persistence", "--log-level", "warning"] + arguments)
         self.process = process
         let text = lines.first ?? ""
         guard let port = ConductorBinary.amqpPort(announcedBy: text) else {

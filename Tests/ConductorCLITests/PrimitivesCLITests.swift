@@ -13,8 +13,10 @@ struct PrimitivesCLITests {
         let directory: String
         var serve: Process?
 
-        init() async throws {
-            self.broker = try await BrokerProcess.start()
+        /// `brokerArguments`: more options of the broker (its users: with `--user`, guest
+        /// must be one of them, as the mesh's URL logs in as guest).
+        init(brokerArguments: [String] = []) async throws {
+            self.broker = try await BrokerProcess.start(arguments: brokerArguments)
             self.url = "amqp://guest:guest@127.0.0.1:\(self.broker.port)/%2F"
             self.directory = NSTemporaryDirectory() + "conductor-prims-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
@@ -101,8 +103,8 @@ struct PrimitivesCLITests {
         }
     }
 
-    static func withMesh(_ body: (Mesh) async throws -> Void) async throws {
-        let mesh = try await Mesh()
+    static func withMesh(brokerArguments: [String] = [], _ body: (Mesh) async throws -> Void) async throws {
+        let mesh = try await Mesh(brokerArguments: brokerArguments)
         do {
             try await mesh.startCoordinator()
             try await body(mesh)
@@ -129,7 +131,11 @@ struct PrimitivesCLITests {
         let group = try await CLI.run(["lock", "--help"])
         for text in ["acquire", "release", "renew", "status"] { #expect(group.stdout.contains(text), "lock --help misses \(text)") }
         let acquire = try await CLI.run(["lock", "acquire", "--help"])
-        #expect(acquire.stdout.contains("lease"))
+        for text in ["lease", "TOKEN KEY", "holder_key", "CONDUCTOR_LOCK_KEY"] { #expect(acquire.stdout.contains(text), "lock acquire --help misses \(text)") }
+        let release = try await CLI.run(["lock", "release", "--help"])
+        for text in ["--key", "CONDUCTOR_LOCK_KEY", "--force", "trusted user", "audit", "65"] {
+            #expect(release.stdout.contains(text), "lock release --help misses \(text)")
+        }
         let wait = try await CLI.run(["wait", "--help"])
         for text in ["--count", "--timeout", "--global", "--deployment", "latched", "75", "65"] { #expect(wait.stdout.contains(text), "wait --help misses \(text)") }
         let signal = try await CLI.run(["signal", "--help"])
@@ -230,15 +236,18 @@ struct PrimitivesCLITests {
             #expect(ran.stdout.contains("name=forms"))
             let acquired = try await mesh.run(["lock", "acquire", "forms", "--ttl", "60s", "--wait", "0"])
             #expect(acquired.status == 0)
-            let token = try #require(Int64(acquired.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+            // `TOKEN KEY`: the public fencing token and the holder's secret.
+            let words = acquired.stdout.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            let token = try #require(words.first.flatMap { Int64($0) })
+            let key = try #require(words.count == 2 ? words[1] : nil, "\(acquired.stdout)")
             let busy = try await mesh.run(["lock", "forms", "--wait", "0", "--", "true"])
             #expect(busy.status == 75)
             #expect(busy.stderr.contains("token \(token)"), "\(busy.stderr)")
             let status = try await mesh.run(["lock", "status", "forms", "--json"])
             #expect(status.stdout.contains("\"token\":\(token)"), "\(status.stdout)")
-            #expect(try await mesh.run(["lock", "renew", "forms", String(token)]).status == 0)
-            #expect(try await mesh.run(["lock", "release", "forms", String(token)]).status == 0)
-            let again = try await mesh.run(["lock", "release", "forms", String(token)])
+            #expect(try await mesh.run(["lock", "renew", "forms", String(token)], extra: ["CONDUCTOR_LOCK_KEY": key]).status == 0)
+            #expect(try await mesh.run(["lock", "release", "forms", String(token), "--key", key]).status == 0)
+            let again = try await mesh.run(["lock", "release", "forms", String(token), "--key", key])
             #expect(again.status == 1)
             let next = try await mesh.run(["lock", "forms", "--json", "--", "true"])
             #expect(next.status == 0)
@@ -279,6 +288,25 @@ struct PrimitivesCLITests {
             // touch the marker after 5 s, never does.
             try await Task.sleep(for: .seconds(5))
             #expect(!FileManager.default.fileExists(atPath: marker), "the command kept running after the lock was lost")
+        }
+    }
+
+    /// A waiter's lease is counted from its acquire, so one granted more than its TTL after
+    /// asking would see its lease over at once: it renews before starting its command
+    /// instead of killing it as it starts (exit 70, as the lock history test's long waiters were).
+    @Test("lock -- COMMAND that waited longer than its TTL still runs its command")
+    func aLongWaiterRunsItsCommand() async throws {
+        try await Self.withMesh { mesh in
+            let marker = mesh.directory + "/ran"
+            let first = try mesh.start(["lock", "line", "--ttl", "2s", "--", "sleep", "5"])
+            for _ in 0..<100 {
+                if try await mesh.run(["lock", "status", "line"]).stdout.contains("held by") { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let waiter = try await mesh.run(["lock", "line", "--ttl", "2s", "--wait", "60s", "--json", "--", "touch", marker])
+            #expect(waiter.status == 0, "\(waiter.stdout) \(waiter.stderr)")
+            #expect(FileManager.default.fileExists(atPath: marker))
+            #expect(await Self.wait(first) == 0)
         }
     }
 

@@ -93,6 +93,18 @@ struct ServeCLITests {
         // No agent runs here: facts reaches the bus and finds nobody (not "cannot connect").
         let facts = try await CLI.run(["facts", "--timeout", "1s"], timeout: 30, environment: shell)
         #expect(facts.stderr.contains("no agent answered"), "\(facts.stdout)\n\(facts.stderr)")
+        // A two-step lock is the recipe user's; the operator (who reads the state directory)
+        // forces it out with the coordinator's own login, and serve says so.
+        let held = try await CLI.run(["lock", "acquire", "stuck", "--ttl", "10m"], timeout: 30, environment: shell)
+        let token = String(held.stdout.split(separator: " ").first ?? "")
+        #expect(held.status == 0 && Int64(token) != nil, "\(held.stdout) \(held.stderr)")
+        let status = try await CLI.run(["lock", "status", "stuck"], timeout: 30, environment: shell)
+        #expect(status.stdout.contains("bus user recipe"), "\(status.stdout)")
+        #expect(try await CLI.run(["lock", "release", "stuck", token], timeout: 30, environment: shell).status == 65)
+        let forced = try await CLI.run(["lock", "release", "stuck", token, "--force"], timeout: 30, environment: shell)
+        #expect(forced.status == 0, "\(forced.stderr)")
+        let log = (try? String(contentsOfFile: home + "/serve.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("lock released by force") && log.contains("user_id=conductor") && log.contains("acquired_by=recipe"), "\(log)")
 
         // With the coordinator gone, the record no longer counts: the default URL, and its error.
         serve.terminate()

@@ -1,6 +1,7 @@
 import AMQPClient
 import Agent
 import Conductor
+import MeshClient
 import Foundation
 import Mesh
 import Synchronization
@@ -8,7 +9,8 @@ import Testing
 
 /// Mutual exclusion under churn, checked on the recorded history: many holders on several
 /// connections take two locks (a mutex and a semaphore of 2) again and again; some are
-/// killed while holding (connection closed), some stall past their lease. A section is
+/// killed while holding (connection closed), some stall past their lease, and an intruder
+/// on another login keeps releasing them by the tokens `lock_status` shows. A section is
 /// valid from the grant until the release is sent, the kill, or the lease deadline the
 /// holder computed from the moment it *sent* the request, whichever is first. The checker
 /// asserts that valid sections never overlap beyond the limit and that tokens only increase.
@@ -70,13 +72,19 @@ struct CoordinationHistoryTests {
                 // is what this tests).
                 let deadline = ContinuousClock.now + .seconds(25)
                 let locks = [("mutex", 1), ("pair", 2)]
-                await withTaskGroup(of: Void.self) { group in
+                // The workers count 0, the intruder the releases it was refused.
+                let refused = await withTaskGroup(of: Int.self) { group in
                     for worker in 0..<5 {
                         group.addTask {
                             await Self.worker(worker, harness: harness, locks: locks, history: history, until: deadline, enough: 1000)
+                            return 0
                         }
                     }
+                    group.addTask { await Self.intruder(harness: harness, locks: locks.map(\.0), history: history, until: deadline, enough: 1000) }
+                    return await group.reduce(0, +)
                 }
+                // The intruder met holders and was refused (issue 13: it used to release them).
+                #expect(refused > 0, "the intruder never found a holder to release")
                 let sections = history.all
                 #expect(history.operationCount >= 150, "only \(history.operationCount) operations")
                 for (lock, limit) in locks {
@@ -92,6 +100,35 @@ struct CoordinationHistoryTests {
                 }
             }
         }
+    }
+
+    /// Another login all along: reads the holders' tokens from `lock_status` and releases
+    /// them with no key or a made-up one, as `conductor lock release NAME TOKEN` did in
+    /// issue 13. Every such release must be refused (or find the token gone); one that
+    /// succeeded would also show as overlapping sections. Returns how many were refused.
+    static func intruder(harness: CoordinationHarness, locks: [String], history: History, until deadline: ContinuousClock.Instant, enough: Int) async -> Int {
+        guard let client = try? await harness.otherClient() else {
+            Issue.record("the intruder could not connect")
+            return 0
+        }
+        var refused = 0
+        var attempts = 0
+        while attempts < 20_000, history.operationCount < enough, ContinuousClock.now < deadline {
+            attempts += 1
+            let lock = locks[attempts % locks.count]
+            guard let status = try? await client.status(lock: lock) else { continue }
+            for holder in status.holders {
+                let key: String? = attempts % 2 == 0 ? nil : HolderKey.random().hex
+                do {
+                    let result = try await client.release(lock: lock, token: holder.token, holderKey: key)
+                    #expect(!result.held, "the intruder released \(lock) token \(holder.token)")
+                } catch let error {
+                    if error.exception?.code == .forbidden { refused += 1 } else if error.code != .timeout { Issue.record("intruder: \(error)") }
+                }
+            }
+        }
+        await client.close()
+        return refused
     }
 
     /// One holder identity after another on fresh connections: acquire, hold briefly,
@@ -127,13 +164,13 @@ struct CoordinationHistoryTests {
                     try? await Task.sleep(for: ttl + .milliseconds(50))
                     history.record(Section(lock: lock, token: grant.token, start: start, end: leaseEnd, holder: holder))
                     history.operation()
-                    let late = try? await client.release(lock: lock, token: grant.token)
+                    let late = try? await client.release(grant)
                     #expect(late?.held != true, "a lease past its deadline was still held")
                 } else {
                     if fate % 3 == 0 { try? await Task.sleep(for: .microseconds(Int.random(in: 100...2000, using: &generator))) }
                     let end = min(ContinuousClock.now, leaseEnd)
                     history.operation()
-                    _ = try? await client.release(lock: lock, token: grant.token)
+                    _ = try? await client.release(grant)
                     history.record(Section(lock: lock, token: grant.token, start: start, end: end, holder: holder))
                 }
             }

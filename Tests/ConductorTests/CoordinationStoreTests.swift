@@ -1,9 +1,10 @@
 import Agent
-import Conductor
 import Foundation
 import GRDB
 import Mesh
 import Testing
+
+@testable import Conductor
 
 /// What the SQLite state file holds while the coordinator runs, read through a separate
 /// connection as another process (or the coordinator after a crash) would see it.
@@ -37,7 +38,7 @@ struct CoordinationStoreTests {
                 for round in 0..<20 {
                     let grant = try await client.acquire(lock: "file-\(round % 3)", ttl: .seconds(30), wait: .zero, holder: "checker")
                     #expect(try Self.holderRows(path).contains(Row(lock: grant.lock, token: grant.token)), "round \(round)")
-                    _ = try await client.release(lock: grant.lock, token: grant.token)
+                    _ = try await client.release(grant)
                 }
                 await client.close()
             }
@@ -57,15 +58,15 @@ struct CoordinationStoreTests {
                 let kept = try await client.acquire(lock: "kept", ttl: .seconds(30), wait: .zero, holder: "long", owned: false)
                 for _ in 0..<10 {
                     let first = try await client.acquire(lock: "a", ttl: .seconds(30), wait: .zero, holder: "cycler")
-                    _ = try await client.release(lock: "a", token: first.token)
+                    _ = try await client.release(first)
                     let second = try await client.acquire(lock: "b", ttl: .seconds(30), wait: .zero, holder: "cycler")
                     // Exactly the holders: the release of "a" went out with the grant of "b".
                     #expect(try Self.holderRows(path) == [Row(lock: "kept", token: kept.token), Row(lock: "b", token: second.token)])
-                    _ = try await client.release(lock: "b", token: second.token)
+                    _ = try await client.release(second)
                 }
                 // No grant follows the last release: the tick stores it.
                 #expect(try await eventually(timeout: .seconds(3)) { try Self.holderRows(path) == [Row(lock: "kept", token: kept.token)] })
-                _ = try await client.release(lock: "kept", token: kept.token)
+                _ = try await client.release(kept)
                 #expect(try await eventually(timeout: .seconds(3)) { try Self.holderRows(path).isEmpty })
                 await client.close()
             }
@@ -79,7 +80,7 @@ struct CoordinationStoreTests {
         let path = directory + "/state.sqlite"
         let store = try SQLiteStateStore(path: path)
         func holder(_ lock: String, _ token: Int64) -> LockHolderRecord {
-            LockHolderRecord(lock: lock, token: token, limit: 1, owner: nil, holder: "h", ttlMilliseconds: 1000, expiresAt: 5000)
+            LockHolderRecord(lock: lock, token: token, limit: 1, owner: nil, holder: "h", ttlMilliseconds: 1000, expiresAt: 5000, keyHash: HolderKeyHash(presented: "key-\(token)"), acquiredBy: "u")
         }
         try store.saveLockHolder(holder("x", 1), removing: [])
         try store.saveLockHolder(holder("y", 2), removing: [])
@@ -92,5 +93,55 @@ struct CoordinationStoreTests {
         renewed.expiresAt = 9000
         try store.saveLockHolder(renewed, removing: [])
         #expect(try store.loadCoordination().holders == [renewed])
+    }
+
+    /// The file keeps the SHA-256 of each holder's key, never the key, and who acquired it.
+    @Test func theFileKeepsTheHashOfTheKeyNotTheKey() async throws {
+        let directory = try CoordinationHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/state.sqlite"
+        try await CoordinationHarness.with(.embedded) { harness in
+            try await harness.withCoordinator(store: try SQLiteStateStore(path: path)) { _ in
+                let client = try await harness.client()
+                let grant = try await client.acquire(lock: "secret", ttl: .seconds(30), wait: .zero, holder: "h", owned: false)
+                let key = try #require(grant.holderKey)
+                var configuration = Configuration()
+                configuration.readonly = true
+                let queue = try DatabaseQueue(path: path, configuration: configuration)
+                let row = try queue.read { db in try GRDB.Row.fetchOne(db, sql: "SELECT key_hash, acquired_by FROM lock_holder WHERE lock_name = 'secret'") }
+                try queue.close()
+                #expect(row?["key_hash"] == HolderKeyHash(presented: key).hex)
+                #expect(row?["acquired_by"] == "conductor")
+                for file in [path, path + "-wal"] {
+                    let bytes = FileManager.default.contents(atPath: file) ?? Data()
+                    #expect(bytes.range(of: Data(key.utf8)) == nil, "\(file) holds the key itself")
+                }
+                _ = try await client.release(grant)
+                await client.close()
+            }
+        }
+    }
+
+    /// A file from before holder keys: its holder rows get no key (NULL), so no key can
+    /// release them; the lease, the owner check or a forced release still can.
+    @Test func holdersFromBeforeKeysComeBackWithoutOne() throws {
+        let directory = try CoordinationHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/state.sqlite"
+        do {
+            let old = try DatabaseQueue(path: path)
+            try SQLiteSchema.migrator.migrate(old, upTo: "v2-coordination")
+            try old.write { db in
+                try db.execute(
+                    sql: "INSERT INTO lock_holder (lock_name, token, lock_limit, owner, holder, ttl_ms, expires_at_ms) VALUES ('old', 7, 1, NULL, 'h', 1000, 5000)")
+            }
+            try old.close()
+        }
+        let store = try SQLiteStateStore(path: path)
+        #expect(try store.appliedMigrations().contains("v3-lock-holder-keys"))
+        let holders = try store.loadCoordination().holders
+        #expect(holders.map(\.token) == [7])
+        #expect(holders.first?.keyHash == nil && holders.first?.acquiredBy == nil)
+        try store.close()
     }
 }

@@ -15,6 +15,9 @@ import Testing
 struct CoordinationHarness: Sendable {
     let broker: BrokerServer?
     let url: String
+    /// A second login of the bus (`mallory` on the embedded broker); nil on the test
+    /// RabbitMQ, which has guest only.
+    let otherURL: String?
     let scope: String
 
     static let logger: Logger = {
@@ -26,16 +29,18 @@ struct CoordinationHarness: Sendable {
     static func with(_ bus: LaunchBusKind, _ body: (CoordinationHarness) async throws -> Void) async throws {
         var broker: BrokerServer?
         let url: String
+        var otherURL: String?
         switch bus {
         case .embedded:
-            let users = [BrokerUser(name: "conductor", password: "c-secret")]
+            let users = [BrokerUser(name: "conductor", password: "c-secret"), BrokerUser(name: "mallory", password: "m-secret")]
             let started = try await TestBroker.start(users: users)
             url = started.url(user: "conductor", password: "c-secret")
+            otherURL = started.url(user: "mallory", password: "m-secret")
             broker = started.server
         case .rabbitMQ:
             url = try #require(LaunchBusKind.rabbitMQURL)
         }
-        let harness = CoordinationHarness(broker: broker, url: url, scope: "t-\(UUID().uuidString.prefix(8).lowercased())")
+        let harness = CoordinationHarness(broker: broker, url: url, otherURL: otherURL, scope: "t-\(UUID().uuidString.prefix(8).lowercased())")
         do {
             try await body(harness)
         } catch {
@@ -45,18 +50,22 @@ struct CoordinationHarness: Sendable {
         try? await broker?.shutdown()
     }
 
-    var configuration: AMQPConnectionConfiguration {
-        var configuration = try! AMQPConnectionConfiguration(url: self.url)
+    var configuration: AMQPConnectionConfiguration { Self.configuration(self.url) }
+
+    static func configuration(_ url: String) -> AMQPConnectionConfiguration {
+        var configuration = try! AMQPConnectionConfiguration(url: url)
         configuration.recovery = .disabled
         return configuration
     }
 
     /// Runs a coordinator for the duration of `body`, then stops it (and waits until it has).
+    /// `trustedUser`: who may force a release (nil: the coordinator's own login).
     func withCoordinator<T: Sendable>(
         store: any CoordinationStore = InMemoryCoordinationStore(), ownerCheck: Duration = .milliseconds(200), clock: CoordinationClock = .system,
-        _ body: (CoordinatorService) async throws -> T
+        trustedUser: String? = nil, logger: Logger = CoordinationHarness.logger, _ body: (CoordinatorService) async throws -> T
     ) async throws -> T {
-        let coordinator = try CoordinatorService(broker: self.configuration, scope: self.scope, store: store, logger: Self.logger, clock: clock, ownerCheckInterval: ownerCheck)
+        let coordinator = try CoordinatorService(
+            broker: self.configuration, scope: self.scope, store: store, trustedUser: trustedUser, logger: logger, clock: clock, ownerCheckInterval: ownerCheck)
         let running = Task { try await coordinator.run() }
         do {
             try await coordinator.waitUntilReady()
@@ -73,6 +82,11 @@ struct CoordinationHarness: Sendable {
 
     func client() async throws -> CoordinatorClient {
         try await CoordinatorClient.connect(self.configuration, scope: self.scope)
+    }
+
+    /// A client on the other login when the bus has one, else on a connection of its own.
+    func otherClient() async throws -> CoordinatorClient {
+        try await CoordinatorClient.connect(Self.configuration(self.otherURL ?? self.url), scope: self.scope)
     }
 
     static func temporaryDirectory() throws -> String {
@@ -97,4 +111,32 @@ final class ManualClock: Sendable {
     private let milliseconds = Synchronization.Mutex<Int64>(1_000_000)
     var clock: CoordinationClock { CoordinationClock { self.milliseconds.withLock { $0 } } }
     func advance(by delta: Int64) { self.milliseconds.withLock { $0 += delta } }
+}
+
+/// Keeps the log records at `logLevel` and above, as lines (the coordinator's refusals).
+struct CapturedLog: LogHandler {
+    final class Lines: Sendable {
+        private let lines = Synchronization.Mutex<[String]>([])
+        func append(_ line: String) { self.lines.withLock { $0.append(line) } }
+        var all: [String] { self.lines.withLock { $0 } }
+    }
+
+    let lines: Lines
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .warning
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { self.metadata[key] }
+        set { self.metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let metadata = self.metadata.merging(event.metadata ?? [:]) { _, new in new }
+        self.lines.append("\(event.level) \(event.message) " + metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+    }
+
+    static func logger() -> (Logger, Lines) {
+        let lines = Lines()
+        return (Logger(label: "test.coordinator.captured", factory: { _ in CapturedLog(lines: lines) }), lines)
+    }
 }

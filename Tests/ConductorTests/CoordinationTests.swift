@@ -28,12 +28,12 @@ struct CoordinationTests {
                 }
                 async let waited = second.acquire(lock: "db", ttl: .seconds(40), wait: .seconds(40), holder: "second")
                 #expect(try await eventually { try await first.status(lock: "db").waiters == 1 })
-                #expect(try await first.release(lock: "db", token: grant.token).held)
+                #expect(try await first.release(grant).held)
                 let next = try await waited
                 #expect(next.token > grant.token)
                 // The old token is no longer good for anything.
-                #expect(try await first.renew(lock: "db", token: grant.token).held == false)
-                #expect(try await second.renew(lock: "db", token: next.token).held)
+                #expect(try await first.renew(grant).held == false)
+                #expect(try await second.renew(next).held)
                 await first.close()
                 await second.close()
             }
@@ -72,14 +72,14 @@ struct CoordinationTests {
                 let renewed = try await client.acquire(lock: "a", ttl: .seconds(1), wait: .zero, holder: "renewer")
                 let lapsed = try await client.acquire(lock: "b", ttl: .milliseconds(300), wait: .zero, holder: "sleeper")
                 time.advance(by: 250)
-                #expect(try await client.renew(lock: "a", token: renewed.token).held)
+                #expect(try await client.renew(renewed).held)
                 time.advance(by: 250)
                 // b's lease (300 ms) is over: the next tick takes it away.
                 #expect(try await eventually { try await client.status(lock: "b").holders.isEmpty })
-                #expect(try await client.renew(lock: "b", token: lapsed.token).held == false)
+                #expect(try await client.renew(lapsed).held == false)
                 time.advance(by: 700)
                 // a is past its first lease (1000 ms) and still held: it was renewed at 250.
-                #expect(try await client.renew(lock: "a", token: renewed.token).held)
+                #expect(try await client.renew(renewed).held)
                 #expect(try await client.status(lock: "a").holders.map(\.token) == [renewed.token])
                 time.advance(by: 1001)
                 #expect(try await eventually { try await client.status(lock: "a").holders.isEmpty })
@@ -166,7 +166,7 @@ struct CoordinationTests {
                 var last: LockGrant?
                 for _ in 0..<5 {
                     let grant = try await client.acquire(lock: "cycle", ttl: .seconds(30), wait: .zero, holder: "cycler")
-                    _ = try await client.release(lock: "cycle", token: grant.token)
+                    _ = try await client.release(grant)
                     last = grant
                 }
                 // Lease-only: it outlives this client's connection and the coordinator.
@@ -183,7 +183,7 @@ struct CoordinationTests {
                     _ = try await client.acquire(lock: "kept", ttl: .seconds(5), wait: .zero, holder: "thief")
                 }
                 let next = try await client.acquire(lock: "cycle", ttl: .seconds(5), wait: .zero, holder: "cycler")
-                #expect(try await client.release(lock: "kept", token: before.0.token).held)
+                #expect(try await client.release(before.0).held)
                 await client.close()
                 return next
             }

@@ -12,7 +12,7 @@ struct StateStoreTests {
         let clock = StateTestClock()
         do {
             let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: clock))
-            #expect(try store.appliedMigrations() == ["v1-state", "v2-coordination"])
+            #expect(try store.appliedMigrations() == ["v1-state", "v2-coordination", "v3-lock-holder-keys", "v4-agent-invites"])
             _ = try await store.ensureDeployment("shop", environment: "prod", actor: stateTestActor)
             try store.close()
         }
@@ -22,7 +22,7 @@ struct StateStoreTests {
         #expect(journal == "wal")
 
         let reopened = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: clock))
-        #expect(try reopened.appliedMigrations() == ["v1-state", "v2-coordination"])
+        #expect(try reopened.appliedMigrations() == ["v1-state", "v2-coordination", "v3-lock-holder-keys", "v4-agent-invites"])
         let deployment = try await reopened.deployment("shop", environment: "prod")
         #expect(deployment?.status == .recorded)
         #expect(try await reopened.deployment("shop", environment: "staging") == nil)

@@ -131,7 +131,7 @@ final class LocalSocketForwarder: Sendable {
     func releaseAll(_ held: [LocalSocketSession.Held]) async {
         for lock in held {
             guard let client = try? await self.client(scope: lock.scope) else { continue }
-            _ = try? await client.release(lock: lock.lock, token: lock.token)
+            _ = try? await client.release(lock: lock.lock, token: lock.token, holderKey: lock.holderKey)
             self.logger.info("local caller disconnected; lock released for it", metadata: ["lock": "\(lock.lock)", "token": "\(lock.token)"])
         }
     }
@@ -151,10 +151,13 @@ final class LocalSocketForwarder: Sendable {
 
 /// One socket connection: the owned locks it holds.
 final class LocalSocketSession: Sendable {
+    /// An owned lock taken through this connection, with the holder key its grant passed
+    /// back to the caller: the agent needs it only to release the lock if the caller dies.
     struct Held: Hashable, Sendable {
         var scope: String
         var lock: String
         var token: Int64
+        var holderKey: String?
     }
 
     private let state = Mutex<(held: Set<Held>, closed: Bool)>(([], false))
@@ -165,7 +168,7 @@ final class LocalSocketSession: Sendable {
         switch method {
         case Coordinator.Method.lockAcquire:
             guard arguments["owner"] != nil, let grant = try? response.decodeArguments(LockGrant.self) else { return nil }
-            let held = Held(scope: scope, lock: grant.lock, token: grant.token)
+            let held = Held(scope: scope, lock: grant.lock, token: grant.token, holderKey: grant.holderKey)
             return self.state.withLock { state in
                 if state.closed { return held }
                 state.held.insert(held)
@@ -173,7 +176,9 @@ final class LocalSocketSession: Sendable {
             }
         case Coordinator.Method.lockRelease:
             guard let result = try? response.decodeArguments(LockTokenResult.self) else { return nil }
-            self.state.withLock { _ = $0.held.remove(Held(scope: scope, lock: result.lock, token: result.token)) }
+            self.state.withLock { state in
+                state.held = state.held.filter { !($0.scope == scope && $0.lock == result.lock && $0.token == result.token) }
+            }
             return nil
         default:
             return nil

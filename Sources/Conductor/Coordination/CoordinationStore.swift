@@ -44,8 +44,17 @@ public struct LockHolderRecord: Hashable, Sendable {
     public var holder: String
     public var ttlMilliseconds: Int64
     public var expiresAt: Int64
+    /// The hash of the key its grant handed out: renewing or releasing must show the key.
+    /// Nil for a holder stored before keys existed, which only its lease, its owner's
+    /// connection or a forced release can end.
+    public var keyHash: HolderKeyHash?
+    /// The broker-validated AMQP user whose request acquired it (nil when it carried none).
+    public var acquiredBy: String?
 
-    public init(lock: String, token: Int64, limit: Int, owner: String?, holder: String, ttlMilliseconds: Int64, expiresAt: Int64) {
+    public init(
+        lock: String, token: Int64, limit: Int, owner: String?, holder: String, ttlMilliseconds: Int64, expiresAt: Int64,
+        keyHash: HolderKeyHash?, acquiredBy: String? = nil
+    ) {
         self.lock = lock
         self.token = token
         self.limit = limit
@@ -53,6 +62,8 @@ public struct LockHolderRecord: Hashable, Sendable {
         self.holder = holder
         self.ttlMilliseconds = ttlMilliseconds
         self.expiresAt = expiresAt
+        self.keyHash = keyHash
+        self.acquiredBy = acquiredBy
     }
 }
 
@@ -107,6 +118,10 @@ public protocol CoordinationStore: Sendable {
     /// at its next tick): a leftover row after a crash only holds the lock until its lease
     /// or owner check ends it.
     func removeLockHolders(_ removed: [LockHolderKey]) throws
+    /// An administrator forced `holder` out: deletes its row (and the `removed` ones) and
+    /// appends the audit record naming `user`, in one transaction, before the lock service
+    /// lets the holder go. Unlike a release it is never stored late.
+    func recordForcedRelease(_ holder: LockHolderRecord, by user: String, removing removed: [LockHolderKey]) throws
     func saveSignal(_ key: EventKey, _ signal: EventSignal) throws
     /// The nodes expected to signal in a scope (a deployment's instances), nil when unknown.
     func expectedNodes(scope: String) throws -> [String]?
@@ -114,7 +129,14 @@ public protocol CoordinationStore: Sendable {
 
 /// Keeps everything in memory: for tests and coordinators without a state file.
 public final class InMemoryCoordinationStore: CoordinationStore {
+    /// A forced release as this store remembers it (in place of an audit trail).
+    public struct ForcedRelease: Hashable, Sendable {
+        public var holder: LockHolderRecord
+        public var user: String
+    }
+
     private let state = Mutex(CoordinationSnapshot())
+    private let forced = Mutex<[ForcedRelease]>([])
     private let expected: [String: [String]]
 
     public init(expectedNodes: [String: [String]] = [:]) {
@@ -138,6 +160,15 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     public func removeLockHolders(_ removed: [LockHolderKey]) throws {
         self.state.withLock { $0.holders.removeAll { removed.contains(LockHolderKey(lock: $0.lock, token: $0.token)) } }
     }
+
+    public func recordForcedRelease(_ holder: LockHolderRecord, by user: String, removing removed: [LockHolderKey]) throws {
+        let keys = removed + [LockHolderKey(lock: holder.lock, token: holder.token)]
+        self.state.withLock { $0.holders.removeAll { keys.contains(LockHolderKey(lock: $0.lock, token: $0.token)) } }
+        self.forced.withLock { $0.append(ForcedRelease(holder: holder, user: user)) }
+    }
+
+    /// Every forced release so far, oldest first.
+    public var forcedReleases: [ForcedRelease] { self.forced.withLock { $0 } }
 
     public func saveSignal(_ key: EventKey, _ signal: EventSignal) throws {
         self.state.withLock { state in

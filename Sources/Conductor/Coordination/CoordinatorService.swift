@@ -28,8 +28,9 @@ public typealias CoordinatorReply = Result<MethodResponse, ExceptionBody>
 /// `reply_to` with the same `correlation_id` (docs/protocol.md, "Coordinator").
 ///
 /// Built in: the lock methods (`lock_acquire`, `lock_renew`, `lock_release`,
-/// `lock_status`) and `signal` / `wait`, backed by `store`. Others register more methods
-/// with `register(method:handler:)` before or while the service runs, e.g.:
+/// `lock_force_release`, `lock_status`) and `signal` / `wait`, backed by `store`. Others
+/// register more methods with `register(method:handler:)` before or while the service
+/// runs, e.g.:
 ///
 /// ```swift
 /// let coordinator = try CoordinatorService(broker: configuration, store: sqliteStore, logger: logger)
@@ -51,6 +52,9 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
 
     public let name: AgentName
     public let scope: String
+    /// The AMQP user allowed to force a lock's release (`lock_force_release`): the
+    /// coordinator's own, the one its agents trust.
+    public let trustedUser: String
     public let locks: LockService
     public let events: EventService
 
@@ -67,9 +71,10 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
     ///   - scope: the coordinator's instance name; clients address `conductor:coordinator:<scope>`.
     ///   - store: where locks, tokens and events persist (`SQLiteStateStore` conforms);
     ///     nil keeps them in memory only (tests, throwaway meshes).
+    ///   - trustedUser: who may force a lock's release; nil: the broker login's user.
     public init(
         broker: AMQPConnectionConfiguration, scope: String = Coordinator.defaultScope, store: (any CoordinationStore)? = nil,
-        logger: Logger,
+        trustedUser: String? = nil, logger: Logger,
         clock: CoordinationClock = .system, ownerCheckInterval: Duration = .milliseconds(500), tickInterval: Duration = .milliseconds(20)
     ) throws(CoordinationError) {
         do {
@@ -79,6 +84,7 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
         }
         self.scope = scope
         self.broker = broker
+        self.trustedUser = trustedUser ?? broker.username
         var logger = logger
         logger[metadataKey: "coordinator"] = "\(self.name)"
         self.logger = logger
@@ -299,23 +305,41 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
     private func registerBuiltins() {
         let locks = self.locks
         let events = self.events
+        let trustedUser = self.trustedUser
+        let logger = self.logger
         self.register(method: Coordinator.Method.lockAcquire) { call in
             await Self.decoding(call) { (request: LockAcquireRequest) throws(MeshError) in
                 try request.validate()
                 var request = request
                 // The owner is the caller's own connection unless the caller asked for a lease-only lock.
                 if request.owner != nil { request.owner = call.replyTo }
-                return await locks.acquire(request).flatMap(Self.encode)
+                return await locks.acquire(request, by: call.userID).flatMap(Self.encode)
             }
         }
         self.register(method: Coordinator.Method.lockRenew) { call in
             await Self.decoding(call) { (request: LockTokenRequest) throws(MeshError) in
-                await locks.renew(request).flatMap(Self.encode)
+                await locks.renew(request, by: call.userID).flatMap(Self.encode)
             }
         }
         self.register(method: Coordinator.Method.lockRelease) { call in
             await Self.decoding(call) { (request: LockTokenRequest) throws(MeshError) in
-                await locks.release(request).flatMap(Self.encode)
+                await locks.release(request, by: call.userID).flatMap(Self.encode)
+            }
+        }
+        self.register(method: Coordinator.Method.lockForceRelease) { call in
+            await Self.decoding(call) { (request: LockTokenRequest) throws(MeshError) in
+                // `user_id` is checked by the broker against the login, so it names the caller.
+                guard let user = call.userID, user == trustedUser else {
+                    logger.warning(
+                        "forced lock release refused: not the trusted user",
+                        metadata: ["lock": "\(request.lock)", "token": "\(request.token)", "user_id": "\(call.userID ?? "-")"])
+                    let sender = call.userID.map { "user_id '\($0)'" } ?? "a request without user_id"
+                    return .failure(
+                        ExceptionBody(
+                            code: .forbidden,
+                            text: "\(sender) is not the coordinator's trusted user, who alone may force a release; the holder of lock '\(request.lock)' releases it with its holder_key"))
+                }
+                return await locks.forceRelease(request, by: user).flatMap(Self.encode)
             }
         }
         self.register(method: Coordinator.Method.lockStatus) { call in

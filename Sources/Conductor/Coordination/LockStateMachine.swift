@@ -7,6 +7,10 @@ import Mesh
 /// `ownerGone`, `tokensReserved`); each returns the actions to carry out in order:
 /// store a reservation before any token from it is issued, store a grant before answering
 /// it, answer refusals, forget removed holders. `now` is wall-clock milliseconds.
+///
+/// A holder is more than its token (which `status` shows to anyone): each grant carries
+/// the hash of a secret key handed to that holder alone, and a renewal or release must
+/// present the key, or be an administrator's forced release.
 public struct LockStateMachine: Sendable {
     public typealias WaiterID = UInt64
 
@@ -19,15 +23,46 @@ public struct LockStateMachine: Sendable {
         case refuse(WaiterID, ExceptionBody)
         /// The holder no longer holds the lock: delete its record.
         case remove(LockHolderRecord, RemovalReason)
+        /// The request names this holder but did not prove to be it: refuse it (403);
+        /// nothing changed.
+        case forbid(LockHolderRecord)
     }
 
     public enum RemovalReason: String, Hashable, Sendable {
-        case released, leaseExpired = "lease expired", ownerGone = "owner disconnected"
+        case released, leaseExpired = "lease expired", ownerGone = "owner disconnected", forced = "released by force"
+    }
+
+    /// What a release shows to be allowed to end a hold.
+    public enum HolderProof: Hashable, Sendable {
+        /// The hash of the key the request carried (nil: it carried none).
+        case key(HolderKeyHash?)
+        /// An administrator's forced release (the caller checked who asks).
+        case administrator
+
+        func proves(_ holder: LockHolderRecord) -> Bool {
+            switch self {
+            case .administrator: return true
+            case .key(let presented):
+                guard let presented, let expected = holder.keyHash else { return false }
+                return expected.matches(presented)
+            }
+        }
+    }
+
+    public enum RenewOutcome: Hashable, Sendable {
+        /// Store it: the lease now runs to its new `expiresAt`.
+        case renewed(LockHolderRecord)
+        /// The token does not hold the lock (released, lease over, owner gone).
+        case notHeld
+        /// The token holds it, but the request did not carry its key: nothing changed.
+        case forbidden(LockHolderRecord)
     }
 
     struct Waiter: Hashable, Sendable {
         var id: WaiterID
         var request: LockAcquireRequest
+        var keyHash: HolderKeyHash
+        var acquiredBy: String?
         var deadline: Int64
         var enqueuedAt: Int64
     }
@@ -62,13 +97,18 @@ public struct LockStateMachine: Sendable {
 
     // MARK: - Events
 
-    public mutating func acquireRequested(_ request: LockAcquireRequest, waiter: WaiterID, now: Int64) -> [Action] {
+    /// `keyHash`: the hash of the key the grant will hand this waiter; `acquiredBy`: the
+    /// request's AMQP user, kept with the holder for `status`.
+    public mutating func acquireRequested(
+        _ request: LockAcquireRequest, waiter: WaiterID, keyHash: HolderKeyHash, acquiredBy: String? = nil, now: Int64
+    ) -> [Action] {
         var entry = self.entries[request.lock] ?? Entry(limit: request.limit)
         if entry.isIdle { entry.limit = request.limit }
         guard entry.limit == request.limit else {
             return [.refuse(waiter, ExceptionBody(code: .conflict, text: "lock '\(request.lock)' is in use with limit \(entry.limit), not \(request.limit)"))]
         }
-        entry.waiters.append(Waiter(id: waiter, request: request, deadline: now + request.waitMilliseconds, enqueuedAt: now))
+        entry.waiters.append(
+            Waiter(id: waiter, request: request, keyHash: keyHash, acquiredBy: acquiredBy, deadline: now + request.waitMilliseconds, enqueuedAt: now))
         self.entries[request.lock] = entry
         var actions = self.promote(request.lock, now: now)
         // Not granted at once and not willing to wait: refused now rather than at the next tick.
@@ -80,22 +120,26 @@ public struct LockStateMachine: Sendable {
         return actions
     }
 
-    /// The renewed holder (store it), or nil when this token does not hold the lock.
-    public mutating func renewRequested(lock: String, token: Int64, ttlMilliseconds: Int64?, now: Int64) -> LockHolderRecord? {
-        guard var entry = self.entries[lock], let index = entry.holders.firstIndex(where: { $0.token == token }) else { return nil }
-        guard entry.holders[index].expiresAt > now else { return nil }
+    /// Extends the lease of the holder with this token, if `presented` is the hash of its key.
+    public mutating func renewRequested(lock: String, token: Int64, presented: HolderKeyHash?, ttlMilliseconds: Int64?, now: Int64) -> RenewOutcome {
+        guard var entry = self.entries[lock], let index = entry.holders.firstIndex(where: { $0.token == token }) else { return .notHeld }
+        guard HolderProof.key(presented).proves(entry.holders[index]) else { return .forbidden(entry.holders[index]) }
+        guard entry.holders[index].expiresAt > now else { return .notHeld }
         if let ttl = ttlMilliseconds { entry.holders[index].ttlMilliseconds = ttl }
         entry.holders[index].expiresAt = now + entry.holders[index].ttlMilliseconds
         let renewed = entry.holders[index]
         self.entries[lock] = entry
-        return renewed
+        return .renewed(renewed)
     }
 
-    public mutating func releaseRequested(lock: String, token: Int64, now: Int64) -> [Action] {
+    /// Ends the hold of this token when `proof` allows it (`.forbid` when not); no action
+    /// when the token does not hold the lock.
+    public mutating func releaseRequested(lock: String, token: Int64, proof: HolderProof, now: Int64) -> [Action] {
         guard var entry = self.entries[lock], let index = entry.holders.firstIndex(where: { $0.token == token }) else { return [] }
+        guard proof.proves(entry.holders[index]) else { return [.forbid(entry.holders[index])] }
         let holder = entry.holders.remove(at: index)
         self.entries[lock] = entry
-        return [.remove(holder, .released)] + self.promote(lock, now: now)
+        return [.remove(holder, proof == .administrator ? .forced : .released)] + self.promote(lock, now: now)
     }
 
     /// Leases that ran out lose their lock; waiters past their deadline are refused.
@@ -162,7 +206,9 @@ public struct LockStateMachine: Sendable {
         let entry = self.entries[lock]
         return LockStatus(
             lock: lock, limit: entry?.limit ?? 1,
-            holders: (entry?.holders ?? []).map { LockHolderInfo(token: $0.token, holder: $0.holder, leaseRemainingMilliseconds: max(0, $0.expiresAt - now)) },
+            holders: (entry?.holders ?? []).map {
+                LockHolderInfo(token: $0.token, holder: $0.holder, acquiredBy: $0.acquiredBy, leaseRemainingMilliseconds: max(0, $0.expiresAt - now))
+            },
             waiters: entry?.waiters.count ?? 0)
     }
 
@@ -177,6 +223,11 @@ public struct LockStateMachine: Sendable {
     }
 
     public var holders: [LockHolderRecord] { self.entries.values.flatMap(\.holders) }
+
+    /// The holder of `lock` with this token, if it holds it.
+    public func holder(lock: String, token: Int64) -> LockHolderRecord? {
+        self.entries[lock]?.holders.first { $0.token == token }
+    }
 
     // MARK: - Granting
 
@@ -195,7 +246,8 @@ public struct LockStateMachine: Sendable {
             entry.waiters.removeFirst()
             let holder = LockHolderRecord(
                 lock: lock, token: self.nextToken, limit: entry.limit, owner: first.request.owner, holder: first.request.holder,
-                ttlMilliseconds: first.request.ttlMilliseconds, expiresAt: now + first.request.ttlMilliseconds)
+                ttlMilliseconds: first.request.ttlMilliseconds, expiresAt: now + first.request.ttlMilliseconds, keyHash: first.keyHash,
+                acquiredBy: first.acquiredBy)
             self.nextToken += 1
             entry.holders.append(holder)
             actions.append(.grant(first.id, holder))

@@ -82,9 +82,13 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
             listen: settings.busListen, tls: settings.busTLS, insecure: settings.busInsecure, busAdmin: settings.busAdmin,
             sharedAgentLogin: settings.sharedAgentLogin)
         let logger = Logger(label: "conductor.serve", factory: { _ in SwiftLogNoOpLogHandler() })
+        // Its warnings (a lock request refused for not being the holder, a forced release)
+        // go out with the launches' progress lines.
+        let endpointLogger = Logger(label: "conductor.coordinator", factory: { _ in LineLogHandler(write: log) })
         let endpoint: CoordinatorService
         do {
-            endpoint = try CoordinatorService(broker: bus.console, scope: settings.scope, store: store, logger: logger)
+            endpoint = try CoordinatorService(
+                broker: bus.console, scope: settings.scope, store: store, trustedUser: bus.trustedUser, logger: endpointLogger)
         } catch {
             await bus.stop()
             throw error

@@ -12,6 +12,7 @@ enum SQLiteSchema {
             for statement in v1 { try db.execute(sql: statement) }
         }
         migrator.registerMigration("v2-coordination") { db in try CoordinationSchema.migrate(db) }
+        migrator.registerMigration("v3-lock-holder-keys") { db in try CoordinationSchema.migrateHolderKeys(db) }
         migrator.registerMigration("v4-agent-invites") { db in try InviteSchema.migrate(db) }
         return migrator
     }

@@ -2,7 +2,8 @@ import Foundation
 import GRDB
 import Mesh
 
-// The coordinator's tables (migration "v2-coordination") and `CoordinationStore` on SQLite.
+// The coordinator's tables (migrations "v2-coordination", "v3-lock-holder-keys") and
+// `CoordinationStore` on SQLite.
 //
 // Durability, and why tokens never repeat: a token range is reserved with
 // `synchronous = FULL` (the WAL is fsynced before the reservation returns), and tokens are
@@ -44,8 +45,19 @@ enum CoordinationSchema {
         """,
     ]
 
+    /// Each holder's proof (the SHA-256 of the key its grant handed out, never the key) and
+    /// who acquired it. Rows from before stay NULL: no key releases them (docs/primitives.md).
+    static let v3: [String] = [
+        "ALTER TABLE lock_holder ADD COLUMN key_hash TEXT",
+        "ALTER TABLE lock_holder ADD COLUMN acquired_by TEXT",
+    ]
+
     static func migrate(_ db: Database) throws {
         for statement in v2 { try db.execute(sql: statement) }
+    }
+
+    static func migrateHolderKeys(_ db: Database) throws {
+        for statement in v3 { try db.execute(sql: statement) }
     }
 }
 
@@ -54,9 +66,11 @@ extension SQLiteStateStore: CoordinationStore {
         try self.pool.read { db in
             let reserved = try Int64.fetchOne(db, sql: "SELECT reserved_through FROM coordination_token WHERE id = 1") ?? 0
             let holders = try Row.fetchAll(db, sql: "SELECT * FROM lock_holder ORDER BY token").map { row in
-                LockHolderRecord(
+                let keyHash: String? = row["key_hash"]
+                return LockHolderRecord(
                     lock: row["lock_name"], token: row["token"], limit: row["lock_limit"], owner: row["owner"], holder: row["holder"],
-                    ttlMilliseconds: row["ttl_ms"], expiresAt: row["expires_at_ms"])
+                    ttlMilliseconds: row["ttl_ms"], expiresAt: row["expires_at_ms"], keyHash: keyHash.flatMap(HolderKeyHash.init(stored:)),
+                    acquiredBy: row["acquired_by"])
             }
             var signals: [EventKey: [EventSignal]] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT * FROM event_signal ORDER BY signalled_at_ms, rowid") {
@@ -90,10 +104,14 @@ extension SQLiteStateStore: CoordinationStore {
             let save = {
                 try db.cachedStatement(
                     sql: """
-                        INSERT INTO lock_holder (lock_name, token, lock_limit, owner, holder, ttl_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO lock_holder (lock_name, token, lock_limit, owner, holder, ttl_ms, expires_at_ms, key_hash, acquired_by)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT (lock_name, token) DO UPDATE SET ttl_ms = excluded.ttl_ms, expires_at_ms = excluded.expires_at_ms
                         """
-                ).execute(arguments: [holder.lock, holder.token, holder.limit, holder.owner, holder.holder, holder.ttlMilliseconds, holder.expiresAt])
+                ).execute(arguments: [
+                    holder.lock, holder.token, holder.limit, holder.owner, holder.holder, holder.ttlMilliseconds, holder.expiresAt, holder.keyHash?.hex,
+                    holder.acquiredBy,
+                ])
             }
             if removed.isEmpty {
                 try save()
@@ -112,6 +130,24 @@ extension SQLiteStateStore: CoordinationStore {
         try self.pool.writeWithoutTransaction { db in
             try db.inTransaction(.immediate) {
                 try Self.delete(removed, db)
+                return .commit
+            }
+        }
+    }
+
+    /// The audit record (`lock.force_release`, by the AMQP user) and the row's deletion
+    /// commit together: a forced release is never undone by a crash, nor done unrecorded.
+    public func recordForcedRelease(_ holder: LockHolderRecord, by user: String, removing removed: [LockHolderKey]) throws {
+        try self.pool.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                try Self.delete(removed + [LockHolderKey(lock: holder.lock, token: holder.token)], db)
+                var detail: [String: MeshValue] = [
+                    "lock": .string(holder.lock), "token": .int(holder.token), "holder": .string(holder.holder),
+                    "expires_at_ms": .int(holder.expiresAt),
+                ]
+                if let acquiredBy = holder.acquiredBy { detail["acquired_by"] = .string(acquiredBy) }
+                if let owner = holder.owner { detail["owner"] = .string(owner) }
+                try self.audit(db, .amqpUser(user), "lock.force_release", "coordinator-lock:\(holder.lock)", .succeeded, nil, nil, detail: .map(detail))
                 return .commit
             }
         }
