@@ -1,6 +1,7 @@
 import AMQPClient
 @testable import Conductor
 import Foundation
+import Mesh
 import Testing
 import TestSupport
 
@@ -144,11 +145,15 @@ struct BusListenTests {
         #expect(endpoint.names == ["127.0.0.1"])
         #expect(bus.broker?.configuration.host == "127.0.0.1", "the plain listener stays on loopback")
         #expect(bus.broker?.configuration.tls?.host == "0.0.0.0")
-        #expect(bus.agentURL.hasPrefix("amqp://agent:") && bus.agentURL.contains("@127.0.0.1:\(bus.console.port)/"))
+        #expect(bus.agentURL == "amqp://127.0.0.1:\(bus.console.port)/%2F")
+        // An agent's own login, as a launch makes it.
+        let login = AgentIdentity(agent: try AgentName(instance: "tls-check"), password: "pw-tls-check-0123456789")
+        try await #require(bus.accounts).create(login)
+        let agentURL = login.url(from: bus.agentURL)
 
         // An agent elsewhere: amqps at an address the certificate names, verified with its CA.
         let home = state + "/agent"
-        let remote = try InstanceURL.remoteBus(bus.agentURL, reach: bus.reach, address: "127.0.0.1", home: home, provider: "test")
+        let remote = try InstanceURL.remoteBus(agentURL, reach: bus.reach, address: "127.0.0.1", home: home, provider: "test")
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         try #require(remote.caCertificate).write(toFile: InstanceURL.busCAPath(home: home), atomically: true, encoding: .utf8)
         let connection = try await AMQPConnection.connect(url: remote.url)
@@ -157,7 +162,7 @@ struct BusListenTests {
         // refused by the agent's own check too, when the names were not known beforehand.
         var unnamed = endpoint
         unnamed.names = []
-        let misnamed = try InstanceURL.remoteBus(bus.agentURL, reach: .reachableOverTLS(unnamed), address: "127.0.0.2", home: home, provider: "test")
+        let misnamed = try InstanceURL.remoteBus(agentURL, reach: .reachableOverTLS(unnamed), address: "127.0.0.2", home: home, provider: "test")
         await #expect(throws: (any Error).self) { _ = try await AMQPConnection.connect(url: misnamed.url) }
 
         let plainPort = bus.console.port
@@ -169,6 +174,7 @@ struct BusListenTests {
         let restored = try await LaunchBus.start(broker: nil, record: record)
         #expect(restored.restored && restored.console.port == plainPort)
         #expect(restored.reach == .reachableOverTLS(endpoint))
+        try await #require(restored.accounts).create(login)
         let again = try await AMQPConnection.connect(url: remote.url)
         try await again.close()
         await restored.stop()
