@@ -195,6 +195,8 @@ struct EndToEndAgentTests {
             #expect(trusted.opcode == .methodResponse)
             let result = try trusted.decodeBody(MethodResponse.self).decodeArguments(RunResult.self)
             #expect(result.exitCode == 0 && result.stdout == "hi\n")
+            // Everything the agent sends carries its login, which the broker vouched for.
+            #expect(trusted.userID == (try AMQPConnectionConfiguration(url: bus.agentURL)).username)
             try FileManager.default.removeItem(atPath: marker)
 
             // A valid user that is not the trusted one (the broker vouches for user_id).

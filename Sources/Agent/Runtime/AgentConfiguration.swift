@@ -60,6 +60,15 @@ public struct AgentConfiguration: Sendable {
         self.maximumResponseBytes = maximumResponseBytes
     }
 
+    /// The broker user this agent logs in as, put in `user_id` of everything it sends (the
+    /// broker refuses any other, so that is the proof of who sent an answer): the URL's user
+    /// with PLAIN. Nil with EXTERNAL (a client certificate): the broker derives the user from
+    /// the certificate in a way the agent cannot know (common name, or the whole DN as
+    /// RabbitMQ does by default), and a wrong guess would get its channel closed.
+    public var loginUser: String? {
+        self.broker.authenticationMechanism == .plain ? self.broker.username : nil
+    }
+
     /// The heartbeat interval in whole seconds (at least 1), as `_heartbeat_interval` says it.
     var heartbeatSeconds: Int64 {
         let (seconds, attoseconds) = self.heartbeatInterval.components

@@ -27,6 +27,8 @@ public final class AgentService: Service, Sendable {
     private let responder: AgentResponder
     /// Signed `run` requests seen: a replay within its expiry is refused.
     private let replays = Mutex(ReplayGuard())
+    /// `user_id` of everything the agent sends (`AgentConfiguration.loginUser`).
+    private let loginUser: String?
     private let executor: JobExecutor
     private let clock: any Clock<Duration>
     private let logger: Logger
@@ -49,6 +51,7 @@ public final class AgentService: Service, Sendable {
             throw AgentError(.invalidInstance, "instance id '\(instance)' cannot name an agent: \(error.message)")
         }
         self.epoch = try self.state.nextEpoch()
+        self.loginUser = configuration.loginUser
         self.responder = AgentResponder(
             name: self.name, epoch: self.epoch, trustedUser: configuration.trustedUser, trustedKeys: configuration.trustedKeys,
             maximumResponseBytes: configuration.maximumResponseBytes)
@@ -75,11 +78,17 @@ public final class AgentService: Service, Sendable {
 
     private func serve(_ shutdown: ShutdownSignal) async throws {
         await self.facts.refresh()
+        if self.loginUser == nil {
+            self.logger.notice("this agent logs in with a certificate (EXTERNAL) and cannot tell its broker user: what it sends carries no user_id")
+        }
         guard let (connection, requests, jobs, requestConsumer, jobConsumer) = try await self.attach(shutdown) else { return }
         let localSocket = await self.startLocalSocket(connection)
         self.logger.info(
             "agent ready",
-            metadata: ["job_inbox": "\(self.name.jobInbox)", "trusted_user": "\(self.configuration.trustedUser)", "broker": "\(self.configuration.broker.redactedURL)"])
+            metadata: [
+                "job_inbox": "\(self.name.jobInbox)", "trusted_user": "\(self.configuration.trustedUser)", "user_id": "\(self.loginUser ?? "-")",
+                "broker": "\(self.configuration.broker.redactedURL)",
+            ])
         if self.configuration.trustedUser == "guest" {
             self.logger.warning("jobs and run requests are accepted from 'guest': for local development only")
         }
@@ -206,7 +215,7 @@ public final class AgentService: Service, Sendable {
                 var message = MeshMessage(opcode: .agentHeartbeatIndication, body: body, agent: self.name.description)
                 message.expiration = info.heartbeatExpiration
                 do {
-                    _ = try channel.publish(message.bodyBuffer(), exchange: QMF.topicExchange, routingKey: self.name.heartbeatSubject, properties: message.properties())
+                    try self.send(message, exchange: QMF.topicExchange, routingKey: self.name.heartbeatSubject, channel: channel)
                 } catch {
                     self.logger.debug("heartbeat not sent", metadata: ["error": "\(error)"])
                 }
@@ -341,7 +350,7 @@ public final class AgentService: Service, Sendable {
             timestamp: AgentResponder.nanoseconds(Date()), severity: result.status == .succeeded ? 6 : 4)
         if let body = try? MeshValue(encoding: event) {
             let message = MeshMessage(opcode: .dataIndication, body: body, agent: self.name.description, content: QMF.Content.event)
-            _ = try? channel.publish(message.bodyBuffer(), exchange: QMF.topicExchange, routingKey: QMF.Subject.event(package: MeshSchema.package, class: "job_finished"), properties: message.properties())
+            try? self.send(message, exchange: QMF.topicExchange, routingKey: QMF.Subject.event(package: MeshSchema.package, class: "job_finished"), channel: channel)
         }
     }
 
@@ -380,10 +389,18 @@ public final class AgentService: Service, Sendable {
 
     private func publish(_ message: MeshMessage, to replyTo: String, channel: AMQPChannel) {
         do {
-            _ = try channel.publish(message.bodyBuffer(), exchange: "", routingKey: replyTo, properties: message.properties())
+            try self.send(message, exchange: "", routingKey: replyTo, channel: channel)
         } catch {
             self.logger.warning("reply not sent", metadata: ["reply_to": "\(replyTo)", "error": "\(error)"])
         }
+    }
+
+    /// Everything the agent sends goes out here, with `user_id` = its login: the broker
+    /// refuses any other, so a console can tell this agent's answers from anyone else's.
+    private func send(_ message: MeshMessage, exchange: String, routingKey: String, channel: AMQPChannel) throws(AMQPError) {
+        var message = message
+        message.userID = self.loginUser
+        _ = try channel.publish(message.bodyBuffer(), exchange: exchange, routingKey: routingKey, properties: message.properties())
     }
 }
 
