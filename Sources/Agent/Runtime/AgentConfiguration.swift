@@ -86,6 +86,8 @@ public struct AgentError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let stateDirectory = Code("state-directory")
         public static let invalidInstance = Code("invalid-instance")
         public static let busLost = Code("bus-lost")
+        /// The request queue was not provisioned and the login may not declare its own.
+        public static let queuesMissing = Code("queues-missing")
     }
 
     public var code: Code

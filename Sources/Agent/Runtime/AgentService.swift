@@ -81,11 +81,12 @@ public final class AgentService: Service, Sendable {
         if self.loginUser == nil {
             self.logger.notice("this agent logs in with a certificate (EXTERNAL) and cannot tell its broker user: what it sends carries no user_id")
         }
-        guard let (connection, requests, jobs, requestConsumer, jobConsumer) = try await self.attach(shutdown) else { return }
+        guard let (connection, requests, jobs, requestConsumer, jobConsumer, queues) = try await self.attach(shutdown) else { return }
         let localSocket = await self.startLocalSocket(connection)
         self.logger.info(
             "agent ready",
             metadata: [
+                "queues": "\(queues.rawValue)", "request_queue": "\(queues == .provisioned ? self.name.requestQueue : "exclusive, server-named")",
                 "job_inbox": "\(self.name.jobInbox)", "trusted_user": "\(self.configuration.trustedUser)", "user_id": "\(self.loginUser ?? "-")",
                 "broker": "\(self.configuration.broker.redactedURL)",
             ])
@@ -118,22 +119,30 @@ public final class AgentService: Service, Sendable {
         self.logger.info("agent stopped")
     }
 
+    /// How the agent's queues came to be.
+    enum QueueSetup: String, Sendable {
+        /// The coordinator made them for this agent's confined login: nothing is declared.
+        case provisioned
+        /// The agent declares exchanges, inbox and its own request queue (a login with the
+        /// rights to, as before per-agent users).
+        case own
+    }
+
     /// Connects and sets up the channels, queues and consumers. A connection lost before
     /// that is done (the broker went away just after the handshake, say a launch killed at
     /// that moment) is the same as a broker not reachable yet: connect again. Nil when
     /// shutdown came first.
     private func attach(
         _ shutdown: ShutdownSignal
-    ) async throws -> (AMQPConnection, requests: AMQPChannel, jobs: AMQPChannel, AMQPConsumer, AMQPConsumer)? {
+    ) async throws -> (AMQPConnection, requests: AMQPChannel, jobs: AMQPChannel, AMQPConsumer, AMQPConsumer, QueueSetup)? {
         while let connection = try await self.connect(shutdown) {
             do {
-                let requests = try await connection.openChannel()
+                let (requests, requestQueue, queues) = try await self.setUpQueues(connection)
                 let jobs = try await connection.openChannel()
                 try await jobs.basicQos(prefetchCount: 1)
-                let requestQueue = try await self.declareTopology(requests)
                 let requestConsumer = try await requests.consume(queue: requestQueue, noAck: true)
                 let jobConsumer = try await jobs.consume(queue: self.name.jobInbox)
-                return (connection, requests, jobs, requestConsumer, jobConsumer)
+                return (connection, requests, jobs, requestConsumer, jobConsumer, queues)
             } catch let error as AMQPError where error.code == .connectionClosed {
                 self.logger.warning("lost the bus while setting up, connecting again", metadata: ["error": "\(error)"])
                 try? await connection.close()
@@ -180,6 +189,32 @@ public final class AgentService: Service, Sendable {
         } catch {
             self.logger.warning("local socket not started", metadata: ["directory": "\(self.configuration.stateDirectory)", "error": "\(error)"])
             return nil
+        }
+    }
+
+    /// The channel for requests, the request queue to consume, and how the queues came to
+    /// be. A passive declare finds `conductor.agent.<instance>.requests` when the coordinator
+    /// provisioned it for a confined login (which may not declare or bind anything): then
+    /// nothing is declared. Its 404 (which closes that channel) means the agent declares
+    /// its own on a new channel, as docs/protocol.md says. Decided on every connect; the
+    /// client's own recovery then replays only what was declared, so a provisioned agent
+    /// re-declares nothing.
+    private func setUpQueues(_ connection: AMQPConnection) async throws -> (AMQPChannel, queue: String, QueueSetup) {
+        let probe = try await connection.openChannel()
+        do {
+            try await probe.queueDeclare(name: self.name.requestQueue, passive: true)
+            self.logger.info("using the provisioned queues", metadata: ["request_queue": "\(self.name.requestQueue)", "job_inbox": "\(self.name.jobInbox)"])
+            return (probe, self.name.requestQueue, .provisioned)
+        } catch let error as AMQPError where error.replyCode == ReplyCode.notFound {
+            self.logger.info("no provisioned request queue; declaring this agent's own queues", metadata: ["missing": "\(self.name.requestQueue)"])
+        }
+        let channel = try await connection.openChannel()
+        do {
+            return (channel, try await self.declareTopology(channel), .own)
+        } catch let error as AMQPError where error.replyCode == ReplyCode.accessRefused {
+            throw AgentError(
+                .queuesMissing,
+                "the request queue \(self.name.requestQueue) was not provisioned, and this login (\(self.configuration.broker.username)) may not declare the agent's own queues: \(error.message)")
         }
     }
 
