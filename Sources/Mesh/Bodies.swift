@@ -285,6 +285,9 @@ public struct ExceptionCode: RawRepresentable, Hashable, Sendable, Codable, Cust
     public static let internalError = ExceptionCode(rawValue: 500)
     /// The opcode or `_what` is not implemented by this agent.
     public static let notImplemented = ExceptionCode(rawValue: 501)
+    /// Not now: the agent cannot take it at the moment (its replay memory of signed `run`
+    /// requests is full); the same request may be sent again later.
+    public static let unavailable = ExceptionCode(rawValue: 503)
 }
 
 /// The body of `_exception`: `{"_values": {"error_code": 404, "error_text": "..."}}`.

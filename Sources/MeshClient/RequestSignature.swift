@@ -184,24 +184,46 @@ public struct RequestSigner: Sendable {
     init(key: Curve25519.Signing.PrivateKey) { self.seed = key.rawRepresentation }
 }
 
-/// Nonces of signed `run` requests seen and not yet expired: a replay is refused. Bounded:
-/// past `capacity` the entries closest to expiry go first.
+/// Nonces of signed `run` requests seen and not yet expired: a replay is refused. Bounded,
+/// and never by forgetting: past `capacity` the expired entries go, and when unexpired ones
+/// still fill it a new nonce is refused (`.full`) until some expire. Forgetting a live
+/// nonce would let its request be replayed; refusing only delays the sender, and entries
+/// last at most the longest signature (a day and five minutes).
 public struct ReplayGuard: Sendable {
-    private var expiries: [String: Int64] = [:]
+    public enum Admission: Sendable, Hashable {
+        /// Not seen before: remembered until it expires.
+        case admitted
+        /// Seen before and not expired: a replay.
+        case replayed
+        /// `capacity` unexpired nonces are remembered already.
+        case full
+    }
+
+    /// Nonce -> its expiry (milliseconds since 1970).
+    public private(set) var expiries: [String: Int64]
     public let capacity: Int
 
-    public init(capacity: Int = 100_000) { self.capacity = capacity }
+    public init(capacity: Int = 100_000, remembering expiries: [String: Int64] = [:]) {
+        self.capacity = capacity
+        self.expiries = expiries
+    }
 
-    /// False if `verified.nonce` was seen before (and has not expired).
-    public mutating func admit(_ verified: RequestSignature.Verified, now: Int64) -> Bool {
+    public mutating func admit(_ verified: RequestSignature.Verified, now: Int64) -> Admission {
+        if let seen = self.expiries[verified.nonce], seen > now { return .replayed }
         if self.expiries.count >= self.capacity {
-            self.expiries = self.expiries.filter { $0.value > now }
-            if self.expiries.count >= self.capacity {
-                for (nonce, _) in self.expiries.sorted(by: { $0.value < $1.value }).prefix(self.capacity / 10) { self.expiries[nonce] = nil }
-            }
+            self.dropExpired(now: now)
+            if self.expiries.count >= self.capacity { return .full }
         }
-        if let seen = self.expiries[verified.nonce], seen > now { return false }
         self.expiries[verified.nonce] = verified.expiresAt
-        return true
+        return .admitted
+    }
+
+    /// Takes back an admission (the agent could not record it, so it will not act on it).
+    public mutating func forget(_ nonce: String) {
+        self.expiries[nonce] = nil
+    }
+
+    public mutating func dropExpired(now: Int64) {
+        self.expiries = self.expiries.filter { $0.value > now }
     }
 }

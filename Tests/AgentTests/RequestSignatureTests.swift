@@ -69,20 +69,22 @@ import Testing
         #expect(Self.refusal(farFuture, keys: keys) == "its expiry is too far in the future")
     }
 
-    @Test func aNonceIsAdmittedOnce() throws {
-        var replays = ReplayGuard(capacity: 4)
+    @Test func aNonceIsAdmittedOnceAndALiveOneIsNeverForgotten() {
+        var replays = ReplayGuard(capacity: 3)
         let first = RequestSignature.Verified(nonce: "a", expiresAt: Self.now + 1000)
-        var admitted = replays.admit(first, now: Self.now)
-        #expect(admitted)
-        admitted = replays.admit(first, now: Self.now + 10)
-        #expect(!admitted)
-        // Past capacity the expired ones go first; a live nonce is still refused.
-        for index in 0..<6 {
-            admitted = replays.admit(.init(nonce: "b\(index)", expiresAt: Self.now + 10), now: Self.now + 11)
-            #expect(admitted)
-        }
-        admitted = replays.admit(first, now: Self.now + 20)
-        #expect(!admitted)
+        #expect(replays.admit(first, now: Self.now) == .admitted)
+        #expect(replays.admit(first, now: Self.now + 10) == .replayed)
+        #expect(replays.admit(.init(nonce: "b", expiresAt: Self.now + 50), now: Self.now) == .admitted)
+        #expect(replays.admit(.init(nonce: "c", expiresAt: Self.now + 50), now: Self.now) == .admitted)
+        // Full of live nonces: a new one is refused, none is forgotten, a replay is still one.
+        #expect(replays.admit(.init(nonce: "d", expiresAt: Self.now + 500), now: Self.now + 10) == .full)
+        #expect(replays.admit(first, now: Self.now + 10) == .replayed)
+        // Once some expired there is room again.
+        #expect(replays.admit(.init(nonce: "d", expiresAt: Self.now + 500), now: Self.now + 60) == .admitted)
+        #expect(replays.expiries.keys.sorted() == ["a", "d"])
+        #expect(replays.admit(first, now: Self.now + 60) == .replayed)
+        replays.forget("d")
+        #expect(replays.admit(.init(nonce: "d", expiresAt: Self.now + 500), now: Self.now + 60) == .admitted)
     }
 
     @Test func theKeyFileIsMadeOnceAndPrivate() throws {
@@ -172,6 +174,49 @@ struct SignedRequestEndToEndTests {
         }
         try? await unsignedConsole.close()
         try? await signedConsole.close()
+        await bus.stop()
+    }
+
+    /// The nonce of an admitted signed `run` is on disk: the same request, captured and
+    /// published again into the restarted agent before it expires, is refused and not run.
+    @Test func aSignedRunReplayedIntoARestartedAgentIsRefused() async throws {
+        let bus = try await TestBus.start(.embedded)
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let signer = RequestSigner()
+        var configuration = try bus.agentConfiguration(instance: uniqueInstance("restarted"), state: directory)
+        configuration.trustedKeys = [signer.publicKey]
+        let console = try await MeshConsole.connect(AMQPConnectionConfiguration(url: bus.conductorURL), signer: signer)
+        do {
+            let watch = try await console.watchHeartbeats()
+            let name = try AgentName(instance: try #require(configuration.instanceID))
+            let marker = directory.path + "/ran"
+            let run = try MethodRequest(methodName: MeshMethod.run, encoding: RunRequest(command: .argv(["/bin/sh", "-c", "echo x >> \(marker)"])))
+            var captured = try MeshMessage(opcode: .methodRequest, encoding: run)
+            captured.userID = console.userID
+            signer.sign(&captured, agent: name.description, method: MeshMethod.run, expiresAt: RequestSigner.now() + 600_000, nonce: UUID().uuidString)
+            let replayed = captured
+            for start in 1...2 {
+                try await withAgent(configuration) { agent in
+                    let epoch = agent.epoch
+                    #expect(try await watch.next(timeout: .seconds(10)) { $0.name == name && $0.epoch == epoch } != nil, "start \(start)")
+                    let answer = try await console.request(replayed, exchange: QMF.directExchange, routingKey: name.description, timeout: .seconds(10)) { !$0.isEmpty }
+                    if start == 1 {
+                        #expect(answer.first?.opcode == .methodResponse, "\(answer.map(\.body))")
+                    } else {
+                        #expect(answer.first?.exceptionBody?.code == .forbidden, "\(answer.map(\.body))")
+                        #expect(answer.first?.exceptionBody?.text == "'run' is refused: it was seen before (a replay)")
+                    }
+                }
+            }
+            #expect(directory.read("ran") == "x\n", "the replay ran")
+            try await console.deleteJobInbox(of: name)
+        } catch {
+            try? await console.close()
+            await bus.stop()
+            throw error
+        }
+        try? await console.close()
         await bus.stop()
     }
 }

@@ -14,7 +14,8 @@ public struct AgentConfiguration: Sendable {
     public var broker: AMQPConnectionConfiguration
     /// The instance part of the agent name; nil means "the UUID kept in the state directory".
     public var instanceID: String?
-    /// Holds `instance-id`, `epoch` and `jobs/` (finished jobs, for idempotency).
+    /// Holds `instance-id`, `epoch`, `jobs/` (finished jobs, for idempotency) and
+    /// `run-nonces` (signed runs admitted, against replays).
     public var stateDirectory: String
     /// Custom facts (Facter-style files and executables).
     public var factsDirectory: String

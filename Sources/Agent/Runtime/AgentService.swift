@@ -7,7 +7,6 @@ import MeshClient
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
-import Synchronization
 
 /// The node agent: heartbeats, answers locate and query requests, runs `run` and
 /// configuration jobs, on the bus that docs/protocol.md describes.
@@ -25,8 +24,9 @@ public final class AgentService: Service, Sendable {
 
     private let state: AgentStateStore
     private let responder: AgentResponder
-    /// Signed `run` requests seen: a replay within its expiry is refused.
-    private let replays = Mutex(ReplayGuard())
+    /// Signed `run` requests admitted, on disk: a replay within its expiry is refused, also
+    /// after a restart.
+    private let runNonces: RunNonceStore
     /// `user_id` of everything the agent sends (`AgentConfiguration.loginUser`).
     private let loginUser: String?
     private let executor: JobExecutor
@@ -51,6 +51,8 @@ public final class AgentService: Service, Sendable {
             throw AgentError(.invalidInstance, "instance id '\(instance)' cannot name an agent: \(error.message)")
         }
         self.epoch = try self.state.nextEpoch()
+        // Before any request can arrive: a restart must not forget what it admitted.
+        self.runNonces = try RunNonceStore(directory: configuration.stateDirectory)
         self.loginUser = configuration.loginUser
         self.responder = AgentResponder(
             name: self.name, epoch: self.epoch, trustedUser: configuration.trustedUser, trustedKeys: configuration.trustedKeys,
@@ -78,6 +80,11 @@ public final class AgentService: Service, Sendable {
 
     private func serve(_ shutdown: ShutdownSignal) async throws {
         await self.facts.refresh()
+        if self.runNonces.unreadableLines > 0 {
+            self.logger.warning(
+                "unreadable lines skipped in the admitted run nonces (a torn last line after a crash is expected)",
+                metadata: ["path": "\(self.runNonces.path)", "lines": "\(self.runNonces.unreadableLines)"])
+        }
         if self.loginUser == nil {
             self.logger.notice("this agent logs in with a certificate (EXTERNAL) and cannot tell its broker user: what it sends carries no user_id")
         }
@@ -345,10 +352,26 @@ public final class AgentService: Service, Sendable {
                 let expiresAt = request.extraHeaders[RequestSignature.expiresHeader]?.intValue
             {
                 let verified = RequestSignature.Verified(nonce: nonce, expiresAt: expiresAt)
-                guard self.replays.withLock({ $0.admit(verified, now: RequestSigner.now()) }) else {
-                    logger.warning("request refused", metadata: ["user_id": "\(request.userID ?? "-")", "error": "a replayed run request (nonce \(nonce))"])
-                    let refusal = ExceptionBody(code: .forbidden, text: "'run' is refused: it was seen before (a replay)")
-                    self.publish(request.exceptionResponse(refusal, agent: self.name), to: request.replyTo!, channel: channel)
+                let refusal: (ExceptionBody, log: String)?
+                switch self.runNonces.admit(verified, now: RequestSigner.now()) {
+                case .admitted:
+                    refusal = nil
+                case .replayed:
+                    refusal = (ExceptionBody(code: .forbidden, text: "'run' is refused: it was seen before (a replay)"), "a replayed run request (nonce \(nonce))")
+                case .full(let count):
+                    refusal = (
+                        ExceptionBody(
+                            code: .unavailable,
+                            text: "'run' is refused for now: this agent remembers \(count) signed run requests that have not expired, as many as it keeps against replays; send it again later"),
+                        "the admitted run nonces are full (\(count))")
+                case .notRecorded(let reason):
+                    refusal = (
+                        ExceptionBody(code: .internalError, text: "'run' is refused: this agent could not record it against replays (\(reason)); it was not run"),
+                        "run nonce not recorded: \(reason)")
+                }
+                if let (body, reason) = refusal {
+                    logger.warning("request refused", metadata: ["user_id": "\(request.userID ?? "-")", "error": "\(reason)"])
+                    self.publish(request.exceptionResponse(body, agent: self.name), to: request.replyTo!, channel: channel)
                     return
                 }
             }
