@@ -123,6 +123,23 @@ struct RuntimeTests {
         #expect(own.stdout == "/bin\n")
     }
 
+    /// Jobs reach the coordinator through the agent's socket: the agent's bus password is
+    /// taken out of the URL they inherit; where the bus is stays.
+    @Test func jobsInheritTheBusURLWithoutItsPassword() {
+        let cases = [
+            "amqp://agent-1:s3cr%40t@bus.example:5672/%2F": "amqp://agent-1@bus.example:5672/%2F",
+            "amqps://agent:p:w@[::1]:5671/prod?heartbeat=10": "amqps://agent@[::1]:5671/prod?heartbeat=10",
+            "amqp://agent@bus:5672/%2F": "amqp://agent@bus:5672/%2F",
+            "amqp://bus:5672/%2F": "amqp://bus:5672/%2F",
+            "not a url": "not a url",
+        ]
+        for (given, expected) in cases {
+            let environment = JobExecutor.withoutBusPassword(["CONDUCTOR_BROKER_URL": given, "HOME": "/root"])
+            #expect(environment == ["CONDUCTOR_BROKER_URL": expected, "HOME": "/root"], "\(given)")
+        }
+        #expect(JobExecutor.withoutBusPassword(["HOME": "/root"]) == ["HOME": "/root"])
+    }
+
     /// A command that takes less than a millisecond still has a duration (`duration_us`).
     @Test func runResultsCarryMicroseconds() async throws {
         let result = await JobExecutor().run(RunRequest(command: .argv(["true"])))

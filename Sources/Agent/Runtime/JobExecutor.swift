@@ -31,10 +31,10 @@ public struct JobExecutor: Sendable {
     /// PATH when the agent has none.
     static let defaultPath = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 
-    /// The agent's environment, `leadingPathDirectory` first in PATH, then `overrides` (a
-    /// PATH among them is taken as given).
+    /// The agent's environment without its bus password, `leadingPathDirectory` first in
+    /// PATH, then `overrides` (a PATH among them is taken as given).
     func commandEnvironment(merging overrides: [String: String]) -> [String: String] {
-        var environment = ProcessInfo.processInfo.environment
+        var environment = Self.withoutBusPassword(ProcessInfo.processInfo.environment)
         if let directory = self.leadingPathDirectory {
             let path = environment["PATH"] ?? Self.defaultPath
             if path.split(separator: ":").first.map(String.init) != directory {
@@ -42,6 +42,24 @@ public struct JobExecutor: Sendable {
             }
         }
         return environment.merging(overrides) { _, new in new }
+    }
+
+    /// How launchers give an agent its bus (with its password, in its environment).
+    public static let busURLVariable = "CONDUCTOR_BROKER_URL"
+
+    /// `environment` with the password taken out of `CONDUCTOR_BROKER_URL`
+    /// (`amqp://agent.web-1@bus:5672/%2F` is left). Recipes reach the coordinator through the
+    /// agent's socket (`CONDUCTOR_AGENT_SOCKET`), so the agent's login has no business in
+    /// every process a job starts (their environment ends up in logs, `ps e`, crash
+    /// reports); where the bus is stays readable.
+    public static func withoutBusPassword(_ environment: [String: String]) -> [String: String] {
+        guard let url = environment[Self.busURLVariable], let scheme = url.range(of: "://") else { return environment }
+        let rest = url[scheme.upperBound...]
+        let authority = rest[..<(rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex)]
+        guard let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") else { return environment }
+        var environment = environment
+        environment[Self.busURLVariable] = String(url[..<colon] + url[at...])
+        return environment
     }
 
     /// Runs one command. A command that cannot be started gives exit code 127 and the
