@@ -74,7 +74,7 @@ public final class MeshConsole: Sendable {
     // MARK: - Agents' queues
 
     /// Declares and binds an agent's job inbox and request queue, for an agent whose login
-    /// may not (docs/protocol.md, "Queues an agent declares"). Idempotent.
+    /// may not (docs/protocol.md, "An agent's queues"). Idempotent.
     public func provisionQueues(for agent: AgentName) async throws {
         try await self.channel.queueDeclare(name: agent.jobInbox, durable: true)
         try await self.channel.queueBind(queue: agent.jobInbox, exchange: QMF.directExchange, routingKey: agent.jobInbox)
