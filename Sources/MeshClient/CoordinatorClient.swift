@@ -100,8 +100,7 @@ public final class CoordinatorClient: CoordinatorCalling {
 
     private static func make(connection: AMQPConnection, ownsConnection: Bool, scope: String) async throws -> CoordinatorClient {
         let coordinator = try Coordinator.name(scope: scope)
-        let channel = try await connection.openChannel()
-        try await channel.exchangeDeclare(name: QMF.directExchange, type: "direct", durable: true)
+        let channel = try await QMFExchanges.ensure([(QMF.directExchange, "direct")], on: connection)
         // Named by the client so a recovered connection declares the same owner queue again.
         let queue = "conductor.reply.\(UUID().uuidString.lowercased())"
         _ = try await channel.queueDeclare(name: queue, exclusive: true, autoDelete: true)

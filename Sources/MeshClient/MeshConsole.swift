@@ -38,9 +38,7 @@ public final class MeshConsole: Sendable {
     ) async throws -> MeshConsole {
         let connection = try await AMQPConnection.connect(configuration, eventLoopGroup: eventLoopGroup, logger: logger)
         do {
-            let channel = try await connection.openChannel()
-            try await channel.exchangeDeclare(name: QMF.topicExchange, type: "topic", durable: true)
-            try await channel.exchangeDeclare(name: QMF.directExchange, type: "direct", durable: true)
+            let channel = try await QMFExchanges.ensure(QMFExchanges.both, on: connection)
             return MeshConsole(connection: connection, channel: channel, userID: configuration.username, signer: signer, answers: answers, logger: logger)
         } catch {
             try? await connection.close()

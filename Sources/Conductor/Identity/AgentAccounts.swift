@@ -31,9 +31,9 @@ public struct AgentIdentity: Sendable, Hashable {
     public var permission: (configure: String, write: String, read: String) {
         let instance = self.agent.instance.replacingOccurrences(of: ".", with: "\\.")
         return (
-            configure: "^amq\\.gen-.*$",
+            configure: "^(amq\\.gen-.*|conductor\\.reply\\.[0-9a-f-]+)$",
             write: "^(amq\\.default|\(QMF.topicExchange.escapedForRegex)|\(QMF.directExchange.escapedForRegex))$",
-            read: "^(conductor\\.agent\\.\(instance)\\.(jobs|requests)|amq\\.gen-.*)$"
+            read: "^(conductor\\.agent\\.\(instance)\\.(jobs|requests)|amq\\.gen-.*|conductor\\.reply\\.[0-9a-f-]+)$"
         )
     }
 
@@ -61,8 +61,9 @@ public struct AgentIdentity: Sendable, Hashable {
 /// trusted user).
 enum RecipeLogin {
     static let permission = BrokerPermission(
-        user: "recipe", vhost: "/", configure: "^amq\\.gen-.*$",
-        write: "^(amq\\.default|\(QMF.topicExchange.escapedForRegex)|\(QMF.directExchange.escapedForRegex))$", read: "^amq\\.gen-.*$")
+        user: "recipe", vhost: "/", configure: "^(amq\\.gen-.*|conductor\\.reply\\.[0-9a-f-]+)$",
+        write: "^(amq\\.default|\(QMF.topicExchange.escapedForRegex)|\(QMF.directExchange.escapedForRegex))$",
+        read: "^(amq\\.gen-.*|conductor\\.reply\\.[0-9a-f-]+)$")
     /// It may broadcast a locate or a query, and publish nothing else on the topic exchange.
     static let topicPermission = BrokerTopicPermission(
         user: "recipe", vhost: "/", exchange: QMF.topicExchange, write: "^console\\.request\\.(agent_locate|query)$", read: "^$")
