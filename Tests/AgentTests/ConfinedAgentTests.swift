@@ -106,7 +106,8 @@ struct ConfinedAgentTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         do {
-            let configuration = try Self.configuration(url: broker.url(user: user, password: "agent-secret"), instance: instance, state: directory, trusting: RequestSigner())
+            var configuration = try Self.configuration(url: broker.url(user: user, password: "agent-secret"), instance: instance, state: directory, trusting: RequestSigner())
+            configuration.refusalPatience = .zero
             let agent = try AgentService(configuration: configuration, logger: TestBus.logger)
             let error = await #expect(throws: AgentError.self) { try await agent.run() }
             #expect(error?.code == .queuesMissing)

@@ -57,24 +57,32 @@ func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async th
 final class BrokerProcess: @unchecked Sendable {
     let process: Process
     let port: Int
+    /// `http://guest:guest@HOST:PORT` of its admin API (started with `admin`), through which
+    /// a coordinator on this bus makes the agents' logins (`--bus-admin`).
+    let adminURL: String?
 
     /// Starts a broker and waits (off the cooperative pool) for its listening line.
-    /// `arguments`: more options of `conductor broker` (e.g. `--user NAME:PASSWORD`).
-    static func start(arguments: [String] = []) async throws -> BrokerProcess {
-        try await offloaded { try BrokerProcess(arguments: arguments) }
+    /// `arguments`: more options of `conductor broker` (e.g. `--user NAME:PASSWORD`);
+    /// `admin`: also its admin API on a free port.
+    static func start(arguments: [String] = [], admin: Bool = false) async throws -> BrokerProcess {
+        try await offloaded { try BrokerProcess(arguments: arguments, admin: admin) }
     }
 
-    private init(arguments: [String]) throws {
-        // The broker announces its address on one line once it accepts connections.
+    private init(arguments: [String], admin: Bool) throws {
+        // The broker announces its address on one line once it accepts connections (and
+        // its admin API on another).
         let (process, lines) = try ConductorBinary.startAnnouncing(
-            ["broker", "--listen", "127.0.0.1:0", "--no-persistence", "--log-level", "warning"] + arguments)
+            ["broker", "--listen", "127.0.0.1:0", "--no-persistence", "--log-level", "warning"] + (admin ? ["--http-port", "0"] : []) + arguments,
+            lines: admin ? 2 : 1)
         self.process = process
-        let text = lines.first ?? ""
+        let text = lines.first { $0.contains("amqp://") } ?? lines.first ?? ""
         guard let port = ConductorBinary.amqpPort(announcedBy: text) else {
             self.process.terminate()
             throw BrokerStartError(line: text)
         }
         self.port = port
+        let prefix = "conductor broker admin API on http://"
+        self.adminURL = lines.first { $0.hasPrefix(prefix) }.map { "http://guest:guest@" + $0.dropFirst(prefix.count).split(separator: " ")[0] }
     }
 
     struct BrokerStartError: Error { var line: String }

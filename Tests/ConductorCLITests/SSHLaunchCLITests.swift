@@ -52,7 +52,7 @@ struct SSHLaunchCLITests {
             #expect(Self.mode(agents + "/" + folder) == 0o700)
             #expect(Self.mode(agents + "/" + folder + "/agent.env") == 0o600)
             let env = try String(contentsOfFile: agents + "/" + folder + "/agent.env", encoding: .utf8)
-            #expect(env.contains("CONDUCTOR_BROKER_URL='amqps://agent:"), "the agent logs in as agent, over TLS")
+            #expect(env.contains("CONDUCTOR_BROKER_URL='amqps://agent.\(folder):"), "the agent logs in with its own login, over TLS")
             #expect(env.contains("@\(Self.subnet).1:"), "the bus at the address the host routes to")
             // The CA beside it, public; the URL points the agent at it (the path as the host sees it).
             #expect(env.contains("cacertfile=/opt/conductor/agents/\(folder)/bus-ca.pem"), "\(env)")
@@ -63,7 +63,7 @@ struct SSHLaunchCLITests {
         // Other machines reach the bus over TLS only: its plain listener is on loopback.
         let coordinatorLog = Self.read(state + "/coordinator.log")
         #expect(coordinatorLog.contains("embedded broker on 127.0.0.1:") && coordinatorLog.contains(", amqps on 0.0.0.0:"), "\(coordinatorLog)")
-        #expect(coordinatorLog.contains("the agent login also from other machines, over TLS"), "\(coordinatorLog)")
+        #expect(coordinatorLog.contains("the agents' logins also from other machines, over TLS"), "\(coordinatorLog)")
 
         let terminate = try await CLI.run(["terminate", "webapp-ssh", "--env", "t", "--state-dir", state], timeout: 120)
         #expect(terminate.status == 0, "\(terminate.stderr)")

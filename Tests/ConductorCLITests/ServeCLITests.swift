@@ -120,8 +120,10 @@ struct ServeCLITests {
         let third = external ? 56 : 51
         let state = try Self.stateWithPair(addresses: "127.61.\(third)")
         // On an external bus (a `conductor broker` the test owns), with a scope of its own.
-        let broker = external ? try await BrokerProcess.start() : nil
-        let busArguments = broker.map { ["--broker", "amqp://guest:guest@127.0.0.1:\($0.port)/%2F", "--scope", "takeover"] } ?? []
+        let broker = external ? try await BrokerProcess.start(admin: true) : nil
+        let busArguments = try broker.map {
+            ["--broker", "amqp://guest:guest@127.0.0.1:\($0.port)/%2F", "--bus-admin", try #require($0.adminURL), "--scope", "takeover"]
+        } ?? []
         let record = state + "/coordinator.json"
         func recordedPid() -> Int32? {
             FileManager.default.contents(atPath: record)

@@ -20,15 +20,16 @@ struct LaunchKillTests {
         switch bus {
         case .embedded:
             let users = [BrokerUser(name: "conductor", password: "c-secret"), BrokerUser(name: "agent", password: "a-secret")]
-            let started = try await TestBroker.start(users: users)
+            let started = try await TestBroker.start(users: users, administrator: "conductor")
             let port = started.port
             broker = started.server
             busArguments = [
                 "--broker", "amqp://conductor:c-secret@127.0.0.1:\(port)/%2F", "--agent-broker", "amqp://agent:a-secret@127.0.0.1:\(port)/%2F",
+                "--bus-admin", try #require(started.adminURL(user: "conductor", password: "c-secret")),
             ]
         case .rabbitMQ:
-            // Only guest there: the coordinator, the agents and the trusted user are all guest.
-            busArguments = ["--broker", try #require(LaunchBusKind.rabbitMQURL)]
+            // The coordinator and the trusted user are guest; each agent gets a login of its own.
+            busArguments = ["--broker", try #require(LaunchBusKind.rabbitMQURL), "--bus-admin", try #require(RabbitMQEnvironment.managementURL)]
         }
         let state = try LaunchHarness.temporaryDirectory()
         defer {

@@ -39,10 +39,20 @@ public struct TestBroker: Sendable {
 
     /// Starts a broker with these users, each allowed everything on "/" (nil: the built-in
     /// guest/guest), and, when `dataDirectory` is given, persistence there.
-    public static func start(users: [BrokerUser]?, dataDirectory: String? = nil, logger: Logger = TestBroker.logger) async throws -> TestBroker {
+    /// `administrator`: that user may use the admin API, on 127.0.0.1 (`adminURL`), as a
+    /// coordinator making agents' logins does.
+    public static func start(
+        users: [BrokerUser]?, dataDirectory: String? = nil, administrator: String? = nil, logger: Logger = TestBroker.logger
+    ) async throws -> TestBroker {
         var configuration = BrokerConfiguration(port: 0, users: users, permissions: users?.map { BrokerPermission(user: $0.name, vhost: "/") })
         configuration.dataDirectory = dataDirectory
+        if let administrator { configuration.admin = AdminConfiguration(host: "127.0.0.1", port: 0, administrators: [administrator]) }
         return try await self.start(configuration, logger: logger)
+    }
+
+    /// `http://USER:PASSWORD@127.0.0.1:PORT` of the admin API (started with `administrator`).
+    public func adminURL(user: String, password: String) -> String? {
+        self.server.adminPort.map { "http://\(user):\(password)@127.0.0.1:\($0)" }
     }
 
     public func stop() async throws {

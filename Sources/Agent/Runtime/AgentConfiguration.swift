@@ -28,6 +28,9 @@ public struct AgentConfiguration: Sendable {
     /// When not empty, `run` and `apply_job` must also be signed by one of these keys
     /// (`conductor agent --trusted-key`, `CONDUCTOR_TRUSTED_KEYS`; see `RequestSignature`).
     public var trustedKeys: [RequestSigner.PublicKey] = []
+    /// How long a refused login or missing provisioned queues are retried before the agent
+    /// gives up: a coordinator bringing its bus back (`fwd`) makes them again.
+    public var refusalPatience: Duration = .seconds(120)
     /// On SIGTERM, how long a running job may go on before it is reported `interrupted`.
     public var shutdownGracePeriod: Duration
     /// Where facts are read from; tests point it at fixture trees.

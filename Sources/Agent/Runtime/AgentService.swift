@@ -142,7 +142,8 @@ public final class AgentService: Service, Sendable {
     private func attach(
         _ shutdown: ShutdownSignal
     ) async throws -> (AMQPConnection, requests: AMQPChannel, jobs: AMQPChannel, AMQPConsumer, AMQPConsumer, QueueSetup)? {
-        while let connection = try await self.connect(shutdown) {
+        var refusedSince: ContinuousClock.Instant?
+        while let connection = try await self.connect(shutdown, refusedSince: &refusedSince) {
             do {
                 let (requests, requestQueue, queues) = try await self.setUpQueues(connection)
                 let jobs = try await connection.openChannel()
@@ -160,6 +161,12 @@ public final class AgentService: Service, Sendable {
                 self.logger.warning("lost the bus while setting up, connecting again", metadata: ["error": "\(error)"])
                 try? await connection.close()
                 await self.sleep(for: .milliseconds(100), unless: shutdown)
+            } catch let error as AgentError where error.code == .queuesMissing && (refusedSince ?? .now).duration(to: .now) < self.configuration.refusalPatience {
+                // As for a refused login: the coordinator may be provisioning them again.
+                refusedSince = refusedSince ?? .now
+                self.logger.warning("this agent's queues are not there yet, retrying", metadata: ["error": "\(error)"])
+                try? await connection.close()
+                await self.sleep(for: .seconds(1), unless: shutdown)
             } catch {
                 try? await connection.close()
                 throw error
@@ -169,15 +176,27 @@ public final class AgentService: Service, Sendable {
     }
 
     /// Connects, retrying with backoff while the broker is unreachable (the agent may start
-    /// before the broker). Wrong credentials are final. Nil when shutdown came first.
-    private func connect(_ shutdown: ShutdownSignal) async throws -> AMQPConnection? {
+    /// before the broker). A refused login is retried for `refusalPatience` (its coordinator
+    /// may be making it again), then final. Nil when shutdown came first.
+    private func connect(_ shutdown: ShutdownSignal, refusedSince: inout ContinuousClock.Instant?) async throws -> AMQPConnection? {
         var attempt = 0
         while !shutdown.isTriggered && !Task.isCancelled {
             do {
                 return try await AMQPConnection.connect(self.configuration.broker, eventLoopGroup: self.eventLoopGroup, logger: self.logger)
-            } catch let error as AMQPError where error.code == .authenticationFailed || error.code == .invalidURL {
+            } catch let error as AMQPError where error.code == .invalidURL {
                 self.logger.error("cannot connect to the broker", metadata: ["error": "\(error)"])
                 throw error
+            } catch let error as AMQPError where error.code == .authenticationFailed {
+                // A login made for this agent may be being made again (a coordinator's fwd
+                // brought its bus back): patience, for a while; then it is final.
+                let since = refusedSince ?? .now
+                refusedSince = since
+                guard since.duration(to: .now) < self.configuration.refusalPatience else {
+                    self.logger.error("cannot connect to the broker", metadata: ["error": "\(error)"])
+                    throw error
+                }
+                self.logger.warning("the broker refused this agent's login, retrying (a coordinator may be making it again)", metadata: ["error": "\(error)"])
+                await self.sleep(for: .seconds(1), unless: shutdown)
             } catch {
                 let delay = min(Duration.milliseconds(100) * (1 << min(attempt, 6)), .seconds(5))
                 attempt += 1
