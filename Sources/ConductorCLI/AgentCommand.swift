@@ -5,11 +5,28 @@ import Foundation
 import Logging
 import MeshClient
 
-/// `conductor agent`: the node agent (docs/agent.md).
+/// `conductor agent`: the node agent (`run`, the default) and its enrolment (`invite`,
+/// `enroll`). docs/agent.md.
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
         abstract: "Run the node agent: facts, queries and jobs on the bus.",
+        discussion: """
+            `conductor agent [OPTIONS]` runs it (`conductor agent run --help` lists the options). \
+            Started by hand on a machine a launch did not start, it gets a broker login of its own \
+            by enrolment: `conductor agent invite` on the coordinator's machine, `conductor agent \
+            enroll` on the agent's; without --broker it then starts from <state-dir>/enrollment.json.
+            """,
+        subcommands: [AgentRunCommand.self, AgentInviteCommand.self, AgentEnrollCommand.self],
+        defaultSubcommand: AgentRunCommand.self
+    )
+}
+
+/// `conductor agent [run]`: the node agent.
+struct AgentRunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the node agent: facts, queries and jobs on the bus (the default).",
         discussion: """
             Connects to the bus (retrying until the broker answers), heartbeats, answers fact \
             queries and agent locates, and runs `run` requests and configuration jobs sent by \
@@ -17,11 +34,10 @@ struct AgentCommand: AsyncParsableCommand {
             altered, expired or replayed request is refused). Jobs wait in the durable queue conductor.agent.<instance>.jobs while \
             the agent is away; a job id that already finished is answered with its stored result. \
             SIGTERM or SIGINT: stop taking work, let a running job finish for --grace-period \
-            seconds, else kill it and report it interrupted. See docs/agent.md and docs/protocol.md.
-
-            Started by hand on a machine a launch did not start, it gets a broker login of its own             by enrolment: `conductor agent invite` on the coordinator's machine, `conductor agent             enroll` here; without --broker it then starts from <state-dir>/enrollment.json.
-            """,
-        subcommands: [AgentInviteCommand.self, AgentEnrollCommand.self]
+            seconds, else kill it and report it interrupted. See docs/agent.md and docs/protocol.md. \
+            Enrolled (`conductor agent enroll`), it starts from <state-dir>/enrollment.json when \
+            given no --broker.
+            """
     )
 
     @OptionGroup var bus: BusOptions

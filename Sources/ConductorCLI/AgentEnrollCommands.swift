@@ -162,7 +162,7 @@ struct AgentEnrollCommand: AsyncParsableCommand {
         let path = Self.path(stateDirectory: stateDirectory)
         let temporary = path + ".tmp"
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(grant)
         guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
             throw EnrollError("cannot write \(temporary)")
