@@ -39,7 +39,7 @@ struct PrimitivesCLITests {
             serve.standardOutput = FileHandle.nullDevice
             serve.standardError = FileHandle.nullDevice
             serve.standardInput = FileHandle.nullDevice
-            try serve.run()
+            try serve.runSerialized()
             self.serve = serve
             for _ in 0..<100 {
                 if try await self.run(["lock", "status", "probe"]).status == 0 { return }
@@ -76,7 +76,7 @@ struct PrimitivesCLITests {
                 process.standardOutput = out
                 process.standardError = err
                 process.standardInput = FileHandle.nullDevice
-                try process.run()
+                try process.runSerialized()
                 let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
                 DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
                 let stdout = out.fileHandleForReading.readDataToEndOfFile()
@@ -98,7 +98,7 @@ struct PrimitivesCLITests {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             process.standardInput = FileHandle.nullDevice
-            try process.run()
+            try process.runSerialized()
             return process
         }
     }

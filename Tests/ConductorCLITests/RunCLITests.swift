@@ -66,7 +66,7 @@ struct RunCLITests {
             ]
             agent.standardOutput = FileHandle.nullDevice
             agent.standardError = FileHandle.nullDevice
-            try agent.run()
+            try agent.runSerialized()
             agents.append(agent)
         }
         do {
@@ -121,7 +121,7 @@ struct RunCLITests {
         agent.environment = environment
         agent.standardOutput = FileHandle.nullDevice
         agent.standardError = FileHandle.nullDevice
-        try agent.run()
+        try agent.runSerialized()
         return agent
     }
 
@@ -272,7 +272,7 @@ struct RunCLITests {
         ]
         agent.standardOutput = FileHandle.nullDevice
         agent.standardError = FileHandle.nullDevice
-        try agent.run()
+        try agent.runSerialized()
         defer { if agent.isRunning { kill(agent.processIdentifier, SIGKILL) } }
         do {
             var signed = CLI.Result(status: -1, stdout: "", stderr: "")
@@ -318,7 +318,7 @@ struct RunCLITests {
             run.environment = mesh.environment
             run.standardOutput = FileHandle(forWritingAtPath: output)
             run.standardError = FileHandle.nullDevice
-            try run.run()
+            try run.runSerialized()
             // Interrupt once the first batch's command runs (bounded wait).
             for _ in 0..<150 where !FileManager.default.fileExists(atPath: started) {
                 try await Task.sleep(for: .milliseconds(100))

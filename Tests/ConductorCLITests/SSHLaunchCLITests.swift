@@ -274,7 +274,7 @@ struct SSHLaunchCLITests {
         if let environment { process.environment = environment }
         process.standardOutput = output
         process.standardError = output
-        try process.run()
+        try process.runSerialized()
         return process
     }
 

@@ -223,7 +223,7 @@ struct ServeCLITests {
         serve.standardOutput = log
         serve.standardError = log
         serve.standardInput = FileHandle.nullDevice
-        try serve.run()
+        try serve.runSerialized()
         return serve
     }
 }

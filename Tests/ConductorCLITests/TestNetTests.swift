@@ -110,7 +110,7 @@ struct TestNetTests {
         process.arguments = Array(command.dropFirst())
         let out = Pipe()
         process.standardOutput = out
-        try process.run()
+        try process.runSerialized()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self)

@@ -22,11 +22,12 @@ struct LaunchLockRenewalTests {
         let launcher = try Self.launcher(store, directory)
         let attempts = StateTestCounter()
 
-        // A 2 s lease; the launch takes 4.5 s. Without renewal the lease would run out
-        // twice over and the other holder would get it.
-        let value = try await launcher.withLaunchLock(deployment: "shop", environment: "prod", lease: .seconds(2)) {
+        // A 6 s lease (renewed every 2 s); the launch takes 12 s. Without renewal the lease
+        // would run out twice over and the other holder would get it. (A 2 s lease lapsed on a
+        // machine busy with the whole suite, renewals and all.)
+        let value = try await launcher.withLaunchLock(deployment: "shop", environment: "prod", lease: .seconds(6)) {
             for _ in 0..<3 {
-                try await Task.sleep(for: .milliseconds(1500))
+                try await Task.sleep(for: .milliseconds(4000))
                 await _ = expectStateError(.lockHeld) {
                     _ = try await other.acquireLaunchLock(
                         deployment: "shop", environment: "prod", holder: .thisProcess(id: "other"), lease: .seconds(5), actor: stateTestActor)

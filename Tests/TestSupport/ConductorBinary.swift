@@ -37,7 +37,7 @@ public enum ConductorBinary {
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try process.runSerialized()
         var lines: [String] = []
         var line = Data()
         let deadline = Date().addingTimeInterval(timeout)

@@ -40,7 +40,7 @@ public final class MotoServer: @unchecked Sendable {
         probe.standardOutput = FileHandle.nullDevice
         probe.standardError = FileHandle.nullDevice
         do {
-            try probe.run()
+            try probe.runSerialized()
         } catch {
             return false
         }
@@ -73,7 +73,7 @@ public final class MotoServer: @unchecked Sendable {
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try process.runSerialized()
         try? log.close()
         let server = MotoServer(url: URL(string: "http://127.0.0.1:\(port)")!, process: process, logPath: logPath)
         let answering = try await Self.waitUntilAnswering(port: port, host: "127.0.0.1", within: timeout, while: { process.isRunning })

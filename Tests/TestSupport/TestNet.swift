@@ -234,7 +234,7 @@ public struct TestNet: Sendable {
         let exited = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in exited.signal() }
         do {
-            try process.run()
+            try process.runSerialized()
         } catch {
             pipe.fileHandleForReading.readabilityHandler = nil
             throw error
