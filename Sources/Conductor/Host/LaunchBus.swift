@@ -55,9 +55,10 @@ public struct LaunchBus: Sendable {
             var accounts: BusAccounts?
             if !sharedAgentLogin {
                 let admin = busAdmin ?? Self.defaultAdminURL(configuration)
+                // Checked when a launch begins (`Launcher`), not here: a coordinator serving only
+                // locks and events needs no management API.
                 do {
                     accounts = try BusAccounts(url: admin, vhost: configuration.virtualHost)
-                    try await accounts?.check()
                 } catch {
                     throw HostError("\(error.message) (each agent gets a login of its own, made through the broker's management API; give --bus-admin http://USER:PASSWORD@HOST:PORT, or --shared-agent-login to give every agent the --agent-broker login)")
                 }

@@ -54,6 +54,7 @@ public struct Launcher: Sendable {
     /// deployment and its generation, then rolls it out.
     public func launch(_ request: LaunchRequest) async throws -> LaunchResult {
         let plan = try self.validatedPlan(request)
+        try await self.checkAccounts()
         let environment = plan.environment ?? "default"
         let actor = self.options.actor
         return try await self.withLaunchLock(deployment: plan.deployment, environment: environment) {
@@ -82,6 +83,7 @@ public struct Launcher: Sendable {
         }
         let request = try JSONDecoder().decode(LaunchRequest.self, from: Data(generation.document.utf8))
         let plan = try self.validatedPlan(request)
+        try await self.checkAccounts()
         let actor = self.options.actor
         return try await self.withLaunchLock(deployment: deployment, environment: environment) {
             try await self.store.appendAudit(
@@ -89,6 +91,18 @@ public struct Launcher: Sendable {
                 deployment: deployment, environment: environment, detail: .map(["generation": .int(Int64(generation.number))]))
             try await self.store.setDeploymentStatus(deployment, environment: environment, to: .launching, reason: nil, actor: actor)
             return try await self.rollOut(plan, generation: generation)
+        }
+    }
+
+    /// Before anything is recorded or started: the bus's management API answers and may
+    /// make the agents' logins (a missing plugin, a wrong login, not an administrator).
+    func checkAccounts() async throws {
+        do {
+            try await self.options.accounts?.check()
+        } catch {
+            throw LaunchError(
+                .busAdministration,
+                "\(error.message) (each agent gets a login of its own, made through the broker's management API; give --bus-admin http://USER:PASSWORD@HOST:PORT, or --shared-agent-login to give every agent the --agent-broker login)")
         }
     }
 
