@@ -118,8 +118,25 @@ summary() {
     done
     printf '%-28s %-5s %5ss\n' "total" "$( ((FAILED)) && echo FAIL || echo ok )" "$SECONDS"
     if (( FAILED )); then
+        failure_details
         echo "FAILED stages: $(for i in "${!STAGES[@]}"; do [[ "${RESULTS[$i]}" == FAIL ]] && printf '%s; ' "${STAGES[$i]}"; done)"
     fi
+}
+
+# The failed tests of each failed stage, after the table: a CI record that keeps only the
+# end of the output still says which test failed and why (at most 12 lines a stage, each cut
+# at 400 characters).
+failure_details() {
+    local i log
+    for i in "${!STAGES[@]}"; do
+        [[ "${RESULTS[$i]}" == FAIL ]] || continue
+        log="${NOTES[$i]##*log: }"
+        [[ "$log" == /* ]] || log="$ROOT/$log"
+        [[ -f "$log" ]] || continue
+        echo "--- ${STAGES[$i]}: what failed"
+        grep -E '(✘ Test .*(recorded an issue|failed after)|error: |Fatal error|Test Case .* failed|FAIL|Segmentation|signal code)' "$log" \
+            | grep -v 'recorded a known issue' | tail -n 12 | cut -c1-400
+    done
 }
 
 # --- install ---------------------------------------------------------------------------

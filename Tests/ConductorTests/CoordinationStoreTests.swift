@@ -55,19 +55,21 @@ struct CoordinationStoreTests {
         try await CoordinationHarness.with(.embedded) { harness in
             try await harness.withCoordinator(store: try SQLiteStateStore(path: path)) { _ in
                 let client = try await harness.client()
-                let kept = try await client.acquire(lock: "kept", ttl: .seconds(30), wait: .zero, holder: "long", owned: false)
+                // Leases far longer than the test: a CI machine running the whole target at once
+                // took 58 s here, and a lapsed "kept" is not what this is about.
+                let kept = try await client.acquire(lock: "kept", ttl: .seconds(600), wait: .zero, holder: "long", owned: false)
                 for _ in 0..<10 {
-                    let first = try await client.acquire(lock: "a", ttl: .seconds(30), wait: .zero, holder: "cycler")
+                    let first = try await client.acquire(lock: "a", ttl: .seconds(600), wait: .zero, holder: "cycler")
                     _ = try await client.release(first)
-                    let second = try await client.acquire(lock: "b", ttl: .seconds(30), wait: .zero, holder: "cycler")
+                    let second = try await client.acquire(lock: "b", ttl: .seconds(600), wait: .zero, holder: "cycler")
                     // Exactly the holders: the release of "a" went out with the grant of "b".
                     #expect(try Self.holderRows(path) == [Row(lock: "kept", token: kept.token), Row(lock: "b", token: second.token)])
                     _ = try await client.release(second)
                 }
                 // No grant follows the last release: the tick stores it.
-                #expect(try await eventually(timeout: .seconds(3)) { try Self.holderRows(path) == [Row(lock: "kept", token: kept.token)] })
+                #expect(try await eventually(timeout: .seconds(10)) { try Self.holderRows(path) == [Row(lock: "kept", token: kept.token)] })
                 _ = try await client.release(kept)
-                #expect(try await eventually(timeout: .seconds(3)) { try Self.holderRows(path).isEmpty })
+                #expect(try await eventually(timeout: .seconds(10)) { try Self.holderRows(path).isEmpty })
                 await client.close()
             }
         }
