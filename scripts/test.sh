@@ -10,7 +10,8 @@
 #   (--only may repeat or take a comma list: --only swift,interop)
 #
 # Stages: install, build (fails on any compiler warning in Sources/ or Tests/), RabbitMQ
-# (scripts/rabbitmq.sh), swift test (CONDUCTOR_RABBITMQ_URL, _TLS_URL, _TLS_CA, _MGMT_URL set), interop against RabbitMQ
+# (scripts/rabbitmq.sh), PostgreSQL (scripts/postgres.sh), swift test (CONDUCTOR_RABBITMQ_URL,
+# _TLS_URL, _TLS_CA, _MGMT_URL and CONDUCTOR_POSTGRES_URL set), interop against RabbitMQ
 # (proves the suite) and against `conductor broker`, fuzz (scripts/fuzz.sh 30: each target 30 s).
 # Everything is bounded by `timeout`; what this script starts, it stops (trap on EXIT).
 # Logs go to .build/test-logs/ (or $CONDUCTOR_TEST_SCRATCH_PATH/test-logs/). See docs/testing.md.
@@ -28,7 +29,7 @@ while (( $# )); do
         --skip-build) SKIP_BUILD=1 ;;
         --only) shift; IFS=, read -r -a parts <<< "${1:-}"; ONLY+=("${parts[@]}") ;;
         --only=*) IFS=, read -r -a parts <<< "${1#--only=}"; ONLY+=("${parts[@]}") ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "test.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -84,6 +85,7 @@ run_stage() {
 # --- cleanup: stop exactly what we started -------------------------------------------
 BROKER_PID=""
 STARTED_RABBITMQ=0
+STARTED_POSTGRES=0
 SUMMARY_PRINTED=0
 cleanup() {
     local rc=$?
@@ -102,6 +104,10 @@ cleanup() {
     if (( STARTED_RABBITMQ )); then
         timeout 60 scripts/rabbitmq.sh stop > "$LOGS/rabbitmq-stop.log" 2>&1 \
             || echo "test.sh: stopping RabbitMQ failed, see $LOGS/rabbitmq-stop.log" >&2
+    fi
+    if (( STARTED_POSTGRES )); then
+        timeout 60 scripts/postgres.sh stop > "$LOGS/postgres-stop.log" 2>&1 \
+            || echo "test.sh: stopping PostgreSQL failed, see $LOGS/postgres-stop.log" >&2
     fi
     exit $rc
 }
@@ -175,6 +181,8 @@ install_missing() {
     command -v python3 > /dev/null || need+=(python3 python3-pip)
     # GRDB (the coordinator's state store) links the system SQLite.
     [[ -e /usr/include/sqlite3.h ]] || need+=(libsqlite3-dev)
+    # The PostgreSQL state store's tests run on a private server (scripts/postgres.sh).
+    ls /usr/lib/postgresql/*/bin/pg_ctl > /dev/null 2>&1 || need+=(postgresql)
     # Test hosts (scripts/testnet.sh): a private sshd per network namespace, ssh, ip, nsenter.
     [[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
     { command -v ssh && command -v ssh-keygen; } > /dev/null || need+=(openssh-client)
@@ -183,11 +191,12 @@ install_missing() {
     # The phone-home tests' instances (examples/phone-home/appliance.sh) speak HTTP with curl.
     [[ -x /usr/bin/curl ]] || need+=(curl)
     if (( ${#need[@]} )); then
-        # Installing openssh-server must not start the machine's own sshd: policy-rc.d says
+        # Installing openssh-server or postgresql must not start the machine's own sshd or
+        # cluster: policy-rc.d says
         # no to every service start, and goes again if we wrote it.
         local made_policy=0 rc=0 sudo=""
         (( EUID == 0 )) || sudo="sudo"
-        if [[ " ${need[*]} " == *" openssh-server "* && ! -e /usr/sbin/policy-rc.d ]]; then
+        if [[ " ${need[*]} " == *" openssh-server "* || " ${need[*]} " == *" postgresql "* ]] && [[ ! -e /usr/sbin/policy-rc.d ]]; then
             printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d > /dev/null && $sudo chmod 755 /usr/sbin/policy-rc.d && made_policy=1
         fi
         apt_install "${need[@]}" || rc=1
@@ -341,6 +350,21 @@ if (( need_rabbitmq )); then
             RABBITMQ_URL=$(scripts/rabbitmq.sh url)
         fi
     fi
+fi
+
+# The state-store tests run against PostgreSQL too when CONDUCTOR_POSTGRES_URL is set.
+POSTGRES_URL=""
+if wants swift; then
+    if scripts/postgres.sh status > /dev/null 2>&1; then
+        banner "postgres"; echo "reusing the running test PostgreSQL"
+        POSTGRES_URL=$(scripts/postgres.sh url); record postgres ok 0 "already running: $POSTGRES_URL"
+    else
+        STARTED_POSTGRES=1
+        if run_stage postgres "$LOGS/postgres.log" timeout 120 scripts/postgres.sh start; then
+            POSTGRES_URL=$(scripts/postgres.sh url)
+        fi
+    fi
+    [[ -n "$POSTGRES_URL" ]] && export CONDUCTOR_POSTGRES_URL="$POSTGRES_URL"
 fi
 
 if wants swift; then
