@@ -101,30 +101,64 @@ public struct EventKey: Hashable, Sendable {
     }
 }
 
-/// Where the coordinator keeps locks, fencing tokens and events. `SQLiteStateStore`
-/// implements it (docs/primitives.md says why it is safe); a PostgreSQL store can too.
+/// Where the coordinator keeps locks, fencing tokens and events. `SQLiteStateStore` and
+/// `PostgresStateStore` implement it (docs/primitives.md says why it is safe).
 ///
-/// The calls are synchronous on purpose: they run inside the lock service's actor so the
-/// order of writes is the order of decisions, and a grant is answered only after it is
-/// stored. Each is one short transaction.
+/// The calls are `async` so that a store on the network (PostgreSQL) does not block a
+/// thread; a synchronous implementation (SQLite, memory) satisfies them as it is. The lock
+/// and event services call them one at a time, in the order of their decisions
+/// (`SerialGate`), and answer a grant only after its call returned: the order of writes is
+/// the order of decisions whatever the store. Each is one short transaction.
 public protocol CoordinationStore: Sendable {
-    func loadCoordination() throws -> CoordinationSnapshot
+    func loadCoordination() async throws -> CoordinationSnapshot
     /// Durably records that tokens up to `through` may be issued (must survive power loss).
-    func reserveTokens(through: Int64) throws
+    func reserveTokens(through: Int64) async throws
     /// Deletes the `removed` holders, then inserts or updates (renewed lease) `holder`, in one
     /// transaction: the lock service hands over the removals it has not stored yet.
-    func saveLockHolder(_ holder: LockHolderRecord, removing removed: [LockHolderKey]) throws
+    func saveLockHolder(_ holder: LockHolderRecord, removing removed: [LockHolderKey]) async throws
     /// Deletes holders. The lock service calls it late on purpose (with the next grant, or
     /// at its next tick): a leftover row after a crash only holds the lock until its lease
     /// or owner check ends it.
-    func removeLockHolders(_ removed: [LockHolderKey]) throws
+    func removeLockHolders(_ removed: [LockHolderKey]) async throws
     /// An administrator forced `holder` out: deletes its row (and the `removed` ones) and
     /// appends the audit record naming `user`, in one transaction, before the lock service
     /// lets the holder go. Unlike a release it is never stored late.
-    func recordForcedRelease(_ holder: LockHolderRecord, by user: String, removing removed: [LockHolderKey]) throws
-    func saveSignal(_ key: EventKey, _ signal: EventSignal) throws
+    func recordForcedRelease(_ holder: LockHolderRecord, by user: String, removing removed: [LockHolderKey]) async throws
+    func saveSignal(_ key: EventKey, _ signal: EventSignal) async throws
     /// The nodes expected to signal in a scope (a deployment's instances), nil when unknown.
-    func expectedNodes(scope: String) throws -> [String]?
+    func expectedNodes(scope: String) async throws -> [String]?
+}
+
+/// A store the coordinator runs on: the launches' records and the locks' and events'.
+public typealias CoordinatorStateStore = StateStore & CoordinationStore
+
+/// A first-in first-out gate for an actor's effects: an event method enters, decides, awaits
+/// its store calls, and leaves; the next event enters only then. An actor alone would let
+/// another event run while one awaits its store (reentrancy), and writes could land out of
+/// the order of the decisions.
+struct SerialGate {
+    private var busy = false
+    private var queue: [CheckedContinuation<Void, Never>] = []
+
+    /// Whether the caller may enter at once; otherwise `wait` appends it to the queue.
+    mutating func tryEnter() -> Bool {
+        if self.busy { return false }
+        self.busy = true
+        return true
+    }
+
+    mutating func wait(_ continuation: CheckedContinuation<Void, Never>) {
+        self.queue.append(continuation)
+    }
+
+    /// Hands the gate to the next in line (it stays busy), or frees it.
+    mutating func leave() -> CheckedContinuation<Void, Never>? {
+        if self.queue.isEmpty {
+            self.busy = false
+            return nil
+        }
+        return self.queue.removeFirst()
+    }
 }
 
 /// Keeps everything in memory: for tests and coordinators without a state file.

@@ -69,7 +69,8 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
     /// - Parameters:
     ///   - broker: where to connect (the coordinator's own user: its `user_id` is not checked).
     ///   - scope: the coordinator's instance name; clients address `conductor:coordinator:<scope>`.
-    ///   - store: where locks, tokens and events persist (`SQLiteStateStore` conforms);
+    ///   - store: where locks, tokens and events persist (`SQLiteStateStore` and
+    ///     `PostgresStateStore` conform), read when `run()` starts;
     ///     nil keeps them in memory only (tests, throwaway meshes).
     ///   - trustedUser: who may force a lock's release; nil: the broker login's user.
     public init(
@@ -91,8 +92,8 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
         self.ownerCheckInterval = ownerCheckInterval
         self.tickInterval = tickInterval
         let store = store ?? InMemoryCoordinationStore()
-        self.locks = try LockService(store: store, clock: clock, logger: logger)
-        self.events = try EventService(store: store, clock: clock)
+        self.locks = LockService(store: store, clock: clock, logger: logger)
+        self.events = EventService(store: store, clock: clock)
         self.handlers = Mutex([:])
         self.registerBuiltins()
     }
@@ -127,6 +128,9 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
     // MARK: - Serving
 
     private func serve() async throws {
+        // The lock table and the latched events first: a store that cannot be read fails the start.
+        try await self.locks.load()
+        try await self.events.load()
         guard let connection = try await self.connect() else { return }
         do {
             let channel = try await connection.openChannel()

@@ -76,28 +76,56 @@ public struct EventBoard: Sendable {
 /// are acknowledged or counted; a timed-out wait names the expected nodes that did not
 /// signal when the store knows them (a deployment's instances).
 public actor EventService {
-    private var board: EventBoard
+    private var board = EventBoard()
+    private var loaded = false
+    private var gate = SerialGate()
     private let store: any CoordinationStore
     private let clock: CoordinationClock
     private var waiting: [EventBoard.WaiterID: CheckedContinuation<EventState?, Never>] = [:]
     private var nextWaiter: EventBoard.WaiterID = 0
     private var closed = false
 
-    public init(store: any CoordinationStore, clock: CoordinationClock = .system) throws(CoordinationError) {
-        do {
-            self.board = EventBoard(signals: try store.loadCoordination().signals)
-        } catch {
-            throw CoordinationError(.store, "cannot load the events: \(error)")
-        }
+    public init(store: any CoordinationStore, clock: CoordinationClock = .system) {
         self.store = store
         self.clock = clock
     }
 
-    public func signal(_ request: SignalRequest) -> Result<EventState, ExceptionBody> {
+    /// Reads the latched signals from the store, once.
+    public func load() async throws(CoordinationError) {
+        await self.enter()
+        defer { self.leave() }
+        if let failure = await self.loadIfNeeded() { throw CoordinationError(.store, failure.text) }
+    }
+
+    private func loadIfNeeded() async -> ExceptionBody? {
+        if self.loaded { return nil }
+        do {
+            self.board = EventBoard(signals: try await self.store.loadCoordination().signals)
+            self.loaded = true
+            return nil
+        } catch {
+            return ExceptionBody(code: .internalError, text: "cannot load the events: \(error)")
+        }
+    }
+
+    /// Signals are stored and counted one at a time, in the order they came (`SerialGate`).
+    private func enter() async {
+        if self.gate.tryEnter() { return }
+        await withCheckedContinuation { self.gate.wait($0) }
+    }
+
+    private func leave() {
+        self.gate.leave()?.resume()
+    }
+
+    public func signal(_ request: SignalRequest) async -> Result<EventState, ExceptionBody> {
+        await self.enter()
+        defer { self.leave() }
+        if let failure = await self.loadIfNeeded() { return .failure(failure) }
         let now = self.clock.now()
         let signal = EventSignal(node: request.node, data: request.data, at: now)
         do {
-            try self.store.saveSignal(EventKey(scope: request.scope, event: request.event), signal)
+            try await self.store.saveSignal(EventKey(scope: request.scope, event: request.event), signal)
         } catch {
             return .failure(ExceptionBody(code: .internalError, text: "the signal could not be stored: \(error)"))
         }
@@ -112,12 +140,17 @@ public actor EventService {
         self.nextWaiter += 1
         let stopping = ExceptionBody(code: .gone, text: "the coordinator is stopping")
         if self.closed { return .failure(stopping) }
+        await self.enter()
+        let failure = await self.loadIfNeeded()
+        self.leave()
+        if let failure { return .failure(failure) }
+        if self.closed { return .failure(stopping) }
         let answered = await withCheckedContinuation { continuation in
             self.waiting[id] = continuation
             self.carry(self.board.waitRequested(request, waiter: id, now: self.clock.now()))
         }
         guard var state = answered else { return .failure(stopping) }
-        if !state.satisfied, let expected = try? self.store.expectedNodes(scope: request.scope) {
+        if !state.satisfied, let expected = try? await self.store.expectedNodes(scope: request.scope) {
             let signalled = Set(state.signals.map(\.node))
             state.missing = expected.filter { !signalled.contains($0) }
         }
@@ -125,6 +158,7 @@ public actor EventService {
     }
 
     public func timePassed() {
+        guard self.loaded else { return }
         self.carry(self.board.timePassed(now: self.clock.now()))
     }
 
