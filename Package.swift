@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // The PostgreSQL state store (`--state postgresql://...`).
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         // TLS for the broker's amqps listener and the client's amqps:// URLs.
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
         // The broker's /metrics endpoint.
@@ -121,6 +123,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 // Reading the launch bus's certificate (is it self-signed?).
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -224,7 +227,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ConductorTests",
-            dependencies: ["Conductor", "Mesh", "MeshClient", "ProcessSupport", "Agent", "AMQPClient", "Broker", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "Conductor", "Mesh", "MeshClient", "ProcessSupport", "Agent", "AMQPClient", "Broker", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         .testTarget(
             name: "EC2Tests",

@@ -36,7 +36,7 @@ struct AgentInviteCommand: AsyncParsableCommand {
     func run() async throws {
         let token: String
         do {
-            let store = try self.state.openStore()
+            let store = try await self.state.openStore()
             token = try await AgentEnrollment.invite(
                 instanceID: self.instanceID, validFor: .milliseconds(Int64(self.validFor * 1000)), store: store, actor: .currentOSUser())
         } catch {

@@ -54,12 +54,12 @@ struct FwdCommand: AsyncParsableCommand {
 
     func run() async throws {
         let signals = SignalWatch()
-        let store = try self.state.openStore()
+        let store = try await self.state.openStore()
         // Nothing to do is said before any broker starts.
         guard let pending = try await store.pendingWork(deployment: self.deployment, environment: self.env), pending.generation != nil else {
             let known = try await store.deployment(self.deployment, environment: self.env) != nil
             FileHandle.standardError.write(Data(
-                "conductor fwd: nothing to roll forward for \(self.deployment)@\(self.env)\(known ? "" : " (no such deployment in \(self.state.directory)/state.sqlite)")\n".utf8))
+                "conductor fwd: nothing to roll forward for \(self.deployment)@\(self.env)\(known ? "" : " (no such deployment in \((try? self.state.location())?.description ?? self.state.directory))")\n".utf8))
             throw ExitCode(1)
         }
         // Instances the crash left unstarted go on the launch's own addresses.

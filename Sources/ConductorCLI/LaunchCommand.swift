@@ -176,6 +176,8 @@ struct LaunchCommand: AsyncParsableCommand {
             settings.sharedAgentLogin = self.arguments.bus.sharedAgentLogin
             (settings.busTLS, settings.busInsecure) = (self.arguments.bus.tls, self.insecure.insecure)
             settings.phoneHome = self.http.enabled
+            settings.state = try self.arguments.state.location()
+            settings.stateKey = self.arguments.state.keyFile
             host = try await CoordinatorHost.start(settings, log: { _ in })
         } catch {
             FileHandle.standardError.write(Data("conductor launch: \(error)\n".utf8))

@@ -321,8 +321,14 @@ struct RemoteRunCommand: AsyncParsableCommand {
         if self.all { return .matching(nil, expect: self.expect) }
         if let text = self.where { return .matching(try Mesh.Predicate.parse(text), expect: self.expect) }
         if let role = self.role, let deployment = self.deployment {
-            let path = self.state.directory + "/state.sqlite"
-            guard FileManager.default.fileExists(atPath: path) else { Self.fail("no coordinator state at \(path) (use --state-dir)") }
+            let location: StateLocation
+            do {
+                location = try self.state.location()
+            } catch {
+                Self.fail("--state: \(error)")
+            }
+            let path = location.description
+            guard location.exists else { Self.fail("no coordinator state at \(path) (use --state-dir or --state)") }
             let report: DeploymentStatusReport?
             do {
                 report = try await self.state.openStore().status(deployment: deployment, environment: self.environment)

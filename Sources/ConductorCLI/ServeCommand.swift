@@ -56,7 +56,7 @@ extension LaunchCommand {
         let state = self.arguments.state.directory
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         let logPath = state + "/coordinator.log"
-        var arguments = ["serve", "--state-dir", state, "--scope", self.coordinator.scope] + self.arguments.bus.arguments + self.http.arguments
+        var arguments = ["serve"] + self.arguments.state.arguments + ["--scope", self.coordinator.scope] + self.arguments.bus.arguments + self.http.arguments
         if self.insecure.insecure { arguments.append("--insecure") }
         let pid = try CoordinatorRecord.spawnServe(executable: LocalProvider.currentExecutable(), arguments: Array(arguments.dropFirst()), log: logPath)
         var exit: WaitStatus?
@@ -87,7 +87,7 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Starts an embedded broker on 127.0.0.1 (unless --broker; for members on other \
             machines --bus-listen 0.0.0.0 with --bus-tls-cert and --bus-tls-key, or --insecure), opens the state store \
-            (--state-dir) and serves the coordinator conductor:coordinator:<scope> on the bus: \
+            (--state-dir, or the PostgreSQL database --state names) and serves the coordinator conductor:coordinator:<scope> on the bus: \
             the launch methods that `conductor launch` and `terminate` use, and the lock and \
             signal/wait services recipes use. It records itself in <state-dir>/coordinator.json \
             (mode 0600: pid, bus URL with credentials) so local commands find it, re-configures \
@@ -148,6 +148,8 @@ struct ServeCommand: AsyncParsableCommand {
         settings.sharedAgentLogin = self.bus.sharedAgentLogin
         (settings.busTLS, settings.busInsecure) = (self.bus.tls, self.insecure.insecure)
         settings.phoneHome = self.http.enabled
+        settings.state = try self.state.location()
+        settings.stateKey = self.state.keyFile
         let host: CoordinatorHost
         do {
             host = try await CoordinatorHost.start(settings) { line in
@@ -181,7 +183,7 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("conductor serve: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        say("coordinator \(host.endpoint.name) serving on \(redacted(host.bus.consoleURL)) (state \(directory), pid \(getpid())); SIGTERM or Ctrl-C stops it and what it launched")
+        say("coordinator \(host.endpoint.name) serving on \(redacted(host.bus.consoleURL)) (state \((try? self.state.location())?.description ?? directory), pid \(getpid())); SIGTERM or Ctrl-C stops it and what it launched")
         _ = await signals.wait()
         say("stopping")
         let stopped = await host.stop()

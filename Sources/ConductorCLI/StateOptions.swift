@@ -3,14 +3,63 @@ import ArgumentParser
 import Conductor
 import Foundation
 
-/// `--state-dir` for launch, status, fwd and terminate.
+/// `--state`, `--state-dir` and `--state-key` for the commands that open the state store.
 struct StateOptions: ParsableArguments {
     @Option(name: .long, help: "Directory of the coordinator state (state.sqlite, instance directories). Default: $CONDUCTOR_STATE_DIR, else ~/.local/state/conductor.")
     var stateDir: String?
 
+    @Option(
+        name: .customLong("state"),
+        help: ArgumentHelp(
+            "Where the records are: a state directory or .sqlite file (SQLite, the default: state.sqlite in --state-dir), or postgresql://USER[:PASSWORD]@HOST:PORT/DATABASE (PostgreSQL, one state shared by several coordinators; without a password in the URL, $PGPASSWORD). Default: $CONDUCTOR_STATE.",
+            valueName: "dir|url"))
+    var stateLocation: String?
+
+    @Option(
+        name: .long,
+        help: "The key file that seals secrets and job payloads in the state. Default: $CONDUCTOR_STATE_KEY, else state.key in the state directory, made on first use. Every coordinator of one PostgreSQL state needs a copy of the same key; a missing or other key is an error.")
+    var stateKey: String?
+
+    /// `--state`, else $CONDUCTOR_STATE.
+    var stateValue: String? {
+        if let stateLocation, !stateLocation.isEmpty { return stateLocation }
+        let fromEnvironment = ProcessInfo.processInfo.environment["CONDUCTOR_STATE"]
+        return fromEnvironment?.isEmpty == false ? fromEnvironment : nil
+    }
+
+    /// The directory of the coordinator's files: --state-dir, else a --state that is a
+    /// directory (or the directory of a .sqlite file), else the default.
     var directory: String {
-        if let stateDir { return stateDir.hasPrefix("/") ? stateDir : FileManager.default.currentDirectoryPath + "/" + stateDir }
+        if let stateDir { return absolutePath(stateDir) }
+        if let value = self.stateValue, !value.contains("://") {
+            let path = absolutePath(value)
+            return path.hasSuffix(".sqlite") ? (path as NSString).deletingLastPathComponent : path
+        }
         return Self.defaultDirectory()
+    }
+
+    func validate() throws {
+        do {
+            _ = try self.location()
+        } catch {
+            throw ValidationError("--state: \(error.message)")
+        }
+    }
+
+    /// The store `--state` names (SQLite in the state directory when none).
+    func location() throws(StateStoreError) -> StateLocation {
+        try StateLocation(self.stateValue, stateDirectory: self.directory)
+    }
+
+    /// The key file given, as an absolute path.
+    var keyFile: String? { self.stateKey.map(absolutePath) }
+
+    /// The same options for a `conductor serve` started in the background.
+    var arguments: [String] {
+        var arguments = ["--state-dir", self.directory]
+        if let value = self.stateValue, value.contains("://") { arguments += ["--state", value] }
+        if let keyFile = self.keyFile { arguments += ["--state-key", keyFile] }
+        return arguments
     }
 
     /// Without --state-dir: $CONDUCTOR_STATE_DIR, else ~/.local/state/conductor.
@@ -19,9 +68,8 @@ struct StateOptions: ParsableArguments {
         return (environment["HOME"] ?? NSTemporaryDirectory()) + "/.local/state/conductor"
     }
 
-    func openStore() throws -> SQLiteStateStore {
-        try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
-        return try SQLiteStateStore(path: self.directory + "/state.sqlite")
+    func openStore() async throws -> any CoordinatorStateStore {
+        try await self.location().open(stateDirectory: self.directory, keyFile: self.keyFile)
     }
 }
 

@@ -45,11 +45,17 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard FileManager.default.fileExists(atPath: self.state.directory + "/state.sqlite") else {
+        guard try self.state.location().exists else {
             if self.json { print("[]") } else { print("no deployments (no state in \(self.state.directory))") }
             return
         }
-        let store = try self.state.openStore()
+        let store: any CoordinatorStateStore
+        do {
+            store = try await self.state.openStore()
+        } catch {
+            FileHandle.standardError.write(Data("conductor status: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
         var output: [DeploymentStatusOutput] = []
         for report in try await store.status() where self.deployment == nil || report.deployment.name == self.deployment {
             var members: [MemberStatus] = []

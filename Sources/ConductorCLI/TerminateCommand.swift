@@ -43,7 +43,7 @@ struct TerminateCommand: AsyncParsableCommand {
                 stopped = try await remote.client.terminate(deployment: self.deployment, environment: self.env).stopped
                 through = "\(remote.client.coordinator)" + (remote.pid.map { " (pid \($0))" } ?? "")
             } else {
-                let store = try self.state.openStore()
+                let store = try await self.state.openStore()
                 // The providers stop the instances; a bus given is where their logins go.
                 var options = LaunchOptions(stateDirectory: self.state.directory, console: .init(), agentBrokerURL: "")
                 var bus: LaunchBus?

@@ -20,7 +20,7 @@ import Synchronization
 /// endpoint, then the bus.
 public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
     public let bus: LaunchBus
-    public let store: SQLiteStateStore
+    public let store: any CoordinatorStateStore
     public let endpoint: CoordinatorService
     public let launches: LaunchCoordinator
     /// With `Settings.phoneHome`: what the HTTP API (`ConfigServer`, started by the caller)
@@ -55,6 +55,10 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
         public var busInsecure = false
         /// Offer `phone-home` providers (the caller serves the HTTP API: `--http`).
         public var phoneHome = false
+        /// Where the records are (`--state`); nil: `state.sqlite` in `stateDirectory`.
+        public var state: StateLocation?
+        /// The key that seals secrets (`--state-key`); nil: `StateLocation.open`'s default.
+        public var stateKey: String?
 
         public init(
             stateDirectory: String, broker: String? = nil, agentBroker: String? = nil, trustedUser: String? = nil, busRecord: String? = nil,
@@ -76,7 +80,8 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
     public static func start(_ settings: Settings, log: @escaping @Sendable (String) -> Void) async throws -> CoordinatorHost {
         let stateDirectory = settings.stateDirectory
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
-        let store = try SQLiteStateStore(path: stateDirectory + "/state.sqlite")
+        let location = settings.state ?? .sqlite(path: stateDirectory + "/state.sqlite")
+        let store = try await location.open(stateDirectory: stateDirectory, keyFile: settings.stateKey)
         let bus = try await LaunchBus.start(
             broker: settings.broker, agentBroker: settings.agentBroker, trustedUser: settings.trustedUser, record: settings.busRecord,
             listen: settings.busListen, tls: settings.busTLS, insecure: settings.busInsecure, busAdmin: settings.busAdmin,
@@ -132,7 +137,7 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
     }
 
     private init(
-        bus: LaunchBus, store: SQLiteStateStore, endpoint: CoordinatorService, launches: LaunchCoordinator, phoneHome: PhoneHomeDesk?,
+        bus: LaunchBus, store: any CoordinatorStateStore, endpoint: CoordinatorService, launches: LaunchCoordinator, phoneHome: PhoneHomeDesk?,
         settings: Settings, logger: Logger
     ) {
         self.bus = bus
