@@ -45,6 +45,34 @@ struct CoordinationStoreTests {
         }
     }
 
+    /// The same on PostgreSQL: each grant's holder row is committed, seen from another
+    /// connection, before the grant is answered; a release's delete follows with the next
+    /// grant or tick; the tokens reserved survive a new store on the same database.
+    @Test(arguments: StoreKind.available.filter { $0 == .postgres }) func aGrantIsInTheDatabaseBeforeItIsAnswered(kind: StoreKind) async throws {
+        let bed = try await StateTestBed(kind)
+        let store = try await bed.open()
+        try await CoordinationHarness.with(.embedded) { harness in
+            try await harness.withCoordinator(store: store) { _ in
+                let client = try await harness.client()
+                for round in 0..<10 {
+                    let grant = try await client.acquire(lock: "db-\(round % 3)", ttl: .seconds(600), wait: .zero, holder: "checker")
+                    #expect(
+                        try await bed.count("SELECT COUNT(*) FROM lock_holder WHERE lock_name = '\(grant.lock)' AND token = \(grant.token)") == 1,
+                        "round \(round)")
+                    _ = try await client.release(grant)
+                }
+                #expect(try await eventually(timeout: .seconds(10)) { try await bed.count("SELECT COUNT(*) FROM lock_holder") == 0 })
+                await client.close()
+            }
+        }
+        try await bed.close(store)
+        let again = try await bed.open()
+        // The first grant reserved a block of tokens, committed before any was issued.
+        #expect(try await again.loadCoordination().reservedThrough == LockStateMachine.reservationBlock)
+        try await bed.close(again)
+        await bed.dispose()
+    }
+
     /// A release is stored with the next grant's transaction, or at the coordinator's next
     /// tick when no grant follows: the file never keeps a released holder for long, and
     /// never loses a held one.

@@ -9,12 +9,12 @@ struct StateLockAndGenerationTests {
     let alice = LockHolder(id: "launch-alice", host: "test-host", pid: 1001)
     let bob = LockHolder(id: "launch-bob", host: "test-host", pid: 1002)
 
-    @Test func launchLockExcludesAnotherStoreOnTheSameFileUntilItExpires() async throws {
-        let dir = try StateTestDirectory()
+    @Test(arguments: StoreKind.available) func launchLockExcludesAnotherStoreOnTheSameFileUntilItExpires(kind: StoreKind) async throws {
+        let bed = try await StateTestBed(kind)
         let clock = StateTestClock()
         // Two pools on one file: two coordinator processes, as far as SQLite can tell.
-        let first = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: clock))
-        let second = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: clock))
+        let first = try await bed.open(stateTestOptions(clock: clock))
+        let second = try await bed.open(stateTestOptions(clock: clock))
 
         let lease = try await first.acquireLaunchLock(
             deployment: "shop", environment: "prod", holder: alice, lease: .seconds(30), actor: stateTestActor)
@@ -53,17 +53,18 @@ struct StateLockAndGenerationTests {
 
         let trail = try await first.auditTrail(deployment: "shop", environment: "prod", limit: 50)
         #expect(trail.map(\.action) == ["lock.acquire", "lock.steal", "lock.acquire", "lock.release", "lock.acquire"])
-        try first.close()
-        try second.close()
+        try await bed.close(first)
+        try await bed.close(second)
+        await bed.dispose()
     }
 
-    @Test func aDeadHolderOnThisHostLosesTheLockAtOnce() async throws {
-        let dir = try StateTestDirectory()
+    @Test(arguments: StoreKind.available) func aDeadHolderOnThisHostLosesTheLockAtOnce(kind: StoreKind) async throws {
+        let bed = try await StateTestBed(kind)
         let clock = StateTestClock()
         let deadPid: Int32 = 1001
         let options = stateTestOptions(clock: clock, alive: { $0 != deadPid })
-        let first = try SQLiteStateStore(path: dir.databasePath, options: options)
-        let second = try SQLiteStateStore(path: dir.databasePath, options: options)
+        let first = try await bed.open(options)
+        let second = try await bed.open(options)
 
         // Same pid on another host: we cannot tell whether it lives, so the lease stands.
         let remote = LockHolder(id: "remote", host: "other-host", pid: deadPid)
@@ -78,14 +79,16 @@ struct StateLockAndGenerationTests {
         #expect(taken.holderID == "launch-bob")
         let steal = try await second.auditTrail(deployment: "b", environment: "prod", limit: 10).first { $0.action == "lock.steal" }
         #expect(steal?.detail?[path: "reason"] == .string("holder process 1001 is gone"))
-        try first.close()
-        try second.close()
+        try await bed.close(first)
+        try await bed.close(second)
+        await bed.dispose()
     }
 
-    @Test func racingAcquirersGetExactlyOneLease() async throws {
-        let dir = try StateTestDirectory()
+    @Test(arguments: StoreKind.available) func racingAcquirersGetExactlyOneLease(kind: StoreKind) async throws {
+        let bed = try await StateTestBed(kind)
         let clock = StateTestClock()
-        let stores = try (0..<4).map { _ in try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: clock)) }
+        var stores: [any CoordinatorStateStore] = []
+        for _ in 0..<4 { stores.append(try await bed.open(stateTestOptions(clock: clock))) }
         let winners = await withTaskGroup(of: Bool.self) { group in
             for (index, store) in stores.enumerated() {
                 group.addTask {
@@ -99,12 +102,13 @@ struct StateLockAndGenerationTests {
             return count
         }
         #expect(winners == 1)
-        for store in stores { try store.close() }
+        for store in stores { try await bed.close(store) }
+        await bed.dispose()
     }
 
-    @Test func generationsAreNumberedAndActivatedAtomically() async throws {
-        let dir = try StateTestDirectory()
-        let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: StateTestClock()))
+    @Test(arguments: StoreKind.available) func generationsAreNumberedAndActivatedAtomically(kind: StoreKind) async throws {
+        let bed = try await StateTestBed(kind)
+        let store = try await bed.open(stateTestOptions(clock: StateTestClock()))
         func record(_ hash: String) async throws -> GenerationRecord {
             try await store.recordGeneration(
                 deployment: "shop", environment: "prod", document: "doc \(hash)", documentHash: hash, actor: stateTestActor)
@@ -143,13 +147,14 @@ struct StateLockAndGenerationTests {
         let staging = try await store.recordGeneration(
             deployment: "shop", environment: "staging", document: "d", documentHash: "B", actor: stateTestActor)
         #expect(staging.number == 1)
-        try store.close()
+        try await bed.close(store)
+        await bed.dispose()
     }
 
-    @Test func failedDeploymentsKeepTheirReasonInACappedHistory() async throws {
-        let dir = try StateTestDirectory()
+    @Test(arguments: StoreKind.available) func failedDeploymentsKeepTheirReasonInACappedHistory(kind: StoreKind) async throws {
+        let bed = try await StateTestBed(kind)
         let clock = StateTestClock()
-        let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: clock, failedHistoryLimit: 3))
+        let store = try await bed.open(stateTestOptions(clock: clock, failedHistoryLimit: 3))
         _ = try await store.ensureDeployment("shop", environment: "prod", actor: stateTestActor)
         await _ = expectStateError(.invalidTransition) {
             try await store.setDeploymentStatus("shop", environment: "prod", to: .failed, reason: nil, actor: stateTestActor)
@@ -170,17 +175,18 @@ struct StateLockAndGenerationTests {
         let deployment = try await store.deployment("shop", environment: "prod")
         #expect(deployment?.status == .failed)
         #expect(deployment?.failureReason == "web[1]: nginx exited 1")
-        #expect(try countStateRows(dir.databasePath, "SELECT COUNT(*) FROM failed_deployment") == 3)
-        try store.close()
+        #expect(try await bed.count("SELECT COUNT(*) FROM failed_deployment") == 3)
+        try await bed.close(store)
+        await bed.dispose()
     }
 
-    @Test func aCrashMidLaunchLeavesExactlyTheUnfinishedWork() async throws {
-        let dir = try StateTestDirectory()
+    @Test(arguments: StoreKind.available) func aCrashMidLaunchLeavesExactlyTheUnfinishedWork(kind: StoreKind) async throws {
+        let bed = try await StateTestBed(kind)
         let clock = StateTestClock()
         var ids: [String: UUID] = [:]
         var jobIDs: [String: String] = [:]
         do {
-            let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: clock))
+            let store = try await bed.open(stateTestOptions(clock: clock))
             let generation = try await store.recordGeneration(
                 deployment: "shop", environment: "prod", document: "d", documentHash: "h", actor: stateTestActor)
             try await store.setDeploymentStatus("shop", environment: "prod", to: .launching, reason: nil, actor: stateTestActor)
@@ -205,10 +211,10 @@ struct StateLockAndGenerationTests {
             let webRecorded = try await store.recordJobIntent(instanceID: try #require(ids["web[0]"]), name: "app", payload: .null, actor: stateTestActor)
             jobIDs = ["nginx": webSent.id, "app": webRecorded.id]
             try await store.transitionInstance(try #require(ids["web[1]"]), to: .starting, providerHandle: "102", address: nil, reason: nil, actor: stateTestActor)
-            try store.close()  // the coordinator dies here
+            try await bed.close(store)  // the coordinator dies here
         }
 
-        let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: clock))
+        let store = try await bed.open(stateTestOptions(clock: clock))
         let work = try #require(try await store.pendingWork(deployment: "shop", environment: "prod"))
         #expect(work.deployment.status == .launching)
         #expect(work.generation?.number == 1)
@@ -228,8 +234,8 @@ struct StateLockAndGenerationTests {
         }
         let replayedJob = try await store.recordJobIntent(instanceID: try #require(ids["web[0]"]), name: "app", payload: .null, actor: stateTestActor)
         #expect(replayedJob.id == jobIDs["app"])
-        #expect(try countStateRows(dir.databasePath, "SELECT COUNT(*) FROM instance") == 4)
-        #expect(try countStateRows(dir.databasePath, "SELECT COUNT(*) FROM job") == 3)
+        #expect(try await bed.count("SELECT COUNT(*) FROM instance") == 4)
+        #expect(try await bed.count("SELECT COUNT(*) FROM job") == 3)
 
         // Status shows the same picture, and survives a JSON round trip for `--json`.
         let report = try #require(try await store.status(deployment: "shop", environment: "prod"))
@@ -239,12 +245,13 @@ struct StateLockAndGenerationTests {
         #expect(report.instances.first { $0.instance.member == "web[0]" }?.jobs.count == 2)
         let decoded = try JSONDecoder().decode(DeploymentStatusReport.self, from: try JSONEncoder().encode(report))
         #expect(decoded == report)
-        try store.close()
+        try await bed.close(store)
+        await bed.dispose()
     }
 
-    @Test func statusNamesWhatFailedAndTerminationIsRollForwardWork() async throws {
-        let dir = try StateTestDirectory()
-        let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: StateTestClock()))
+    @Test(arguments: StoreKind.available) func statusNamesWhatFailedAndTerminationIsRollForwardWork(kind: StoreKind) async throws {
+        let bed = try await StateTestBed(kind)
+        let store = try await bed.open(stateTestOptions(clock: StateTestClock()))
         let generation = try await store.recordGeneration(
             deployment: "shop", environment: "prod", document: "d", documentHash: "h", actor: stateTestActor)
         let db = try await store.recordInstanceIntent(generationID: generation.id, member: "db[0]", provider: "local", actor: stateTestActor)
@@ -271,6 +278,7 @@ struct StateLockAndGenerationTests {
         let work = try #require(try await store.pendingWork(deployment: "shop", environment: "prod"))
         #expect(Set(work.instancesToTerminate.map(\.member)) == ["db[0]", "web[0]"])
         #expect(work.instancesToStart.isEmpty && work.jobsToSend.isEmpty)
-        try store.close()
+        try await bed.close(store)
+        await bed.dispose()
     }
 }

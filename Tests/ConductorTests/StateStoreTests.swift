@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Mesh
+import PostgresNIO
 import Testing
 
 @testable import Conductor
@@ -120,9 +121,9 @@ struct StateStoreTests {
         }
     }
 
-    @Test func instanceAndJobIntentsAreIdempotent() async throws {
-        let dir = try StateTestDirectory()
-        let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: StateTestClock()))
+    @Test(arguments: StoreKind.available) func instanceAndJobIntentsAreIdempotent(kind: StoreKind) async throws {
+        let bed = try await StateTestBed(kind)
+        let store = try await bed.open(stateTestOptions(clock: StateTestClock()))
         let generation = try await store.recordGeneration(
             deployment: "shop", environment: "prod", document: "instances: {}", documentHash: "h1", actor: stateTestActor)
 
@@ -152,16 +153,17 @@ struct StateStoreTests {
         #expect(jobAgain.id == job.id)
         #expect(jobAgain.payload == .map(["port": .int(80)]))
 
-        #expect(try countStateRows(dir.databasePath, "SELECT COUNT(*) FROM instance") == 1)
-        #expect(try countStateRows(dir.databasePath, "SELECT COUNT(*) FROM job") == 1)
-        #expect(try countStateRows(dir.databasePath, "SELECT COUNT(*) FROM audit WHERE action = 'instance.record'") == 1)
-        #expect(try countStateRows(dir.databasePath, "SELECT COUNT(*) FROM audit WHERE action = 'job.record'") == 1)
-        try store.close()
+        #expect(try await bed.count("SELECT COUNT(*) FROM instance") == 1)
+        #expect(try await bed.count("SELECT COUNT(*) FROM job") == 1)
+        #expect(try await bed.count("SELECT COUNT(*) FROM audit WHERE action = 'instance.record'") == 1)
+        #expect(try await bed.count("SELECT COUNT(*) FROM audit WHERE action = 'job.record'") == 1)
+        try await bed.close(store)
+        await bed.dispose()
     }
 
-    @Test func invalidTransitionsAreRefusedAndLeaveNoTrace() async throws {
-        let dir = try StateTestDirectory()
-        let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: StateTestClock()))
+    @Test(arguments: StoreKind.available) func invalidTransitionsAreRefusedAndLeaveNoTrace(kind: StoreKind) async throws {
+        let bed = try await StateTestBed(kind)
+        let store = try await bed.open(stateTestOptions(clock: StateTestClock()))
         let generation = try await store.recordGeneration(
             deployment: "shop", environment: "prod", document: "d", documentHash: "h", actor: stateTestActor)
         let instance = try await store.recordInstanceIntent(
@@ -178,7 +180,7 @@ struct StateStoreTests {
         }
         #expect(error?.message.contains("configured to starting") == true)
         #expect(try await store.instance(instance.id)?.state == .configured)
-        #expect(try countStateRows(dir.databasePath, "SELECT COUNT(*) FROM audit WHERE action = 'instance.transition'") == 4)
+        #expect(try await bed.count("SELECT COUNT(*) FROM audit WHERE action = 'instance.transition'") == 4)
 
         try await store.transitionInstance(instance.id, to: .terminated, providerHandle: nil, address: nil, reason: nil, actor: stateTestActor)
         await _ = expectStateError(.invalidTransition) {
@@ -199,12 +201,15 @@ struct StateStoreTests {
             try await store.transitionJob(job.id, to: .sent, result: nil, actor: stateTestActor)
         }
         #expect(try await store.jobs(instanceID: other.id).first?.state == .succeeded)
-        try store.close()
+        try await bed.close(store)
+        await bed.dispose()
     }
 
-    @Test func auditTrailIsAppendOnly() async throws {
-        let dir = try StateTestDirectory()
-        let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: StateTestClock()))
+    /// Enforced by the database (SQLite triggers, a plpgsql trigger), not only by the API:
+    /// plain SQL from another connection cannot change or remove an entry either.
+    @Test(arguments: StoreKind.available) func auditTrailIsAppendOnly(kind: StoreKind) async throws {
+        let bed = try await StateTestBed(kind)
+        let store = try await bed.open(stateTestOptions(clock: StateTestClock()))
         try await store.appendAudit(
             actor: .amqpUser("alice"), action: "launch.refused", subject: "deployment:shop@prod", outcome: .refused,
             deployment: "shop", environment: "prod", detail: .map(["why": .string("no permission")]))
@@ -213,27 +218,31 @@ struct StateStoreTests {
         #expect(trail.first?.actor == .amqpUser("alice"))
         #expect(trail.first?.detail == .map(["why": .string("no permission")]))
 
-        let queue = try DatabaseQueue(path: dir.databasePath)
-        #expect(throws: DatabaseError.self) {
-            try queue.write { db in try db.execute(sql: "UPDATE audit SET outcome = 'succeeded'") }
+        for sql in ["UPDATE audit SET outcome = 'succeeded'", "DELETE FROM audit"] + (kind == .postgres ? ["TRUNCATE audit"] : []) {
+            await #expect(throws: (any Error).self, "\(sql)") { try await bed.execute(sql) }
         }
-        #expect(throws: DatabaseError.self) {
-            try queue.write { db in try db.execute(sql: "DELETE FROM audit") }
+        if kind == .postgres {
+            // The refusal names why.
+            do {
+                try await bed.execute("DELETE FROM audit")
+            } catch let error as PSQLError {
+                #expect(error.serverInfo?[.message] == "the audit trail is append-only")
+            }
         }
-        try queue.close()
-        #expect(try countStateRows(dir.databasePath, "SELECT COUNT(*) FROM audit WHERE outcome = 'refused'") == 1)
-        try store.close()
+        #expect(try await bed.count("SELECT COUNT(*) FROM audit WHERE outcome = 'refused'") == 1)
+        try await bed.close(store)
+        await bed.dispose()
     }
 
-    @Test func secretsAreGeneratedOnceAndNeverShown() async throws {
-        let dir = try StateTestDirectory()
+    @Test(arguments: StoreKind.available) func secretsAreGeneratedOnceAndNeverShown(kind: StoreKind) async throws {
+        let bed = try await StateTestBed(kind)
         let generated = StateTestCounter()
         let generate: @Sendable () -> String = {
             generated.increment()
             return "s3cr3t-\(generated.value)"
         }
         do {
-            let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: StateTestClock()))
+            let store = try await bed.open(stateTestOptions(clock: StateTestClock()))
             let first = try await store.secret(deployment: "shop", environment: "prod", name: "db_password", actor: stateTestActor, generate: generate)
             let second = try await store.secret(deployment: "shop", environment: "prod", name: "db_password", actor: stateTestActor, generate: generate)
             #expect(first.value == "s3cr3t-1")
@@ -249,18 +258,19 @@ struct StateStoreTests {
             let trail = try await store.auditTrail(deployment: nil, environment: nil, limit: 100)
             #expect(trail.filter { $0.action == "secret.generate" }.count == 2)
             #expect(!trail.contains { (try? JSONText.encode($0.detail ?? .null))?.contains("s3cr3t") ?? false })
-            try store.close()
+            try await bed.close(store)
         }
-        let reopened = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: StateTestClock()))
+        let reopened = try await bed.open(stateTestOptions(clock: StateTestClock()))
         let afterRestart = try await reopened.secret(deployment: "shop", environment: "prod", name: "db_password", actor: stateTestActor, generate: generate)
         #expect(afterRestart.value == "s3cr3t-1")
         #expect(generated.value == 2)
-        try reopened.close()
+        try await bed.close(reopened)
+        await bed.dispose()
     }
 
-    @Test func factsAreUpsertedPerInstance() async throws {
-        let dir = try StateTestDirectory()
-        let store = try SQLiteStateStore(path: dir.databasePath, options: stateTestOptions(clock: StateTestClock()))
+    @Test(arguments: StoreKind.available) func factsAreUpsertedPerInstance(kind: StoreKind) async throws {
+        let bed = try await StateTestBed(kind)
+        let store = try await bed.open(stateTestOptions(clock: StateTestClock()))
         let generation = try await store.recordGeneration(
             deployment: "shop", environment: "prod", document: "d", documentHash: "h", actor: stateTestActor)
         let db = try await store.recordInstanceIntent(generationID: generation.id, member: "db[0]", provider: "local", actor: stateTestActor)
@@ -270,6 +280,7 @@ struct StateStoreTests {
         let facts = try await store.facts(instanceID: db.id)
         #expect(facts.map(\.name) == ["ipaddress", "mysql.port"])
         #expect(facts.first?.value == .string("127.0.0.3"))
-        try store.close()
+        try await bed.close(store)
+        await bed.dispose()
     }
 }
