@@ -124,6 +124,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 // Reading the launch bus's certificate (is it self-signed?).
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

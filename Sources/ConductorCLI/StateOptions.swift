@@ -42,7 +42,7 @@ struct StateOptions: ParsableArguments {
         do {
             _ = try self.location()
         } catch {
-            throw ValidationError("--state: \(error.message)")
+            throw ValidationError("--state: \(error)")
         }
     }
 

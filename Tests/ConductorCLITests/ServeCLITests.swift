@@ -14,6 +14,13 @@ struct ServeCLITests {
         }
         let launch = try await CLI.run(["launch", "--help"])
         for text in ["--coordinator", "--scope", "--detach"] { #expect(launch.stdout.contains(text), "launch --help misses \(text)") }
+        // Every command that opens the state store takes its location and key.
+        for command in ["serve", "launch", "status", "fwd", "terminate"] {
+            let help = try await CLI.run([command, "--help"])
+            for text in ["--state <dir|url>", "postgresql://USER[:PASSWORD]@HOST:PORT/DATABASE", "--state-key"] {
+                #expect(help.stdout.contains(text), "\(command) --help misses \(text)")
+            }
+        }
     }
 
     @Test("launch submits to a running serve; --exit-when-configured terminates through it; SIGTERM stops serve")

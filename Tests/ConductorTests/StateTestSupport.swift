@@ -89,7 +89,8 @@ enum StoreKind: String, Sendable, CustomTestStringConvertible {
 
 /// A fresh state for one test: a temporary directory (the SQLite file, the key), and for
 /// PostgreSQL a database of its own, so tests run in parallel. `dispose()` drops it.
-final class StateTestBed {
+/// Unchecked Sendable: every property is a constant.
+final class StateTestBed: @unchecked Sendable {
     let kind: StoreKind
     let directory: StateTestDirectory
     /// The test's own database (PostgreSQL only).
@@ -108,7 +109,7 @@ final class StateTestBed {
         var database = admin
         database.database = "conductor_t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         try await Self.withConnection(admin) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database.database)"), logger: stateTestLogger)
+            _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database.database)"), logger: stateTestLogger)
         }
         self.database = database
     }
@@ -144,7 +145,7 @@ final class StateTestBed {
     func execute(_ sql: String) async throws {
         if let database {
             try await Self.withConnection(database) { connection in
-                try await connection.query(PostgresQuery(unsafeSQL: sql), logger: stateTestLogger)
+                _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: stateTestLogger).collect()
             }
             return
         }
@@ -157,7 +158,7 @@ final class StateTestBed {
     func dispose() async {
         guard let database, let admin = StoreKind.postgresAdminURL else { return }
         try? await Self.withConnection(admin) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database.database) WITH (FORCE)"), logger: stateTestLogger)
+            _ = try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database.database) WITH (FORCE)"), logger: stateTestLogger)
         }
     }
 
