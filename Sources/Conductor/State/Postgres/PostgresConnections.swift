@@ -96,6 +96,14 @@ final class PostgresConnections: Sendable {
         self.logger = logger
     }
 
+    /// A store dropped without `close()` (a command that read and exited) closes its idle
+    /// connections anyway; each is kept alive until its channel has closed.
+    deinit {
+        for connection in self.state.withLock({ $0.idle }) {
+            connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+        }
+    }
+
     /// Lends a connection to `body`; it goes back to the idle ones afterwards, unless it broke.
     func withConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         let connection = try await self.lease()

@@ -36,7 +36,6 @@ public final class PostgresStateStore: Sendable {
     ) async throws -> PostgresStateStore {
         let connections = PostgresConnections(url: url, connectTimeout: connectTimeout, logger: logger)
         do {
-            let existed = FileManager.default.fileExists(atPath: keyFile)
             let sealed = try await connections.withConnection { connection in
                 let session = PostgresSession(connection: connection, logger: logger)
                 return try await Self.transaction(session, url: url) { session in
@@ -44,23 +43,28 @@ public final class PostgresStateStore: Sendable {
                     return try await session.first("SELECT sealed FROM seal_check WHERE id = 1").map { try $0["sealed"].decode(String.self) }
                 }
             }
-            if sealed != nil, !existed {
+            // Looked at after the database said it is sealed: a coordinator that sealed it made
+            // its key file first.
+            if sealed != nil, !FileManager.default.fileExists(atPath: keyFile) {
                 throw StateStoreError(
                     .schema,
                     "the PostgreSQL state \(url) is sealed with a key, and there is no key file \(keyFile): copy state.key from a coordinator that uses this database, and name it with --state-key or CONDUCTOR_STATE_KEY")
             }
             let seal = try StateSeal(keyFile: keyFile)
             let store = PostgresStateStore(url: url, options: options, seal: seal, connections: connections, logger: logger, fence: fence)
-            if let sealed {
-                guard (try? seal.open(sealed)) == Self.sealCheck else {
-                    throw StateStoreError(
-                        .schema, "the key \(keyFile) is not the one the PostgreSQL state \(url) was sealed with: use the state.key of a coordinator that uses this database")
+            var check = sealed
+            if check == nil {
+                // First use. Another coordinator may seal it at the same moment: the first
+                // check stored wins, and a store whose key is not that one stops below.
+                let mine = try seal.seal(Self.sealCheck)
+                check = try await store.write { session in
+                    try await session.execute("INSERT INTO seal_check (id, sealed) VALUES (1, \(mine)) ON CONFLICT (id) DO NOTHING")
+                    return try await session.first("SELECT sealed FROM seal_check WHERE id = 1")?["sealed"].decode(String.self)
                 }
-            } else {
-                let check = try seal.seal(Self.sealCheck)
-                try await store.write { session in
-                    try await session.execute("INSERT INTO seal_check (id, sealed) VALUES (1, \(check)) ON CONFLICT (id) DO NOTHING")
-                }
+            }
+            guard let check, (try? seal.open(check)) == Self.sealCheck else {
+                throw StateStoreError(
+                    .schema, "the key \(keyFile) is not the one the PostgreSQL state \(url) was sealed with: use the state.key of a coordinator that uses this database")
             }
             return store
         } catch {
