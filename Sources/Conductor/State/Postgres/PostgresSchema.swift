@@ -27,6 +27,10 @@ enum PostgresSchema {
     /// Creates `schema_version` if needed and applies the missing migrations; refuses a
     /// database that a newer conductor migrated (a version this one does not know).
     static func migrate(_ session: PostgresSession, url: PostgresStateURL) async throws {
+        // A second coordinator waits for the first one's migration (up to 5 minutes, not the
+        // 15 s of other statements: a migration of a large state may take that long).
+        try await session.execute("SET LOCAL lock_timeout = '300s'")
+        try await session.execute("SET LOCAL statement_timeout = '300s'")
         try await session.execute("SELECT pg_advisory_xact_lock(\(migrationLock))")
         try await session.execute(
             "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")

@@ -5,8 +5,11 @@ import PostgresNIO
 // `CoordinationStore` on PostgreSQL: the lock holders, the fencing-token reservation and the
 // latched signals, in the tables of the same names. Each call is one `write` transaction,
 // committed before it returns: a grant is answered only once its holder row is committed
-// (the lock service awaits the call). PostgreSQL commits durably (fsync at commit), so a
-// token reservation survives a power cut as SQLite's `synchronous = FULL` one does.
+// (the lock service awaits the call). The durability split is SQLite's: a token reservation
+// waits for the WAL flush (as `synchronous = FULL`), so it survives a power cut; holders,
+// removals and signals do not wait for it (`synchronous_commit = off`, as `synchronous =
+// NORMAL`): a server crash may bring a lock back free, whose holder's token is still below
+// every later one (docs/primitives.md). A forced release waits: it carries its audit record.
 
 extension PostgresStateStore: CoordinationStore {
     public func loadCoordination() async throws -> CoordinationSnapshot {
@@ -42,7 +45,7 @@ extension PostgresStateStore: CoordinationStore {
     }
 
     public func saveLockHolder(_ holder: LockHolderRecord, removing removed: [LockHolderKey]) async throws {
-        try await self.write { session in
+        try await self.write(flushed: false) { session in
             try await Self.delete(removed, session)
             try await session.execute(
                 """
@@ -56,7 +59,7 @@ extension PostgresStateStore: CoordinationStore {
 
     public func removeLockHolders(_ removed: [LockHolderKey]) async throws {
         guard !removed.isEmpty else { return }
-        try await self.write { session in try await Self.delete(removed, session) }
+        try await self.write(flushed: false) { session in try await Self.delete(removed, session) }
     }
 
     /// The audit record and the row's deletion commit together, as in SQLite.
@@ -85,7 +88,7 @@ extension PostgresStateStore: CoordinationStore {
 
     public func saveSignal(_ key: EventKey, _ signal: EventSignal) async throws {
         let data = signal.data.map { String(decoding: $0.jsonBytes, as: UTF8.self) }
-        try await self.write { session in
+        try await self.write(flushed: false) { session in
             try await session.execute(
                 """
                 INSERT INTO event_signal (scope, event, node, data, signalled_at_ms) VALUES (\(key.scope), \(key.event), \(signal.node), \(data)::jsonb, \(signal.at))

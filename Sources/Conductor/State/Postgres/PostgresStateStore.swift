@@ -103,11 +103,14 @@ public final class PostgresStateStore: Sendable {
 
     /// The one way anything is written: a transaction holding the writers' advisory lock, in
     /// which the `fence` (when set) runs before `body`. A refusal thrown by `body` rolls back
-    /// everything, its audit entry included.
-    func write<T: Sendable>(_ body: (PostgresSession) async throws -> T) async throws -> T {
+    /// everything, its audit entry included. `flushed: false` (lock holders, signals) commits
+    /// without waiting for the WAL flush, as SQLite's `synchronous = NORMAL` does for them:
+    /// visible to everyone at once, possibly lost if the server itself crashes.
+    func write<T: Sendable>(flushed: Bool = true, _ body: (PostgresSession) async throws -> T) async throws -> T {
         try await self.connections.withConnection { connection in
             let session = PostgresSession(connection: connection, logger: self.logger)
             return try await Self.transaction(session, url: self.url) { session in
+                if !flushed { try await session.execute("SET LOCAL synchronous_commit = off") }
                 try await session.execute("SELECT pg_advisory_xact_lock(\(PostgresSchema.writerLock))")
                 if let fence = self.fence { try await fence.check(session.connection, logger: session.logger) }
                 return try await body(session)
