@@ -52,8 +52,9 @@ public enum StateLocation: Sendable, Hashable, CustomStringConvertible {
 
     /// Opens the store. `keyFile`: the sealing key (`--state-key`); nil: `CONDUCTOR_STATE_KEY`,
     /// else `state.key` beside the SQLite file, or in `stateDirectory` for PostgreSQL.
+    /// `fence`: checked in every write to PostgreSQL (a standby coordinator's `LeaderFence`).
     public func open(
-        stateDirectory: String, keyFile: String? = nil, options: StateStoreOptions = StateStoreOptions()
+        stateDirectory: String, keyFile: String? = nil, options: StateStoreOptions = StateStoreOptions(), fence: (any PostgresWriteFence)? = nil
     ) async throws -> any CoordinatorStateStore {
         var options = options
         if let keyFile { options.keyFile = keyFile }
@@ -64,7 +65,7 @@ public enum StateLocation: Sendable, Hashable, CustomStringConvertible {
             return try SQLiteStateStore(path: path, options: options)
         case .postgres(let url):
             try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
-            return try await PostgresStateStore.open(url, keyFile: options.keyFile ?? stateDirectory + "/state.key", options: options)
+            return try await PostgresStateStore.open(url, keyFile: options.keyFile ?? stateDirectory + "/state.key", options: options, fence: fence)
         }
     }
 }

@@ -19,6 +19,9 @@ public struct StateStoreError: Error, Sendable, CustomStringConvertible {
         public static let conflict = Code("conflict")
         /// The database file is newer than this binary, or cannot be opened.
         public static let schema = Code("schema")
+        /// A standby coordinator's write, or one of an active coordinator that another has
+        /// taken over from (its leadership epoch is no longer the lease's).
+        public static let fenced = Code("fenced")
     }
 
     public var code: Code

@@ -21,7 +21,8 @@ enum PostgresSchema {
     static let writerLock: Int64 = 0x636F_6E64_0002
 
     static let migrations: [Migration] = [
-        Migration(version: 1, name: "v1-state", statements: v1)
+        Migration(version: 1, name: "v1-state", statements: v1),
+        Migration(version: 2, name: "v2-leadership", statements: v2),
     ]
 
     /// Creates `schema_version` if needed and applies the missing migrations; refuses a
@@ -208,6 +209,36 @@ enum PostgresSchema {
         // A value sealed with the state key when the database was first used: a store opened
         // with another key finds out at once, not at the first secret.
         "CREATE TABLE seal_check (id integer PRIMARY KEY CHECK (id = 1), sealed text NOT NULL)",
+    ]
+
+    /// Standby coordinators (`PostgresStateStore+Leadership.swift`): one lease row per
+    /// coordinator scope, whose epoch is the fencing token of every write of the active one,
+    /// and a row per coordinator process taking part, for `status`. Times are the server's
+    /// (`clock_timestamp()`), so coordinators on hosts whose clocks differ agree on expiry.
+    static let v2: [String] = [
+        """
+        CREATE TABLE coordinator_leader (
+            scope text PRIMARY KEY,
+            epoch bigint NOT NULL,
+            holder text NOT NULL,
+            host text NOT NULL,
+            pid integer NOT NULL,
+            since timestamptz NOT NULL,
+            renewed_at timestamptz NOT NULL,
+            expires_at timestamptz NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE coordinator_member (
+            scope text NOT NULL,
+            holder text NOT NULL,
+            host text NOT NULL,
+            pid integer NOT NULL,
+            started_at timestamptz NOT NULL,
+            seen_at timestamptz NOT NULL,
+            PRIMARY KEY (scope, holder)
+        )
+        """,
     ]
 }
 

@@ -57,7 +57,8 @@ public final class PostgresStateStore: Sendable {
                 // First use. Another coordinator may seal it at the same moment: the first
                 // check stored wins, and a store whose key is not that one stops below.
                 let mine = try seal.seal(Self.sealCheck)
-                check = try await store.write { session in
+                // Not fenced: a standby opening a fresh database seals it too.
+                check = try await store.write(fenced: false) { session in
                     try await session.execute("INSERT INTO seal_check (id, sealed) VALUES (1, \(mine)) ON CONFLICT (id) DO NOTHING")
                     return try await session.first("SELECT sealed FROM seal_check WHERE id = 1")?["sealed"].decode(String.self)
                 }
@@ -106,13 +107,18 @@ public final class PostgresStateStore: Sendable {
     /// everything, its audit entry included. `flushed: false` (lock holders, signals) commits
     /// without waiting for the WAL flush, as SQLite's `synchronous = NORMAL` does for them:
     /// visible to everyone at once, possibly lost if the server itself crashes.
-    func write<T: Sendable>(flushed: Bool = true, _ body: (PostgresSession) async throws -> T) async throws -> T {
+    ///
+    /// `fenced: false` is for the leadership lease (`+Leadership`: a standby campaigns through
+    /// it) and the seal check made at open: no writers' lock, no fence.
+    func write<T: Sendable>(flushed: Bool = true, fenced: Bool = true, _ body: (PostgresSession) async throws -> T) async throws -> T {
         try await self.connections.withConnection { connection in
             let session = PostgresSession(connection: connection, logger: self.logger)
             return try await Self.transaction(session, url: self.url) { session in
                 if !flushed { try await session.execute("SET LOCAL synchronous_commit = off") }
-                try await session.execute("SELECT pg_advisory_xact_lock(\(PostgresSchema.writerLock))")
-                if let fence = self.fence { try await fence.check(session.connection, logger: session.logger) }
+                if fenced {
+                    try await session.execute("SELECT pg_advisory_xact_lock(\(PostgresSchema.writerLock))")
+                    if let fence = self.fence { try await fence.check(session.connection, logger: session.logger) }
+                }
                 return try await body(session)
             }
         }
