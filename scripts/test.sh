@@ -10,7 +10,9 @@
 #   (--only may repeat or take a comma list: --only swift,interop)
 #
 # Stages: install, build (fails on any compiler warning in Sources/ or Tests/), RabbitMQ
-# (scripts/rabbitmq.sh), swift test (CONDUCTOR_RABBITMQ_URL, _TLS_URL, _TLS_CA, _MGMT_URL set), interop against RabbitMQ
+# (scripts/rabbitmq.sh), swift test (CONDUCTOR_RABBITMQ_URL, _TLS_URL, _TLS_CA, _MGMT_URL set;
+# for ConductorTests also a three-node cluster, scripts/rabbitmq-cluster.sh, as
+# CONDUCTOR_RABBITMQ_CLUSTER_URLS and _CLUSTER_MGMT_URLS), interop against RabbitMQ
 # (proves the suite) and against `conductor broker`, fuzz (scripts/fuzz.sh 30: each target 30 s).
 # Everything is bounded by `timeout`; what this script starts, it stops (trap on EXIT).
 # Logs go to .build/test-logs/ (or $CONDUCTOR_TEST_SCRATCH_PATH/test-logs/). See docs/testing.md.
@@ -84,6 +86,7 @@ run_stage() {
 # --- cleanup: stop exactly what we started -------------------------------------------
 BROKER_PID=""
 STARTED_RABBITMQ=0
+STARTED_CLUSTER=0
 SUMMARY_PRINTED=0
 cleanup() {
     local rc=$?
@@ -99,6 +102,7 @@ cleanup() {
         kill -KILL "$BROKER_PID" 2> /dev/null
         wait "$BROKER_PID" 2> /dev/null
     fi
+    stop_cluster
     if (( STARTED_RABBITMQ )); then
         timeout 60 scripts/rabbitmq.sh stop > "$LOGS/rabbitmq-stop.log" 2>&1 \
             || echo "test.sh: stopping RabbitMQ failed, see $LOGS/rabbitmq-stop.log" >&2
@@ -314,6 +318,28 @@ interop() {  # interop URL: both suites, both always run
     return $rc
 }
 
+# --- the RabbitMQ cluster (three nodes, for ConductorTests' failover test) ---------------
+# Started just before ConductorTests and stopped after them, so its three nodes take memory
+# and CPU only while the tests that use them run. Reused (and left running) when it runs already.
+start_cluster() {
+    if scripts/rabbitmq-cluster.sh status > /dev/null 2>&1; then
+        banner "rabbitmq cluster"; echo "reusing the running test cluster"
+        record "rabbitmq cluster" ok 0 "already running"
+    else
+        STARTED_CLUSTER=1
+        run_stage "rabbitmq cluster" "$LOGS/rabbitmq-cluster.log" timeout 400 scripts/rabbitmq-cluster.sh start || return 1
+    fi
+    export CONDUCTOR_RABBITMQ_CLUSTER_URLS="$(scripts/rabbitmq-cluster.sh urls)"
+    export CONDUCTOR_RABBITMQ_CLUSTER_MGMT_URLS="$(scripts/rabbitmq-cluster.sh mgmt-urls)"
+}
+
+stop_cluster() {
+    (( STARTED_CLUSTER )) || return 0
+    STARTED_CLUSTER=0
+    timeout 120 scripts/rabbitmq-cluster.sh stop > "$LOGS/rabbitmq-cluster-stop.log" 2>&1 \
+        || echo "test.sh: stopping the RabbitMQ cluster failed, see $LOGS/rabbitmq-cluster-stop.log" >&2
+}
+
 # --- run -------------------------------------------------------------------------------
 need_rabbitmq=0; wants swift && need_rabbitmq=1; wants interop && need_rabbitmq=1
 need_build=$need_rabbitmq
@@ -374,11 +400,14 @@ if wants swift; then
         for target in "${SWIFT_TEST_TARGETS[@]}"; do
             skip=()
             [[ "$target" == ConductorTests ]] && skip=(--skip "$separate")
+            # Its cluster test says why it skips when the cluster did not start; the stage above failed then.
+            [[ "$target" == ConductorTests ]] && start_cluster
             run_stage "swift test $target" "$LOGS/swift-test-$target.log" \
                 timeout --kill-after=15 "$SWIFT_TEST_TIMEOUT" swift test --scratch-path "$SCRATCH" --skip-build --filter "^$target\\." "${skip[@]}"
             if [[ "$target" == ConductorTests ]]; then
                 run_stage "swift test ConductorTests launch attacks" "$LOGS/swift-test-ConductorTests-attacks.log" \
                     timeout --kill-after=15 "$SWIFT_TEST_TIMEOUT" swift test --scratch-path "$SCRATCH" --skip-build --filter "$separate"
+                stop_cluster
             fi
         done
     else
