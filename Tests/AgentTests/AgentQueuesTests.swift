@@ -42,6 +42,8 @@ struct AgentQueuesTests {
         } else {
             try await channel.queueDeclare(name: agent.jobInbox, durable: true)
             try await channel.queueDeclare(name: agent.requestQueue, arguments: ["x-message-ttl": .int32(AgentQueues.requestTTLMilliseconds)])
+            // Our broker takes x-queue-type and ignores it (docs/broker.md): one node, classic queues.
+            try await channel.queueDeclare(name: agent.jobInbox, durable: true, arguments: quorum)
         }
         try await console.removeQueues(for: agent)
         try await console.close()
