@@ -22,6 +22,9 @@ public final class AMQPChannel: Sendable {
         /// How many times the broker cancelled it: a resumption only counts for the cancel
         /// it answered.
         var cancels = 0
+        /// This connection is deleting its queue: the broker's cancel that follows ends the
+        /// sequence, as the application meant.
+        var queueDeletedByApplication = false
     }
 
     private struct State {
@@ -166,7 +169,16 @@ public final class AMQPChannel: Sendable {
     @discardableResult
     public func queueDelete(name: String, ifUnused: Bool = false, ifEmpty: Bool = false) async throws -> UInt32 {
         let current = self.connection.currentName(ofQueue: name)
-        guard case .method(.queueDeleteOk(let ok)) = try await self.call(.queueDelete(AMQP.Queue.Delete(queue: current, ifUnused: ifUnused, ifEmpty: ifEmpty))) else {
+        // Our own consumers of it are not resumed when the broker cancels them for this.
+        self.connection.markConsumers(ofQueue: current, deleting: true)
+        let result: CallResult
+        do {
+            result = try await self.call(.queueDelete(AMQP.Queue.Delete(queue: current, ifUnused: ifUnused, ifEmpty: ifEmpty)))
+        } catch {
+            self.connection.markConsumers(ofQueue: current, deleting: false)
+            throw error
+        }
+        guard case .method(.queueDeleteOk(let ok)) = result else {
             throw AMQPError(.protocolViolation, "queue.delete answered with something other than delete-ok")
         }
         self.connection.updateTopology { $0.queueDeleted(current) }
@@ -438,6 +450,10 @@ public final class AMQPChannel: Sendable {
         enum Next { case finish(ConsumerRecord), resume(ConsumerRecord, cancel: Int), applicationCancelled }
         let next: Next = self.state.withLockedValue { state in
             guard var record = state.consumers[tag] else { return .applicationCancelled }
+            if record.queueDeletedByApplication {
+                state.consumers.removeValue(forKey: tag)
+                return .applicationCancelled
+            }
             guard resume, state.closed == nil else {
                 state.consumers.removeValue(forKey: tag)
                 return .finish(record)
@@ -449,7 +465,8 @@ public final class AMQPChannel: Sendable {
         }
         switch next {
         case .applicationCancelled:
-            // The application cancelled it at the same moment: the sequence just ends.
+            // The application cancelled it at the same moment, or deleted its queue: the
+            // sequence just ends.
             sink.continuation.finish()
         case .finish(let record):
             self.connection.logger.warning("the broker cancelled a consumer", metadata: ["queue": "\(record.queue)", "consumer_tag": "\(tag)"])
@@ -460,6 +477,18 @@ public final class AMQPChannel: Sendable {
                 metadata: ["queue": "\(record.queue)", "consumer_tag": "\(tag)"])
             // Driven by the event, as the connection's own recovery is.
             Task { await self.resumeCancelledConsumer(tag, cancel: cancel) }
+        }
+    }
+
+    /// Marks (or unmarks) the consumers of `queue` (its current name) as about to lose it
+    /// to a `queue.delete` of this connection.
+    func markConsumers(ofQueue queue: String, deleting: Bool) {
+        // The names are looked up outside the channel's lock (the connection has its own).
+        let queues = self.state.withLockedValue { $0.consumers.mapValues(\.queue) }
+        let tags = queues.filter { self.connection.currentName(ofQueue: $0.value) == queue }.map(\.key)
+        guard !tags.isEmpty else { return }
+        self.state.withLockedValue { state in
+            for tag in tags { state.consumers[tag]?.queueDeletedByApplication = deleting }
         }
     }
 

@@ -460,6 +460,12 @@ public final class AMQPConnection: Sendable {
         }
     }
 
+    /// See `AMQPChannel.markConsumers(ofQueue:deleting:)`: on every channel.
+    func markConsumers(ofQueue queue: String, deleting: Bool) {
+        let channels = self.state.withLockedValue { Array($0.channels.values) }
+        for channel in channels { channel.markConsumers(ofQueue: queue, deleting: deleting) }
+    }
+
     func channelReleased(_ channelID: UInt16) {
         _ = self.state.withLockedValue { $0.channels.removeValue(forKey: channelID) }
     }

@@ -189,6 +189,25 @@ struct FailoverTests {
         }
     }
 
+    /// The application deletes, on its own connection, a queue it consumes: its consumer's
+    /// sequence ends as it always did, nothing waits for the queue to come back.
+    @Test func deletingItsOwnQueueEndsItsConsumerAtOnce() async throws {
+        try await withBroker { broker in
+            let connection = try await AMQPConnection.connect(try Self.configuration([broker.url]))
+            let channel = try await connection.openChannel()
+            try await channel.queueDeclare(name: "cancel.own")
+            let consumer = try await channel.consume(queue: "cancel.own", noAck: true)
+            let other = try await connection.openChannel()
+            try await other.queueDelete(name: "cancel.own")
+            let end = try await Scenarios.within(seconds: 10) { () async throws -> Bool in
+                var iterator = consumer.makeAsyncIterator()
+                return try await iterator.next() == nil
+            }
+            #expect(end == true)
+            try await connection.close()
+        }
+    }
+
     /// The application cancels a consumer that was waiting to be resumed: its sequence ends
     /// normally, nothing waits for an answer the broker will not send.
     @Test func cancellingAConsumerWaitingToBeResumedEndsItsSequence() async throws {
