@@ -10,6 +10,8 @@
 #   scripts/rabbitmq.sh tls-status  # exit 0 when the TLS listener accepts connections
 #   scripts/rabbitmq.sh mgmt-url    # print the management API's URL (http://guest:guest@127.0.0.1:15673)
 #   scripts/rabbitmq.sh mgmt-status # exit 0 when the management API answers
+#   scripts/rabbitmq.sh cluster start|stop|status|urls|mgmt-urls|stop-node N|start-node N
+#                                   # the three-node cluster of scripts/rabbitmq-cluster.sh (separate from this node)
 #
 # The node runs the management plugin (rabbitmq_management, enabled through a private
 # enabled_plugins file) with its HTTP listener on 127.0.0.1, port
@@ -191,6 +193,7 @@ stop() {
 }
 
 case "${1:-}" in
+    cluster) shift; exec "$(dirname "${BASH_SOURCE[0]}")/rabbitmq-cluster.sh" "$@" ;;
     start) start ;;
     stop) stop ;;
     url) echo "$URL" ;;
@@ -203,5 +206,5 @@ case "${1:-}" in
         if port_open "$TLS_PORT" && [[ -s "$TLS_DIR/ca.pem" ]]; then echo "running: $TLS_URL"; else echo "no TLS listener on $TLS_PORT"; exit 1; fi ;;
     status)
         if port_open && speaks_amqp; then echo "running: $URL"; else echo "not running"; exit 1; fi ;;
-    *) echo "usage: $0 start|stop|status|url|tls-url|tls-ca|tls-status|mgmt-url|mgmt-status" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|status|url|tls-url|tls-ca|tls-status|mgmt-url|mgmt-status|cluster ..." >&2; exit 2 ;;
 esac

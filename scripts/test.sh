@@ -11,7 +11,9 @@
 #
 # Stages: install, build (fails on any compiler warning in Sources/ or Tests/), RabbitMQ
 # (scripts/rabbitmq.sh), PostgreSQL (scripts/postgres.sh), swift test (CONDUCTOR_RABBITMQ_URL,
-# _TLS_URL, _TLS_CA, _MGMT_URL and CONDUCTOR_POSTGRES_URL set), interop against RabbitMQ
+# _TLS_URL, _TLS_CA, _MGMT_URL and CONDUCTOR_POSTGRES_URL set; for the cluster failover
+# stage also a three-node cluster, scripts/rabbitmq-cluster.sh, as
+# CONDUCTOR_RABBITMQ_CLUSTER_URLS and _CLUSTER_MGMT_URLS), interop against RabbitMQ
 # (proves the suite) and against `conductor broker`, fuzz (scripts/fuzz.sh 30: each target 30 s).
 # Everything is bounded by `timeout`; what this script starts, it stops (trap on EXIT).
 # Logs go to .build/test-logs/ (or $CONDUCTOR_TEST_SCRATCH_PATH/test-logs/). See docs/testing.md.
@@ -86,6 +88,7 @@ run_stage() {
 BROKER_PID=""
 STARTED_RABBITMQ=0
 STARTED_POSTGRES=0
+STARTED_CLUSTER=0
 SUMMARY_PRINTED=0
 cleanup() {
     local rc=$?
@@ -101,6 +104,7 @@ cleanup() {
         kill -KILL "$BROKER_PID" 2> /dev/null
         wait "$BROKER_PID" 2> /dev/null
     fi
+    stop_cluster
     if (( STARTED_RABBITMQ )); then
         timeout 60 scripts/rabbitmq.sh stop > "$LOGS/rabbitmq-stop.log" 2>&1 \
             || echo "test.sh: stopping RabbitMQ failed, see $LOGS/rabbitmq-stop.log" >&2
@@ -192,8 +196,7 @@ install_missing() {
     [[ -x /usr/bin/curl ]] || need+=(curl)
     if (( ${#need[@]} )); then
         # Installing openssh-server or postgresql must not start the machine's own sshd or
-        # cluster: policy-rc.d says
-        # no to every service start, and goes again if we wrote it.
+        # cluster: policy-rc.d says no to every service start, and goes again if we wrote it.
         local made_policy=0 rc=0 sudo=""
         (( EUID == 0 )) || sudo="sudo"
         if [[ " ${need[*]} " == *" openssh-server "* || " ${need[*]} " == *" postgresql "* ]] && [[ ! -e /usr/sbin/policy-rc.d ]]; then
@@ -323,6 +326,29 @@ interop() {  # interop URL: both suites, both always run
     return $rc
 }
 
+# --- the RabbitMQ cluster (three nodes, for ConductorTests' failover test) ---------------
+# Started just before the stage of ConductorTests' failover test and stopped after it, so its
+# three nodes take memory and CPU only while that test runs. Reused (and left running) when it
+# runs already.
+start_cluster() {
+    if scripts/rabbitmq-cluster.sh status > /dev/null 2>&1; then
+        banner "rabbitmq cluster"; echo "reusing the running test cluster"
+        record "rabbitmq cluster" ok 0 "already running"
+    else
+        STARTED_CLUSTER=1
+        run_stage "rabbitmq cluster" "$LOGS/rabbitmq-cluster.log" timeout 400 scripts/rabbitmq-cluster.sh start || return 1
+    fi
+    export CONDUCTOR_RABBITMQ_CLUSTER_URLS="$(scripts/rabbitmq-cluster.sh urls)"
+    export CONDUCTOR_RABBITMQ_CLUSTER_MGMT_URLS="$(scripts/rabbitmq-cluster.sh mgmt-urls)"
+}
+
+stop_cluster() {
+    (( STARTED_CLUSTER )) || return 0
+    STARTED_CLUSTER=0
+    timeout 120 scripts/rabbitmq-cluster.sh stop > "$LOGS/rabbitmq-cluster-stop.log" 2>&1 \
+        || echo "test.sh: stopping the RabbitMQ cluster failed, see $LOGS/rabbitmq-cluster-stop.log" >&2
+}
+
 # --- run -------------------------------------------------------------------------------
 need_rabbitmq=0; wants swift && need_rabbitmq=1; wants interop && need_rabbitmq=1
 need_build=$need_rabbitmq
@@ -395,14 +421,22 @@ if wants swift; then
         # rest of ConductorTests, not beside it: with them in parallel, the tests there with
         # deadlines (fifty agents, the lock store's tick) failed for want of CPU.
         separate='^ConductorTests\.(AgentLoginTests|SecretsAtLaunchTests)'
+        # The failover test on the three-node RabbitMQ cluster runs last, alone: its agents,
+        # three Erlang VMs and a node stopping took the CPU that the lease tests beside it need.
+        cluster='^ConductorTests\.ClusterFailoverTests'
         for target in "${SWIFT_TEST_TARGETS[@]}"; do
             skip=()
-            [[ "$target" == ConductorTests ]] && skip=(--skip "$separate")
+            [[ "$target" == ConductorTests ]] && skip=(--skip "$separate" --skip "$cluster")
             run_stage "swift test $target" "$LOGS/swift-test-$target.log" \
                 timeout --kill-after=15 "$SWIFT_TEST_TIMEOUT" swift test --scratch-path "$SCRATCH" --skip-build --filter "^$target\\." "${skip[@]}"
             if [[ "$target" == ConductorTests ]]; then
                 run_stage "swift test ConductorTests launch attacks" "$LOGS/swift-test-ConductorTests-attacks.log" \
                     timeout --kill-after=15 "$SWIFT_TEST_TIMEOUT" swift test --scratch-path "$SCRATCH" --skip-build --filter "$separate"
+                # Without the cluster the test says why it skips; the cluster stage failed then.
+                start_cluster
+                run_stage "swift test ConductorTests cluster failover" "$LOGS/swift-test-ConductorTests-cluster.log" \
+                    timeout --kill-after=15 "$SWIFT_TEST_TIMEOUT" swift test --scratch-path "$SCRATCH" --skip-build --filter "$cluster"
+                stop_cluster
             fi
         done
     else

@@ -16,6 +16,15 @@ public final class AMQPChannel: Sendable {
         var exclusive: Bool
         var arguments: FieldTable
         var sink: ConsumerSink
+        /// The session the broker has it registered on; nil while being registered, or
+        /// after the broker cancelled it (until it is resumed).
+        var session: UInt64? = nil
+        /// How many times the broker cancelled it: a resumption only counts for the cancel
+        /// it answered.
+        var cancels = 0
+        /// This connection is deleting its queue: the broker's cancel that follows ends the
+        /// sequence, as the application meant.
+        var queueDeletedByApplication = false
     }
 
     private struct State {
@@ -50,10 +59,50 @@ public final class AMQPChannel: Sendable {
         return session
     }
 
+    /// Sends `method`. A method that may be sent twice (declares, binds, deletes, qos)
+    /// and was lost with the connection is sent again once the connection has recovered
+    /// (on whichever node): the caller sees one answer, not the failover.
     @discardableResult
     private func call(_ method: AMQP.Method) async throws -> CallResult {
         let session = try await self.session()
-        return try await session.call(self.channelID, method)
+        do {
+            return try await session.call(self.channelID, method)
+        } catch let error as AMQPError where Self.isRepeatable(method) && self.lostWithConnection(error) {
+            let fresh = try await self.session(after: session)
+            return try await fresh.call(self.channelID, method)
+        }
+    }
+
+    /// Methods whose second copy changes nothing the first did not.
+    static func isRepeatable(_ method: AMQP.Method) -> Bool {
+        switch method {
+        case .exchangeDeclare, .exchangeDelete, .exchangeBind, .exchangeUnbind, .queueBind, .queueUnbind, .queueDelete, .basicQos:
+            return true
+        case .queueDeclare(let declare):
+            return !declare.queue.isEmpty
+        default:
+            return false
+        }
+    }
+
+    /// Whether `error` is the loss of the connection (not a refusal by the broker) and the
+    /// connection is recovering from it.
+    func lostWithConnection(_ error: AMQPError) -> Bool {
+        let recovery = self.connection.configuration.recovery
+        guard recovery.enabled, self.closeError == nil else { return false }
+        return error.code == .connectionClosed || error.code == .heartbeatTimeout || error.code == .notConnected
+    }
+
+    /// A live session other than `dead`, waiting for the recovery (bounded by
+    /// `recoveryWaitTimeout` in `currentSession`). The failed call may return before the
+    /// connection has noticed the loss: then `dead` is still current for a moment.
+    func session(after dead: Session) async throws -> Session {
+        for _ in 0..<200 {
+            let session = try await self.session()
+            if session.id != dead.id { return session }
+            try await Task.sleep(nanoseconds: 25_000_000)
+        }
+        throw AMQPError(.timeout, "the connection did not notice its loss within 5 s")
     }
 
     // MARK: exchanges
@@ -120,7 +169,16 @@ public final class AMQPChannel: Sendable {
     @discardableResult
     public func queueDelete(name: String, ifUnused: Bool = false, ifEmpty: Bool = false) async throws -> UInt32 {
         let current = self.connection.currentName(ofQueue: name)
-        guard case .method(.queueDeleteOk(let ok)) = try await self.call(.queueDelete(AMQP.Queue.Delete(queue: current, ifUnused: ifUnused, ifEmpty: ifEmpty))) else {
+        // Our own consumers of it are not resumed when the broker cancels them for this.
+        self.connection.markConsumers(ofQueue: current, deleting: true)
+        let result: CallResult
+        do {
+            result = try await self.call(.queueDelete(AMQP.Queue.Delete(queue: current, ifUnused: ifUnused, ifEmpty: ifEmpty)))
+        } catch {
+            self.connection.markConsumers(ofQueue: current, deleting: false)
+            throw error
+        }
+        guard case .method(.queueDeleteOk(let ok)) = result else {
             throw AMQPError(.protocolViolation, "queue.delete answered with something other than delete-ok")
         }
         self.connection.updateTopology { $0.queueDeleted(current) }
@@ -243,8 +301,16 @@ public final class AMQPChannel: Sendable {
         let record = ConsumerRecord(queue: queue, noAck: noAck, exclusive: exclusive, arguments: arguments, sink: sink)
         self.state.withLockedValue { $0.consumers[tag] = record }
         do {
-            let consume = AMQP.Basic.Consume(queue: self.connection.currentName(ofQueue: queue), consumerTag: tag, noAck: noAck, exclusive: exclusive, arguments: arguments)
-            _ = try await session.call(self.channelID, .basicConsume(consume), consumer: sink)
+            do {
+                try await self.register(tag, record, on: session)
+            } catch let error as AMQPError where self.lostWithConnection(error) {
+                // Lost with the connection: the recovery that ran meanwhile registered it on
+                // the new session (it was recorded), or the broker never saw it.
+                let fresh = try await self.session(after: session)
+                if self.state.withLockedValue({ $0.consumers[tag]?.session }) != fresh.id {
+                    try await self.register(tag, record, on: fresh)
+                }
+            }
         } catch {
             _ = self.state.withLockedValue { $0.consumers.removeValue(forKey: tag) }
             continuation.finish(throwing: error)
@@ -253,9 +319,24 @@ public final class AMQPChannel: Sendable {
         return AMQPConsumer(consumerTag: tag, channel: self, stream: stream)
     }
 
+    private func register(_ tag: String, _ record: ConsumerRecord, on session: Session) async throws {
+        let consume = AMQP.Basic.Consume(
+            queue: self.connection.currentName(ofQueue: record.queue), consumerTag: tag, noAck: record.noAck, exclusive: record.exclusive, arguments: record.arguments)
+        _ = try await session.call(self.channelID, .basicConsume(consume), consumer: record.sink)
+        self.state.withLockedValue { state in
+            if state.consumers[tag] != nil { state.consumers[tag]?.session = session.id }
+        }
+    }
+
     /// Cancels a consumer; its sequence finishes.
     public func cancel(consumerTag: String) async throws {
-        _ = self.state.withLockedValue { $0.consumers.removeValue(forKey: consumerTag) }
+        let record = self.state.withLockedValue { $0.consumers.removeValue(forKey: consumerTag) }
+        if let record, record.cancels > 0, record.session == nil {
+            // The broker had cancelled it and it was waiting to be resumed: nothing to tell
+            // the broker, and no cancel-ok will end the sequence.
+            record.sink.continuation.finish()
+            return
+        }
         try await self.call(.basicCancel(AMQP.Basic.Cancel(consumerTag: consumerTag)))
     }
 
@@ -358,8 +439,111 @@ public final class AMQPChannel: Sendable {
         self.returnsContinuation.finish()
     }
 
-    func consumerCancelledByServer(_ tag: String) {
-        _ = self.state.withLockedValue { $0.consumers.removeValue(forKey: tag) }
+    /// The broker cancelled a consumer (`basic.cancel`): its queue was deleted, or the node
+    /// that held it went away. With `RecoveryPolicy.resumesCancelledConsumers` the consumer
+    /// is registered again as soon as the queue can be found (a quorum queue on another
+    /// node, a queue declared again); otherwise, or when that takes longer than
+    /// `recoveryWaitTimeout`, its sequence ends with `.consumerCancelled`.
+    func consumerCancelledByServer(_ tag: String, sink: ConsumerSink) {
+        let policy = self.connection.configuration.recovery
+        let resume = policy.enabled && policy.resumesCancelledConsumers
+        enum Next { case finish(ConsumerRecord), resume(ConsumerRecord, cancel: Int), applicationCancelled }
+        let next: Next = self.state.withLockedValue { state in
+            guard var record = state.consumers[tag] else { return .applicationCancelled }
+            if record.queueDeletedByApplication {
+                state.consumers.removeValue(forKey: tag)
+                return .applicationCancelled
+            }
+            guard resume, state.closed == nil else {
+                state.consumers.removeValue(forKey: tag)
+                return .finish(record)
+            }
+            record.session = nil
+            record.cancels += 1
+            state.consumers[tag] = record
+            return .resume(record, cancel: record.cancels)
+        }
+        switch next {
+        case .applicationCancelled:
+            // The application cancelled it at the same moment, or deleted its queue: the
+            // sequence just ends.
+            sink.continuation.finish()
+        case .finish(let record):
+            self.connection.logger.warning("the broker cancelled a consumer", metadata: ["queue": "\(record.queue)", "consumer_tag": "\(tag)"])
+            record.sink.continuation.finish(throwing: Self.cancelledError(record.queue, waited: nil))
+        case .resume(let record, let cancel):
+            self.connection.logger.warning(
+                "the broker cancelled a consumer (queue deleted or its node gone); consuming again once the queue is there",
+                metadata: ["queue": "\(record.queue)", "consumer_tag": "\(tag)"])
+            // Driven by the event, as the connection's own recovery is.
+            Task { await self.resumeCancelledConsumer(tag, cancel: cancel) }
+        }
+    }
+
+    /// Marks (or unmarks) the consumers of `queue` (its current name) as about to lose it
+    /// to a `queue.delete` of this connection.
+    func markConsumers(ofQueue queue: String, deleting: Bool) {
+        // The names are looked up outside the channel's lock (the connection has its own).
+        let queues = self.state.withLockedValue { $0.consumers.mapValues(\.queue) }
+        let tags = queues.filter { self.connection.currentName(ofQueue: $0.value) == queue }.map(\.key)
+        guard !tags.isEmpty else { return }
+        self.state.withLockedValue { state in
+            for tag in tags { state.consumers[tag]?.queueDeletedByApplication = deleting }
+        }
+    }
+
+    static func cancelledError(_ queue: String, waited: TimeAmount?) -> AMQPError {
+        let text = "the broker cancelled the consumer of queue '\(queue)' (the queue was deleted, or the node holding it went away)"
+        guard let waited else { return AMQPError(.consumerCancelled, text) }
+        return AMQPError(.consumerCancelled, text + " and the queue did not come back within \(waited.nanoseconds / 1_000_000) ms")
+    }
+
+    /// Looks for the queue (a passive declare on a channel of its own, which a 404 closes)
+    /// with the recovery backoff, and consumes it again under the same tag into the same
+    /// sequence; gives up after `recoveryWaitTimeout`. Stops as soon as the consumer was
+    /// cancelled by the application, resumed by a connection recovery, or cancelled again.
+    private func resumeCancelledConsumer(_ tag: String, cancel: Int) async {
+        let configuration = self.connection.configuration
+        let deadline = NIODeadline.now() + configuration.recoveryWaitTimeout
+        var attempt = 0
+        func pending() -> ConsumerRecord? {
+            self.state.withLockedValue { state in
+                guard state.closed == nil, let record = state.consumers[tag], record.session == nil, record.cancels == cancel else { return nil }
+                return record
+            }
+        }
+        while NIODeadline.now() < deadline {
+            try? await Task.sleep(nanoseconds: UInt64(configuration.recovery.backoff(attempt: attempt).nanoseconds))
+            attempt += 1
+            guard let record = pending() else { return }
+            do {
+                let session = try await self.session()
+                guard try await self.connection.queueExists(record.queue) else { continue }
+                let consume = AMQP.Basic.Consume(
+                    queue: self.connection.currentName(ofQueue: record.queue), consumerTag: tag, noAck: record.noAck, exclusive: record.exclusive,
+                    arguments: record.arguments)
+                guard pending() != nil else { return }
+                _ = try await session.call(self.channelID, .basicConsume(consume), consumer: record.sink)
+                self.state.withLockedValue { state in
+                    if state.consumers[tag]?.cancels == cancel { state.consumers[tag]?.session = session.id }
+                }
+                self.connection.logger.info("consumer resumed after the broker cancelled it", metadata: ["queue": "\(record.queue)", "consumer_tag": "\(tag)"])
+                return
+            } catch {
+                // The channel closed (its consumers ended with it) or the connection is
+                // recovering (which resumes the consumer): the loop's check sees either.
+                self.connection.logger.debug("consumer not resumed yet", metadata: ["queue": "\(record.queue)", "error": "\(error)"])
+            }
+        }
+        let expired: ConsumerRecord? = self.state.withLockedValue { state in
+            guard let record = state.consumers[tag], record.session == nil, record.cancels == cancel else { return nil }
+            state.consumers.removeValue(forKey: tag)
+            return record
+        }
+        if let expired {
+            self.connection.logger.error("consumer not resumed: its queue did not come back", metadata: ["queue": "\(expired.queue)", "consumer_tag": "\(tag)"])
+            expired.sink.continuation.finish(throwing: Self.cancelledError(expired.queue, waited: configuration.recoveryWaitTimeout))
+        }
     }
 
     /// Recovery: reopen under the same number and restore the channel's modes.
@@ -379,11 +563,16 @@ public final class AMQPChannel: Sendable {
     }
 
     /// Recovery: re-register consumers under their tags, feeding the same sequences.
+    /// A consumer the broker had cancelled is registered again too: the new session may
+    /// well find its queue (another node).
     func resumeConsumers(on session: Session, names: TopologyRecord) async throws {
         let consumers = self.state.withLockedValue { $0.consumers }
         for (tag, record) in consumers.sorted(by: { $0.key < $1.key }) {
             let consume = AMQP.Basic.Consume(queue: names.currentName(ofQueue: record.queue), consumerTag: tag, noAck: record.noAck, exclusive: record.exclusive, arguments: record.arguments)
             _ = try await session.call(self.channelID, .basicConsume(consume), consumer: record.sink)
+            self.state.withLockedValue { state in
+                if state.consumers[tag] != nil { state.consumers[tag]?.session = session.id }
+            }
         }
     }
 }

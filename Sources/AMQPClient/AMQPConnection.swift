@@ -9,6 +9,10 @@ import ServiceLifecycle
 /// connection is lost and recovery is enabled, it reconnects with exponential backoff,
 /// re-declares the recorded topology, reopens its channels and resumes their consumers.
 /// Calls made meanwhile wait for the recovery (up to `recoveryWaitTimeout`).
+///
+/// With several nodes (`AMQPConnectionConfiguration.alternateEndpoints`, a RabbitMQ
+/// cluster), the first connect tries them in order and a recovery starts with the node
+/// after the one that was lost, going round the list; the backoff grows once per round.
 public final class AMQPConnection: Sendable {
     public let configuration: AMQPConnectionConfiguration
     let eventLoopGroup: any EventLoopGroup
@@ -23,7 +27,13 @@ public final class AMQPConnection: Sendable {
     private struct State {
         var phase: Phase = .connected
         var session: Session? = nil
+        /// Which of `configuration.endpoints` the session is connected to.
+        var endpointIndex = 0
         var nextSessionID: UInt64 = 1
+        /// Recoveries completed so far, and who wants to hear of the next ones.
+        var recoveryCount = 0
+        var recoveryListeners: [UInt64: AsyncStream<Int>.Continuation] = [:]
+        var nextListenerID: UInt64 = 0
         var channels: [UInt16: AMQPChannel] = [:]
         var nextChannelID: UInt16 = 1
         var topology = TopologyRecord()
@@ -58,7 +68,29 @@ public final class AMQPConnection: Sendable {
         logger: Logger = Logger(label: "conductor.amqp-client", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws -> AMQPConnection {
         let connection = AMQPConnection(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
-        let session = try await connection.makeSession()
+        let endpoints = configuration.endpoints
+        var session: Session?
+        var failures: [String] = []
+        for (index, endpoint) in endpoints.enumerated() {
+            do {
+                session = try await connection.makeSession(to: endpoint)
+                connection.state.withLockedValue { $0.endpointIndex = index }
+                if !failures.isEmpty {
+                    connection.logger.notice("connected to another node", metadata: ["node": "\(endpoint)", "unreachable": "\(failures.joined(separator: "; "))"])
+                }
+                break
+            } catch {
+                let amqpError = error as? AMQPError
+                guard endpoints.count > 1, amqpError.map(Self.anotherNodeMayAnswer) ?? true else { throw error }
+                failures.append("\(endpoint): \(amqpError?.message ?? "\(error)")")
+                if index == endpoints.count - 1 {
+                    throw AMQPError(
+                        amqpError?.code ?? .connectionRefused, "no node of \(configuration.redactedURL) answered: \(failures.joined(separator: "; "))",
+                        replyCode: amqpError?.replyCode)
+                }
+            }
+        }
+        guard let session else { throw AMQPError(.connectionRefused, "no node to connect to in \(configuration.redactedURL)") }
         connection.state.withLockedValue { $0.session = session }
         if session.outbox.withLockedValue({ $0.closed != nil }) {
             connection.sessionClosed(session.id, AMQPError(.connectionClosed, "connection lost right after the handshake"))
@@ -75,7 +107,13 @@ public final class AMQPConnection: Sendable {
         try await Self.connect(AMQPConnectionConfiguration(url: url), eventLoopGroup: eventLoopGroup, logger: logger)
     }
 
-    private func makeSession() async throws -> Session {
+    /// Whether a failed connect to one node says nothing of the others: it could not be
+    /// reached or closed on us. A refused login or a bad TLS setup is the same everywhere.
+    static func anotherNodeMayAnswer(_ error: AMQPError) -> Bool {
+        error.code != .authenticationFailed && error.code != .invalidURL
+    }
+
+    private func makeSession(to endpoint: AMQPConnectionConfiguration.Endpoint) async throws -> Session {
         let id = self.state.withLockedValue { state in
             defer { state.nextSessionID += 1 }
             return state.nextSessionID
@@ -84,7 +122,41 @@ public final class AMQPConnection: Sendable {
             closed: { [weak self] sessionID, error in self?.sessionClosed(sessionID, error) },
             blocked: { [weak self] reason in self?.blockedContinuation.yield(reason) }
         )
-        return try await Session.connect(id: id, configuration: self.configuration, eventLoopGroup: self.eventLoopGroup, logger: self.logger, events: events)
+        var logger = self.logger
+        if !self.configuration.alternateEndpoints.isEmpty { logger[metadataKey: "amqp_node"] = "\(endpoint)" }
+        return try await Session.connect(
+            id: id, configuration: self.configuration.pointed(at: endpoint), eventLoopGroup: self.eventLoopGroup, logger: logger, events: events)
+    }
+
+    /// The node the connection is on now (nil while it recovers or after it closed).
+    public var connectedEndpoint: AMQPConnectionConfiguration.Endpoint? {
+        self.state.withLockedValue { state in
+            guard case .connected = state.phase else { return nil }
+            let endpoints = self.configuration.endpoints
+            return endpoints[state.endpointIndex % endpoints.count]
+        }
+    }
+
+    /// How many times the connection has recovered so far.
+    public var recoveryCount: Int { self.state.withLockedValue { $0.recoveryCount } }
+
+    /// A stream of the recoveries completed from now on (each yields `recoveryCount`
+    /// after it), for any number of listeners, unlike `recoveries`; it finishes when the
+    /// connection closes for good. Callers that resend requests after a failover use it.
+    public func recoveryEvents() -> AsyncStream<Int> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(16))
+        let registered: Bool = self.state.withLockedValue { state in
+            if case .closed = state.phase { return false }
+            state.nextListenerID += 1
+            let id = state.nextListenerID
+            state.recoveryListeners[id] = continuation
+            continuation.onTermination = { [weak self] _ in
+                _ = self?.state.withLockedValue { $0.recoveryListeners.removeValue(forKey: id) }
+            }
+            return true
+        }
+        if !registered { continuation.finish() }
+        return stream
     }
 
     /// What the broker announced in connection.start (product, version, capabilities).
@@ -235,30 +307,44 @@ public final class AMQPConnection: Sendable {
         }
     }
 
+    /// Reconnects, starting with the node after the one lost and going round the list;
+    /// the backoff grows with each round (`RecoveryPolicy.backoff(attempt:)` of the round).
     private func recover() async {
+        let endpoints = self.configuration.endpoints
+        let lostIndex = self.state.withLockedValue { $0.endpointIndex }
         var attempt = 0
         while true {
             if case .closed = self.state.withLockedValue({ $0.phase }) { return }
-            try? await Task.sleep(nanoseconds: UInt64(self.configuration.recovery.backoff(attempt: attempt).nanoseconds))
+            try? await Task.sleep(nanoseconds: UInt64(self.configuration.recovery.backoff(attempt: attempt / endpoints.count).nanoseconds))
+            let index = endpoints.count == 1 ? 0 : (lostIndex + 1 + attempt) % endpoints.count
             attempt += 1
             do {
-                let session = try await self.makeSession()
-                try await self.restoreTopology(on: session)
-                enum Installed { case done([CheckedContinuation<Session, any Error>]), closedMeanwhile, lost }
+                let session = try await self.makeSession(to: endpoints[index])
+                do {
+                    try await self.restoreTopology(on: session)
+                } catch {
+                    // Not installed: nothing else would ever close it.
+                    try? await session.close()
+                    throw error
+                }
+                enum Installed { case done([CheckedContinuation<Session, any Error>], [AsyncStream<Int>.Continuation], Int), closedMeanwhile, lost }
                 let installed: Installed = self.state.withLockedValue { state in
                     if case .closed = state.phase { return .closedMeanwhile }
                     if session.outbox.withLockedValue({ $0.closed != nil }) { return .lost }
                     state.session = session
+                    state.endpointIndex = index
                     state.phase = .connected
+                    state.recoveryCount += 1
                     let waiters = Array(state.recoveryWaiters.values)
                     state.recoveryWaiters.removeAll()
-                    return .done(waiters)
+                    return .done(waiters, Array(state.recoveryListeners.values), state.recoveryCount)
                 }
                 switch installed {
-                case .done(let waiters):
-                    self.logger.info("connection recovered", metadata: ["attempts": "\(attempt)"])
+                case .done(let waiters, let listeners, let count):
+                    self.logger.info("connection recovered", metadata: ["attempts": "\(attempt)", "node": "\(endpoints[index])"])
                     waiters.forEach { $0.resume(returning: session) }
                     self.recoveriesContinuation.yield(attempt)
+                    listeners.forEach { $0.yield(count) }
                     return
                 case .closedMeanwhile:
                     try? await session.close()
@@ -267,7 +353,7 @@ public final class AMQPConnection: Sendable {
                     continue
                 }
             } catch {
-                self.logger.info("recovery attempt failed", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+                self.logger.info("recovery attempt failed", metadata: ["attempt": "\(attempt)", "node": "\(endpoints[index])", "error": "\(error)"])
                 if let maximum = self.configuration.recovery.maximumAttempts, attempt >= maximum {
                     let failure = AMQPError(.recoveryFailed, "gave up reconnecting after \(attempt) attempts: \(error)")
                     self.state.withLockedValue { $0.phase = .closed(failure) }
@@ -351,6 +437,33 @@ public final class AMQPConnection: Sendable {
         }
         self.blockedContinuation.finish()
         self.recoveriesContinuation.finish()
+        let listeners = self.state.withLockedValue { state in
+            defer { state.recoveryListeners.removeAll() }
+            return Array(state.recoveryListeners.values)
+        }
+        listeners.forEach { $0.finish() }
+    }
+
+    /// Whether a queue named `name` exists now: a passive declare on a channel of its own
+    /// (a 404 closes that channel, not the caller's).
+    func queueExists(_ name: String) async throws -> Bool {
+        let probe = try await self.openChannel()
+        do {
+            _ = try await probe.queueDeclare(name: self.currentName(ofQueue: name), passive: true)
+            try? await probe.close()
+            return true
+        } catch let error as AMQPError where error.replyCode == ReplyCode.notFound {
+            return false
+        } catch {
+            try? await probe.close()
+            throw error
+        }
+    }
+
+    /// See `AMQPChannel.markConsumers(ofQueue:deleting:)`: on every channel.
+    func markConsumers(ofQueue queue: String, deleting: Bool) {
+        let channels = self.state.withLockedValue { Array($0.channels.values) }
+        for channel in channels { channel.markConsumers(ofQueue: queue, deleting: deleting) }
     }
 
     func channelReleased(_ channelID: UInt16) {

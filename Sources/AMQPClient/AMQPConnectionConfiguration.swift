@@ -2,8 +2,13 @@ import NIOCore
 
 /// Where and how to connect, and how to recover when the connection is lost.
 public struct AMQPConnectionConfiguration: Sendable, Hashable {
+    /// The first node to connect to.
     public var host: String
     public var port: Int
+    /// Other nodes of the same cluster (RabbitMQ's), tried in turn after `host`:`port` when
+    /// connecting and whenever the connection is lost: the client moves to the next node
+    /// and recovers there. They share the login, vhost and TLS settings of the first.
+    public var alternateEndpoints: [Endpoint] = []
     public var virtualHost: String
     public var username: String
     public var password: String
@@ -27,6 +32,33 @@ public struct AMQPConnectionConfiguration: Sendable, Hashable {
     /// lets the broker take the identity from the TLS client certificate (`tls` with
     /// `certificateFile` and `keyFile`), sending no password.
     public var authenticationMechanism: AuthenticationMechanism = .plain
+
+    /// A node's address: where one of a cluster's nodes listens.
+    public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+
+        public var description: String { self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)" }
+    }
+
+    /// Every node, in the order they are tried: `host`:`port` first, then the alternates.
+    public var endpoints: [Endpoint] {
+        [Endpoint(host: self.host, port: self.port)] + self.alternateEndpoints
+    }
+
+    /// This configuration aimed at `endpoint` alone (what one connection attempt uses).
+    public func pointed(at endpoint: Endpoint) -> AMQPConnectionConfiguration {
+        var single = self
+        single.host = endpoint.host
+        single.port = endpoint.port
+        single.alternateEndpoints = []
+        return single
+    }
 
     /// The SASL mechanisms the client speaks.
     public enum AuthenticationMechanism: String, Sendable, Hashable {
@@ -69,12 +101,21 @@ public struct AMQPConnectionConfiguration: Sendable, Hashable {
         public var maximumBackoff: TimeAmount
         /// Give up after this many failed attempts in a row (nil: never give up).
         public var maximumAttempts: Int?
+        /// When the broker cancels a consumer (`basic.cancel`: its queue was deleted, or the
+        /// node that held it went away), consume the queue again as soon as it is there
+        /// (on whichever node), for up to `recoveryWaitTimeout`; after that, or with this
+        /// off, the consumer's sequence ends by throwing `.consumerCancelled`.
+        public var resumesCancelledConsumers: Bool
 
-        public init(enabled: Bool = true, initialBackoff: TimeAmount = .milliseconds(100), maximumBackoff: TimeAmount = .seconds(5), maximumAttempts: Int? = nil) {
+        public init(
+            enabled: Bool = true, initialBackoff: TimeAmount = .milliseconds(100), maximumBackoff: TimeAmount = .seconds(5), maximumAttempts: Int? = nil,
+            resumesCancelledConsumers: Bool = true
+        ) {
             self.enabled = enabled
             self.initialBackoff = initialBackoff
             self.maximumBackoff = maximumBackoff
             self.maximumAttempts = maximumAttempts
+            self.resumesCancelledConsumers = resumesCancelledConsumers
         }
 
         public static let disabled = RecoveryPolicy(enabled: false)
@@ -126,7 +167,43 @@ public struct AMQPConnectionConfiguration: Sendable, Hashable {
     /// default, or `external`) are understood, and for amqps RabbitMQ's URI parameters
     /// `cacertfile`, `certfile`, `keyfile`, `verify` (`verify_peer`, the default, or
     /// `verify_none`) and `server_name_indication`.
+    ///
+    /// Several URLs separated by commas name the nodes of one cluster
+    /// (`amqp://u:p@node1:5672/%2F,amqp://node2:5672,amqp://node3:5672`): the first gives
+    /// the login, vhost, parameters and TLS settings, the others their host and port
+    /// (`alternateEndpoints`); a later URL that names another scheme, user or vhost is an
+    /// error. Write a comma inside a password as `%2C`.
     public init(url: String) throws(AMQPError) {
+        try self.init(urls: url.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingSpaces })
+    }
+
+    /// The nodes of one cluster, one URL each (a URL may itself be a comma-separated list):
+    /// see `init(url:)`.
+    public init(urls: [String]) throws(AMQPError) {
+        let parts = urls.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingSpaces } }
+        guard let first = parts.first, !parts.contains(where: \.isEmpty) else {
+            throw AMQPError(.invalidURL, "expected one or more amqp:// URLs separated by commas, got '\(urls.joined(separator: ","))'")
+        }
+        try self.init(single: first)
+        for other in parts.dropFirst() {
+            let node = try AMQPConnectionConfiguration(single: other)
+            let scheme = { (url: String) in url.hasPrefix("amqps://") ? "amqps" : "amqp" }
+            let authority = other.drop { $0 != "/" }.dropFirst(2).prefix { $0 != "/" && $0 != "?" }
+            let path = other.drop { $0 != "/" }.dropFirst(2).drop { $0 != "/" && $0 != "?" }.prefix { $0 != "?" }
+            if scheme(other) != scheme(first)
+                || (authority.contains("@") && (node.username != self.username || node.password != self.password))
+                || (path.hasPrefix("/") && path.count > 1 && node.virtualHost != self.virtualHost)
+            {
+                throw AMQPError(
+                    .invalidURL,
+                    "the URLs of a cluster share the first one's scheme, login and vhost; \(node.redactedURL) differs from \(self.redactedURL)")
+            }
+            self.alternateEndpoints.append(Endpoint(host: node.host, port: node.port))
+        }
+    }
+
+    /// One URL, as `init(url:)` reads it.
+    private init(single url: String) throws(AMQPError) {
         self.init()
         let scheme: String
         if url.hasPrefix("amqp://") {
@@ -247,9 +324,17 @@ public struct AMQPConnectionConfiguration: Sendable, Hashable {
         }
     }
 
-    /// The URL for logs and errors, without the password.
+    /// The URL for logs and errors, without the password; with alternate nodes, one URL
+    /// per node separated by commas.
     public var redactedURL: String {
         let vhost = self.virtualHost == "/" ? "%2F" : self.virtualHost
-        return "\(self.tls == nil ? "amqp" : "amqps")://\(self.username)@\(self.host):\(self.port)/\(vhost)"
+        let scheme = self.tls == nil ? "amqp" : "amqps"
+        return self.endpoints.map { "\(scheme)://\(self.username)@\($0)/\(vhost)" }.joined(separator: ",")
+    }
+}
+
+extension Substring {
+    fileprivate var trimmingSpaces: String {
+        String(self.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
     }
 }

@@ -352,9 +352,9 @@ final class AMQPConnectionHandler: ChannelInboundHandler {
                 }
             }
         case .consumerCancelledByServer(let tag):
-            guard let entry = self.channels[channelID] else { return }
-            self.channels[channelID]?.consumers.removeValue(forKey: tag)?.continuation.finish()
-            entry.handle.consumerCancelledByServer(tag)
+            // The sequence stays open: the channel decides whether to consume again or end it.
+            guard let entry = self.channels[channelID], let sink = self.channels[channelID]?.consumers.removeValue(forKey: tag) else { return }
+            entry.handle.consumerCancelledByServer(tag, sink: sink)
         case .closedByServer(let error, let failing):
             self.writeMethod(channelID, .channelCloseOk(AMQP.Channel.CloseOk()))
             failing.forEach { $0.promise.fail(error) }

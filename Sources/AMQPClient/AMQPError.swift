@@ -10,7 +10,7 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
             case connectionRefused, connectionClosed, channelClosed, authenticationFailed
             case timeout, protocolViolation, invalidURL, notConnected, messageNacked
             case channelLimitReached, invalidArgument, heartbeatTimeout, recoveryFailed
-            case tlsFailed
+            case tlsFailed, consumerCancelled
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -45,6 +45,9 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let heartbeatTimeout = Code(.heartbeatTimeout)
         /// Automatic recovery gave up.
         public static let recoveryFailed = Code(.recoveryFailed)
+        /// The broker cancelled a consumer (`basic.cancel`: its queue was deleted or the
+        /// node holding it went away) and it could not be resumed.
+        public static let consumerCancelled = Code(.consumerCancelled)
 
         public var description: String { self.base.rawValue }
     }

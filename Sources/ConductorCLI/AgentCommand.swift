@@ -34,7 +34,9 @@ struct AgentRunCommand: AsyncParsableCommand {
             altered, expired or replayed request is refused). Jobs wait in the durable queue conductor.agent.<instance>.jobs while \
             the agent is away; a job id that already finished is answered with its stored result. \
             SIGTERM or SIGINT: stop taking work, let a running job finish for --grace-period \
-            seconds, else kill it and report it interrupted. See docs/agent.md and docs/protocol.md. \
+            seconds, else kill it and report it interrupted. Given a cluster's nodes (--broker \
+            URL1,URL2,URL3 or repeated), it moves to the next node when its own goes away and \
+            consumes its queues there (quorum queues on RabbitMQ). See docs/agent.md and docs/protocol.md. \
             Enrolled (`conductor agent enroll`), it starts from <state-dir>/enrollment.json when \
             given no --broker.
             """

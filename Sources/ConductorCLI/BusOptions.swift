@@ -24,12 +24,15 @@ struct BusOptions: ParsableArguments {
     static let environmentVariable = "CONDUCTOR_BROKER_URL"
 
     @Option(
-        name: .long,
+        name: .customLong("broker"),
         help: ArgumentHelp(
-            "AMQP URL of the bus, amqp://USER:PASS@HOST:PORT/VHOST.",
-            discussion: "Default: $CONDUCTOR_BROKER_URL, else \"broker\" in ~/.config/conductor/config.json or /etc/conductor/config.json, else the bus of a `conductor serve` recorded in the state directory ($CONDUCTOR_STATE_DIR, else ~/.local/state/conductor), else \(BusOptions.defaultURL).",
+            "AMQP URL of the bus, amqp://USER:PASS@HOST:PORT/VHOST; for the nodes of a cluster, several URLs separated by commas or --broker repeated.",
+            discussion: "With several nodes the first that answers is used and a lost connection moves to the next (the login, vhost and TLS settings are the first URL's). Default: $CONDUCTOR_BROKER_URL, else \"broker\" (a URL, a comma-separated list or an array of URLs) in ~/.config/conductor/config.json or /etc/conductor/config.json, else the bus of a `conductor serve` recorded in the state directory ($CONDUCTOR_STATE_DIR, else ~/.local/state/conductor), else \(BusOptions.defaultURL).",
             valueName: "URL"))
-    var broker: String?
+    var brokers: [String] = []
+
+    /// The `--broker` URLs as one comma-separated list (what `AMQPConnectionConfiguration(url:)` reads), nil without the flag.
+    var broker: String? { self.brokers.isEmpty ? nil : self.brokers.joined(separator: ",") }
 
     /// The URL, where it came from (for the startup line), and the scope of the coordinator
     /// whose record gave it.
@@ -51,7 +54,11 @@ struct BusOptions: ParsableArguments {
             } catch {
                 throw ValidationError("\(file) is not valid JSON: \(error.localizedDescription)")
             }
-            if let url = (object as? [String: Any])?["broker"] as? String { return (url, file, nil) }
+            switch (object as? [String: Any])?["broker"] {
+            case let url as String: return (url, file, nil)
+            case let urls as [String] where !urls.isEmpty: return (urls.joined(separator: ","), file, nil)
+            default: break
+            }
         }
         if local != .none {
             let directory = StateOptions.defaultDirectory(environment: environment)

@@ -96,6 +96,9 @@ struct ServeCommand: AsyncParsableCommand {
             Restarted after a crash, it takes over the configured deployments it had launched: \
             on its recorded embedded bus, or with the same --broker and --scope. \
             `conductor launch --detach` starts one in the background when none is running. \
+            On a RabbitMQ cluster give --broker every node (comma-separated or repeated): the \
+            coordinator and its agents move to the next node when theirs goes away, and jobs \
+            lost with it are sent again (docs/agent.md, "Several brokers"). \
             See docs/launch.md.
 
             Exit status: 0 after a clean stop, 1 when it cannot start (e.g. another coordinator \

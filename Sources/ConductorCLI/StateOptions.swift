@@ -75,11 +75,20 @@ struct StateOptions: ParsableArguments {
 
 /// `--broker`, `--agent-broker` and `--trusted-user` for launch and fwd.
 struct LaunchBusOptions: ParsableArguments {
-    @Option(name: .long, help: "AMQP URL of an existing bus for the coordinator (its user is the agents' trusted user); default: an embedded broker.")
-    var broker: String?
+    @Option(
+        name: .customLong("broker"),
+        help: "AMQP URL of an existing bus for the coordinator (its user is the agents' trusted user); default: an embedded broker. For a cluster, the nodes' URLs separated by commas, or --broker repeated: the coordinator and its agents move to the next node when theirs goes away.")
+    var brokers: [String] = []
 
-    @Option(name: .long, help: "AMQP URL the agents connect with (with --broker; default: the --broker URL).")
-    var agentBroker: String?
+    @Option(
+        name: .customLong("agent-broker"),
+        help: "AMQP URL the agents connect with (with --broker; default: the --broker URL); several, comma-separated or repeated, for a cluster's nodes.")
+    var agentBrokers: [String] = []
+
+    /// `--broker` as one comma-separated list, nil without it.
+    var broker: String? { self.brokers.isEmpty ? nil : self.brokers.joined(separator: ",") }
+    /// `--agent-broker` as one comma-separated list, nil without it.
+    var agentBroker: String? { self.agentBrokers.isEmpty ? nil : self.agentBrokers.joined(separator: ",") }
 
     @Option(name: .long, help: "The user whose jobs the agents accept (with --broker; default: the --broker URL's user, which must be the login that sends them).")
     var trustedUser: String?

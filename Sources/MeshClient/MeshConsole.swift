@@ -73,17 +73,19 @@ public final class MeshConsole: Sendable {
 
     /// Declares and binds an agent's job inbox and request queue, for an agent whose login
     /// may not (docs/protocol.md, "An agent's queues"). Idempotent.
+    /// Quorum queues on RabbitMQ, classic ones elsewhere (`AgentQueues`).
     public func provisionQueues(for agent: AgentName) async throws {
-        try await self.channel.queueDeclare(name: agent.jobInbox, durable: true)
+        let flavour = AgentQueues.flavour(of: self.connection)
+        try await AgentQueues.declareInbox(agent, on: self.channel, flavour: flavour)
         try await self.channel.queueBind(queue: agent.jobInbox, exchange: QMF.directExchange, routingKey: agent.jobInbox)
         // Requests left while the agent is away expire (each also carries its own expiration).
-        try await self.channel.queueDeclare(name: agent.requestQueue, arguments: ["x-message-ttl": .int32(Self.requestQueueTTLMilliseconds)])
+        try await AgentQueues.declareRequestQueue(agent, on: self.channel, flavour: flavour)
         try await self.channel.queueBind(queue: agent.requestQueue, exchange: QMF.directExchange, routingKey: agent.description)
         try await self.channel.queueBind(queue: agent.requestQueue, exchange: QMF.topicExchange, routingKey: QMF.Subject.agentLocate)
         try await self.channel.queueBind(queue: agent.requestQueue, exchange: QMF.topicExchange, routingKey: QMF.Subject.query)
     }
 
-    public static let requestQueueTTLMilliseconds: Int32 = 300_000
+    public static let requestQueueTTLMilliseconds: Int32 = AgentQueues.requestTTLMilliseconds
 
     /// Deletes what `provisionQueues` made (jobs still waiting are dropped).
     public func removeQueues(for agent: AgentName) async throws {
@@ -93,9 +95,12 @@ public final class MeshConsole: Sendable {
 
     // MARK: - Requests and replies
 
-    /// An exclusive, server-named queue for replies; it lives as long as this console.
+    /// An exclusive queue for replies; it lives as long as this console. Named by the
+    /// client (`conductor.reply.<uuid>`, as `CoordinatorClient`'s) rather than by the
+    /// server, so that when the connection fails over to another node the recovery declares
+    /// it again under the same name: answers sent to it from then on arrive.
     public func declareReplyQueue() async throws -> String {
-        try await self.channel.queueDeclare(exclusive: true, autoDelete: true).name
+        try await self.channel.queueDeclare(name: "conductor.reply.\(UUID().uuidString.lowercased())", exclusive: true, autoDelete: true).name
     }
 
     /// Publishes a mesh message as it is (set `replyTo`/`correlationID` first).
@@ -103,14 +108,31 @@ public final class MeshConsole: Sendable {
         _ = try self.channel.publish(message.bodyBuffer(), exchange: exchange, routingKey: routingKey, properties: message.properties())
     }
 
+    /// `publish`, first waiting (bounded by `recoveryWaitTimeout`) while the connection
+    /// moves to another node, instead of failing.
+    func publishWhenConnected(_ message: MeshMessage, exchange: String, routingKey: String) async throws {
+        _ = try await self.channel.publishWhenConnected(message.bodyBuffer(), exchange: exchange, routingKey: routingKey, properties: message.properties())
+    }
+
     /// Replies on `replyQueue` with this correlation id, until `timeout` passes or `done`
     /// says the collection is complete. Replies already waiting in the queue count.
+    ///
+    /// `resend`: how to send an idempotent request again (a job, which the agent runs once
+    /// per job id and answers again from its record). When the connection recovers (moved to
+    /// another node) before the collection is complete, the request is sent again: answers
+    /// published while the reply queue was gone are lost with it.
     public func collect(
-        replyQueue: String, correlationID: String, from agent: AgentName? = nil, timeout: Duration,
+        replyQueue: String, correlationID: String, from agent: AgentName? = nil, timeout: Duration, resend: FailoverResend? = nil,
         until done: @escaping @Sendable ([MeshMessage]) -> Bool = { _ in false }
     ) async throws -> [MeshMessage] {
+        // Listening for failovers before looking at the count: none falls between.
+        let recoveries = resend.map { _ in self.connection.recoveryEvents() }
         let consumer = try await self.channel.consume(queue: replyQueue, noAck: true)
-        return await self.collect(consumer, correlationID: correlationID, from: agent, timeout: timeout, until: done)
+        if let resend, let sentAt = resend.sentAt, self.connection.recoveryCount != sentAt {
+            self.logger.notice("the bus connection moved to another node since the request was sent; sending it again", metadata: ["correlation_id": "\(correlationID)"])
+            try? await resend.send()
+        }
+        return await self.collect(consumer, correlationID: correlationID, from: agent, timeout: timeout, resend: resend?.send, recoveries: recoveries, until: done)
     }
 
     /// Every message arriving on `replyQueue` (see `declareReplyQueue()`), for a caller that
@@ -122,33 +144,60 @@ public final class MeshConsole: Sendable {
 
     /// Sends one request and collects its replies: the reply queue exists and is consumed
     /// before the request is published, so no answer can be missed.
+    ///
+    /// `idempotent`: the request may be sent twice (a query, a locate, a refresh): it is
+    /// sent again when the connection fails over to another node before the collection is
+    /// complete. Other requests are not; their answers still arrive if sent once the reply
+    /// queue is back.
     public func request(
         _ message: MeshMessage, exchange: String, routingKey: String, from agent: AgentName? = nil, timeout: Duration,
+        idempotent: Bool = false,
         until done: @escaping @Sendable ([MeshMessage]) -> Bool = { _ in false }
     ) async throws -> [MeshMessage] {
         let replyQueue = try await self.declareReplyQueue()
+        let recoveries = idempotent ? self.connection.recoveryEvents() : nil
         let consumer = try await self.channel.consume(queue: replyQueue, noAck: true)
         var message = message
         let correlationID = message.correlationID ?? UUID().uuidString
         message.correlationID = correlationID
         message.replyTo = replyQueue
         do {
-            try self.publish(message, exchange: exchange, routingKey: routingKey)
+            try await self.publishWhenConnected(message, exchange: exchange, routingKey: routingKey)
         } catch {
             try? await consumer.cancel()
             _ = try? await self.channel.queueDelete(name: replyQueue)
             throw error
         }
-        let replies = await self.collect(consumer, correlationID: correlationID, from: agent, timeout: timeout, until: done)
+        let resend: (@Sendable () async throws -> Void)? = idempotent ? { @Sendable [message] in try await self.publishWhenConnected(message, exchange: exchange, routingKey: routingKey) } : nil
+        let replies = await self.collect(consumer, correlationID: correlationID, from: agent, timeout: timeout, resend: resend, recoveries: recoveries, until: done)
         _ = try? await self.channel.queueDelete(name: replyQueue)
         return replies
     }
 
+    /// `recoveries` (with `resend`): the connection's failovers, listened to from before
+    /// the request was sent.
     private func collect(
-        _ consumer: AMQPConsumer, correlationID: String, from agent: AgentName?, timeout: Duration, until done: @escaping @Sendable ([MeshMessage]) -> Bool
+        _ consumer: AMQPConsumer, correlationID: String, from agent: AgentName?, timeout: Duration,
+        resend: (@Sendable () async throws -> Void)? = nil, recoveries: AsyncStream<Int>? = nil, until done: @escaping @Sendable ([MeshMessage]) -> Bool
     ) async -> [MeshMessage] {
         let collected = Collected()
         await withTaskGroup(of: Void.self) { group in
+            if let resend, let recoveries {
+                group.addTask {
+                    // Runs until the collection ends (the group cancels it) or the connection closes.
+                    for await _ in recoveries {
+                        if Task.isCancelled { return }
+                        self.logger.notice("the bus connection moved to another node; sending the request again", metadata: ["correlation_id": "\(correlationID)"])
+                        do {
+                            try await resend()
+                        } catch {
+                            self.logger.warning("request not sent again after the failover", metadata: ["correlation_id": "\(correlationID)", "error": "\(error)"])
+                        }
+                    }
+                    // The connection closed for good: nothing more can arrive; wait for the timeout.
+                    try? await Task.sleep(for: timeout)
+                }
+            }
             group.addTask {
                 do {
                     for try await delivery in consumer {
@@ -175,7 +224,7 @@ public final class MeshConsole: Sendable {
         let message = try MeshMessage(opcode: .queryRequest, encoding: query)
         let target: (exchange: String, routingKey: String) = agent.map { (QMF.directExchange, $0.description) } ?? (QMF.topicExchange, QMF.Subject.query)
         let expected = agent == nil ? expectedAgents : 1
-        let replies = try await self.request(message, exchange: target.exchange, routingKey: target.routingKey, timeout: timeout) { replies in
+        let replies = try await self.request(message, exchange: target.exchange, routingKey: target.routingKey, timeout: timeout, idempotent: true) { replies in
             guard let expected else { return false }
             return Set(replies.filter { !$0.partial }.compactMap(\.agent)).count >= expected
         }
@@ -186,7 +235,7 @@ public final class MeshConsole: Sendable {
     /// `_agent_locate_request` before `timeout` (or until `expectedAgents` answered).
     public func locate(where predicate: Mesh.Predicate? = nil, timeout: Duration, expectedAgents: Int? = nil) async throws -> [AgentInfo] {
         let message = try MeshMessage(opcode: .agentLocateRequest, encoding: AgentLocateRequest(where: predicate))
-        let replies = try await self.request(message, exchange: QMF.topicExchange, routingKey: QMF.Subject.agentLocate, timeout: timeout) { replies in
+        let replies = try await self.request(message, exchange: QMF.topicExchange, routingKey: QMF.Subject.agentLocate, timeout: timeout, idempotent: true) { replies in
             expectedAgents.map { replies.count >= $0 } ?? false
         }
         return replies.filter { $0.opcode == .agentLocateResponse }.compactMap { try? $0.decodeBody(AgentInfo.self) }
@@ -202,15 +251,21 @@ public final class MeshConsole: Sendable {
         if method.methodName == MeshMethod.run || method.methodName == MeshMethod.applyJob {
             self.signer?.sign(&message, agent: agent.description, method: method.methodName, expiresAt: RequestSigner.now() + timeout.wholeMilliseconds + 60_000)
         }
-        let replies = try await self.request(message, exchange: QMF.directExchange, routingKey: agent.description, from: agent, timeout: timeout) { !$0.isEmpty }
+        // A refresh may be asked twice; a `run` may not (and its signature's nonce would be refused as a replay).
+        let idempotent = method.methodName == MeshMethod.refresh
+        let replies = try await self.request(
+            message, exchange: QMF.directExchange, routingKey: agent.description, from: agent, timeout: timeout, idempotent: idempotent
+        ) { !$0.isEmpty }
         return replies.first
     }
 
     /// Publishes a configuration job to the agent's durable inbox (declared and bound here
     /// first, so a job sent before the agent ever ran is kept). Collect the answer with
     /// `collect(replyQueue:correlationID:...)`.
+    /// The agent runs a job once per job id, so sending it again (after a failover, see
+    /// `collect(resendAfterFailover:)`) gets the recorded answer, not a second run.
     public func sendJob(_ job: ConfigurationJob, to agent: AgentName, replyQueue: String, correlationID: String = UUID().uuidString) async throws {
-        try await self.channel.queueDeclare(name: agent.jobInbox, durable: true)
+        try await AgentQueues.declareInbox(agent, on: self.channel, flavour: AgentQueues.flavour(of: self.connection))
         try await self.channel.queueBind(queue: agent.jobInbox, exchange: QMF.directExchange, routingKey: agent.jobInbox)
         let request = try MethodRequest(methodName: MeshMethod.applyJob, encoding: job)
         var message = try MeshMessage(opcode: .methodRequest, encoding: request)
@@ -219,7 +274,7 @@ public final class MeshConsole: Sendable {
         message.replyTo = replyQueue
         message.correlationID = correlationID
         self.signer?.sign(&message, agent: agent.description, method: MeshMethod.applyJob, expiresAt: RequestSigner.now() + RequestSigner.jobLifetime)
-        try self.publish(message, exchange: QMF.directExchange, routingKey: agent.jobInbox)
+        try await self.publishWhenConnected(message, exchange: QMF.directExchange, routingKey: agent.jobInbox)
     }
 
     /// Deletes an agent's job inbox (a decommissioned agent); returns the jobs dropped.
@@ -325,6 +380,20 @@ public struct HeartbeatWatch: Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         return nil
+    }
+}
+
+/// How `MeshConsole.collect` sends an idempotent request again after a failover.
+public struct FailoverResend: Sendable {
+    /// `connection.recoveryCount` read before the request was first sent: a failover
+    /// completed between that send and the collection counts too (the send may have been
+    /// lost with the old node). Nil: only failovers during the collection count.
+    public var sentAt: Int?
+    public var send: @Sendable () async throws -> Void
+
+    public init(sentAt: Int?, _ send: @escaping @Sendable () async throws -> Void) {
+        self.sentAt = sentAt
+        self.send = send
     }
 }
 

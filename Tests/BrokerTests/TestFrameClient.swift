@@ -114,10 +114,11 @@ final class TestFrameClient {
         }
     }
 
-    func handshake(user: String = "guest", password: String = "guest", vhost: String = "/") async throws {
+    /// `cancelNotifications`: whether the client announces `consumer_cancel_notify`.
+    func handshake(user: String = "guest", password: String = "guest", vhost: String = "/", cancelNotifications: Bool = true) async throws {
         try await self.write(AMQP.protocolHeader)
         guard case .connectionStart = try await self.nextMethod() else { throw Closed() }
-        let capabilities: FieldTable = ["consumer_cancel_notify": .bool(true)]
+        let capabilities: FieldTable = cancelNotifications ? ["consumer_cancel_notify": .bool(true)] : [:]
         try await self.send(.connectionStartOk(.init(
             clientProperties: ["capabilities": .table(capabilities)], mechanism: "PLAIN",
             response: [0] + Array(user.utf8) + [0] + Array(password.utf8), locale: "en_US"

@@ -249,7 +249,7 @@ public final class AgentService: Service, Sendable {
         try await channel.exchangeDeclare(name: QMF.topicExchange, type: "topic", durable: true)
         try await channel.exchangeDeclare(name: QMF.directExchange, type: "direct", durable: true)
         let inbox = self.name.jobInbox
-        _ = try await channel.queueDeclare(name: inbox, durable: true)
+        try await AgentQueues.declareInbox(self.name, on: channel, flavour: AgentQueues.flavour(of: channel.connection))
         try await channel.queueBind(queue: inbox, exchange: QMF.directExchange, routingKey: inbox)
         let requests = try await channel.queueDeclare(exclusive: true, autoDelete: true).name
         try await channel.queueBind(queue: requests, exchange: QMF.directExchange, routingKey: self.name.description)

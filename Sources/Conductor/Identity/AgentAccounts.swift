@@ -41,8 +41,13 @@ public struct AgentIdentity: Sendable, Hashable {
     public static let topicPermission = (exchange: QMF.topicExchange, write: "^agent\\.ind\\.", read: "^$")
 
     /// The URL the agent connects with: `template` (the bus as agents reach it) with this
-    /// login in place of whatever user it names.
+    /// login in place of whatever user it names; in each URL of a comma-separated list (the
+    /// nodes of a cluster).
     public func url(from template: String) -> String {
+        template.split(separator: ",", omittingEmptySubsequences: false).map { self.singleURL(from: String($0)) }.joined(separator: ",")
+    }
+
+    private func singleURL(from template: String) -> String {
         guard var components = URLComponents(string: template) else { return template }
         components.percentEncodedUser = Self.percentEncoded(self.user)
         components.percentEncodedPassword = Self.percentEncoded(self.password)

@@ -183,9 +183,13 @@ extension Launcher {
         } else {
             let agent = try Self.agentName(of: instance)
             let replyQueue = try await console.declareReplyQueue()
+            let sentAt = console.connection.recoveryCount
             try await console.sendJob(sent, to: agent, replyQueue: replyQueue, correlationID: job.id)
             try await self.store.transitionJob(job.id, to: .sent, result: nil, actor: actor)
-            let replies = try await console.collect(replyQueue: replyQueue, correlationID: job.id, from: agent, timeout: self.options.jobTimeout + .seconds(5)) { !$0.isEmpty }
+            let replies = try await console.collect(
+                replyQueue: replyQueue, correlationID: job.id, from: agent, timeout: self.options.jobTimeout + .seconds(5),
+                resend: FailoverResend(sentAt: sentAt) { [sent] in try await console.sendJob(sent, to: agent, replyQueue: replyQueue, correlationID: job.id) }
+            ) { !$0.isEmpty }
             outcome = Self.jobResult(replies.first)
         }
         switch outcome {

@@ -313,12 +313,18 @@ struct RollOutDriver {
             }
             let console = self.console
             let replyQueue = try await console.declareReplyQueue()
+            let sentAt = console.connection.recoveryCount
             try await console.sendJob(job, to: agent, replyQueue: replyQueue, correlationID: job.jobID)
             let timeout = self.launcher.options.jobTimeout + .seconds(5)
             let input = self.input
             group.addTask {
                 // A reply queue that cannot be read counts as no answer: the member fails, nothing hangs.
-                let replies = (try? await console.collect(replyQueue: replyQueue, correlationID: job.jobID, from: agent, timeout: timeout) { !$0.isEmpty }) ?? []
+                // A job lost with a bus node (or its answer) goes again: the agent runs a job
+                // id once and answers a second copy from its record.
+                let replies = (try? await console.collect(
+                    replyQueue: replyQueue, correlationID: job.jobID, from: agent, timeout: timeout,
+                    resend: FailoverResend(sentAt: sentAt) { try await console.sendJob(job, to: agent, replyQueue: replyQueue, correlationID: job.jobID) }
+                ) { !$0.isEmpty }) ?? []
                 if !Task.isCancelled { input.yield(.answer(member, replies.first)) }
             }
             return []
