@@ -98,6 +98,11 @@ public final class MeshConsole: Sendable {
         try await self.channel.queueDeclare(exclusive: true, autoDelete: true).name
     }
 
+    /// Deletes a reply queue of `declareReplyQueue()` once its collection is over.
+    public func deleteReplyQueue(_ name: String) async {
+        _ = try? await self.channel.queueDelete(name: name)
+    }
+
     /// Publishes a mesh message as it is (set `replyTo`/`correlationID` first).
     public func publish(_ message: MeshMessage, exchange: String, routingKey: String) throws {
         _ = try self.channel.publish(message.bodyBuffer(), exchange: exchange, routingKey: routingKey, properties: message.properties())
