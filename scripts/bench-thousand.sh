@@ -100,7 +100,7 @@ for bus in $BUSES; do
         RABBIT_STARTED=1
         BUS_PID="$(cat "$CONDUCTOR_RABBITMQ_DIR/rabbitmq.pid")"
     fi
-    "$BIN" serve --broker "$URL" --state-dir "$WORK/serve-$bus" --scope "$SCOPE" --watch-interval 0 >"$WORK/serve-$bus.out" 2>&1 &
+    "$BIN" serve --broker "$URL" --state-dir "$WORK/serve-$bus" --scope "$SCOPE" --shared-agent-login --watch-interval 0 >"$WORK/serve-$bus.out" 2>&1 &
     SERVE_PID=$!
     PIDS+=("$SERVE_PID")
     for _ in $(seq 300); do grep -qs "serving on" "$WORK/serve-$bus.out" && break; sleep 0.1; done

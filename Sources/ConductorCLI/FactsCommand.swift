@@ -106,7 +106,7 @@ struct FactsCommand: AsyncParsableCommand {
             // The whole command stays within --timeout, the registry's question included.
             let remaining = max(timeout - started.duration(to: .now), .milliseconds(1))
             switch discovery {
-            case .registry(_, let agents):
+            case .registry(_, let agents, _):
                 let direct = try await console.query(query, to: agents.map(\.name), timeout: remaining, expectedAgents: self.expect)
                 collected = Collected(answers: direct.answers, silent: direct.silent, unreachable: direct.unreachable, ended: direct.ended, discovery: discovery)
             case .broadcast:
@@ -129,6 +129,9 @@ struct FactsCommand: AsyncParsableCommand {
         if !collected.unreachable.isEmpty {
             Self.note("\(collected.unreachable.count) live agent(s) unreachable (the broker returned the query: request queue gone): \(collected.unreachable.map(\.description).joined(separator: ", "))")
         }
+        if case .registry(let coordinator, _, let ignored) = collected.discovery, ignored > 0 {
+            Self.note("\(ignored) agent(s) send heartbeats under a login not their own; \(coordinator) does not list them, so they were not asked (--broadcast reaches them)")
+        }
         if self.verbose { Self.note(collected.summary(elapsed: elapsed)) }
         let objects = answers.objects.sorted { ($0.objectID.agentName ?? "") < ($1.objectID.agentName ?? "") }
         if self.json {
@@ -137,9 +140,10 @@ struct FactsCommand: AsyncParsableCommand {
             })
             var discovery: [String: MeshValue] = ["source": .string(collected.discovery.source)]
             switch collected.discovery {
-            case .registry(let coordinator, let agents):
+            case .registry(let coordinator, let agents, let ignored):
                 discovery["coordinator"] = .string(coordinator.description)
                 discovery["live"] = .int(Int64(agents.count))
+                discovery["ignored"] = .int(Int64(ignored))
             case .broadcast(let reason):
                 discovery["reason"] = .string(reason)
             }
@@ -154,7 +158,7 @@ struct FactsCommand: AsyncParsableCommand {
         }
         if objects.isEmpty {
             switch (collected.discovery, collected.ended) {
-            case (.registry(_, let agents), _) where agents.isEmpty:
+            case (.registry(_, let agents, _), _) where agents.isEmpty:
                 Self.note("no agent answered: the coordinator knows no live agent")
             case (_, .allLiveAnswered) where collected.silent.isEmpty && collected.unreachable.isEmpty:
                 Self.note("no agent matched (every live agent answered)")
@@ -179,7 +183,7 @@ struct FactsCommand: AsyncParsableCommand {
         func summary(elapsed: Duration) -> String {
             let how: String
             switch self.discovery {
-            case .registry(let coordinator, let agents): how = "asked the \(agents.count) live agent(s) of \(coordinator)"
+            case .registry(let coordinator, let agents, _): how = "asked the \(agents.count) live agent(s) of \(coordinator)"
             case .broadcast(let reason): how = "broadcast (\(reason))"
             }
             return "\(how); ended: \(self.ended.rawValue) after \(RemoteRunCommand.seconds(elapsed)), \(self.answers.agents.count) answered"

@@ -226,7 +226,12 @@ struct RemoteRunCommand: AsyncParsableCommand {
         var discovery: AgentDiscovery?
         if case .matching = target {
             discovery = self.broadcast ? .broadcast(reason: "--broadcast") : await AgentDiscovery.ask(console, scope: self.coordinatorScope, timeout: FactsCommand.registryTimeout)
-            if case .registry(_, let agents) = discovery { settings.liveAgents = agents.map(\.name) }
+            if case .registry(let coordinator, let agents, let ignored) = discovery {
+                settings.liveAgents = agents.map(\.name)
+                if ignored > 0 {
+                    Self.note("\(ignored) agent(s) send heartbeats under a login not their own; \(coordinator) does not list them, so they are not run on (--broadcast reaches them)")
+                }
+            }
         }
         let quiet = self.json
         let how = discovery.map(Self.describe) ?? ""
@@ -402,6 +407,7 @@ struct RemoteRunCommand: AsyncParsableCommand {
             var source: String
             var coordinator: String?
             var live: Int?
+            var ignored: Int?
             var reason: String?
             var ended: CollectionEnd?
 
@@ -409,9 +415,10 @@ struct RemoteRunCommand: AsyncParsableCommand {
                 self.source = discovery.source
                 self.ended = ended
                 switch discovery {
-                case .registry(let coordinator, let agents):
+                case .registry(let coordinator, let agents, let ignored):
                     self.coordinator = coordinator.description
                     self.live = agents.count
+                    self.ignored = ignored
                 case .broadcast(let reason):
                     self.reason = reason
                 }
@@ -437,7 +444,7 @@ struct RemoteRunCommand: AsyncParsableCommand {
     /// How discovery found the nodes, for the progress line.
     static func describe(_ discovery: AgentDiscovery) -> String {
         switch discovery {
-        case .registry(let coordinator, let agents): " (asked the \(agents.count) live agent(s) of \(coordinator))"
+        case .registry(let coordinator, let agents, _): " (asked the \(agents.count) live agent(s) of \(coordinator))"
         case .broadcast(let reason): " (broadcast: \(reason))"
         }
     }

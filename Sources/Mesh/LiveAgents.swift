@@ -97,16 +97,22 @@ public struct LiveAgentList: Hashable, Sendable {
     /// listening: its locate sweep is over. Before that an agent may be missing, so a
     /// console must not take the list as everyone.
     public var complete: Bool
+    /// Agents whose heartbeats the coordinator does not take (on a bus where each agent has
+    /// a login of its own, ones sent under another login: a shared login, or a node
+    /// speaking for another). They are not in `agents`; a broadcast still reaches them.
+    public var ignored: Int
 
-    public init(agents: [LiveAgent], listeningMilliseconds: Int64, complete: Bool) {
+    public init(agents: [LiveAgent], listeningMilliseconds: Int64, complete: Bool, ignored: Int = 0) {
         self.agents = agents
         self.listeningMilliseconds = listeningMilliseconds
         self.complete = complete
+        self.ignored = ignored
     }
 
     public var arguments: [String: MeshValue] {
         [
             "agents": .list(self.agents.map(\.value)), "listening_ms": .int(self.listeningMilliseconds), "complete": .bool(self.complete),
+            "ignored": .int(Int64(self.ignored)),
         ]
     }
 
@@ -118,7 +124,7 @@ public struct LiveAgentList: Hashable, Sendable {
         guard let listening = arguments["listening_ms"]?.intValue, let complete = arguments["complete"]?.boolValue else {
             throw MeshError(.invalidArguments, "live_agents answer needs listening_ms and complete")
         }
-        self.init(agents: agents, listeningMilliseconds: listening, complete: complete)
+        self.init(agents: agents, listeningMilliseconds: listening, complete: complete, ignored: Int(arguments["ignored"]?.intValue ?? 0))
     }
 }
 

@@ -20,7 +20,9 @@ extension CoordinatorCalling {
 public enum AgentDiscovery: Sendable {
     /// The coordinator's registry: ask these agents one by one and stop as soon as all of
     /// them answered; those that did not by the timeout went silent.
-    case registry(coordinator: AgentName, agents: [LiveAgent])
+    /// `ignored`: agents whose heartbeats the coordinator does not take (not sent under
+    /// their own login, on a bus where each agent has one): not asked.
+    case registry(coordinator: AgentName, agents: [LiveAgent], ignored: Int)
     /// No usable registry (`reason` says why): broadcast and collect until the timeout, as
     /// without a coordinator.
     case broadcast(reason: String)
@@ -67,7 +69,7 @@ public enum AgentDiscovery: Sendable {
             return .broadcast(
                 reason: "\(client.coordinator) started listening to heartbeats \(list.listeningMilliseconds) ms ago; its registry is not complete yet")
         }
-        return .registry(coordinator: client.coordinator, agents: list.agents)
+        return .registry(coordinator: client.coordinator, agents: list.agents, ignored: list.ignored)
     }
 }
 

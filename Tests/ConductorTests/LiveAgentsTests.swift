@@ -155,6 +155,18 @@ import Testing
         #expect(entry?.epoch == 4 && entry?.lastHeartbeat == 800)
     }
 
+    @Test func refusedHeartbeatsAreCountedWhileTheyLastAndLoggedOnce() {
+        var registry = AgentRegistry()
+        let first = registry.refused(self.db, at: 0)
+        let again = registry.refused(self.db, at: 1_000)
+        #expect(first && !again)
+        let list = registry.list(LiveAgentsRequest(), now: 1_500)
+        #expect(list.agents.isEmpty && list.ignored == 1)
+        #expect(registry.list(LiveAgentsRequest(), now: 4_000).ignored == 0)
+        let back = registry.refused(self.db, at: 5_000)
+        #expect(back)
+    }
+
     @Test func predicateOverHeartbeatValuesAndAttributesOnRequest() throws {
         var registry = AgentRegistry()
         registry.heard(self.web, at: 0)

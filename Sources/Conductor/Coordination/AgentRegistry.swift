@@ -22,6 +22,9 @@ struct AgentRegistry: Sendable {
     }
 
     private var agents: [AgentName: LiveAgent] = [:]
+    /// Heartbeats refused (not sent under the named agent's own login): when each was last
+    /// seen, and its interval, so they are counted while they last (`LiveAgentList.ignored`).
+    private var refused: [AgentName: (last: Int64, interval: Int64)] = [:]
     private(set) var listeningSince: Int64?
     private var completeAt: Int64?
     let sweep: Int64
@@ -54,9 +57,19 @@ struct AgentRegistry: Sendable {
         return info.epoch > known.epoch ? .restarted : .refreshed
     }
 
+    /// A heartbeat that does not count (on a bus of per-agent logins, one sent under
+    /// another login than the agent's). True the first time this agent is refused (to log
+    /// it once, not at every heartbeat).
+    mutating func refused(_ info: AgentInfo, at now: Int64) -> Bool {
+        let known = self.refused[info.name]
+        self.refused[info.name] = (now, info.heartbeatInterval)
+        return known.map { now - $0.last >= Self.lostAfter($0.interval) } ?? true
+    }
+
     /// The live agents matching `request`, sorted by name; forgets the lost ones.
     mutating func list(_ request: LiveAgentsRequest, now: Int64) -> LiveAgentList {
         self.agents = self.agents.filter { self.isLive($0.value, now: now) }
+        self.refused = self.refused.filter { now - $0.value.last < Self.lostAfter($0.value.interval) }
         var live = self.agents.values.filter { agent in
             guard let predicate = request.predicate else { return true }
             return predicate.matches(.map(AgentInfo(name: agent.name, epoch: agent.epoch, timestamp: 0, heartbeatInterval: agent.heartbeatInterval, attributes: agent.attributes).values))
@@ -67,14 +80,17 @@ struct AgentRegistry: Sendable {
         }
         return LiveAgentList(
             agents: live, listeningMilliseconds: self.listeningSince.map { max(0, now - $0) } ?? 0,
-            complete: self.completeAt.map { now >= $0 } ?? false)
+            complete: self.completeAt.map { now >= $0 } ?? false, ignored: self.refused.count)
     }
 
     var count: Int { self.agents.count }
 
     private func isLive(_ agent: LiveAgent, now: Int64) -> Bool {
-        now - agent.lastHeartbeat < 3 * 1000 * max(1, agent.heartbeatInterval)
+        now - agent.lastHeartbeat < Self.lostAfter(agent.heartbeatInterval)
     }
+
+    /// Three intervals (in seconds) without a heartbeat, in milliseconds.
+    private static func lostAfter(_ interval: Int64) -> Int64 { 3 * 1000 * max(1, interval) }
 }
 
 /// The registry shared by the heartbeat consumer and the `live_agents` handler.

@@ -342,13 +342,15 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
                 // The name in the body must be the sender's (and, on a bus of per-agent
                 // logins, `user_id` that agent's login).
                 guard message.agent == nil || message.agent == info.name.description else { continue }
+                let now = self.clock.now()
                 if self.answers == .ownLogins, info.name.brokerUser != message.userID {
-                    self.logger.warning(
-                        "heartbeat ignored: not from the agent it names",
-                        metadata: ["agent": "\(info.name)", "user_id": "\(message.userID ?? "-")"])
+                    if self.registry.withLock({ $0.refused(info, at: now) }) {
+                        self.logger.warning(
+                            "heartbeats ignored: not sent under the login of the agent they name (live_agents leaves it out)",
+                            metadata: ["agent": "\(info.name)", "user_id": "\(message.userID ?? "-")"])
+                    }
                     continue
                 }
-                let now = self.clock.now()
                 self.registry.withLock { _ = $0.heard(info, at: now) }
             }
         } catch {
