@@ -80,6 +80,28 @@ stats() {
     printf '%s\n' "$@" | sort -n | awk '{ t[NR] = $1 } END {
         printf "%d / %d / %d ms", t[int((NR + 1) / 2)], t[int(NR * 0.95 + 0.999)], t[NR] }'
 }
+# ticks PID...: user + system CPU ticks (1/100 s) used so far by these processes
+ticks() {
+    local total=0 pid
+    for pid in "$@"; do total=$(( total + $(awk '{print $14 + $15}' "/proc/$pid/stat") )); done
+    echo "$total"
+}
+# cpu_note BEFORE_BUS BEFORE_SERVE BEFORE_FLEETS CLI_MS_TOTAL: CPU ms per call of each party
+cpu_note() {
+    local bus=$(( ($(ticks "$BUS_PID") - $1) * 10 / REPEATS )) serve=$(( ($(ticks "$SERVE_PID") - $2) * 10 / REPEATS ))
+    local fleets=$(( ($(ticks "${FLEETS[@]}") - $3) * 10 / REPEATS )) cli=$(( $4 / REPEATS ))
+    echo "broker $bus, agents $fleets, coordinator $serve, command $cli"
+}
+# timed OUT ERR CMD...: runs CMD; sets LAST_WALL_MS and adds its user + system CPU to CLI_MS
+timed() {
+    local out=$1 err=$2
+    shift 2
+    local t0
+    t0=$(date +%s%N)
+    /usr/bin/time -f "%U %S" -o "$WORK/time" "$@" >"$out" 2>"$err" || return 1
+    LAST_WALL_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+    CLI_MS=$(( CLI_MS + $(awk '{printf "%d", ($1 + $2) * 1000}' "$WORK/time") ))
+}
 json_get() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {"d": d}))' "$@"; }
 
 declare -A RESULT
@@ -127,44 +149,45 @@ for bus in $BUSES; do
         (( $(now_ms) - START > 180000 )) && break
     done
     UP_MS=$(( $(now_ms) - START ))
-    [[ $ANSWERED == "$AGENTS" ]] || { echo "only $ANSWERED of $AGENTS agents answered after ${UP_MS} ms"; cat "$WORK/facts.err"; tail -3 "$WORK"/fleet-"$bus"-*.out; exit 1; }
+    [[ $ANSWERED == "$AGENTS" ]] || { echo "only $ANSWERED of $AGENTS agents answered after ${UP_MS} ms"; cat "$WORK/facts.err"; for f in "$WORK"/fleet-"$bus"-*.out; do tail -n 3 "$f"; done; exit 1; }
     RESULT[$bus,up]="$UP_MS ms"
     sleep 3   # let the fleets' own readiness locates settle
 
-    # 3. Fact queries.
-    WALL=(); INSIDE=()
-    for _ in $(seq "$REPEATS"); do
-        T0=$(date +%s%N)
-        "$BIN" facts --broker "$URL" --scope "$SCOPE" --json --timeout 10s >"$WORK/q.json" 2>"$WORK/q.err" || { cat "$WORK/q.err"; exit 1; }
-        WALL+=($(( ($(date +%s%N) - T0) / 1000000 )))
-        [[ $(json_get "$WORK/q.json" 'len(d["agents"]), d["ended"]') == "($AGENTS, 'all_live_answered')" ]] \
-            || { echo "facts: $(json_get "$WORK/q.json" 'len(d["agents"]), d["ended"], d["silent"], d["discovery"]')"; exit 1; }
-        INSIDE+=($(json_get "$WORK/q.json" 'd["elapsed_ms"]'))
+    # 3. Fact queries. CPU per call of each process is read from /proc before and after.
+    FACTS=(facts --broker "$URL" --scope "$SCOPE" --json --timeout 10s)
+    for mode in registry broadcast; do
+        extra=()
+        [[ $mode == broadcast ]] && extra=(--broadcast --expect "$AGENTS")
+        WALL=(); INSIDE=(); CLI_MS=0
+        B0=$(ticks "$BUS_PID"); S0=$(ticks "$SERVE_PID"); F0=$(ticks "${FLEETS[@]}")
+        for _ in $(seq "$REPEATS"); do
+            timed "$WORK/q.json" "$WORK/q.err" "$BIN" "${FACTS[@]}" "${extra[@]}" || { echo "facts ($mode) failed:"; cat "$WORK/q.err"; exit 1; }
+            WALL+=("$LAST_WALL_MS")
+            got=$(json_get "$WORK/q.json" 'len(d["agents"]), d["ended"]')
+            want="($AGENTS, 'all_live_answered')"
+            [[ $mode == broadcast ]] && want="($AGENTS, 'expected_answered')"
+            [[ $got == "$want" ]] || { echo "facts ($mode): $got, $(json_get "$WORK/q.json" 'd["silent"], d["discovery"]')"; exit 1; }
+            INSIDE+=($(json_get "$WORK/q.json" 'd["elapsed_ms"]'))
+        done
+        RESULT[$bus,facts_$mode]="$(stats "${WALL[@]}")"
+        RESULT[$bus,facts_${mode}_inside]="$(stats "${INSIDE[@]}")"
+        RESULT[$bus,facts_${mode}_cpu]="$(cpu_note "$B0" "$S0" "$F0" "$CLI_MS")"
     done
-    RESULT[$bus,facts]="$(stats "${WALL[@]}")"
-    RESULT[$bus,facts_inside]="$(stats "${INSIDE[@]}")"
-    WALL=()
-    for _ in $(seq "$REPEATS"); do
-        T0=$(date +%s%N)
-        "$BIN" facts --broker "$URL" --broadcast --expect "$AGENTS" --json --timeout 10s >"$WORK/q.json" 2>"$WORK/q.err" || { cat "$WORK/q.err"; exit 1; }
-        WALL+=($(( ($(date +%s%N) - T0) / 1000000 )))
-        [[ $(json_get "$WORK/q.json" 'len(d["agents"])') == "$AGENTS" ]] || { echo "facts --broadcast: $(json_get "$WORK/q.json" 'len(d["agents"])')"; exit 1; }
-    done
-    RESULT[$bus,facts_broadcast]="$(stats "${WALL[@]}")"
 
     # 4. Runs of `true` on every agent.
     for mode in registry broadcast; do
-        WALL=()
         extra=()
         [[ $mode == broadcast ]] && extra=(--broadcast --expect "$AGENTS")
+        WALL=(); CLI_MS=0
+        B0=$(ticks "$BUS_PID"); S0=$(ticks "$SERVE_PID"); F0=$(ticks "${FLEETS[@]}")
         for _ in $(seq "$REPEATS"); do
-            T0=$(date +%s%N)
-            "$BIN" run --broker "$URL" --scope "$SCOPE" --all "${extra[@]}" --discovery-timeout 10s --json -- true >"$WORK/r.json" 2>"$WORK/r.err" \
+            timed "$WORK/r.json" "$WORK/r.err" "$BIN" run --broker "$URL" --scope "$SCOPE" --all "${extra[@]}" --discovery-timeout 10s --json -- true \
                 || { echo "run ($mode) failed:"; cat "$WORK/r.err"; json_get "$WORK/r.json" '{k: len(v) for k, v in d["summary"].items()}' || true; exit 1; }
-            WALL+=($(( ($(date +%s%N) - T0) / 1000000 )))
+            WALL+=("$LAST_WALL_MS")
             [[ $(json_get "$WORK/r.json" 'len(d["summary"]["succeeded"])') == "$AGENTS" ]] || { echo "run ($mode): $(json_get "$WORK/r.json" 'd["summary"]')"; exit 1; }
         done
         RESULT[$bus,run_$mode]="$(stats "${WALL[@]}")"
+        RESULT[$bus,run_${mode}_cpu]="$(cpu_note "$B0" "$S0" "$F0" "$CLI_MS")"
     done
 
     # 5. Memory.
@@ -199,11 +222,16 @@ row() {
     echo "$line"
 }
 row "agents started → \`conductor facts\` counts all $AGENTS" up
-row "\`conductor facts --json\` (registry), every agent answered" facts
-row "  of which inside the command (connect → last answer)" facts_inside
-row "\`conductor facts --broadcast --expect $AGENTS\` (before: broadcast discovery)" facts_broadcast
+row "\`conductor facts --json\` (registry), every agent answered" facts_registry
+row "  of which inside the command (connect → last answer)" facts_registry_inside
+row "  CPU ms per call" facts_registry_cpu
+row "\`conductor facts --broadcast --expect $AGENTS\` (discovery before the registry)" facts_broadcast
+row "  of which inside the command" facts_broadcast_inside
+row "  CPU ms per call" facts_broadcast_cpu
 row "\`conductor run --all -- true\` (registry), $AGENTS succeeded" run_registry
+row "  CPU ms per call" run_registry_cpu
 row "\`conductor run --all --broadcast --expect $AGENTS -- true\`" run_broadcast
+row "  CPU ms per call" run_broadcast_cpu
 row "coordinator (\`conductor serve\`) VmRSS" serve_rss
 row "broker VmRSS (\`conductor broker\` / RabbitMQ's beam.smp)" broker_rss
 row "agent processes, VmRSS summed" fleet_rss
