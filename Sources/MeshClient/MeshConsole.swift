@@ -295,7 +295,7 @@ public struct QueryAnswers: Sendable {
         for reply in replies {
             switch reply.opcode {
             case .queryResponse where reply.content == QMF.Content.data:
-                self.objects += (try? reply.decodeBody([ObjectData].self)) ?? []
+                self.objects += (try? ObjectData.list(reply.body)) ?? []
             case .exception:
                 if let exception = try? reply.decodeBody(ExceptionBody.self) { self.exceptions.append((reply.agent ?? "?", exception)) }
             default:

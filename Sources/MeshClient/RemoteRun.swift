@@ -310,6 +310,10 @@ public struct RemoteRunner: Sendable {
         switch reply.opcode {
         case .methodResponse:
             do {
+                // The usual shape read from the tree; anything else through Codable.
+                if case .map(let body) = reply.body, case .map(let arguments)? = body["_arguments"] {
+                    return .result(try RunResult.reading(arguments))
+                }
                 return .result(try reply.decodeBody(MethodResponse.self).decodeArguments(RunResult.self))
             } catch {
                 return .unreadable("\(error)")
