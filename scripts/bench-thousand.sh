@@ -19,6 +19,9 @@
 #   scripts/bench-thousand.sh [AGENTS] [PROCESSES] [REPEATS]      # default 1000 4 10
 #   CONDUCTOR_BENCH_BIN=path/to/conductor   use this binary (else the release build of
 #                                           scripts/build-release.sh in .build-bench)
+#   BENCH_BEFORE_BIN=path/to/conductor      also run everything with this (older) binary,
+#                                           in a column of its own right before the other,
+#                                           for each bus: before/after in one run
 #   BENCH_BUSES="embedded rabbitmq"         which buses, in this order
 #   BENCH_HEARTBEAT=10                      the agents' heartbeat interval (s)
 #   BENCH_RABBITMQ_PORT (5692), _DIST_PORT (25692), _EPMD_PORT (4392), _TLS_PORT (5697),
@@ -107,10 +110,22 @@ json_get() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(
 declare -A RESULT
 echo "bench-thousand: $AGENTS agents in $PROCESSES processes, $REPEATS repeats, heartbeat ${HEARTBEAT}s; load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-for bus in $BUSES; do
+LABELS=(after)
+declare -A BINARY=([after]="$BIN")
+if [[ -n "${BENCH_BEFORE_BIN:-}" ]]; then
+    LABELS=(before after)
+    BINARY[before]="$BENCH_BEFORE_BIN"
+fi
+COLUMNS=()
+for bus_name in $BUSES; do
+  for label in "${LABELS[@]}"; do
+    BIN="${BINARY[$label]}"
+    bus="$bus_name"
+    [[ ${#LABELS[@]} -gt 1 ]] && bus="$bus_name ($label)"
+    COLUMNS+=("$bus")
     echo "bench-thousand: --- $bus" >&2
     BUS_PID=""
-    if [[ $bus == embedded ]]; then
+    if [[ $bus_name == embedded ]]; then
         "$BIN" broker --listen 127.0.0.1:0 --no-persistence --log-level warning >"$WORK/broker.out" 2>&1 &
         BUS_PID=$!
         PIDS+=("$BUS_PID")
@@ -122,11 +137,12 @@ for bus in $BUSES; do
         RABBIT_STARTED=1
         BUS_PID="$(cat "$CONDUCTOR_RABBITMQ_DIR/rabbitmq.pid")"
     fi
-    "$BIN" serve --broker "$URL" --state-dir "$WORK/serve-$bus" --scope "$SCOPE" --shared-agent-login --watch-interval 0 >"$WORK/serve-$bus.out" 2>&1 &
+    SERVE_DIR="$WORK/serve-$bus_name-$label"
+    "$BIN" serve --broker "$URL" --state-dir "$SERVE_DIR" --scope "$SCOPE" --shared-agent-login --watch-interval 0 >"$SERVE_DIR.out" 2>&1 &
     SERVE_PID=$!
     PIDS+=("$SERVE_PID")
-    for _ in $(seq 300); do grep -qs "serving on" "$WORK/serve-$bus.out" && break; sleep 0.1; done
-    grep -qs "serving on" "$WORK/serve-$bus.out" || { echo "serve did not start:"; cat "$WORK/serve-$bus.out"; exit 1; }
+    for _ in $(seq 300); do grep -qs "serving on" "$SERVE_DIR.out" && break; sleep 0.1; done
+    grep -qs "serving on" "$SERVE_DIR.out" || { echo "serve did not start:"; cat "$SERVE_DIR.out"; exit 1; }
     sleep 2.5   # the registry's locate sweep (2 s) is over: it is complete
 
     # 2. Start the fleets; time until one query counts every agent.
@@ -137,7 +153,7 @@ for bus in $BUSES; do
         n=$per
         [[ $p == "$PROCESSES" ]] && n=$(( AGENTS - per * (PROCESSES - 1) ))
         "$BIN" bench-agents --broker "$URL" --agents "$n" --prefix "f$p" --queries 0 --hold 1800 --heartbeat-interval "$HEARTBEAT" \
-            >"$WORK/fleet-$bus-$p.out" 2>&1 &
+            >"$WORK/fleet-$bus_name-$label-$p.out" 2>&1 &
         FLEETS+=($!)
         PIDS+=($!)
     done
@@ -149,7 +165,7 @@ for bus in $BUSES; do
         (( $(now_ms) - START > 180000 )) && break
     done
     UP_MS=$(( $(now_ms) - START ))
-    [[ $ANSWERED == "$AGENTS" ]] || { echo "only $ANSWERED of $AGENTS agents answered after ${UP_MS} ms"; cat "$WORK/facts.err"; for f in "$WORK"/fleet-"$bus"-*.out; do tail -n 3 "$f"; done; exit 1; }
+    [[ $ANSWERED == "$AGENTS" ]] || { echo "only $ANSWERED of $AGENTS agents answered after ${UP_MS} ms"; cat "$WORK/facts.err"; for f in "$WORK"/fleet-"$bus_name-$label"-*.out; do tail -n 3 "$f"; done; exit 1; }
     RESULT[$bus,up]="$UP_MS ms"
     sleep 3   # let the fleets' own readiness locates settle
 
@@ -201,24 +217,25 @@ for bus in $BUSES; do
         for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
     done
-    if [[ $bus == embedded ]]; then
+    if [[ $bus_name == embedded ]]; then
         kill -TERM "$BUS_PID" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$BUS_PID" 2>/dev/null || break; sleep 0.1; done
     else
         scripts/rabbitmq.sh stop >/dev/null 2>&1 || true
         RABBIT_STARTED=""
     fi
+  done
 done
 
 echo
 echo "$AGENTS agents in $PROCESSES \`bench-agents\` processes (each agent its own connection), heartbeat ${HEARTBEAT} s, $REPEATS repeats; median / p95 / max, wall time of the command (process start included); 2 cores shared by bus, coordinator, agents and CLI."
 echo
 header="| measurement |"; rule="| --- |"
-for bus in $BUSES; do header+=" $bus |"; rule+=" --- |"; done
+for bus in "${COLUMNS[@]}"; do header+=" $bus |"; rule+=" --- |"; done
 echo "$header"; echo "$rule"
 row() {
     local line="| $1 |"
-    for bus in $BUSES; do line+=" ${RESULT[$bus,$2]:-} |"; done
+    for bus in "${COLUMNS[@]}"; do line+=" ${RESULT[$bus,$2]:-} |"; done
     echo "$line"
 }
 row "agents started → \`conductor facts\` counts all $AGENTS" up
