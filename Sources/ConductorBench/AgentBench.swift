@@ -19,13 +19,18 @@ public enum AgentBench {
         public var runs: Int
         /// Seconds to keep the agents up after the timed part.
         public var hold: Double
+        /// Instance ids are `<prefix>-<index>`: several fleets on one bus need their own.
+        public var prefix: String
+        public var heartbeatInterval: Duration
 
-        public init(agents: Int, queries: Int, broker: String?, runs: Int, hold: Double) {
+        public init(agents: Int, queries: Int, broker: String?, runs: Int, hold: Double, prefix: String = "bench", heartbeatInterval: Duration = .seconds(5)) {
             self.agents = agents
             self.queries = queries
             self.broker = broker
             self.runs = runs
             self.hold = hold
+            self.prefix = prefix
+            self.heartbeatInterval = heartbeatInterval
         }
     }
 
@@ -39,8 +44,8 @@ public enum AgentBench {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         for index in 0..<settings.agents {
             let configuration = AgentConfiguration(
-                broker: broker, instanceID: "bench-\(index)", stateDirectory: "\(root)/\(index)", factsDirectory: "\(root)/facts.d",
-                heartbeatInterval: .seconds(5), refreshInterval: .seconds(60), trustedUser: "guest")
+                broker: broker, instanceID: "\(settings.prefix)-\(index)", stateDirectory: "\(root)/\(index)", factsDirectory: "\(root)/facts.d",
+                heartbeatInterval: settings.heartbeatInterval, refreshInterval: .seconds(60), trustedUser: "guest")
             services.append(.init(service: try AgentService(configuration: configuration, logger: logger)))
         }
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))

@@ -26,10 +26,18 @@ struct AgentBenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Keep the agents up this many seconds after the timed part (for scripts that time the CLI against them).")
     var hold: Double = 0
 
+    @Option(name: .long, help: "Instance ids are PREFIX-N (several fleets on one bus need different ones).")
+    var prefix: String = "bench"
+
+    @Option(name: .long, help: "Seconds between each agent's heartbeats.")
+    var heartbeatInterval: Double = 5
+
     func run() async throws {
         do {
             try await AgentBench.run(
-                AgentBench.Settings(agents: self.agents, queries: self.queries, broker: self.broker, runs: self.runs, hold: self.hold),
+                AgentBench.Settings(
+                    agents: self.agents, queries: self.queries, broker: self.broker, runs: self.runs, hold: self.hold, prefix: self.prefix,
+                    heartbeatInterval: .milliseconds(Int64(self.heartbeatInterval * 1000))),
                 report: { say($0) })
         } catch let error as BenchError {
             throw ValidationError(error.message)

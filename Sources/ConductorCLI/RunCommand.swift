@@ -18,8 +18,15 @@ struct RemoteRunCommand: AsyncParsableCommand {
             store says should exist).
 
             Discovery comes first: named and role targets end it once every node answered (the \
-            others are reported not found); --where and --all wait --discovery-timeout, or \
-            until --expect agents were found. Then the command is sent to the nodes found, \
+            others are reported not found). For --where and --all the coordinator (scope \
+            --scope) is asked which agents are live (a heartbeat within three of their \
+            intervals); each is asked directly whether it matches, and discovery ends as soon \
+            as every live agent answered. A live agent that has not answered by \
+            --discovery-timeout is reported silent (it stopped or hung since its last \
+            heartbeat), and is not run. With no coordinator (or one that does not answer within \
+            0.5 s, or whose registry is still filling) or with --broadcast, discovery is a \
+            broadcast that waits --discovery-timeout, or until --expect agents were found; \
+            the progress line and --json (discovery) say which. Then the command is sent to the nodes found, \
             --batch at a time (all at once by default), each batch waiting for its nodes' \
             replies before the next starts, --batch-wait in between. A node whose reply does \
             not come within --timeout plus 5 s is reported as never answered, by name: a \
@@ -38,7 +45,7 @@ struct RemoteRunCommand: AsyncParsableCommand {
 
             Exit status: 0 every node succeeded; 1 some node failed (non-zero exit, killed at \
             its timeout) or answered with an error (e.g. refused); 3 none failed but some \
-            never answered, were not found or were not run (or fewer than --expect were found); 4 no node matched the target; 2 on an error \
+            never answered, were not found, went silent or were not run (or fewer than --expect were found); 4 no node matched the target; 2 on an error \
             (bus unreachable, bad target, no state); 75 the --after event did not come in \
             time (nothing ran); 69 no coordinator for --after/--then-signal; 65 the coordinator \
             refused the --after wait (nothing ran); 130 interrupted \
@@ -89,6 +96,9 @@ struct RemoteRunCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "With --where or --all: end discovery once this many agents were found.")
     var expect: Int?
+
+    @Flag(name: .long, help: "With --where or --all: do not ask the coordinator who is live; broadcast discovery and wait --discovery-timeout (or --expect).")
+    var broadcast = false
 
     @Option(name: .long, help: "Keep at most this many bytes of each node's stdout and of its stderr.")
     var maxOutput: Int = 64 * 1024
@@ -142,6 +152,7 @@ struct RemoteRunCommand: AsyncParsableCommand {
         guard Self.parseDuration(self.discoveryTimeout) != nil else { throw ValidationError("--discovery-timeout must be like 2s, 500ms or 1.5, got '\(self.discoveryTimeout)'") }
         if let expect, expect < 1 { throw ValidationError("--expect must be at least 1") }
         if self.expect != nil && self.where == nil && !self.all { throw ValidationError("--expect goes with --where or --all (--agent and --role targets know how many to expect)") }
+        if self.broadcast && self.where == nil && !self.all { throw ValidationError("--broadcast goes with --where or --all") }
         guard self.maxOutput >= 0 else { throw ValidationError("--max-output must be 0 or more bytes") }
         if let text = self.where {
             do { _ = try Mesh.Predicate.parse(text) } catch { throw ValidationError("invalid --where: \(error)") }
@@ -176,7 +187,7 @@ struct RemoteRunCommand: AsyncParsableCommand {
         let request = RunRequest(
             command: self.command.count == 1 ? .shell(self.command[0]) : .argv(self.command),
             timeoutSeconds: Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
-        let settings = RemoteRunner.Settings(
+        var settings = RemoteRunner.Settings(
             batch: try self.batch.map { try RunBatchSize(parsing: $0) } ?? .all,
             batchWait: Self.parseDuration(self.batchWait, allowZero: true)!,
             discoveryTimeout: Self.parseDuration(self.discoveryTimeout)!,
@@ -211,14 +222,26 @@ struct RemoteRunCommand: AsyncParsableCommand {
         if let event = self.after, let coordinator {
             await self.waitForEvent(event, coordinator: coordinator, console: console)
         }
+        // --where/--all: whom to wait for, from the coordinator's registry when it has one.
+        var discovery: AgentDiscovery?
+        if case .matching = target {
+            discovery = self.broadcast ? .broadcast(reason: "--broadcast") : await AgentDiscovery.ask(console, scope: self.coordinatorScope, timeout: FactsCommand.registryTimeout)
+            if case .registry(let coordinator, let agents, let ignored) = discovery {
+                settings.liveAgents = agents.map(\.name)
+                if ignored > 0 {
+                    Self.note("\(ignored) agent(s) send heartbeats under a login not their own; \(coordinator) does not list them, so they are not run on (--broadcast reaches them)")
+                }
+            }
+        }
         let quiet = self.json
+        let how = discovery.map(Self.describe) ?? ""
         let runner = RemoteRunner(console: console)
         let running = Task {
             try await runner.run(request, on: target, settings: settings) { progress in
                 guard !quiet else { return }
                 switch progress {
                 case .discovered(let found, let elapsed):
-                    Self.note("\(found) node(s) found in \(Self.seconds(elapsed))")
+                    Self.note("\(found) node(s) found in \(Self.seconds(elapsed))\(how)")
                 case .batchStarted(let number, let count, let agents) where count > 1:
                     Self.note("batch \(number)/\(count): \(agents.count) node(s)")
                 case .batchStarted:
@@ -263,6 +286,7 @@ struct RemoteRunCommand: AsyncParsableCommand {
         if self.json {
             var output = Output(report)
             output.signalled = signalled
+            output.discovery = discovery.map { Output.Discovery($0, ended: report.discoveryEnded) }
             print(try LaunchCommand.json(output))
         } else {
             say("summary: \(report.summary)")
@@ -382,6 +406,30 @@ struct RemoteRunCommand: AsyncParsableCommand {
         var unnamedMissing: Int
         /// With --then-signal: whether the event was signalled.
         var signalled: Bool?
+        /// With --where/--all: how the nodes were found.
+        var discovery: Discovery?
+
+        struct Discovery: Encodable {
+            var source: String
+            var coordinator: String?
+            var live: Int?
+            var ignored: Int?
+            var reason: String?
+            var ended: CollectionEnd?
+
+            init(_ discovery: AgentDiscovery, ended: CollectionEnd?) {
+                self.source = discovery.source
+                self.ended = ended
+                switch discovery {
+                case .registry(let coordinator, let agents, let ignored):
+                    self.coordinator = coordinator.description
+                    self.live = agents.count
+                    self.ignored = ignored
+                case .broadcast(let reason):
+                    self.reason = reason
+                }
+            }
+        }
 
         init(_ report: RemoteRunReport) {
             self.nodes = report.nodes
@@ -395,7 +443,15 @@ struct RemoteRunCommand: AsyncParsableCommand {
             case nodes, batches, summary
             case exitStatus = "exit_status"
             case unnamedMissing = "unnamed_missing"
-            case signalled
+            case signalled, discovery
+        }
+    }
+
+    /// How discovery found the nodes, for the progress line.
+    static func describe(_ discovery: AgentDiscovery) -> String {
+        switch discovery {
+        case .registry(let coordinator, let agents, _): " (asked the \(agents.count) live agent(s) of \(coordinator))"
+        case .broadcast(let reason): " (broadcast: \(reason))"
         }
     }
 

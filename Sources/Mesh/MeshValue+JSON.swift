@@ -21,73 +21,85 @@ extension MeshValue {
 
     /// The value as compact JSON with sorted keys.
     public var json: String {
-        var out = ""
+        String(decoding: self.jsonBytes, as: UTF8.self)
+    }
+
+    /// The value as compact JSON bytes with sorted keys.
+    public var jsonBytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
         self.writeJSON(into: &out)
         return out
     }
 
-    /// The value as compact JSON bytes with sorted keys.
-    public var jsonBytes: [UInt8] { Array(self.json.utf8) }
-
-    private func writeJSON(into out: inout String) {
+    // Written as UTF-8 bytes, not appended to a String scalar by scalar: every message body
+    // goes through here, and at a thousand agents the String writer was a sixth of an
+    // agent's work per query (docs/benchmarks.md, "A thousand agents").
+    private func writeJSON(into out: inout [UInt8]) {
         switch self {
         case .null:
-            out += "null"
+            out.append(contentsOf: "null".utf8)
         case .bool(let b):
-            out += b ? "true" : "false"
+            out.append(contentsOf: (b ? "true" : "false").utf8)
         case .int(let i):
-            out += String(i)
+            out.append(contentsOf: String(i).utf8)
         case .double(let d):
             // JSON has no NaN or infinities; null is what JavaScript writes for them too.
-            guard d.isFinite else { out += "null"; return }
-            out += "\(d)"
+            guard d.isFinite else { out.append(contentsOf: "null".utf8); return }
+            out.append(contentsOf: "\(d)".utf8)
         case .string(let s):
             Self.writeJSONString(s, into: &out)
         case .list(let list):
-            out += "["
+            out.append(UInt8(ascii: "["))
             for (index, element) in list.enumerated() {
-                if index > 0 { out += "," }
+                if index > 0 { out.append(UInt8(ascii: ",")) }
                 element.writeJSON(into: &out)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case .map(let map):
-            out += "{"
+            out.append(UInt8(ascii: "{"))
             for (index, key) in map.keys.sorted(by: Self.codePointOrder).enumerated() {
-                if index > 0 { out += "," }
+                if index > 0 { out.append(UInt8(ascii: ",")) }
                 Self.writeJSONString(key, into: &out)
-                out += ":"
+                out.append(UInt8(ascii: ":"))
                 map[key]!.writeJSON(into: &out)
             }
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
     }
 
-    /// Orders strings by Unicode code point, as Python's `sort_keys` does.
+    /// Orders strings by Unicode code point, as Python's `sort_keys` does. UTF-8 keeps
+    /// code point order byte by byte, so the bytes are compared.
     static func codePointOrder(_ a: String, _ b: String) -> Bool {
-        a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars)
+        a.utf8.lexicographicallyPrecedes(b.utf8)
     }
 
-    private static func writeJSONString(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
+    /// A JSON string: `"`, `\` and control characters escaped, everything else as its
+    /// UTF-8 bytes (a multi-byte sequence never contains a byte below 0x80).
+    private static func writeJSONString(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        let utf8 = s.utf8
+        if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out.append(contentsOf: utf8)
+        } else {
+            for byte in utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): out.append(contentsOf: "\\\"".utf8)
+                case UInt8(ascii: "\\"): out.append(contentsOf: "\\\\".utf8)
+                case UInt8(ascii: "\n"): out.append(contentsOf: "\\n".utf8)
+                case UInt8(ascii: "\r"): out.append(contentsOf: "\\r".utf8)
+                case UInt8(ascii: "\t"): out.append(contentsOf: "\\t".utf8)
+                case 0x08: out.append(contentsOf: "\\b".utf8)
+                case 0x0C: out.append(contentsOf: "\\f".utf8)
+                case ..<0x20:
+                    let hex = String(byte, radix: 16)
+                    out.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).utf8)
+                default:
+                    out.append(byte)
                 }
             }
         }
-        out += "\""
+        out.append(UInt8(ascii: "\""))
     }
 }
 

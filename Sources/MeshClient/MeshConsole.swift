@@ -103,6 +103,11 @@ public final class MeshConsole: Sendable {
         try await self.channel.queueDeclare(name: "conductor.reply.\(UUID().uuidString.lowercased())", exclusive: true, autoDelete: true).name
     }
 
+    /// Deletes a reply queue of `declareReplyQueue()` once its collection is over.
+    public func deleteReplyQueue(_ name: String) async {
+        _ = try? await self.channel.queueDelete(name: name)
+    }
+
     /// Publishes a mesh message as it is (set `replyTo`/`correlationID` first).
     public func publish(_ message: MeshMessage, exchange: String, routingKey: String) throws {
         _ = try self.channel.publish(message.bodyBuffer(), exchange: exchange, routingKey: routingKey, properties: message.properties())
@@ -345,7 +350,7 @@ public struct QueryAnswers: Sendable {
         for reply in replies {
             switch reply.opcode {
             case .queryResponse where reply.content == QMF.Content.data:
-                self.objects += (try? reply.decodeBody([ObjectData].self)) ?? []
+                self.objects += (try? ObjectData.list(reply.body)) ?? []
             case .exception:
                 if let exception = try? reply.decodeBody(ExceptionBody.self) { self.exceptions.append((reply.agent ?? "?", exception)) }
             default:

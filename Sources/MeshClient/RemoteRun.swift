@@ -36,16 +36,22 @@ public struct RemoteRunner: Sendable {
         /// command at its timeout and still needs to answer.
         public var replyGrace: Duration
         public var maximumOutputBytes: Int
+        /// For a `.matching` target: the agents the coordinator's registry says are live
+        /// (`AgentDiscovery.registry`). Discovery then asks each of them directly and ends
+        /// as soon as all answered; those that did not are reported `silent`. Nil: broadcast
+        /// and wait the whole discovery timeout (or for `expect`).
+        public var liveAgents: [AgentName]?
 
         public init(
             batch: RunBatchSize = .all, batchWait: Duration = .zero, discoveryTimeout: Duration = .seconds(2),
-            replyGrace: Duration = .seconds(5), maximumOutputBytes: Int = 64 * 1024
+            replyGrace: Duration = .seconds(5), maximumOutputBytes: Int = 64 * 1024, liveAgents: [AgentName]? = nil
         ) {
             self.batch = batch
             self.batchWait = batchWait
             self.discoveryTimeout = discoveryTimeout
             self.replyGrace = replyGrace
             self.maximumOutputBytes = maximumOutputBytes
+            self.liveAgents = liveAgents
         }
     }
 
@@ -152,8 +158,20 @@ public struct RemoteRunner: Sendable {
             discoveryRequest.replyTo = replyQueue
             discoveryRequest.expiration = settings.discoveryTimeout
             let subject = discoveryRequest.opcode == .queryRequest ? QMF.Subject.query : QMF.Subject.agentLocate
-            if wanted != 0 {
-                try self.console.publish(discoveryRequest, exchange: QMF.topicExchange, routingKey: subject)
+            // With the registry's live set, each live agent is asked directly: it answers
+            // even when it does not match (`[]`), so discovery can end once all answered.
+            var pending: Set<String>? = nil
+            if case .matching = target, let live = settings.liveAgents { pending = Set(live.map(\.description)) }
+            if wanted != 0 && pending?.isEmpty != true {
+                if let pending {
+                    let body = discoveryRequest.bodyBuffer()
+                    let properties = discoveryRequest.properties()
+                    for agent in pending {
+                        _ = try requests.publish(body, exchange: QMF.directExchange, routingKey: agent, mandatory: true, properties: properties)
+                    }
+                } else {
+                    try self.console.publish(discoveryRequest, exchange: QMF.topicExchange, routingKey: subject)
+                }
                 wakeAt = settings.discoveryTimeout
                 group.addTask {
                     try? await Task.sleep(until: started + settings.discoveryTimeout)
@@ -161,25 +179,52 @@ public struct RemoteRunner: Sendable {
                 }
             }
             var seen: Set<String> = []
-            discovery: while seen.count < (wanted ?? Int.max), now() < settings.discoveryTimeout {
+            var unreachable: [String] = []
+            discovery: while seen.count < (wanted ?? Int.max), pending?.isEmpty != true, now() < settings.discoveryTimeout {
                 guard let event = await iterator.next() else { break }
                 switch event {
-                case .wake, .returned:
+                case .wake:
                     continue
+                case .returned(let returned):
+                    // A live agent's request queue is gone: it stopped since its last heartbeat.
+                    guard returned.properties.correlationId == discoveryID, pending?.remove(returned.routingKey) != nil else { continue discovery }
+                    unreachable.append(returned.routingKey)
                 case .consumerEnded(let reason):
                     throw MeshError(.busLost, "discovery stopped: \(reason)")
                 case .delivery(let delivery):
                     guard let reply = try? MeshMessage(properties: delivery.properties, body: delivery.body), reply.correlationID == discoveryID,
-                        reply.opcode == .agentLocateResponse || reply.opcode == .queryResponse, let agent = reply.agent
+                        reply.opcode == .agentLocateResponse || reply.opcode == .queryResponse || reply.opcode == .exception, let agent = reply.agent
                     else { continue discovery }
+                    if pending != nil {
+                        guard pending?.contains(agent) == true, self.console.accepts(reply) else { continue discovery }
+                        if !reply.partial { pending?.remove(agent) }
+                        // Asked directly, a non-matching agent answers `[]`.
+                        guard reply.opcode == .queryResponse, reply.body.listValue?.isEmpty == false else { continue discovery }
+                    } else if reply.opcode == .exception {
+                        continue discovery
+                    }
                     if seen.insert(agent).inserted { found.append(agent) }
                 }
             }
             wakeAt = nil
+            let discoveryEnded: CollectionEnd
+            var silent: [(agent: String, reason: String)] = unreachable.sorted().map {
+                ($0, "live per the coordinator's registry, but the broker returned its discovery request: its request queue is gone")
+            }
+            if pending?.isEmpty == true {
+                discoveryEnded = .allLiveAnswered
+            } else if let wanted, seen.count >= wanted {
+                if case .nodes = target { discoveryEnded = .allNamedAnswered } else { discoveryEnded = .expectedAnswered }
+            } else {
+                discoveryEnded = .timeout
+                for agent in (pending ?? []).sorted() {
+                    silent.append((agent, "live per the coordinator's registry, but did not answer discovery within \(settings.discoveryTimeout)"))
+                }
+            }
             progress(.discovered(found: found.count, elapsed: now()))
 
             // The run.
-            var plan = RemoteRunPlan(found: found, expected: expected, expectedCount: wanted, options: options, runID: runID)
+            var plan = RemoteRunPlan(found: found, expected: expected, expectedCount: wanted, silent: silent, options: options, runID: runID)
             run: while true {
                 // Cancelled (the CLI's Ctrl-C): send nothing more, report who was running.
                 if Task.isCancelled {
@@ -254,7 +299,9 @@ public struct RemoteRunner: Sendable {
             }
             for node in plan.takeFinished() { progress(.finished(node)) }
             try? await consumer.cancel()
-            return plan.report
+            var report = plan.report
+            report.discoveryEnded = discoveryEnded
+            return report
         }
     }
 
@@ -263,6 +310,10 @@ public struct RemoteRunner: Sendable {
         switch reply.opcode {
         case .methodResponse:
             do {
+                // The usual shape read from the tree; anything else through Codable.
+                if case .map(let body) = reply.body, case .map(let arguments)? = body["_arguments"] {
+                    return .result(try RunResult.reading(arguments))
+                }
                 return .result(try reply.decodeBody(MethodResponse.self).decodeArguments(RunResult.self))
             } catch {
                 return .unreadable("\(error)")

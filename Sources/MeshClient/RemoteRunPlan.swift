@@ -64,6 +64,9 @@ public struct RemoteRunNode: Hashable, Sendable, Codable {
         /// Was found but never sent the command: the run was interrupted first, or the
         /// request could not be published.
         case notRun = "not_run"
+        /// Live per the coordinator's registry (a recent heartbeat), but did not answer
+        /// discovery: it went silent (stopped, hung, or cut off since its last heartbeat).
+        case silent
     }
 
     /// The agent name, `vendor:product:instance`.
@@ -96,11 +99,14 @@ public struct RemoteRunReport: Hashable, Sendable, Codable {
     /// A predicate target told to expect more agents than answered discovery (`--expect N`):
     /// how many are missing. They cannot be named, but they are counted.
     public var unnamedMissing: Int
+    /// Why discovery ended (set by `RemoteRunner`).
+    public var discoveryEnded: CollectionEnd?
 
-    public init(nodes: [RemoteRunNode], batches: Int, unnamedMissing: Int = 0) {
+    public init(nodes: [RemoteRunNode], batches: Int, unnamedMissing: Int = 0, discoveryEnded: CollectionEnd? = nil) {
         self.nodes = nodes
         self.batches = batches
         self.unnamedMissing = unnamedMissing
+        self.discoveryEnded = discoveryEnded
     }
 
     public func agents(_ status: RemoteRunNode.Status) -> [String] {
@@ -110,20 +116,20 @@ public struct RemoteRunReport: Hashable, Sendable, Codable {
     public var allSucceeded: Bool { !self.nodes.isEmpty && self.unnamedMissing == 0 && self.nodes.allSatisfy { $0.status == .succeeded } }
 
     /// 0 every node succeeded; 1 some node failed or answered with an error; 3 none failed
-    /// but some never answered, were not found or were not run (or fewer than expected were
+    /// but some never answered, were not found, went silent or were not run (or fewer than expected were
     /// found); 4 no node at all was targeted.
     public var exitStatus: Int32 {
         if self.nodes.isEmpty { return 4 }
         if self.unnamedMissing > 0 && !self.nodes.contains(where: { $0.status == .failed || $0.status == .error }) { return 3 }
         if self.nodes.contains(where: { $0.status == .failed || $0.status == .error }) { return 1 }
-        if self.nodes.contains(where: { $0.status == .noAnswer || $0.status == .notFound || $0.status == .notRun }) { return 3 }
+        if self.nodes.contains(where: { $0.status == .noAnswer || $0.status == .notFound || $0.status == .notRun || $0.status == .silent }) { return 3 }
         return 0
     }
 
     /// `12 succeeded, 1 failed (a), 2 never answered (b, c)`: every node not succeeded is named.
     public var summary: String {
         var parts = ["\(self.agents(.succeeded).count) succeeded"]
-        let named: [(RemoteRunNode.Status, String)] = [(.failed, "failed"), (.error, "answered with an error"), (.noAnswer, "never answered"), (.notFound, "not found"), (.notRun, "not run")]
+        let named: [(RemoteRunNode.Status, String)] = [(.failed, "failed"), (.error, "answered with an error"), (.noAnswer, "never answered"), (.notFound, "not found"), (.silent, "went silent"), (.notRun, "not run")]
         for (status, words) in named {
             let nodes = self.nodes.filter { $0.status == status }
             guard !nodes.isEmpty else { continue }
@@ -218,7 +224,12 @@ public struct RemoteRunPlan: Sendable {
     /// `runID` makes the correlation ids of this run unique on a shared reply queue.
     /// `expectedCount` (a predicate target's `--expect N`): fewer found is reported as
     /// `unnamedMissing`.
-    public init(found: [String], expected: [(agent: String, label: String?)]? = nil, expectedCount: Int? = nil, options: Options, runID: String) {
+    /// `silent`: live agents (per the coordinator's registry) that did not answer discovery,
+    /// with why; they are reported `silent` and not run.
+    public init(
+        found: [String], expected: [(agent: String, label: String?)]? = nil, expectedCount: Int? = nil, silent: [(agent: String, reason: String)] = [],
+        options: Options, runID: String
+    ) {
         self.options = options
         self.runID = runID
         var entries: [Entry] = []
@@ -238,12 +249,17 @@ public struct RemoteRunPlan: Sendable {
                 entries.append(Entry(node: RemoteRunNode(agent: agent, status: .noAnswer), state: .waiting))
             }
         }
+        let planned = Set(entries.map(\.node.agent))
+        for (agent, reason) in silent where !planned.contains(agent) {
+            entries.append(Entry(node: RemoteRunNode(agent: agent, status: .silent, error: reason), state: .done))
+            self.unreported.append(entries.count - 1)
+        }
         self.entries = entries
         self.unnamedMissing = expected == nil ? max(0, (expectedCount ?? 0) - entries.count) : 0
     }
 
     /// Nodes that will be (or were) sent the command.
-    public var targetCount: Int { self.entries.filter { $0.node.status != .notFound }.count }
+    public var targetCount: Int { self.entries.filter { $0.node.status != .notFound && $0.node.status != .silent }.count }
     public var batchSize: Int { self.options.batch.size(of: self.targetCount) }
     public var batchCount: Int { self.targetCount == 0 ? 0 : (self.targetCount + self.batchSize - 1) / self.batchSize }
 

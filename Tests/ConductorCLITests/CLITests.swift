@@ -30,6 +30,19 @@ struct CLITests {
         }
     }
 
+    @Test("facts and run --help say they end once every live agent answered, and what silent means")
+    func liveAgentsHelp() async throws {
+        for command in ["facts", "run"] {
+            let result = try await CLI.run([command, "--help"])
+            #expect(result.status == 0)
+            // The help text wraps: compare it with its line breaks and indentation collapsed.
+            let text = result.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            for phrase in ["as every live agent answered", "silent", "--broadcast", "--scope", "heartbeat"] {
+                #expect(text.contains(phrase), "\(command) --help lacks '\(phrase)'")
+            }
+        }
+    }
+
     @Test("bad flags are refused with a message, not a crash")
     func badFlags() async throws {
         let listen = try await CLI.run(["broker", "--listen", "nowhere"])

@@ -180,6 +180,8 @@ import Testing
 /// process, some `conductor agent` processes; all carry a custom fact unique to the test.
 struct RemoteRunFleet {
     let console: MeshConsole
+    /// The console's login (trusted by the agents).
+    let consoleURL: String
     let directory: String
     let prefix: String
     let group: String
@@ -250,7 +252,7 @@ struct RemoteRunFleet {
         }
         let console = try await MeshConsole.connect(AMQPConnectionConfiguration(url: consoleURL))
         let serviceGroup = ServiceGroup(configuration: .init(services: services, logger: Self.logger))
-        let fleet = RemoteRunFleet(console: console, directory: directory, prefix: prefix, group: group, processes: started, exactNames: exactNames)
+        let fleet = RemoteRunFleet(console: console, consoleURL: consoleURL, directory: directory, prefix: prefix, group: group, processes: started, exactNames: exactNames)
         let total = inProcess.count + refusing.count + processes.count
         let outcome: Result<Void, any Error> = await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try? await serviceGroup.run() }

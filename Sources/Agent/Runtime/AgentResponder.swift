@@ -87,7 +87,7 @@ public struct AgentResponder: Sendable {
     private func query(_ request: MeshMessage, broadcast: Bool, snapshot: FactSnapshot) -> RequestDecision {
         let query: QueryRequest
         do {
-            query = try request.decodeBody()
+            query = try QueryRequest.reading(request.body)
         } catch {
             return self.fail(request, .invalidRequest, "invalid _query_request: \(error.message)")
         }
@@ -102,14 +102,12 @@ public struct AgentResponder: Sendable {
             let values = snapshot.values
             if classMatches, objectMatches, query.predicate?.matches(.map(values)) ?? true {
                 let objectID = ObjectID(objectName: MeshSchema.hostObjectName, agentName: self.name.description, agentEpoch: self.epoch)
-                let item: MeshValue?
+                // Built as a tree: through JSONEncoder this was most of an agent's work per query.
                 if query.what == .object {
-                    item = try? MeshValue(encoding: ObjectData(objectID: objectID, schemaID: MeshSchema.hostClassID, values: values, updateTimestamp: Self.nanoseconds(snapshot.refreshedAt)))
+                    items.append(ObjectData(objectID: objectID, schemaID: MeshSchema.hostClassID, values: values, updateTimestamp: Self.nanoseconds(snapshot.refreshedAt)).value)
                 } else {
-                    item = try? MeshValue(encoding: objectID)
+                    items.append(objectID.value)
                 }
-                guard let item else { return self.fail(request, .internalError, "cannot encode the host object") }
-                items.append(item)
             }
         case .schema:
             if classMatches, let schema = try? MeshValue(encoding: self.hostSchema(snapshot)) { items.append(schema) }
@@ -131,7 +129,7 @@ public struct AgentResponder: Sendable {
     private func method(_ request: MeshMessage, now: Int64) -> RequestDecision {
         let call: MethodRequest
         do {
-            call = try request.decodeBody()
+            call = try MethodRequest.reading(request.body)
         } catch {
             return self.fail(request, .invalidRequest, "invalid _method_request: \(error.message)")
         }
@@ -181,6 +179,8 @@ public struct AgentResponder: Sendable {
     /// Splits a response list so each part's JSON stays under `maximumBytes` (an item
     /// larger than that goes alone). Always at least one part, possibly empty.
     public static func chunked(_ items: [MeshValue], maximumBytes: Int) -> [[MeshValue]] {
+        // One item goes alone whatever its size: no need to write it out to measure it.
+        if items.count <= 1 { return [items] }
         var chunks: [[MeshValue]] = []
         var current: [MeshValue] = []
         var size = 2

@@ -349,8 +349,9 @@ public final class AgentService: Service, Sendable {
         var logger = self.logger
         if let correlation = request.correlationID { logger[metadataKey: "correlation_id"] = "\(correlation)" }
         let broadcast = delivery.exchange == QMF.topicExchange
-        let info = self.responder.agentInfo(await self.facts.snapshot, heartbeatSeconds: self.configuration.heartbeatSeconds)
-        let decision = self.responder.decide(request, broadcast: broadcast, snapshot: await self.facts.snapshot, info: info)
+        let snapshot = await self.facts.snapshot
+        let info = self.responder.agentInfo(snapshot, heartbeatSeconds: self.configuration.heartbeatSeconds)
+        let decision = self.responder.decide(request, broadcast: broadcast, snapshot: snapshot, info: info)
         switch decision {
         case .ignore(let reason):
             logger.info("request ignored", metadata: ["reason": "\(reason)"])
@@ -397,7 +398,10 @@ public final class AgentService: Service, Sendable {
             logger.info("run started", metadata: ["user_id": "\(request.userID ?? "-")", "command": "\(run.command.argv)"])
             let result = await self.interruptible(shutdown) { await self.executor.run(run) }
             logger.info("run finished", metadata: ["exit_code": "\(result.exitCode)", "timed_out": "\(result.timedOut)"])
-            self.publishResult(result, for: request, channel: channel)
+            // Built as a tree (the JSON round trips of `publishResult` cost more than `true`'s spawn).
+            if let replyTo = request.replyTo {
+                self.publish(request.response(opcode: .methodResponse, body: .map(["_arguments": .map(result.arguments)]), agent: self.name), to: replyTo, channel: channel)
+            }
         case .applyJob(let job):
             await self.applyJob(job, request: request, channel: channel, logger: logger, shutdown)
         }

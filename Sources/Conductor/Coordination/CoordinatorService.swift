@@ -3,6 +3,7 @@ import AMQPProtocol
 import Foundation
 import Logging
 import Mesh
+import MeshClient
 import NIOCore
 import ServiceLifecycle
 import Synchronization
@@ -65,6 +66,11 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
     /// How often the connections of lock owners are checked.
     private let ownerCheckInterval: Duration
     private let tickInterval: Duration
+    /// Who is alive, from the heartbeats this coordinator consumes (`live_agents`).
+    private let registry: SharedAgentRegistry
+    /// Whose heartbeats count: on a bus whose logins it makes, only an agent's own.
+    private let answers: AnswerCheck
+    private let clock: CoordinationClock
 
     /// - Parameters:
     ///   - broker: where to connect (the coordinator's own user: its `user_id` is not checked).
@@ -73,10 +79,15 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
     ///     `PostgresStateStore` conform), read when `run()` starts;
     ///     nil keeps them in memory only (tests, throwaway meshes).
     ///   - trustedUser: who may force a lock's release; nil: the broker login's user.
+    ///   - answers: whose heartbeats the live-agent registry takes (`.ownLogins` on a bus
+    ///     whose logins the coordinator makes, so one node cannot register others).
+    ///   - registrySweep: how long after it starts listening the registry calls itself
+    ///     complete (the agents' answers to its one locate broadcast arrive meanwhile).
     public init(
         broker: AMQPConnectionConfiguration, scope: String = Coordinator.defaultScope, store: (any CoordinationStore)? = nil,
-        trustedUser: String? = nil, logger: Logger,
-        clock: CoordinationClock = .system, ownerCheckInterval: Duration = .milliseconds(500), tickInterval: Duration = .milliseconds(20)
+        trustedUser: String? = nil, answers: AnswerCheck = .any, logger: Logger,
+        clock: CoordinationClock = .system, ownerCheckInterval: Duration = .milliseconds(500), tickInterval: Duration = .milliseconds(20),
+        registrySweep: Duration = .seconds(2)
     ) throws(CoordinationError) {
         do {
             self.name = try Coordinator.name(scope: scope)
@@ -91,6 +102,9 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
         self.logger = logger
         self.ownerCheckInterval = ownerCheckInterval
         self.tickInterval = tickInterval
+        self.registry = SharedAgentRegistry(AgentRegistry(sweepMilliseconds: registrySweep.wholeMilliseconds))
+        self.answers = answers
+        self.clock = clock
         let store = store ?? InMemoryCoordinationStore()
         self.locks = LockService(store: store, clock: clock, logger: logger)
         self.events = EventService(store: store, clock: clock)
@@ -149,6 +163,7 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.tickLoop() }
                 group.addTask { await self.ownerCheckLoop(connection) }
+                group.addTask { await self.listenToHeartbeats(connection) }
                 group.addTask { await self.readiness.waitForStop() }
                 group.addTask {
                     await withTaskGroup(of: Void.self) { requests in
@@ -304,6 +319,50 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
         }
     }
 
+    // MARK: - Live agents
+
+    /// Feeds the registry: a queue of its own bound to every heartbeat, and one locate
+    /// broadcast answered to that queue, so agents up before this coordinator are known
+    /// within the sweep rather than one heartbeat interval. Returns when the consumer
+    /// ends (shutdown, or the bus is gone: the registry then says it is not complete).
+    private func listenToHeartbeats(_ connection: AMQPConnection) async {
+        let sweepID = "registry-sweep-\(UUID().uuidString.prefix(8).lowercased())"
+        do {
+            let channel = try await connection.openChannel()
+            let queue = try await channel.queueDeclare(exclusive: true, autoDelete: true).name
+            try await channel.queueBind(queue: queue, exchange: QMF.topicExchange, routingKey: QMF.Subject.allHeartbeats)
+            let consumer = try await channel.consume(queue: queue, noAck: true)
+            var locate = try MeshMessage(opcode: .agentLocateRequest, encoding: AgentLocateRequest())
+            locate.replyTo = queue
+            locate.correlationID = sweepID
+            locate.expiration = .milliseconds(self.registry.withLock { $0.sweep })
+            _ = try channel.publish(locate.bodyBuffer(), exchange: QMF.topicExchange, routingKey: QMF.Subject.agentLocate, properties: locate.properties())
+            self.registry.withLock { $0.listening(at: self.clock.now()) }
+            for try await delivery in consumer {
+                guard let message = try? MeshMessage(properties: delivery.properties, body: delivery.body),
+                    message.opcode == .agentHeartbeatIndication || (message.opcode == .agentLocateResponse && message.correlationID == sweepID),
+                    let info = try? AgentInfo(body: message.body)
+                else { continue }
+                // The name in the body must be the sender's (and, on a bus of per-agent
+                // logins, `user_id` that agent's login).
+                guard message.agent == nil || message.agent == info.name.description else { continue }
+                let now = self.clock.now()
+                if self.answers == .ownLogins, info.name.brokerUser != message.userID {
+                    if self.registry.withLock({ $0.refused(info, at: now) }) {
+                        self.logger.warning(
+                            "heartbeats ignored: not sent under the login of the agent they name (live_agents leaves it out)",
+                            metadata: ["agent": "\(info.name)", "user_id": "\(message.userID ?? "-")"])
+                    }
+                    continue
+                }
+                self.registry.withLock { _ = $0.heard(info, at: now) }
+            }
+        } catch {
+            if !Task.isCancelled { self.logger.warning("heartbeat consumer ended; live_agents answers incomplete until restart", metadata: ["error": "\(error)"]) }
+        }
+        self.registry.withLock { $0.deaf() }
+    }
+
     // MARK: - Built-in methods
 
     private func registerBuiltins() {
@@ -351,6 +410,22 @@ public final class CoordinatorService: ServiceLifecycle.Service, Sendable {
                 try LockNames.validate(request.lock)
                 return Self.encode(await locks.status(request.lock))
             }
+        }
+        let registry = self.registry
+        let clock = self.clock
+        // A read, as `lock_status`: any caller that may publish to the coordinator.
+        self.register(method: Coordinator.Method.liveAgents) { call in
+            let request: LiveAgentsRequest
+            do {
+                request = try LiveAgentsRequest(arguments: call.method.arguments)
+            } catch let error as MeshError {
+                return .failure(ExceptionBody(code: .invalidRequest, text: error.message))
+            } catch {
+                return .failure(ExceptionBody(code: .invalidRequest, text: "\(error)"))
+            }
+            let now = clock.now()
+            let list = registry.withLock { $0.list(request, now: now) }
+            return .success(MethodResponse(arguments: list.arguments))
         }
         self.register(method: Coordinator.Method.signal) { call in
             await Self.decoding(call) { (request: SignalRequest) throws(MeshError) in

@@ -93,7 +93,8 @@ public final class CoordinatorHost: ServiceLifecycle.Service, Sendable {
         let endpoint: CoordinatorService
         do {
             endpoint = try CoordinatorService(
-                broker: bus.console, scope: settings.scope, store: store, trustedUser: bus.trustedUser, logger: endpointLogger)
+                broker: bus.console, scope: settings.scope, store: store, trustedUser: bus.trustedUser,
+                answers: bus.accounts == nil ? .any : .ownLogins, logger: endpointLogger)
         } catch {
             await bus.stop()
             throw error
